@@ -1,0 +1,47 @@
+# SessionWatch developer entry points. `make lab` and `make test` work on a fresh machine.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup system-deps test lint fmt bench serve lab synth dashboard clean
+
+setup: $(STAMP) system-deps
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: setup
+	$(PY) -m benchmarks
+
+serve: $(STAMP)
+	$(PY) -m server --port $(or $(PORT),8000)
+
+lab: setup
+	$(PY) -m lab $(LAB_ARGS)
+
+synth: $(STAMP)
+	$(PY) -m infra
+
+dashboard: $(STAMP)
+	$(PY) -m dashboards
+
+clean:
+	rm -rf cdk.out lab-report .pytest_cache .mypy_cache .ruff_cache
