@@ -1,0 +1,62 @@
+"""Names the server emits: log events, metric instruments, attributes (DESIGN sections 3 and 4).
+
+One source of truth: the instrumentation emits these, the dashboard and the lab read them, and the
+tests check each side against this module rather than against a copy of the strings.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Log events (DESIGN section 3), the value of the `event` field of each JSON line.
+EVENT_TASK_STARTED: Final = "task_started"
+EVENT_SESSION_CREATED: Final = "session_created"
+EVENT_SESSION_CLOSED: Final = "session_closed"
+EVENT_SESSION_NOT_FOUND: Final = "session_not_found"
+EVENT_SHUTDOWN_STARTED: Final = "shutdown_started"
+LOG_EVENTS: Final = (
+    EVENT_TASK_STARTED,
+    EVENT_SESSION_CREATED,
+    EVENT_SESSION_CLOSED,
+    EVENT_SESSION_NOT_FOUND,
+    EVENT_SHUTDOWN_STARTED,
+)
+
+# `reason` of a session_closed event.
+CLOSE_CLIENT_DELETE: Final = "client_delete"
+CLOSE_IDLE_TIMEOUT: Final = "idle_timeout"
+CLOSE_SHUTDOWN: Final = "shutdown"
+
+# Metric instruments (DESIGN section 4). The first two follow the OpenTelemetry MCP conventions.
+METRIC_OPERATION_DURATION: Final = "mcp.server.operation.duration"
+METRIC_SESSION_DURATION: Final = "mcp.server.session.duration"
+METRIC_SESSION_CREATED: Final = "mcp.server.session.created"
+METRIC_SESSION_NOT_FOUND: Final = "mcp.server.session.not_found"
+METRIC_SESSION_ACTIVE: Final = "mcp.server.session.active"
+METRIC_SESSION_DROPPED: Final = "mcp.server.session.dropped"
+METRICS: Final = (
+    METRIC_OPERATION_DURATION,
+    METRIC_SESSION_DURATION,
+    METRIC_SESSION_CREATED,
+    METRIC_SESSION_NOT_FOUND,
+    METRIC_SESSION_ACTIVE,
+    METRIC_SESSION_DROPPED,
+)
+
+# Metric attributes. No session id or fingerprint is ever one of them.
+ATTR_MCP_METHOD_NAME: Final = "mcp.method.name"
+ATTR_MCP_PROTOCOL_VERSION: Final = "mcp.protocol.version"
+ATTR_ERROR_TYPE: Final = "error.type"
+ATTR_ECS_TASK_ID: Final = "aws.ecs.task.id"
+
+# Resource attributes (OpenTelemetry semantic conventions for AWS ECS).
+RESOURCE_SERVICE_NAME: Final = "service.name"
+RESOURCE_ECS_TASK_ARN: Final = "aws.ecs.task.arn"
+RESOURCE_ECS_CLUSTER_ARN: Final = "aws.ecs.cluster.arn"
+RESOURCE_ECS_TASK_FAMILY: Final = "aws.ecs.task.family"
+RESOURCE_ECS_TASK_REVISION: Final = "aws.ecs.task.revision"
+
+# The JSON-RPC error a stateful server answers for an unknown session id, with HTTP 404.
+JSONRPC_SESSION_NOT_FOUND: Final = -32600
+TASK_ID_HEADER: Final = "X-Mcp-Task-Id"
+SESSION_ID_HEADER: Final = "mcp-session-id"
