@@ -39,3 +39,8 @@ METRICS: Final = (
     METRIC_DEPLOYMENT_LOSS_SPIKE,
     METRIC_BAD_INPUT,
 )
+
+# DetectorBadInput is not about one ECS service; it carries this ServiceName value instead.
+BAD_INPUT_SERVICE_NAME: Final = "sessionwatch-detectors"
+# ServiceName of a lost session whose service could not be told (no ECS facts, no log field).
+UNKNOWN_SERVICE_NAME: Final = "unknown"

@@ -43,6 +43,11 @@ METRICS: Final = (
     METRIC_SESSION_DROPPED,
 )
 
+# Failures of SessionWatch's own telemetry (metadata, export, parsing), by `sessionwatch.fault`.
+# Kept out of METRICS: it is about the instrumentation, not the sessions.
+METRIC_INSTRUMENTATION_ERRORS: Final = "sessionwatch.instrumentation.errors"
+ATTR_FAULT: Final = "sessionwatch.fault"
+
 # Metric attributes. No session id or fingerprint is ever one of them.
 ATTR_MCP_METHOD_NAME: Final = "mcp.method.name"
 ATTR_MCP_PROTOCOL_VERSION: Final = "mcp.protocol.version"
@@ -59,4 +64,6 @@ RESOURCE_ECS_TASK_REVISION: Final = "aws.ecs.task.revision"
 # The JSON-RPC error a stateful server answers for an unknown session id, with HTTP 404.
 JSONRPC_SESSION_NOT_FOUND: Final = -32600
 TASK_ID_HEADER: Final = "X-Mcp-Task-Id"
+MCP_PROTOCOL_VERSION_HEADER: Final = "mcp-protocol-version"
+EVENT_REQUEST: Final = "request"  # per-request lines, off by default (--log-requests)
 SESSION_ID_HEADER: Final = "mcp-session-id"

@@ -1,0 +1,93 @@
+"""Detector configuration, read once from the environment (contract: all handlers share it).
+
+Kept as a frozen dataclass built by a plain function so tests can build one without touching
+``os.environ`` and handlers build it lazily (no side effects at import).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_GRACE_PERIOD_SECONDS = 120
+DEFAULT_LEDGER_TTL_DAYS = 14
+DEFAULT_SERVER_METRICS_NAMESPACE = "SessionWatch/MCPServer"
+
+
+class ConfigError(ValueError):
+    """A required variable is missing or malformed: a deployment bug, so it fails loudly."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the detectors watch and how long they wait for late facts."""
+
+    table_name: str
+    cluster_name: str
+    service_names: frozenset[str] = frozenset()
+    report_topic_arn: str | None = None
+    grace_period_s: float = DEFAULT_GRACE_PERIOD_SECONDS
+    ledger_ttl_days: int = DEFAULT_LEDGER_TTL_DAYS
+    deregistration_delay_s: int | None = None
+    stop_timeout_s: int | None = None
+    server_metrics_namespace: str = DEFAULT_SERVER_METRICS_NAMESPACE
+    server_service_name: str | None = None
+    load_balancer_full_name: str | None = None
+    target_group_full_name: str | None = None
+
+    def cluster_matches(self, cluster: str | None) -> bool:
+        """True for the configured cluster, given either its name or its ARN."""
+        return cluster is not None and cluster_short_name(cluster) == self.cluster_name
+
+    def service_in_scope(self, service: str | None) -> bool:
+        """An empty SERVICE_NAMES means every service of the cluster."""
+        if service is None:
+            return False
+        return not self.service_names or service in self.service_names
+
+
+def cluster_short_name(cluster: str) -> str:
+    """``arn:aws:ecs:r:a:cluster/NAME`` or ``NAME`` -> ``NAME``."""
+    return cluster.rsplit("/", 1)[-1] if cluster.startswith("arn:") else cluster
+
+
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _optional_str(env: Mapping[str, str], name: str) -> str | None:
+    return env.get(name, "").strip() or None
+
+
+def load_config(env: Mapping[str, str] | None = None) -> Config:
+    """Build the config from ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+    table = _optional_str(env, "LEDGER_TABLE_NAME")
+    cluster = _optional_str(env, "CLUSTER_NAME")
+    if table is None or cluster is None:
+        raise ConfigError("LEDGER_TABLE_NAME and CLUSTER_NAME are required")
+    services = frozenset(s.strip() for s in env.get("SERVICE_NAMES", "").split(",") if s.strip())
+    grace = _optional_int(env, "GRACE_PERIOD_SECONDS")
+    ttl = _optional_int(env, "LEDGER_TTL_DAYS")
+    return Config(
+        table_name=table,
+        cluster_name=cluster_short_name(cluster),
+        service_names=services,
+        report_topic_arn=_optional_str(env, "REPORT_TOPIC_ARN"),
+        grace_period_s=DEFAULT_GRACE_PERIOD_SECONDS if grace is None else grace,
+        ledger_ttl_days=DEFAULT_LEDGER_TTL_DAYS if ttl is None else ttl,
+        deregistration_delay_s=_optional_int(env, "DEREGISTRATION_DELAY_SECONDS"),
+        stop_timeout_s=_optional_int(env, "STOP_TIMEOUT_SECONDS"),
+        server_metrics_namespace=_optional_str(env, "SERVER_METRICS_NAMESPACE")
+        or DEFAULT_SERVER_METRICS_NAMESPACE,
+        server_service_name=_optional_str(env, "SERVER_SERVICE_NAME"),
+        load_balancer_full_name=_optional_str(env, "LOAD_BALANCER_FULL_NAME"),
+        target_group_full_name=_optional_str(env, "TARGET_GROUP_FULL_NAME"),
+    )

@@ -1,0 +1,206 @@
+"""The pure correlation core: given the facts known, decide the cause of each session_not_found.
+
+Plain functions over plain frozen dataclasses, no AWS calls, so the same code runs in the
+handlers, the reporter, the property tests and the benchmark. Times are epoch seconds (float).
+
+Order independence (DESIGN section 5) comes from two rules:
+- a verdict is *final* only when no fact that could still arrive can change it; otherwise it is
+  ``pending`` and decided again later, at the latest once the grace period has passed;
+- the facts themselves only accumulate (sets of observations, earliest time wins), so the
+  same facts in any order and with duplicates always merge to the same state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from detectors.names import Cause
+
+# The server clock and ECS's clock disagree a little; a 404 logged a moment before ECS says
+# the origin task began draining is still a loss caused by that drain.
+CLOCK_SKEW_S = 5.0
+
+SCHEDULER_STOP = "ServiceSchedulerInitiated"
+_FAILURE_STOP_CODES = frozenset({"EssentialContainerExited", "TaskFailedToStart"})
+_INFRA_STOP_CODES = frozenset({"SpotInterruption", "TerminationNotice"})
+_INFRA_REASON_WORDS = ("spot", "retire", "retirement", "maintenance", "host", "underlying")
+_HEALTH_REASON_WORDS = ("health check", "health-check", "healthcheck")
+
+
+@dataclass(frozen=True)
+class DeploymentWindow:
+    """One ECS deployment of a service: IN_PROGRESS until COMPLETED/FAILED (None = open)."""
+
+    service: str
+    deployment_id: str
+    started_at: float
+    ended_at: float | None = None
+    outcome: str | None = None
+
+    def contains(self, t: float, grace_s: float) -> bool:
+        """True when ``t`` falls in [start, end + grace]; an open window extends to now."""
+        if t < self.started_at - CLOCK_SKEW_S:
+            return False
+        return self.ended_at is None or t <= self.ended_at + grace_s
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    """What the ledger knows about one ECS task (earliest observation of each time wins)."""
+
+    task_id: str
+    service: str | None = None
+    started_by: str | None = None
+    started_at: float | None = None
+    stopping_at: float | None = None
+    stopped_at: float | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+
+    @property
+    def stop_began(self) -> float | None:
+        """When the task stopped serving: draining start if seen, else the stop itself."""
+        times = [t for t in (self.stopping_at, self.stopped_at) if t is not None]
+        return min(times) if times else None
+
+
+@dataclass(frozen=True)
+class SessionOrigin:
+    """Where and when a session was created (from ``session_created``)."""
+
+    task_id: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class NotFound:
+    """One ``session_not_found`` occurrence: fingerprint, serving task, time.
+
+    ``key`` is its identity: a re-delivered log line collapses onto it, a later 404 of the same
+    session is a new occurrence (but the session is still counted once, see ``decide``'s caller).
+    """
+
+    fingerprint: str
+    task_id: str
+    at: float
+    log_service: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.fingerprint}|{self.task_id}|{self.at:.3f}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The decided cause, the service it is counted for, and what it rests on."""
+
+    cause: Cause
+    service: str | None
+    origin_task: str | None = None
+    deployment_id: str | None = None
+    basis: str = ""
+
+    @property
+    def final(self) -> bool:
+        return self.cause is not Cause.PENDING
+
+
+def merge_windows(
+    starts: Iterable[tuple[str, str, float]], ends: Iterable[tuple[str, str, float, str]]
+) -> list[DeploymentWindow]:
+    """Fold start/end observations (service, deployment, time[, outcome]) into windows.
+
+    Earliest start and earliest end win, so duplicates and order do not matter. An end
+    without a start (the IN_PROGRESS event not seen) gives no window: nothing to bound it.
+    """
+    first_start: dict[tuple[str, str], float] = {}
+    first_end: dict[tuple[str, str], tuple[float, str]] = {}
+    for service, dep, t in starts:
+        key = (service, dep)
+        first_start[key] = min(t, first_start.get(key, t))
+    for service, dep, t, outcome in ends:
+        key = (service, dep)
+        if key not in first_end or (t, outcome) < first_end[key]:
+            first_end[key] = (t, outcome)
+    windows = []
+    for (service, dep), start in sorted(first_start.items(), key=lambda kv: (kv[1], kv[0])):
+        end = first_end.get((service, dep))
+        windows.append(
+            DeploymentWindow(service, dep, start, end[0] if end else None, end[1] if end else None)
+        )
+    return windows
+
+
+def stop_category(task: TaskFacts) -> Cause | None:
+    """Map a stop code/reason to a cause; ``None`` means the service scheduler stopped it.
+
+    Health-check kills come with code ServiceSchedulerInitiated but are failures, so the
+    reason is read before the code. Unrecognised codes (e.g. UserInitiated) count as
+    task_failure: the task went away for a reason that is neither a rollout nor the platform.
+    """
+    reason = (task.stopped_reason or "").lower()
+    code = task.stop_code
+    if code in _INFRA_STOP_CODES or (
+        code != SCHEDULER_STOP and any(w in reason for w in _INFRA_REASON_WORDS)
+    ):
+        return Cause.INFRASTRUCTURE
+    if code in _FAILURE_STOP_CODES or any(w in reason for w in _HEALTH_REASON_WORDS):
+        return Cause.TASK_FAILURE
+    if code == SCHEDULER_STOP:
+        return None
+    return Cause.TASK_FAILURE
+
+
+def _pending(service: str | None, origin: str | None, basis: str) -> Verdict:
+    return Verdict(Cause.PENDING, service, origin, basis=basis)
+
+
+def decide(
+    nf: NotFound,
+    origin: SessionOrigin | None,
+    origin_task: TaskFacts | None,
+    serving_task: TaskFacts | None,
+    windows: Sequence[DeploymentWindow],
+    grace_s: float,
+    now: float,
+) -> Verdict:
+    """Decide the cause of one not-found from the facts known at ``now`` (DESIGN section 5)."""
+    fallback_service = (serving_task.service if serving_task else None) or nf.log_service
+    settled = now >= nf.at + grace_s
+    if origin is None:
+        if settled:
+            return Verdict(Cause.UNKNOWN, fallback_service, basis="session never seen created")
+        return _pending(fallback_service, None, "session creation not seen yet")
+    o = origin.task_id
+    if o == nf.task_id:
+        return Verdict(Cause.EXPIRED, fallback_service, o, basis="created on the serving task")
+    service = (origin_task.service if origin_task else None) or fallback_service
+    stop_began = origin_task.stop_began if origin_task else None
+    if stop_began is None:
+        if settled:
+            return Verdict(Cause.STICKINESS, service, o, basis="origin task never seen stopping")
+        return _pending(service, o, "origin task state not known yet")
+    assert origin_task is not None
+    if origin_task.stopping_at is not None and origin_task.stopping_at > nf.at + CLOCK_SKEW_S:
+        return Verdict(Cause.STICKINESS, service, o, basis="origin task alive at the 404")
+    if stop_began > nf.at + CLOCK_SKEW_S:
+        # Only the final stop is known; a draining start before the 404 may still arrive.
+        if settled:
+            return Verdict(Cause.STICKINESS, service, o, basis="origin task alive at the 404")
+        return _pending(service, o, "origin task draining start not known yet")
+    category = stop_category(origin_task)
+    if category is not None:
+        return Verdict(category, service, o, basis=f"origin task stop code {origin_task.stop_code}")
+    for window in windows:
+        if window.service == service and window.contains(stop_began, grace_s):
+            return Verdict(
+                Cause.DEPLOYMENT,
+                service,
+                o,
+                window.deployment_id,
+                basis="origin task stopped by the scheduler inside the deployment window",
+            )
+    if settled:  # stop_began <= nf.at + skew, so late deployment events had their grace
+        return Verdict(Cause.SCALE_IN, service, o, basis="scheduler stop outside any deployment")
+    return _pending(service, o, "waiting for a late deployment event")

@@ -1,0 +1,67 @@
+"""Metric points as plain data, and their emission as EMF through Powertools.
+
+One EMF document carries one dimension set, so points are grouped by dimensions and each group
+is flushed on its own (a shared ``Metrics`` object would stamp one set on everything).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+from detectors.names import (
+    BAD_INPUT_SERVICE_NAME,
+    DIMENSION_CAUSE,
+    DIMENSION_SERVICE,
+    METRIC_BAD_INPUT,
+    METRIC_SESSIONS_LOST,
+    NAMESPACE,
+    UNKNOWN_SERVICE_NAME,
+    Cause,
+)
+
+Dimensions = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    name: str
+    value: float
+    dimensions: Dimensions
+
+
+def sessions_lost(service: str | None, cause: Cause, count: int = 1) -> MetricPoint:
+    dims = ((DIMENSION_SERVICE, service or UNKNOWN_SERVICE_NAME), (DIMENSION_CAUSE, cause.value))
+    return MetricPoint(METRIC_SESSIONS_LOST, count, dims)
+
+
+def service_point(name: str, service: str, value: float) -> MetricPoint:
+    return MetricPoint(name, value, ((DIMENSION_SERVICE, service),))
+
+
+def bad_input(count: int) -> MetricPoint:
+    return MetricPoint(METRIC_BAD_INPUT, count, ((DIMENSION_SERVICE, BAD_INPUT_SERVICE_NAME),))
+
+
+def aggregate(points: Iterable[MetricPoint]) -> dict[Dimensions, dict[str, float]]:
+    """Sum points with the same name and dimensions; group by dimension set."""
+    groups: dict[Dimensions, dict[str, float]] = {}
+    for p in points:
+        metrics = groups.setdefault(p.dimensions, {})
+        metrics[p.name] = metrics.get(p.name, 0.0) + p.value
+    return groups
+
+
+def emit(points: Iterable[MetricPoint]) -> None:
+    """Print one EMF document per dimension set (stdout; Lambda ships it to CloudWatch)."""
+    for dims, metrics in aggregate(points).items():
+        # service="" keeps Powertools from adding its own `service` dimension, which would
+        # make these metrics invisible to alarms keyed on ServiceName (+ Cause) only.
+        sink = EphemeralMetrics(namespace=NAMESPACE, service="")
+        for key, dim_value in dims:
+            sink.add_dimension(name=key, value=dim_value)
+        for name, total in metrics.items():
+            sink.add_metric(name=name, unit=MetricUnit.Count, value=total)
+        sink.flush_metrics()

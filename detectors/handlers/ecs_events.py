@@ -1,0 +1,25 @@
+"""EventBridge ``aws.ecs`` events -> deployment windows and task facts in the ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from detectors.emit import emit
+from detectors.handlers import runtime
+from detectors.ingest import ingest_ecs_events
+
+logger = runtime.logger
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: Any, context: LambdaContext) -> dict[str, int]:
+    """One EventBridge event per invocation; bad ones are counted, never raised."""
+    if isinstance(event, dict) and isinstance(event.get("id"), str):
+        logger.set_correlation_id(event["id"])
+    out = ingest_ecs_events([event], runtime.config(), runtime.ledger())
+    runtime.log_bad_input(out.bad)
+    emit(out.metric_points())
+    logger.debug("ecs event processed", extra={"stored": out.stored, "ignored": out.ignored})
+    return {"stored": out.stored, "ignored": out.ignored, "bad_input": len(out.bad)}

@@ -1,0 +1,30 @@
+"""Every minute: decide pending losses, publish gauges, send ended deployments' reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from detectors.emit import emit
+from detectors.handlers import runtime
+from detectors.reporting import run_reporter
+
+logger = runtime.logger
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: Any, context: LambdaContext) -> dict[str, int]:
+    """Scheduled by EventBridge; the event's content is not used."""
+    if isinstance(event, dict) and isinstance(event.get("id"), str):
+        logger.set_correlation_id(event["id"])
+    out = run_reporter(
+        runtime.config(), runtime.ledger(), runtime.sns(), runtime.cloudwatch(), runtime.clock()
+    )
+    emit(out.points)
+    for report in out.reports:
+        logger.info("deployment report sent", extra=report.to_json())
+    return {
+        "decided": sum(1 for d in out.decisions if d.verdict.final),
+        "reports": len(out.reports),
+    }

@@ -1,0 +1,58 @@
+"""Lazily built, per-container singletons the handlers share (nothing happens at import).
+
+Tests reset them with ``reset()`` after changing the environment or entering ``mock_aws``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+
+from detectors.config import Config, load_config
+from detectors.facts import BadInput
+from detectors.ledger import Ledger
+
+# Contract default service name; Powertools' own default would be "service_undefined".
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "sessionwatch")
+
+
+def clock() -> float:
+    """Wall-clock now; tests replace it to replay a scenario at its own time."""
+    return time.time()
+
+
+@cache
+def config() -> Config:
+    return load_config()
+
+
+@cache
+def ledger() -> Ledger:
+    cfg = config()
+    return Ledger(boto3.client("dynamodb"), cfg.table_name, cfg.ledger_ttl_days)
+
+
+@cache
+def sns() -> Any:
+    return boto3.client("sns")
+
+
+@cache
+def cloudwatch() -> Any:
+    return boto3.client("cloudwatch")
+
+
+def reset() -> None:
+    for factory in (config, ledger, sns, cloudwatch):
+        factory.cache_clear()
+
+
+def log_bad_input(bad: list[BadInput]) -> None:
+    """One warning per rejected input, with where it came from (never its raw content)."""
+    for item in bad:
+        logger.warning("detector bad input", extra={"reason": item.reason, **item.context})

@@ -1,0 +1,90 @@
+"""What the two ingest handlers do, as plain functions over a Ledger (no Lambda types here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from detectors.classify import Decision, classify
+from detectors.config import Config
+from detectors.core import NotFound
+from detectors.emit import MetricPoint, bad_input, sessions_lost
+from detectors.facts import (
+    BadInput,
+    DeploymentObserved,
+    SessionClosed,
+    SessionCreated,
+    TaskObserved,
+)
+from detectors.ledger import Ledger
+from detectors.parsing import decode_subscription, iter_lines, parse_ecs_event
+
+
+@dataclass
+class Outcome:
+    """What one invocation did: facts stored, decisions made, inputs rejected."""
+
+    stored: int = 0
+    ignored: int = 0
+    bad: list[BadInput] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+
+    def metric_points(self) -> list[MetricPoint]:
+        points = [
+            sessions_lost(d.verdict.service, d.verdict.cause) for d in self.decisions if d.counted
+        ]
+        if self.bad:
+            points.append(bad_input(len(self.bad)))
+        return points
+
+
+def ingest_ecs_events(events: Iterable[object], cfg: Config, ledger: Ledger) -> Outcome:
+    """Store deployment windows and task observations; reject what is not an in-scope ECS event."""
+    out = Outcome()
+    for raw in events:
+        fact = parse_ecs_event(raw, cfg)
+        if isinstance(fact, BadInput):
+            out.bad.append(fact)
+        elif isinstance(fact, DeploymentObserved):
+            ledger.record_deployment(fact)
+            out.stored += 1
+        elif isinstance(fact, TaskObserved):
+            ledger.record_task(fact)
+            out.stored += 1
+        else:
+            out.ignored += 1
+    return out
+
+
+def ingest_log_payload(payload: object, cfg: Config, ledger: Ledger, now: float) -> Outcome:
+    """Store session facts of one subscription payload, then decide its not-founds."""
+    out = Outcome()
+    batch = decode_subscription(payload)
+    if isinstance(batch, BadInput):
+        out.bad.append(batch)
+        return out
+    created: list[SessionCreated] = []
+    closed: list[SessionClosed] = []
+    not_found: list[NotFound] = []
+    started: dict[str, TaskObserved] = {}
+    for fact in iter_lines(batch):
+        if isinstance(fact, BadInput):
+            out.bad.append(fact)
+        elif isinstance(fact, SessionCreated):
+            created.append(fact)
+        elif isinstance(fact, SessionClosed):
+            closed.append(fact)
+        elif isinstance(fact, NotFound):
+            not_found.append(fact)
+        elif isinstance(fact, TaskObserved):
+            started[f"{fact.task_id}|{fact.started_at}"] = fact
+        else:
+            out.ignored += 1
+    # Facts first, so a not-found in the same payload as its session's creation sees it.
+    if created or closed:
+        ledger.record_sessions(created, closed)
+    for obs in started.values():
+        ledger.record_task(obs)
+    out.stored = len(created) + len(closed) + len(started)
+    out.decisions = classify(ledger, not_found, cfg, now)
+    return out

@@ -1,0 +1,365 @@
+"""The ledger: one DynamoDB table (pk/sk, TTL ``expires_at``) holding every fact idempotently.
+
+Item layout (single table, no GSIs):
+
+| pk                     | sk            | what                                               |
+|------------------------|---------------|----------------------------------------------------|
+| ``SESS#{fp}``          | ``CREATED``   | session created: task, at (immutable put)          |
+| ``SESS#{fp}``          | ``LOST``      | the verdict; written once (conditional update)     |
+| ``TASK#{id}``          | ``META``      | task facts: number sets of observed times + codes  |
+| ``TASK#{id}``          | ``OPEN#{fp}`` / ``CLOSED#{fp}`` | sessions per task, for at-risk   |
+| ``SVC#{service}``      | ``TASK#{id}`` | the tasks of a service (reporter)                  |
+| ``WINDOWS``            | ``ALL``       | string sets of deployment starts and ends          |
+| ``PENDING``            | ``{nf.key}``  | a not-found occurrence awaiting a verdict          |
+| ``DEP#{svc}#{dep}``    | ``LOST#{fp}`` / ``REPORT`` | sessions a deployment lost; report sent |
+
+Why this makes at-least-once delivery harmless: immutable puts of identical items and ``ADD``
+to sets are idempotent and commutative; the only write with an effect outside the ledger
+(counting a lost session, sending a report) is guarded by a condition that succeeds once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from detectors.core import (
+    DeploymentWindow,
+    NotFound,
+    SessionOrigin,
+    TaskFacts,
+    Verdict,
+    merge_windows,
+)
+from detectors.facts import DeploymentObserved, SessionClosed, SessionCreated, TaskObserved
+
+Item = dict[str, Any]
+Key = tuple[str, str]
+BATCH_GET_MAX = 100
+BATCH_WRITE_MAX = 25
+WINDOWS_KEY: Key = ("WINDOWS", "ALL")
+PENDING_PK = "PENDING"
+_RETRIES = 8
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: float) -> dict[str, str]:
+    return {"N": repr(float(value))}
+
+
+def _key(pk: str, sk: str) -> Item:
+    return {"pk": _s(pk), "sk": _s(sk)}
+
+
+def _get_s(item: Mapping[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return value["S"] if value and "S" in value else None
+
+
+def _get_n(item: Mapping[str, Any], name: str) -> float | None:
+    value = item.get(name)
+    return float(value["N"]) if value and "N" in value else None
+
+
+def _min_ns(item: Mapping[str, Any], name: str) -> float | None:
+    value = item.get(name)
+    return min(float(v) for v in value["NS"]) if value and "NS" in value else None
+
+
+def session_key(fp: str) -> Key:
+    return (f"SESS#{fp}", "CREATED")
+
+
+def lost_key(fp: str) -> Key:
+    return (f"SESS#{fp}", "LOST")
+
+
+def task_key(task_id: str) -> Key:
+    return (f"TASK#{task_id}", "META")
+
+
+@dataclass(frozen=True)
+class SessionSpan:
+    """A session seen on a task, for at-risk counts: created/closed times where known."""
+
+    fingerprint: str
+    created_at: float | None
+    closed_at: float | None
+
+
+class Ledger:
+    """Thin typed access to the table; no decisions are made here."""
+
+    def __init__(self, client: Any, table_name: str, ttl_days: int) -> None:
+        self._db = client
+        self._table = table_name
+        self._ttl_s = ttl_days * 86400
+
+    def _expires(self) -> dict[str, str]:
+        return {"N": str(int(time.time() + self._ttl_s))}
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def record_deployment(self, obs: DeploymentObserved) -> None:
+        """ADD to a string set: idempotent and order-free; earliest time wins when read."""
+        if obs.ended:
+            attr, value = "ends", f"{obs.service}|{obs.deployment_id}|{obs.at!r}|{obs.outcome}"
+        else:
+            attr, value = "starts", f"{obs.service}|{obs.deployment_id}|{obs.at!r}"
+        self._db.update_item(
+            TableName=self._table,
+            Key=_key(*WINDOWS_KEY),
+            UpdateExpression=f"ADD {attr} :v SET expires_at = :e",
+            ExpressionAttributeValues={":v": {"SS": [value]}, ":e": self._expires()},
+        )
+
+    def record_task(self, obs: TaskObserved) -> None:
+        """Merge one task observation into its META item (and index it under its service)."""
+        adds, sets = [], ["expires_at = :e"]
+        values: Item = {":e": self._expires()}
+        for name in ("started_at", "stopping_at", "stopped_at"):
+            t = getattr(obs, name)
+            if t is not None:
+                adds.append(f"{name} :{name}")
+                values[f":{name}"] = {"NS": [repr(float(t))]}
+        for name in ("service", "started_by", "stop_code", "stopped_reason"):
+            v = getattr(obs, name)
+            if v is not None:
+                sets.append(f"{name} = :{name}")
+                values[f":{name}"] = _s(v[:1024])
+        expr = "SET " + ", ".join(sets) + (" ADD " + ", ".join(adds) if adds else "")
+        self._db.update_item(
+            TableName=self._table,
+            Key=_key(*task_key(obs.task_id)),
+            UpdateExpression=expr,
+            ExpressionAttributeValues=values,
+        )
+        if obs.service is not None:
+            self._db.put_item(
+                TableName=self._table,
+                Item=_key(f"SVC#{obs.service}", f"TASK#{obs.task_id}")
+                | {"expires_at": self._expires()},
+            )
+
+    def record_sessions(
+        self, created: Iterable[SessionCreated], closed: Iterable[SessionClosed]
+    ) -> None:
+        """Immutable puts, batched 25 a call (identical re-puts change nothing)."""
+        items: dict[Key, Item] = {}
+        for c in created:
+            body = {"task_id": _s(c.task_id), "at": _n(c.at)}
+            items[session_key(c.fingerprint)] = body
+            items[(f"TASK#{c.task_id}", f"OPEN#{c.fingerprint}")] = {"at": _n(c.at)}
+        for x in closed:
+            body = {"at": _n(x.at), "reason": _s(x.reason or "")}
+            items[(f"TASK#{x.task_id}", f"CLOSED#{x.fingerprint}")] = body
+        self._write([_key(*k) | v | {"expires_at": self._expires()} for k, v in items.items()], [])
+
+    def store_pending(self, occurrences: Iterable[NotFound]) -> None:
+        puts = []
+        for nf in occurrences:
+            body = {"fp": _s(nf.fingerprint), "task_id": _s(nf.task_id), "at": _n(nf.at)}
+            if nf.log_service:
+                body["log_service"] = _s(nf.log_service)
+            puts.append(_key(PENDING_PK, nf.key) | body | {"expires_at": self._expires()})
+        self._write(puts, [])
+
+    def drop_pending(self, occurrences: Iterable[NotFound]) -> None:
+        self._write([], [_key(PENDING_PK, nf.key) for nf in occurrences])
+
+    def lock_verdict(self, nf: NotFound, verdict: Verdict, now: float) -> bool:
+        """Write the session's verdict once; True only for the call that wrote it.
+
+        This is what makes SessionsLost count each lost session exactly once under
+        re-delivery and overlapping invocations.
+        """
+        values: Item = {
+            ":c": _s(verdict.cause.value),
+            ":t": _s(nf.task_id),
+            ":at": _n(nf.at),
+            ":d": _n(now),
+            ":b": _s(verdict.basis),
+            ":e": self._expires(),
+        }
+        sets = ["cause = :c", "serving_task = :t", "lost_at = :at", "decided_at = :d", "basis = :b"]
+        for name, value in (
+            ("service", verdict.service),
+            ("origin_task", verdict.origin_task),
+            ("deployment_id", verdict.deployment_id),
+        ):
+            if value:
+                sets.append(f"{name} = :{name}")
+                values[f":{name}"] = _s(value)
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(*lost_key(nf.fingerprint)),
+                UpdateExpression="SET " + ", ".join(sets) + ", expires_at = :e",
+                ConditionExpression="attribute_not_exists(cause)",
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        if verdict.deployment_id and verdict.service:
+            self._db.put_item(
+                TableName=self._table,
+                Item=_key(
+                    f"DEP#{verdict.service}#{verdict.deployment_id}", f"LOST#{nf.fingerprint}"
+                )
+                | {"at": _n(nf.at), "expires_at": self._expires()},
+            )
+        return True
+
+    def claim_report(self, service: str, deployment_id: str, now: float) -> bool:
+        """Conditional put: True once per deployment, even with overlapping reporter runs."""
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=_key(f"DEP#{service}#{deployment_id}", "REPORT")
+                | {"sent_at": _n(now), "expires_at": self._expires()},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_report(self, service: str, deployment_id: str) -> None:
+        """Undo a claim whose publish failed, so the next run retries it."""
+        self._db.delete_item(
+            TableName=self._table, Key=_key(f"DEP#{service}#{deployment_id}", "REPORT")
+        )
+
+    def _write(self, puts: Sequence[Item], deletes: Sequence[Item]) -> None:
+        requests = [{"PutRequest": {"Item": p}} for p in puts]
+        requests += [{"DeleteRequest": {"Key": d}} for d in deletes]
+        for i in range(0, len(requests), BATCH_WRITE_MAX):
+            chunk: Any = {self._table: requests[i : i + BATCH_WRITE_MAX]}
+            for attempt in range(_RETRIES):
+                resp = self._db.batch_write_item(RequestItems=chunk)
+                chunk = resp.get("UnprocessedItems") or {}
+                if not chunk:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise RuntimeError("DynamoDB left writes unprocessed after retries")
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def get_many(self, keys: Iterable[Key]) -> dict[Key, Item]:
+        """BatchGetItem for all keys: one round trip per 100 keys (plus throttling retries)."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[Key, Item] = {}
+        for i in range(0, len(wanted), BATCH_GET_MAX):
+            request: Any = {
+                self._table: {"Keys": [_key(*k) for k in wanted[i : i + BATCH_GET_MAX]]}
+            }
+            for attempt in range(_RETRIES):
+                resp = self._db.batch_get_item(RequestItems=request)
+                for item in resp.get("Responses", {}).get(self._table, []):
+                    found[(item["pk"]["S"], item["sk"]["S"])] = item
+                request = resp.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise RuntimeError("DynamoDB left reads unprocessed after retries")
+        return found
+
+    def query(self, pk: str, sk_prefix: str | None = None) -> list[Item]:
+        """All items of a partition (optionally an sk prefix), following pagination."""
+        expr = "pk = :pk" + (" AND begins_with(sk, :p)" if sk_prefix else "")
+        values: Item = {":pk": _s(pk)}
+        if sk_prefix:
+            values[":p"] = _s(sk_prefix)
+        items: list[Item] = []
+        kwargs: Item = {}
+        while True:
+            resp = self._db.query(
+                TableName=self._table,
+                KeyConditionExpression=expr,
+                ExpressionAttributeValues=values,
+                **kwargs,
+            )
+            items += resp.get("Items", [])
+            if "LastEvaluatedKey" not in resp:
+                return items
+            kwargs = {"ExclusiveStartKey": resp["LastEvaluatedKey"]}
+
+    def pending(self) -> list[NotFound]:
+        out = []
+        for item in self.query(PENDING_PK):
+            fp, task, at = _get_s(item, "fp"), _get_s(item, "task_id"), _get_n(item, "at")
+            if fp and task and at is not None:
+                out.append(NotFound(fp, task, at, _get_s(item, "log_service")))
+        return out
+
+    def windows(self, item: Item | None = None) -> list[DeploymentWindow]:
+        if item is None:
+            item = self.get_many([WINDOWS_KEY]).get(WINDOWS_KEY)
+        return windows_from_item(item)
+
+    def service_task_ids(self, service: str) -> list[str]:
+        return [i["sk"]["S"].removeprefix("TASK#") for i in self.query(f"SVC#{service}", "TASK#")]
+
+    def task_sessions(self, task_id: str) -> list[SessionSpan]:
+        created: dict[str, float | None] = {}
+        closed: dict[str, float | None] = {}
+        for item in self.query(f"TASK#{task_id}"):
+            sk = item["sk"]["S"]
+            if sk.startswith("OPEN#"):
+                created[sk.removeprefix("OPEN#")] = _get_n(item, "at")
+            elif sk.startswith("CLOSED#"):
+                closed[sk.removeprefix("CLOSED#")] = _get_n(item, "at")
+        return [
+            SessionSpan(fp, created.get(fp), closed.get(fp)) for fp in sorted({*created, *closed})
+        ]
+
+    def deployment_losses(self, service: str, deployment_id: str) -> list[float]:
+        items = self.query(f"DEP#{service}#{deployment_id}", "LOST#")
+        return sorted(t for t in (_get_n(i, "at") for i in items) if t is not None)
+
+
+def windows_from_item(item: Mapping[str, Any] | None) -> list[DeploymentWindow]:
+    if not item:
+        return []
+    starts, ends = [], []
+    for raw in item.get("starts", {}).get("SS", []):
+        service, dep, t = raw.rsplit("|", 2)
+        starts.append((service, dep, float(t)))
+    for raw in item.get("ends", {}).get("SS", []):
+        service, dep, t, outcome = raw.rsplit("|", 3)
+        ends.append((service, dep, float(t), outcome))
+    return merge_windows(starts, ends)
+
+
+def origin_from_item(item: Mapping[str, Any] | None) -> SessionOrigin | None:
+    if not item:
+        return None
+    task, at = _get_s(item, "task_id"), _get_n(item, "at")
+    return SessionOrigin(task, at) if task and at is not None else None
+
+
+def task_from_item(task_id: str, item: Mapping[str, Any] | None) -> TaskFacts | None:
+    if not item:
+        return None
+    return TaskFacts(
+        task_id=task_id,
+        service=_get_s(item, "service"),
+        started_by=_get_s(item, "started_by"),
+        started_at=_min_ns(item, "started_at"),
+        stopping_at=_min_ns(item, "stopping_at"),
+        stopped_at=_min_ns(item, "stopped_at"),
+        stop_code=_get_s(item, "stop_code"),
+        stopped_reason=_get_s(item, "stopped_reason"),
+    )

@@ -1,0 +1,90 @@
+"""Input models: the ECS EventBridge ``detail`` shapes and the server's log lines.
+
+Powertools ships no ECS detail models, so these are our own, permissive about fields we do not
+read (AWS adds fields) and strict about the ones the verdicts rest on.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from detectors import server_events as ev
+
+FINGERPRINT_PATTERN = r"^[0-9a-f]{16}$"  # DESIGN section 2; a raw session id never matches
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class DeploymentDetail(_Lenient):
+    """``ECS Deployment State Change`` detail."""
+
+    event_name: str = Field(alias="eventName")
+    deployment_id: str = Field(alias="deploymentId", min_length=1)
+    updated_at: datetime = Field(alias="updatedAt")
+    reason: str | None = None
+
+
+class TaskDetail(_Lenient):
+    """``ECS Task State Change`` detail: the fields the verdicts read."""
+
+    task_arn: str = Field(alias="taskArn", min_length=1)
+    cluster_arn: str = Field(alias="clusterArn", min_length=1)
+    group: str | None = None
+    last_status: str = Field(alias="lastStatus")
+    desired_status: str | None = Field(default=None, alias="desiredStatus")
+    started_by: str | None = Field(default=None, alias="startedBy")
+    started_at: datetime | None = Field(default=None, alias="startedAt")
+    stopping_at: datetime | None = Field(default=None, alias="stoppingAt")
+    stopped_at: datetime | None = Field(default=None, alias="stoppedAt")
+    stop_code: str | None = Field(default=None, alias="stopCode")
+    stopped_reason: str | None = Field(default=None, alias="stoppedReason")
+
+
+class ServiceActionDetail(_Lenient):
+    """``ECS Service Action`` detail (steady state, placement failures): logged, not stored."""
+
+    event_name: str = Field(alias="eventName")
+    cluster_arn: str | None = Field(default=None, alias="clusterArn")
+
+
+class ServerLine(_Lenient):
+    """Fields every server line carries (DESIGN section 3); ``event`` picks the subclass."""
+
+    timestamp: datetime
+    task_id: str = Field(min_length=1, max_length=128)
+    service: str | None = None
+
+
+class SessionCreatedLine(ServerLine):
+    session: str = Field(pattern=FINGERPRINT_PATTERN)
+
+
+class SessionClosedLine(ServerLine):
+    session: str = Field(pattern=FINGERPRINT_PATTERN)
+    reason: str | None = None
+
+
+class SessionNotFoundLine(ServerLine):
+    session: str = Field(pattern=FINGERPRINT_PATTERN)
+
+
+class TaskStartedLine(ServerLine):
+    task_arn: str | None = None
+    cluster: str | None = None
+
+
+class ShutdownStartedLine(ServerLine):
+    active_sessions: int | None = None
+
+
+LINE_MODELS: dict[str, type[ServerLine]] = {
+    ev.EVENT_SESSION_CREATED: SessionCreatedLine,
+    ev.EVENT_SESSION_CLOSED: SessionClosedLine,
+    ev.EVENT_SESSION_NOT_FOUND: SessionNotFoundLine,
+    ev.EVENT_TASK_STARTED: TaskStartedLine,
+    ev.EVENT_SHUTDOWN_STARTED: ShutdownStartedLine,
+}

@@ -1,0 +1,104 @@
+"""`SessionWatchStack`: SessionWatch for an MCP service you already run, named by CDK context.
+
+Deploy with e.g. `npx aws-cdk@2 deploy SessionWatchStack -c sessionwatch:clusterName=prod
+-c sessionwatch:serviceNames=mcp-a,mcp-b -c sessionwatch:logGroupName=/ecs/mcp`. Every key has a
+default in cdk.json so synth works offline; see infra/README.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_logs as logs
+from constructs import Construct, Node
+
+from infra.alarms import Thresholds
+from infra.construct import SessionWatch, SessionWatchProps
+
+CONTEXT_PREFIX = "sessionwatch:"
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value in (None, "") else int(value)
+
+
+@dataclass(frozen=True)
+class AddonSettings:
+    """The add-on's inputs, as plain values (context strings parsed once, here)."""
+
+    cluster_name: str
+    service_names: tuple[str, ...]
+    log_group_name: str
+    server_service_name: str | None = None
+    load_balancer_full_name: str | None = None
+    target_group_full_name: str | None = None
+    alarm_emails: tuple[str, ...] = ()
+    grace_period_seconds: int = 120
+    deployment_loss_threshold: int = 1
+    stickiness_loss_threshold: int = 1
+    deregistration_delay_seconds: int | None = None
+    stop_timeout_seconds: int | None = None
+
+    @classmethod
+    def from_context(cls, node: Node) -> AddonSettings:
+        def get(key: str) -> Any:
+            value = node.try_get_context(CONTEXT_PREFIX + key)
+            return None if value == "" else value
+
+        missing = [k for k in ("clusterName", "serviceNames", "logGroupName") if not get(k)]
+        if missing:
+            raise ValueError(
+                "SessionWatchStack needs context " + ", ".join(CONTEXT_PREFIX + k for k in missing)
+            )
+        return cls(
+            cluster_name=str(get("clusterName")),
+            service_names=_split(str(get("serviceNames"))),
+            log_group_name=str(get("logGroupName")),
+            server_service_name=get("serverServiceName"),
+            load_balancer_full_name=get("loadBalancerFullName"),
+            target_group_full_name=get("targetGroupFullName"),
+            alarm_emails=_split(get("alarmEmails")),
+            grace_period_seconds=int(get("gracePeriodSeconds") or 120),
+            deployment_loss_threshold=int(get("deploymentLossThreshold") or 1),
+            stickiness_loss_threshold=int(get("stickinessLossThreshold") or 1),
+            deregistration_delay_seconds=_optional_int(get("deregistrationDelaySeconds")),
+            stop_timeout_seconds=_optional_int(get("stopTimeoutSeconds")),
+        )
+
+
+class SessionWatchStack(Stack):
+    """The add-on: SessionWatch attached to an existing cluster, service(s) and log group."""
+
+    def __init__(
+        self, scope: Construct, id: str, *, settings: AddonSettings, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        self.settings = settings
+        self.sessionwatch = SessionWatch(
+            self,
+            "SessionWatch",
+            SessionWatchProps(
+                cluster_name=settings.cluster_name,
+                service_names=settings.service_names,
+                server_log_group=logs.LogGroup.from_log_group_name(
+                    self, "ServerLogs", settings.log_group_name
+                ),
+                server_service_name=settings.server_service_name,
+                load_balancer_full_name=settings.load_balancer_full_name,
+                target_group_full_name=settings.target_group_full_name,
+                alarm_email_subscribers=settings.alarm_emails,
+                thresholds=Thresholds(
+                    deployment_loss=settings.deployment_loss_threshold,
+                    stickiness_loss=settings.stickiness_loss_threshold,
+                ),
+                grace_period=Duration.seconds(settings.grace_period_seconds),
+                deregistration_delay_seconds=settings.deregistration_delay_seconds,
+                stop_timeout_seconds=settings.stop_timeout_seconds,
+            ),
+        )

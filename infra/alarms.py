@@ -1,0 +1,132 @@
+"""The alarms of DESIGN section 6, one set per ECS service, all acting on the SessionWatch topic.
+
+Missing data is "not breaching": the detectors publish SessionsLost only when a session is lost,
+so silence means no loss, not a broken pipeline (DetectorBadInput and the dashboard cover that).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from detectors import names
+
+PERIOD = Duration.minutes(1)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Alarm thresholds, in lost sessions (or spike flags) per minute."""
+
+    deployment_loss: int = 1
+    stickiness_loss: int = 1
+    loss_spike: int = 1
+
+
+@dataclass(frozen=True)
+class ServiceAlarms:
+    """The alarms of one service; point ECS deployment alarms at `deployment_loss`."""
+
+    deployment_loss: cloudwatch.Alarm
+    stickiness_loss: cloudwatch.Alarm
+    loss_spike: cloudwatch.Alarm
+
+    def all(self) -> tuple[cloudwatch.Alarm, ...]:
+        return (self.deployment_loss, self.stickiness_loss, self.loss_spike)
+
+
+def _metric(metric_name: str, service: str, statistic: str, **dims: str) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=names.NAMESPACE,
+        metric_name=metric_name,
+        dimensions_map={names.DIMENSION_SERVICE: service, **dims},
+        statistic=statistic,
+        period=PERIOD,
+    )
+
+
+def _alarm(
+    scope: Construct,
+    id: str,
+    *,
+    name: str,
+    description: str,
+    metric: cloudwatch.Metric,
+    threshold: int,
+    topic: sns.ITopic,
+) -> cloudwatch.Alarm:
+    alarm = cloudwatch.Alarm(
+        scope,
+        id,
+        alarm_name=name,
+        alarm_description=description,
+        metric=metric,
+        threshold=threshold,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluation_periods=1,
+        datapoints_to_alarm=1,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+    alarm.add_alarm_action(actions.SnsAction(topic))
+    alarm.add_ok_action(actions.SnsAction(topic))
+    return alarm
+
+
+def service_alarms(
+    scope: Construct,
+    *,
+    name_prefix: str,
+    service: str,
+    thresholds: Thresholds,
+    topic: sns.ITopic,
+) -> ServiceAlarms:
+    """The three alarms for `service`; names are literal so ECS deployment alarms can use them."""
+    cause = names.DIMENSION_CAUSE
+    base = f"{name_prefix}-{service}"
+    return ServiceAlarms(
+        deployment_loss=_alarm(
+            scope,
+            "DeploymentLoss",
+            name=f"{base}-SessionsLost-deployment",
+            description=(
+                f"MCP sessions of {service} lost to a rolling deployment: clients got HTTP 404 "
+                "'Session not found' because their task was replaced. ALB and ECS stay green."
+            ),
+            metric=_metric(
+                names.METRIC_SESSIONS_LOST, service, "Sum", **{cause: names.Cause.DEPLOYMENT.value}
+            ),
+            threshold=thresholds.deployment_loss,
+            topic=topic,
+        ),
+        stickiness_loss=_alarm(
+            scope,
+            "StickinessLoss",
+            name=f"{base}-SessionsLost-stickiness",
+            description=(
+                f"MCP sessions of {service} routed away from their live task: a client did not "
+                "keep the rotated AWSALB cookie, or stickiness is off."
+            ),
+            metric=_metric(
+                names.METRIC_SESSIONS_LOST, service, "Sum", **{cause: names.Cause.STICKINESS.value}
+            ),
+            threshold=thresholds.stickiness_loss,
+            topic=topic,
+        ),
+        loss_spike=_alarm(
+            scope,
+            "LossSpike",
+            name=f"{base}-DeploymentLossSpike",
+            description=(
+                f"During a deployment of {service}, session-not-found or ALB non-sticky requests "
+                "rose above their pre-deployment baseline."
+            ),
+            metric=_metric(names.METRIC_DEPLOYMENT_LOSS_SPIKE, service, "Maximum"),
+            threshold=thresholds.loss_spike,
+            topic=topic,
+        ),
+    )

@@ -1,0 +1,265 @@
+"""`SessionWatch`: the add-on construct that watches one ECS cluster's stateful MCP services.
+
+Give it the cluster, the service names, the server's log group (and optionally the ALB) and it
+creates the ledger, the three detectors and what feeds them (an EventBridge rule for the cluster's
+ECS events, a Logs subscription for the server's session events, a one-minute schedule), the
+encrypted alarm/report topic, the alarms of DESIGN section 6 and the dashboard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aws_cdk import (
+    Acknowledgment,
+    ArnFormat,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    Validations,
+)
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_logs_destinations as log_destinations
+from constructs import Construct
+
+from dashboards.body import DashboardInputs, dashboard_body
+from detectors import names
+from infra import functions, topic
+from infra.adot import SERVER_METRICS_NAMESPACE
+from infra.alarms import ServiceAlarms, Thresholds, service_alarms
+from infra.event_pattern import ecs_event_pattern
+
+# The server's session events (DESIGN section 3); everything else on its stdout is ignored.
+SESSION_EVENTS_FILTER = (
+    '{ $.event = "session_*" || $.event = "task_started" || $.event = "shutdown_started" }'
+)
+
+# Exactly the item calls detectors/ledger.py makes (no Scan, no stream reads, no table admin).
+LEDGER_ACTIONS = [
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+]
+
+
+@dataclass(frozen=True)
+class SessionWatchProps:
+    """What SessionWatch needs to know about the MCP service it watches.
+
+    `cluster_name`/`cluster_arn` name the ECS cluster (the ARN defaults to this stack's account
+    and region). `service_names` are the ECS services in scope (at least one: alarms are per
+    service). `server_log_group` receives the server containers' stdout. The ALB names are the
+    CloudWatch dimension values (`app/...`, `targetgroup/...`) for the spike check and dashboard.
+    `deregistration_delay_seconds` and `stop_timeout_seconds` are only quoted in reports.
+    """
+
+    cluster_name: str
+    service_names: Sequence[str]
+    server_log_group: logs.ILogGroup
+    cluster_arn: str | None = None
+    server_service_name: str | None = None
+    load_balancer_full_name: str | None = None
+    target_group_full_name: str | None = None
+    alarm_email_subscribers: Sequence[str] = ()
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    grace_period: Duration = field(default_factory=lambda: Duration.seconds(120))
+    ledger_ttl_days: int = 14
+    deregistration_delay_seconds: int | None = None
+    stop_timeout_seconds: int | None = None
+    log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    dashboard_name: str | None = None
+
+
+class SessionWatch(Construct):
+    """SessionWatch for one cluster: ledger, detectors, wiring, topic, alarms, dashboard."""
+
+    def __init__(self, scope: Construct, id: str, props: SessionWatchProps) -> None:
+        super().__init__(scope, id)
+        if not props.service_names:
+            raise ValueError("SessionWatch needs at least one ECS service name")
+        stack = Stack.of(self)
+        self.props = props
+        self.cluster_arn = props.cluster_arn or stack.format_arn(
+            service="ecs", resource="cluster", resource_name=props.cluster_name
+        )
+
+        self.ledger = self._ledger(props)
+        self.key = topic.topic_key(self, "TopicKey", props.removal_policy)
+        self.topic = topic.alarm_topic(self, "Topic", self.key, props.alarm_email_subscribers)
+
+        code = functions.detectors_code()
+        layer = lambda_.LayerVersion.from_layer_version_arn(
+            self, "PowertoolsLayer", functions.powertools_layer_arn()
+        )
+        environment = self._environment(props)
+        detectors = {
+            name: functions.detector_function(
+                self,
+                name,
+                code=code,
+                layer=layer,
+                environment=environment,
+                timeout=Duration.seconds(60),
+                log_retention=props.log_retention,
+                removal_policy=props.removal_policy,
+            )
+            for name in functions.HANDLERS
+        }
+        for detector in detectors.values():
+            detector.role.add_to_principal_policy(
+                iam.PolicyStatement(actions=LEDGER_ACTIONS, resources=[self.ledger.table_arn])
+            )
+        self.ecs_events = detectors["EcsEvents"]
+        self.session_events = detectors["SessionEvents"]
+        self.reporter = detectors["Reporter"]
+        topic.grant_publish(self.topic, self.key, self.reporter.role)
+        self._grant_metric_reads(self.reporter.role)
+
+        self.ecs_rule = self._ecs_rule(stack)
+        self.subscription = logs.SubscriptionFilter(
+            self,
+            "SessionEventsSubscription",
+            log_group=props.server_log_group,
+            destination=log_destinations.LambdaDestination(self.session_events.function),
+            filter_pattern=logs.FilterPattern.literal(SESSION_EVENTS_FILTER),
+        )
+        self.schedule = events.Rule(
+            self,
+            "ReporterSchedule",
+            description="SessionWatch: decide pending verdicts and send deployment reports",
+            schedule=events.Schedule.rate(Duration.minutes(1)),
+            targets=[targets.LambdaFunction(self.reporter.function, retry_attempts=0)],
+        )
+
+        self.alarms: dict[str, ServiceAlarms] = {
+            service: service_alarms(
+                Construct(self, f"Alarms-{service}"),
+                name_prefix=stack.stack_name,
+                service=service,
+                thresholds=props.thresholds,
+                topic=self.topic,
+            )
+            for service in props.service_names
+        }
+        self.dashboard = cloudwatch.CfnDashboard(
+            self,
+            "Dashboard",
+            dashboard_name=props.dashboard_name,
+            dashboard_body=stack.to_json_string(dashboard_body(self.dashboard_inputs())),
+        )
+
+    def deployment_alarm(self, service: str) -> cloudwatch.Alarm:
+        """The alarm to name in the service's ECS deployment alarms (DESIGN section 6)."""
+        return self.alarms[service].deployment_loss
+
+    def dashboard_inputs(self) -> DashboardInputs:
+        props = self.props
+        return DashboardInputs(
+            region=Stack.of(self).region,
+            services=tuple(props.service_names),
+            server_service_name=props.server_service_name or "mcp-server",
+            load_balancer_full_name=props.load_balancer_full_name,
+            target_group_full_name=props.target_group_full_name,
+            alarm_arns=tuple(
+                alarm.alarm_arn for alarms in self.alarms.values() for alarm in alarms.all()
+            ),
+            verdict_log_groups=(self.session_events.log_group.log_group_name,),
+        )
+
+    def _ledger(self, props: SessionWatchProps) -> dynamodb.Table:
+        return dynamodb.Table(
+            self,
+            "Ledger",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute="expires_at",
+            removal_policy=props.removal_policy,
+        )
+
+    def _environment(self, props: SessionWatchProps) -> dict[str, str]:
+        """The one config every handler reads (the contract's environment variables)."""
+        env = {
+            "LEDGER_TABLE_NAME": self.ledger.table_name,
+            "CLUSTER_NAME": self.cluster_arn,
+            "SERVICE_NAMES": ",".join(props.service_names),
+            "REPORT_TOPIC_ARN": self.topic.topic_arn,
+            "GRACE_PERIOD_SECONDS": str(int(props.grace_period.to_seconds())),
+            "LEDGER_TTL_DAYS": str(props.ledger_ttl_days),
+            "SERVER_METRICS_NAMESPACE": SERVER_METRICS_NAMESPACE,
+            "POWERTOOLS_SERVICE_NAME": "sessionwatch",
+            "POWERTOOLS_METRICS_NAMESPACE": names.NAMESPACE,
+        }
+        optional = {
+            "DEREGISTRATION_DELAY_SECONDS": props.deregistration_delay_seconds,
+            "STOP_TIMEOUT_SECONDS": props.stop_timeout_seconds,
+            "SERVER_SERVICE_NAME": props.server_service_name,
+            "LOAD_BALANCER_FULL_NAME": props.load_balancer_full_name,
+            "TARGET_GROUP_FULL_NAME": props.target_group_full_name,
+        }
+        env.update({key: str(value) for key, value in optional.items() if value is not None})
+        return env
+
+    def _ecs_rule(self, stack: Stack) -> events.CfnRule:
+        """The cluster-scoped ECS rule; L1 because the typed EventPattern has no `$or`."""
+        service_prefix = stack.format_arn(
+            service="ecs",
+            resource="service",
+            resource_name=f"{self.props.cluster_name}/",
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        function = self.ecs_events.function
+        rule = events.CfnRule(
+            self,
+            "EcsEventsRule",
+            description="SessionWatch: ECS deployment, task and service events of one cluster",
+            event_pattern=ecs_event_pattern(self.cluster_arn, service_prefix),
+            state="ENABLED",
+            targets=[
+                events.CfnRule.TargetProperty(
+                    id="EcsEventsDetector",
+                    arn=function.function_arn,
+                    retry_policy=events.CfnRule.RetryPolicyProperty(
+                        maximum_event_age_in_seconds=3600, maximum_retry_attempts=20
+                    ),
+                )
+            ],
+        )
+        function.add_permission(
+            "InvokedByEcsEventsRule",
+            principal=iam.ServicePrincipal("events.amazonaws.com"),
+            source_arn=rule.attr_arn,
+        )
+        return rule
+
+    @staticmethod
+    def _grant_metric_reads(role: iam.IRole) -> None:
+        """The reporter's spike check reads metrics; GetMetricData has no resource-level scope."""
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])
+        )
+        Validations.of(role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason=(
+                    "cloudwatch:GetMetricData supports no resource-level permissions; the "
+                    "reporter reads the MCP server's and the ALB's metrics for the spike check."
+                ),
+            )
+        )

@@ -1,0 +1,282 @@
+"""`DemoServiceStack`: the experiment of the design, deployable, with SessionWatch attached.
+
+Two AZs, an internet-facing ALB with `lb_cookie` stickiness (one day), and a Fargate service of two
+tasks running `server/`, each with an ADOT collector sidecar that turns the server's OTLP metrics
+into CloudWatch metrics. Rolling deployments with the circuit breaker, exactly the setup whose
+deployments lose sessions while every stock signal stays green; SessionWatch makes it visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra import adot
+from infra.construct import SessionWatch, SessionWatchProps
+from infra.functions import REPO_ROOT
+
+SERVER_PORT: Final = 8000
+SERVER_CONTAINER: Final = "mcp-server"
+COLLECTOR_CONTAINER: Final = "aws-otel-collector"
+# The server's Dockerfile builds from the repo root (the image installs the project).
+IMAGE_CONTEXT = REPO_ROOT
+SERVER_DOCKERFILE: Final = "server/Dockerfile"
+# Keep the build context small: none of these belong in the image.
+IMAGE_EXCLUDE: Final = [
+    ".git",
+    ".venv",
+    "cdk.out",
+    "lab-report",
+    "node_modules",
+    "**/__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".hypothesis",
+]
+# Any HTTP answer proves uvicorn and the MCP app are up (a bare GET on /mcp is a 4xx without a
+# session); a 5xx or a timeout is unhealthy.
+HEALTH_CHECK_PATH: Final = "/mcp"
+HEALTHY_HTTP_CODES: Final = "200-499"
+
+
+@dataclass(frozen=True)
+class DemoServiceProps:
+    """Knobs of the experiment. The two that set the session cliff are the deregistration delay
+    (how long a replaced task keeps its sticky clients) and the stop timeout (how long it may
+    drain after SIGTERM before SIGKILL); both are quoted in SessionWatch's reports.
+    """
+
+    service_name: str = "mcp-service"
+    server_service_name: str = "mcp-server"
+    desired_count: int = 2
+    deregistration_delay_seconds: int = 300
+    stop_timeout_seconds: int = 30
+    stickiness_duration: Duration = Duration.days(1)
+    alarm_email_subscribers: Sequence[str] = ()
+    # None: no ECS deployment alarms. Otherwise how ECS treats SessionWatch's deployment alarm.
+    deployment_alarm_behavior: ecs.AlarmBehavior | None = ecs.AlarmBehavior.FAIL_ON_ALARM
+    removal_policy: RemovalPolicy = RemovalPolicy.DESTROY
+
+
+def _acknowledge(scope: Construct, rule: str, reason: str) -> None:
+    Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+class DemoServiceStack(Stack):
+    """The demo MCP service on Fargate behind a sticky ALB, watched by SessionWatch."""
+
+    def __init__(
+        self, scope: Construct, id: str, *, props: DemoServiceProps, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        self.props = props
+        self.vpc = self._vpc(props)
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=self.vpc,
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
+        )
+        self.server_logs = logs.LogGroup(
+            self,
+            "ServerLogs",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=props.removal_policy,
+        )
+        self.task_definition = self._task_definition(props)
+        self.alb, self.target_group = self._load_balancer(props)
+
+        self.sessionwatch = SessionWatch(
+            self,
+            "SessionWatch",
+            SessionWatchProps(
+                cluster_name=self.cluster.cluster_name,
+                cluster_arn=self.cluster.cluster_arn,
+                service_names=[props.service_name],
+                server_log_group=self.server_logs,
+                server_service_name=props.server_service_name,
+                load_balancer_full_name=self.alb.load_balancer_full_name,
+                target_group_full_name=self.target_group.target_group_full_name,
+                alarm_email_subscribers=props.alarm_email_subscribers,
+                deregistration_delay_seconds=props.deregistration_delay_seconds,
+                stop_timeout_seconds=props.stop_timeout_seconds,
+                removal_policy=props.removal_policy,
+            ),
+        )
+        self.service = self._service(props)
+
+    def _vpc(self, props: DemoServiceProps) -> ec2.Vpc:
+        """Public subnets only: tasks get public IPs to pull images, so no NAT gateway to pay."""
+        vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            max_azs=2,
+            nat_gateways=0,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(
+                    name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24
+                )
+            ],
+            # The restricting custom resource would add a Lambda with a managed policy; the
+            # default security group is attached to nothing here.
+            restrict_default_security_group=False,
+        )
+        flow_logs = logs.LogGroup(
+            self,
+            "VpcFlowLogs",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=props.removal_policy,
+        )
+        vpc.add_flow_log(
+            "FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs)
+        )
+        return vpc
+
+    def _task_definition(self, props: DemoServiceProps) -> ecs.FargateTaskDefinition:
+        task_definition = ecs.FargateTaskDefinition(
+            self, "TaskDefinition", cpu=512, memory_limit_mib=1024
+        )
+        metrics_logs = logs.LogGroup(
+            self,
+            "ServerMetricsEmf",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=props.removal_policy,
+        )
+        collector_logs = logs.LogGroup(
+            self,
+            "CollectorLogs",
+            retention=logs.RetentionDays.ONE_WEEK,
+            removal_policy=props.removal_policy,
+        )
+        collector = task_definition.add_container(
+            COLLECTOR_CONTAINER,
+            image=ecs.ContainerImage.from_registry(adot.COLLECTOR_IMAGE),
+            essential=False,  # losing metrics must not take the MCP server down
+            environment={
+                adot.CONFIG_ENV_VAR: adot.collector_config(metrics_logs.log_group_name)
+            },
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="adot", log_group=collector_logs),
+        )
+        task_definition.add_to_task_role_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[metrics_logs.log_group_arn],
+            )
+        )
+        # Drain for a little less than the stop timeout, so SIGKILL never cuts the drain short.
+        drain_seconds = max(props.stop_timeout_seconds - 5, 0)
+        server = task_definition.add_container(
+            SERVER_CONTAINER,
+            image=ecs.ContainerImage.from_asset(
+                str(IMAGE_CONTEXT), file=SERVER_DOCKERFILE, exclude=IMAGE_EXCLUDE
+            ),
+            essential=True,
+            port_mappings=[ecs.PortMapping(container_port=SERVER_PORT)],
+            stop_timeout=Duration.seconds(props.stop_timeout_seconds),
+            environment={
+                "SESSIONWATCH_SERVICE": props.server_service_name,
+                "SESSIONWATCH_DRAIN_SECONDS": str(drain_seconds),
+                "OTEL_EXPORTER_OTLP_ENDPOINT": adot.OTLP_ENDPOINT_FOR_SERVER,
+                "OTEL_METRIC_EXPORT_INTERVAL": "10000",
+            },
+            logging=ecs.LogDrivers.aws_logs(
+                stream_prefix=SERVER_CONTAINER, log_group=self.server_logs
+            ),
+        )
+        server.add_container_dependencies(
+            ecs.ContainerDependency(
+                container=collector, condition=ecs.ContainerDependencyCondition.START
+            )
+        )
+        _acknowledge(
+            task_definition,
+            "AwsSolutions::AwsSolutions-ECS2",
+            "The environment holds only non-secret settings (service name, drain seconds, the "
+            "collector's loopback endpoint and its awsemf config); there are no secrets.",
+        )
+        if task_definition.execution_role is not None:
+            _acknowledge(
+                task_definition.execution_role,
+                "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                "ecr:GetAuthorizationToken supports no resource-level permissions; the image "
+                "pull actions themselves are scoped to the asset repository.",
+            )
+        return task_definition
+
+    def _load_balancer(
+        self, props: DemoServiceProps
+    ) -> tuple[elbv2.ApplicationLoadBalancer, elbv2.ApplicationTargetGroup]:
+        alb = elbv2.ApplicationLoadBalancer(
+            self,
+            "Alb",
+            vpc=self.vpc,
+            internet_facing=True,
+            drop_invalid_header_fields=True,
+        )
+        target_group = elbv2.ApplicationTargetGroup(
+            self,
+            "Targets",
+            vpc=self.vpc,
+            port=SERVER_PORT,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            target_type=elbv2.TargetType.IP,
+            deregistration_delay=Duration.seconds(props.deregistration_delay_seconds),
+            stickiness_cookie_duration=props.stickiness_duration,
+            health_check=elbv2.HealthCheck(
+                path=HEALTH_CHECK_PATH,
+                healthy_http_codes=HEALTHY_HTTP_CODES,
+                interval=Duration.seconds(10),
+                healthy_threshold_count=2,
+            ),
+        )
+        alb.add_listener("Http", port=80, open=True, default_target_groups=[target_group])
+        _acknowledge(
+            alb,
+            "AwsSolutions::AwsSolutions-ELB2",
+            "Demo load balancer: its access logs would need an S3 bucket the demo does not "
+            "otherwise have; SessionWatch reads the 404s from the server's own logs.",
+        )
+        _acknowledge(
+            alb,
+            "AwsSolutions::AwsSolutions-EC23",
+            "The demo MCP endpoint is public on purpose: MCP clients connect from anywhere.",
+        )
+        return alb, target_group
+
+    def _service(self, props: DemoServiceProps) -> ecs.FargateService:
+        alarms = None
+        if props.deployment_alarm_behavior is not None:
+            alarm = self.sessionwatch.deployment_alarm(props.service_name)
+            alarms = ecs.DeploymentAlarmConfig(
+                alarm_names=[alarm.alarm_name], behavior=props.deployment_alarm_behavior
+            )
+        service = ecs.FargateService(
+            self,
+            "Service",
+            cluster=self.cluster,
+            task_definition=self.task_definition,
+            service_name=props.service_name,
+            desired_count=props.desired_count,
+            assign_public_ip=True,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            deployment_controller=ecs.DeploymentController(
+                type=ecs.DeploymentControllerType.ECS
+            ),
+            deployment_alarms=alarms,
+            health_check_grace_period=Duration.seconds(30),
+        )
+        service.attach_to_application_target_group(self.target_group)
+        return service

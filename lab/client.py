@@ -1,0 +1,429 @@
+"""The MCP probe client: one MCP client session through a sticky load balancer, call by call.
+
+Shared by the lab and by ``sessionwatch probe``. Stable API (other parts build on it)::
+
+    async with ProbeClient(url, mode=ProbeMode.SESSION, name="probe-1") as probe:
+        await probe.connect()                 # initialize + notifications/initialized
+        for record in await probe.cycle():    # set_session_value, then get_session_state
+            print(record.line())
+    # or, for a loop with an interval and a callback per call:
+    await run_probe(url, cycles=10, interval=1.0, on_record=print)
+
+Modes (``ProbeMode``):
+- ``session``: a handshake-era session (protocol ``2025-11-25``, ``Mcp-Session-Id``) and a cookie
+  jar updated on every response, like a well-behaved client.
+- ``stale_cookie``: the same session, but the client keeps the FIRST ``AWSALB`` value it was given
+  and never stores a rotated one: the "natural implementation" that breaks ALB stickiness.
+- ``stateless``: protocol ``2026-07-28``, no initialize and no session: such clients cannot lose
+  a session at all.
+
+Each HTTP exchange yields a ``CallRecord`` (time, call number, tool, HTTP status, task id from the
+``X-Mcp-Task-Id`` header, JSON-RPC error code/message, latency, whether ``AWSALB`` rotated). The
+raw session id lives only in the ``ProbeClient`` object, to send it; records, ``repr`` and every
+line this module prints carry its fingerprint (``server.fingerprint``).
+
+Why JSON-RPC over ``httpx`` and not the ``mcp`` SDK's ``Client``: the probe exists to observe the
+wire, and the SDK hides exactly what it must see. On a 404 the SDK's transport replaces the
+server's JSON-RPC error with its own ``"Session terminated"``, so the probe could not report the
+server's real ``-32600 "Session not found"``; its transport logs the raw session id at INFO
+("Received session ID: ..."); ``call_tool`` adds a ``tools/list`` round trip and the session opens
+a background GET stream, so one tool call is not one HTTP exchange and per-call status, task id
+and cookie cannot be attributed; and it gives no control over which cookie is sent, which the
+``stale_cookie`` mode needs. The messages sent here are the ones the SDK sends, byte for byte in
+shape (checked against the SDK's own client: initialize with ``protocolVersion``, then
+``notifications/initialized``, then requests with ``Mcp-Session-Id`` and ``MCP-Protocol-Version``
+headers; for 2026-07-28 the ``io.modelcontextprotocol/*`` ``_meta`` keys), and the lab's tests run
+the probe against the real SDK server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from http.cookies import CookieError, SimpleCookie
+from typing import Any, Literal
+
+import httpx
+
+from server.fingerprint import fingerprint
+from server.semconv import JSONRPC_SESSION_NOT_FOUND, SESSION_ID_HEADER, TASK_ID_HEADER
+
+HANDSHAKE_PROTOCOL = "2025-11-25"
+STATELESS_PROTOCOL = "2026-07-28"
+STICKY_COOKIE = "AWSALB"
+PROTOCOL_HEADER = "mcp-protocol-version"
+METHOD_HEADER = "mcp-method"
+NAME_HEADER = "mcp-name"
+CLIENT_INFO = {"name": "sessionwatch-probe", "version": "0.1.0"}
+SET_TOOL = "set_session_value"
+GET_TOOL = "get_session_state"
+
+OnLost = Literal["reconnect", "stop", "continue"]
+
+
+class ProbeMode(StrEnum):
+    """How the probe behaves towards sessions and the sticky cookie (module docstring)."""
+
+    SESSION = "session"
+    STALE_COOKIE = "stale_cookie"
+    STATELESS = "stateless"
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One HTTP exchange as the probe saw it. ``session`` is a fingerprint, never the raw id."""
+
+    time: float
+    probe: str
+    call_number: int
+    tool: str
+    http_status: int | None
+    task_id: str | None
+    session: str | None
+    jsonrpc_code: int | None = None
+    jsonrpc_message: str | None = None
+    latency_ms: float = 0.0
+    cookie_rotated: bool = False
+    transport_error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx answer without a JSON-RPC error."""
+        return (
+            self.http_status is not None
+            and 200 <= self.http_status < 300
+            and self.jsonrpc_code is None
+        )
+
+    @property
+    def session_not_found(self) -> bool:
+        """The failure SessionWatch exists for: HTTP 404 with JSON-RPC -32600."""
+        return self.http_status == 404 and self.jsonrpc_code == JSONRPC_SESSION_NOT_FOUND
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (what events.jsonl stores)."""
+        return asdict(self)
+
+    def line(self) -> str:
+        """One human line, like the original experiment's client printed per call."""
+        when = time.strftime("%H:%M:%S", time.gmtime(self.time))
+        status = self.http_status if self.http_status is not None else "ERR"
+        task = (self.task_id or "-")[:8]
+        text = f"{when} {self.probe} #{self.call_number:<4} {self.tool:<18} {status} task={task}"
+        if self.jsonrpc_code is not None:
+            text += f" jsonrpc={self.jsonrpc_code} {self.jsonrpc_message!r}"
+        if self.transport_error:
+            text += f" error={self.transport_error}"
+        if self.cookie_rotated:
+            text += " cookie-rotated"
+        return text + f" {self.latency_ms:.0f}ms"
+
+
+def parse_jsonrpc_body(content_type: str, body: bytes, request_id: int | None) -> dict[str, Any]:
+    """The JSON-RPC response in a Streamable HTTP answer, JSON or SSE, ``{}`` if there is none.
+
+    A POST answer is either ``application/json`` or a ``text/event-stream`` whose ``data:`` lines
+    carry messages; with SSE the response is the message whose ``id`` matches the request (or any
+    error with ``id: null``, which is how the SDK answers a request it could not route).
+    """
+    text = body.decode("utf-8", errors="replace").strip()
+    if not text:
+        return {}
+    if "text/event-stream" in content_type:
+        candidates = [
+            line[5:].strip() for line in text.splitlines() if line.startswith("data:")
+        ]
+    else:
+        candidates = [text]
+    for raw in candidates:
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            continue
+        if not isinstance(message, dict):
+            continue
+        if message.get("id") == request_id or ("error" in message and message.get("id") is None):
+            return message
+    return {}
+
+
+def sticky_cookie_from(headers: httpx.Headers) -> str | None:
+    """The ``AWSALB`` value a response sets, if it sets one."""
+    for raw in headers.get_list("set-cookie"):
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(raw)
+        except CookieError:
+            continue
+        if STICKY_COOKIE in jar:
+            return jar[STICKY_COOKIE].value
+    return None
+
+
+@dataclass
+class ProbeClient:
+    """One probe: an MCP client over ``httpx`` whose every exchange becomes a ``CallRecord``.
+
+    Not thread-safe; one asyncio task drives one probe (the lab runs hundreds side by side).
+    """
+
+    url: str
+    mode: ProbeMode = ProbeMode.SESSION
+    name: str = "probe-1"
+    timeout: float = 5.0
+    http_client: httpx.AsyncClient | None = None
+    records: list[CallRecord] = field(default_factory=list)
+    _session_id: str | None = field(default=None, init=False, repr=False)
+    _first_cookie: str | None = field(default=None, init=False, repr=False)
+    _last_cookie: str | None = field(default=None, init=False, repr=False)
+    _request_id: int = field(default=0, init=False, repr=False)
+    _call_number: int = field(default=0, init=False, repr=False)
+    _owns_client: bool = field(default=False, init=False, repr=False)
+    _seq: int = field(default=0, init=False, repr=False)
+
+    async def __aenter__(self) -> ProbeClient:
+        if self.http_client is None:
+            # One client (and so one cookie jar and connection pool) per probe: like one user.
+            self.http_client = httpx.AsyncClient(timeout=self.timeout)
+            self._owns_client = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this probe created it (no DELETE: see ``close_session``)."""
+        if self._owns_client and self.http_client is not None:
+            await self.http_client.aclose()
+            self.http_client = None
+
+    @property
+    def session(self) -> str | None:
+        """Fingerprint of the current session id (``None`` before connect or when stateless)."""
+        return fingerprint(self._session_id) if self._session_id else None
+
+    @property
+    def protocol_version(self) -> str:
+        return STATELESS_PROTOCOL if self.mode is ProbeMode.STATELESS else HANDSHAKE_PROTOCOL
+
+    def __repr__(self) -> str:
+        return f"ProbeClient(name={self.name!r}, mode={self.mode.value}, session={self.session})"
+
+    async def connect(self) -> CallRecord | None:
+        """Start a session (handshake-era modes); a no-op returning ``None`` when stateless."""
+        if self.mode is ProbeMode.STATELESS:
+            return None
+        self._session_id = None
+        params = {
+            "protocolVersion": HANDSHAKE_PROTOCOL,
+            "capabilities": {},
+            "clientInfo": CLIENT_INFO,
+        }
+        record = await self._exchange("initialize", "initialize", params)
+        if record.ok and self._session_id is not None:
+            await self._exchange("notifications/initialized", "initialized", None, notify=True)
+        return record
+
+    async def call_tool(self, tool: str, arguments: dict[str, Any]) -> CallRecord:
+        """``tools/call`` once; the record says what came back."""
+        params: dict[str, Any] = {"name": tool, "arguments": arguments}
+        return await self._exchange("tools/call", tool, params)
+
+    async def cycle(self) -> list[CallRecord]:
+        """One probe cycle: write a value into the session, then read the session back."""
+        self._seq += 1
+        key = f"seq_{self._seq}"
+        first = await self.call_tool(SET_TOOL, {"key": key, "value": key})
+        second = await self.call_tool(GET_TOOL, {})
+        return [first, second]
+
+    async def close_session(self) -> CallRecord | None:
+        """DELETE the session, as a polite client does when it is done."""
+        if self._session_id is None:
+            return None
+        return await self._exchange("DELETE", "delete_session", None, http_method="DELETE")
+
+    def _headers(self) -> dict[str, str]:
+        headers = {
+            "accept": "application/json, text/event-stream",
+            "content-type": "application/json",
+        }
+        if self._session_id is not None:
+            headers[SESSION_ID_HEADER] = self._session_id
+            headers[PROTOCOL_HEADER] = HANDSHAKE_PROTOCOL
+        if self.mode is ProbeMode.STATELESS:
+            headers[PROTOCOL_HEADER] = STATELESS_PROTOCOL
+        if self.mode is ProbeMode.STALE_COOKIE and self._first_cookie is not None:
+            headers["cookie"] = f"{STICKY_COOKIE}={self._first_cookie}"
+        return headers
+
+    def _payload(
+        self, method: str, params: dict[str, Any] | None, notify: bool
+    ) -> tuple[dict[str, Any], int | None]:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if self.mode is ProbeMode.STATELESS:
+            # 2026-07-28 carries what initialize used to negotiate in every request's _meta.
+            params = dict(params or {})
+            params["_meta"] = {
+                "io.modelcontextprotocol/protocolVersion": STATELESS_PROTOCOL,
+                "io.modelcontextprotocol/clientInfo": CLIENT_INFO,
+                "io.modelcontextprotocol/clientCapabilities": {},
+            }
+        if params is not None:
+            message["params"] = params
+        if notify:
+            return message, None
+        self._request_id += 1
+        message["id"] = self._request_id
+        return message, self._request_id
+
+    async def _exchange(
+        self,
+        method: str,
+        tool: str,
+        params: dict[str, Any] | None,
+        *,
+        notify: bool = False,
+        http_method: str = "POST",
+    ) -> CallRecord:
+        assert self.http_client is not None, "use ProbeClient as an async context manager"
+        self._call_number += 1
+        headers = self._headers()
+        request_id: int | None = None
+        content: bytes | None = None
+        if http_method == "POST":
+            message, request_id = self._payload(method, params, notify)
+            content = json.dumps(message).encode()
+            if self.mode is ProbeMode.STATELESS:
+                # 2026-07-28 mirrors the method (and a tool's name) into headers; a server
+                # rejects a request whose headers and body disagree.
+                headers[METHOD_HEADER] = method
+                if params is not None and "name" in params:
+                    headers[NAME_HEADER] = str(params["name"])
+        if self.mode is ProbeMode.STALE_COOKIE:
+            # The jar must not hand a rotated cookie back: only the first value is ever sent.
+            self.http_client.cookies.clear()
+        session_sent = self.session
+        started = time.time()
+        clock = time.perf_counter()
+        try:
+            response = await self.http_client.request(
+                http_method, self.url, headers=headers, content=content
+            )
+        except httpx.HTTPError as exc:
+            record = CallRecord(
+                time=started,
+                probe=self.name,
+                call_number=self._call_number,
+                tool=tool,
+                http_status=None,
+                task_id=None,
+                session=session_sent,
+                latency_ms=(time.perf_counter() - clock) * 1000,
+                transport_error=type(exc).__name__,
+            )
+            self.records.append(record)
+            return record
+        latency_ms = (time.perf_counter() - clock) * 1000
+        rotated = self._observe_cookie(response.headers)
+        new_session = response.headers.get(SESSION_ID_HEADER)
+        if method == "initialize" and new_session:
+            self._session_id = new_session
+        body = parse_jsonrpc_body(
+            response.headers.get("content-type", ""), response.content, request_id
+        )
+        error = body.get("error") if isinstance(body.get("error"), dict) else None
+        record = CallRecord(
+            time=started,
+            probe=self.name,
+            call_number=self._call_number,
+            tool=tool,
+            http_status=response.status_code,
+            task_id=response.headers.get(TASK_ID_HEADER),
+            session=self.session if method == "initialize" else session_sent,
+            jsonrpc_code=_int_or_none(error.get("code")) if error else None,
+            jsonrpc_message=str(error.get("message")) if error else None,
+            latency_ms=latency_ms,
+            cookie_rotated=rotated,
+        )
+        self.records.append(record)
+        return record
+
+    def _observe_cookie(self, headers: httpx.Headers) -> bool:
+        """Track the AWSALB value; True when a response set a value different from the last one."""
+        value = sticky_cookie_from(headers)
+        if value is None:
+            return False
+        rotated = self._last_cookie is not None and value != self._last_cookie
+        self._last_cookie = value
+        if self._first_cookie is None:
+            self._first_cookie = value
+        return rotated
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+RecordCallback = Callable[[CallRecord], Awaitable[None] | None]
+
+
+async def run_probe(
+    url: str,
+    *,
+    mode: ProbeMode = ProbeMode.SESSION,
+    name: str = "probe-1",
+    cycles: int | None = None,
+    interval: float = 1.0,
+    on_record: RecordCallback | None = None,
+    on_lost: OnLost = "reconnect",
+    stop: asyncio.Event | None = None,
+    timeout: float = 5.0,
+) -> list[CallRecord]:
+    """Connect, then run ``cycle()`` every ``interval`` s until ``cycles`` or ``stop`` is set.
+
+    ``on_lost`` says what to do after a session-not-found: ``reconnect`` (start a new session at
+    the next cycle, like a client with retry logic), ``stop``, or ``continue`` with the dead
+    session (like the original experiment's client, which had no retry logic).
+    """
+    async with ProbeClient(url, mode=mode, name=name, timeout=timeout) as probe:
+        pending_connect = True
+        done = 0
+        while (cycles is None or done < cycles) and not (stop is not None and stop.is_set()):
+            started = time.monotonic()
+            records: list[CallRecord] = []
+            if pending_connect:
+                first = await probe.connect()
+                if first is not None:
+                    records.append(first)
+                pending_connect = first is not None and not first.ok
+            if not pending_connect:
+                records.extend(await probe.cycle())
+            done += 1  # a failed connect counts too: a dead endpoint must not loop forever
+            for record in records:
+                if on_record is not None:
+                    result = on_record(record)
+                    if asyncio.iscoroutine(result):
+                        await result
+            if any(r.session_not_found for r in records):
+                if on_lost == "stop":
+                    break
+                if on_lost == "reconnect":
+                    pending_connect = True
+            await _sleep_until(started + interval, stop)
+        return list(probe.records)
+
+
+async def _sleep_until(deadline: float, stop: asyncio.Event | None) -> None:
+    delay = max(0.0, deadline - time.monotonic())
+    if stop is None:
+        await asyncio.sleep(delay)
+        return
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=delay)
+    except TimeoutError:
+        pass

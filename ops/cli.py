@@ -1,0 +1,130 @@
+"""The ``sessionwatch`` command: ``probe``, ``audit`` and ``lab``.
+
+Argument parsing lives here; each subcommand's work lives in its own module, imported only when
+that subcommand runs, so ``sessionwatch audit`` does not need the lab or the MCP SDK loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+EXIT_USAGE = 2
+_FAIL_ON = ("high", "medium", "low", "never")
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sessionwatch",
+        description="Operator tools for stateful MCP servers on ECS behind a sticky ALB.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{probe,audit,lab}")
+
+    probe = sub.add_parser(
+        "probe",
+        help="hold one MCP session through the load balancer and report every call",
+        description="Open a handshake-era MCP session, write then read every interval, and name "
+        "session loss, stickiness breaks and transport errors. Exit 0: no loss, 1: loss, "
+        "2: usage or connection error.",
+    )
+    probe.add_argument("url", help="MCP endpoint, e.g. https://mcp.example.com/mcp")
+    probe.add_argument("--interval", type=_positive, default=5.0, help="seconds between cycles")
+    probe.add_argument(
+        "--duration", type=_positive, default=None, help="seconds to run (default: until loss)"
+    )
+    probe.add_argument("--json", action="store_true", help="one JSON object per call (JSON lines)")
+    probe.add_argument(
+        "--stale-cookie",
+        action="store_true",
+        help="keep sending the first sticky cookie (a client that never stores the rotated one)",
+    )
+    probe.add_argument(
+        "--timeout", type=_positive, default=10.0, help="per-request timeout in seconds"
+    )
+
+    audit = sub.add_parser(
+        "audit",
+        help="audit an ECS service's session survival window and risks",
+        description="Read the ECS service, task definition, target groups and alarms (Describe* "
+        "only) and report the session survival window of a rolling deployment and its risks. "
+        "Exit 0: nothing at or above --fail-on, 1: risk found, 2: could not audit.",
+    )
+    audit.add_argument("--cluster", required=True)
+    audit.add_argument("--service", required=True)
+    audit.add_argument("--region", default=None)
+    audit.add_argument("--profile", default=None, help="AWS named profile")
+    audit.add_argument("--json", action="store_true", help="machine-readable output")
+    audit.add_argument(
+        "--fail-on",
+        choices=_FAIL_ON,
+        default="high",
+        help="lowest severity that makes the exit status 1 (default: high)",
+    )
+
+    sub.add_parser("lab", help="run the local reproduction (python -m lab)", add_help=False)
+    return parser
+
+
+def _run_audit(args: argparse.Namespace) -> int:
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    from ops.audit import EXIT_ERROR, AuditError, audit, render_json, render_text
+    from ops.audit_rules import Severity
+
+    try:
+        session = boto3.Session(region_name=args.region, profile_name=args.profile)
+        report = audit(session, args.cluster, args.service)
+    except AuditError as exc:
+        if args.json:
+            import json
+
+            print(json.dumps({"error": exc.kind, "message": str(exc)}))
+        print(f"sessionwatch audit: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except BotoCoreError as exc:  # e.g. an unknown --profile
+        print(f"sessionwatch audit: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    (render_json if args.json else render_text)(report, sys.stdout)
+    fail_on = None if args.fail_on == "never" else Severity[args.fail_on.upper()]
+    return report.exit_code(fail_on)
+
+
+def _run_probe(args: argparse.Namespace) -> int:
+    from ops.probe import run_probe
+
+    return run_probe(
+        args.url,
+        interval=args.interval,
+        duration=args.duration,
+        as_json=args.json,
+        stale_cookie=args.stale_cookie,
+        timeout=args.timeout,
+        out=sys.stdout,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sessionwatch`` console script; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["lab"]:
+        # Lazy: the lab is a separate part and may pull in heavy dependencies.
+        from lab.__main__ import main as lab_main
+
+        return int(lab_main(args_list[1:]) or 0)
+    args = build_parser().parse_args(args_list)
+    if args.command == "audit":
+        return _run_audit(args)
+    return _run_probe(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""``sessionwatch probe URL``: hold one MCP session through the load balancer and report each call.
+
+The wire work (initialize, write-then-read cycles, cookie jar, stale-cookie mode, records with
+fingerprints) is the lab's shared client, ``lab.client``; this module adds the operator's view:
+what each call means (``ops.probe_events``), how long to run, what to print and the exit status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from typing import TextIO
+from urllib.parse import urlsplit
+
+from lab.client import CallRecord, ProbeMode
+from lab.client import run_probe as run_client
+from ops.probe_events import Event, Observation, ProbeTally
+
+EXIT_OK = 0
+EXIT_LOSS = 1
+EXIT_ERROR = 2
+
+
+def _human(obs: Observation) -> str:
+    line = obs.record.line()
+    if obs.event is not Event.OK:
+        line += f"  [{obs.event}] {obs.note}"
+    if obs.cookie_note:
+        line += f"  (cookie rotated: {obs.cookie_note})"
+    return line
+
+
+def _human_summary(summary: dict[str, object], exit_code: int) -> str:
+    lost = summary["sessions_lost"]
+    verdict = {EXIT_OK: "no session lost", EXIT_LOSS: f"{lost} session loss(es)"}.get(
+        exit_code, "could not open a session"
+    )
+    return (
+        f"probe: {verdict}; {summary['calls']} calls, tasks {summary['tasks_seen']}, "
+        f"sessions {summary['sessions']}, stickiness breaks {summary['stickiness_breaks']}, "
+        f"transport errors {summary['transport_errors']}, cookie rotations "
+        f"{summary['cookie_rotations']} (normal), first loss after "
+        f"{summary['seconds_to_first_loss']} s"
+    )
+
+
+async def probe(
+    url: str,
+    tally: ProbeTally,
+    *,
+    interval: float,
+    duration: float | None,
+    timeout: float,
+    on_observation: Callable[[Observation], None],
+) -> bool:
+    """Run the probe, counting into ``tally``; returns whether the first session could be opened.
+
+    Without ``duration`` the run ends at the first loss; with it, a lost session is replaced by
+    a new one (as a client with retry logic would) until the time is up, so one run can count
+    every loss of a whole rolling deployment.
+    """
+    stop = asyncio.Event()
+    connected: list[bool] = []
+
+    def on_record(record: CallRecord) -> None:
+        obs = tally.observe(record)
+        if record.tool == "initialize" and not connected:
+            connected.append(record.ok)
+            if not record.ok:
+                stop.set()  # nothing to probe: a usage or connection error, not a loss
+        on_observation(obs)
+
+    loop = asyncio.get_running_loop()
+    timer = loop.call_later(duration, stop.set) if duration is not None else None
+    try:
+        await run_client(
+            url,
+            mode=ProbeMode.STALE_COOKIE if tally.stale_cookie else ProbeMode.SESSION,
+            name="probe",
+            interval=interval,
+            on_record=on_record,
+            on_lost="stop" if duration is None else "reconnect",
+            stop=stop,
+            timeout=timeout,
+        )
+    finally:
+        if timer is not None:
+            timer.cancel()
+    return bool(connected and connected[0])
+
+
+class ObservationSink:
+    """Prints observations as human lines or JSON lines (a class so ``probe`` stays testable)."""
+
+    def __init__(self, out: TextIO, as_json: bool) -> None:
+        self.out = out
+        self.as_json = as_json
+
+    def __call__(self, obs: Observation) -> None:
+        text = json.dumps(obs.to_dict()) if self.as_json else _human(obs)
+        self.out.write(text + "\n")
+        self.out.flush()
+
+
+def run_probe(
+    url: str,
+    *,
+    interval: float = 5.0,
+    duration: float | None = None,
+    as_json: bool = False,
+    stale_cookie: bool = False,
+    timeout: float = 10.0,
+    out: TextIO = sys.stdout,
+) -> int:
+    """CLI body: 0 no loss, 1 loss, 2 usage or connection error."""
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+        print(f"sessionwatch probe: not an http(s) URL: {url}", file=sys.stderr)
+        return EXIT_ERROR
+    tally = ProbeTally(stale_cookie=stale_cookie)
+    try:
+        connected = asyncio.run(
+            probe(
+                url,
+                tally,
+                interval=interval,
+                duration=duration,
+                timeout=timeout,
+                on_observation=ObservationSink(out, as_json),
+            )
+        )
+    except KeyboardInterrupt:  # Ctrl-C ends an until-loss run: still report what was seen
+        connected = bool(tally.sessions)
+    summary = tally.summary()
+    code = EXIT_LOSS if tally.losses else (EXIT_OK if connected else EXIT_ERROR)
+    if as_json:
+        out.write(json.dumps({"summary": summary, "exit_code": code}) + "\n")
+    else:
+        out.write(_human_summary(summary, code) + "\n")
+    return code

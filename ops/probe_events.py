@@ -1,0 +1,168 @@
+"""Pure classification of the probe's calls: what each one means for the session.
+
+The experiment's lesson (finding 1): verify routing by task id, never by the sticky cookie, whose
+value rotates on every response even when the target is unchanged. So a rotated cookie with an
+unchanged task is reported as normal, with that reason, and a task change is what makes a
+stickiness break. A 404 with JSON-RPC -32600 is a lost session, named with the task that held it
+and the task that answered. Works on ``lab.client.CallRecord`` values; no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from lab.client import CallRecord
+
+
+class Event(StrEnum):
+    """The verdict for one call, worst condition first when several hold."""
+
+    OK = "ok"
+    SESSION_LOST = "session_lost"
+    STICKINESS_BREAK = "stickiness_break"
+    TRANSPORT_ERROR = "transport_error"
+    ERROR = "error"  # any other non-2xx answer or JSON-RPC error
+
+
+ROTATION_NORMAL = (
+    "normal: the load balancer re-issued the sticky cookie for the same task; "
+    "routing is verified by task id, not by the cookie value"
+)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A call record plus what the probe concluded about it."""
+
+    record: CallRecord
+    event: Event
+    session_task: str | None  # the task the session lives on, as far as the probe knows
+    task_changed: bool
+    note: str | None
+    cookie_note: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.record.to_dict(),
+            "event": str(self.event),
+            "session_task": self.session_task,
+            "task_changed": self.task_changed,
+            "note": self.note,
+            "cookie_note": self.cookie_note,
+        }
+
+
+@dataclass
+class ProbeTally:
+    """Running state of one probe run: which task holds the session, and the counts so far."""
+
+    stale_cookie: bool = False
+    session_task: str | None = None
+    calls: int = 0
+    losses: int = 0
+    stickiness_breaks: int = 0
+    transport_errors: int = 0
+    errors: int = 0
+    cookie_rotations: int = 0
+    first_time: float | None = None
+    first_loss_time: float | None = None
+    tasks_seen: list[str] = field(default_factory=list)
+    sessions: list[str] = field(default_factory=list)  # fingerprints only
+    lost_sessions: list[str] = field(default_factory=list)
+
+    def observe(self, record: CallRecord) -> Observation:
+        """Classify ``record`` against what came before it and update the counts."""
+        self.calls += 1
+        if self.first_time is None:
+            self.first_time = record.time
+        if record.tool == "initialize":
+            # A new session lives wherever its initialize was answered.
+            self.session_task = record.task_id if record.ok else None
+            if record.ok and record.session and record.session not in self.sessions:
+                self.sessions.append(record.session)
+        if record.task_id and record.task_id not in self.tasks_seen:
+            self.tasks_seen.append(record.task_id)
+        holder = self.session_task
+        changed = bool(record.task_id and holder and record.task_id != holder)
+        event, note = self._verdict(record, holder, changed)
+        cookie_note = self._cookie_note(record, changed)
+        if event is Event.STICKINESS_BREAK and record.task_id:
+            # The session survived on another task (state shared?): follow it there.
+            self.session_task = record.task_id
+        return Observation(record, event, holder, changed, note, cookie_note)
+
+    def _verdict(
+        self, record: CallRecord, holder: str | None, changed: bool
+    ) -> tuple[Event, str | None]:
+        if record.transport_error:
+            self.transport_errors += 1
+            return Event.TRANSPORT_ERROR, f"no HTTP answer: {record.transport_error}"
+        if record.session_not_found:
+            # A cycle's write and read can both hit the dead session: count the session once.
+            repeat = record.session is not None and record.session in self.lost_sessions
+            if not repeat:
+                self.losses += 1
+                self.stickiness_breaks += int(changed)
+                if record.session is not None:
+                    self.lost_sessions.append(record.session)
+                if self.first_loss_time is None:
+                    self.first_loss_time = record.time
+            again = " (this session was already reported lost)" if repeat else ""
+            if changed:
+                why = (
+                    "the client sent a stale sticky cookie"
+                    if self.stale_cookie
+                    else "its task stopped receiving traffic (deregistered, stopped) "
+                    "or stickiness is off"
+                )
+                return Event.SESSION_LOST, (
+                    f"session lost: 404/-32600 from task {record.task_id}, the session lived on "
+                    f"task {holder}; routed away from its task because {why}{again}"
+                )
+            return Event.SESSION_LOST, (
+                f"session lost: 404/-32600 from task {record.task_id or 'unknown'}, the task "
+                f"that held it: closed or expired there, or the task restarted{again}"
+            )
+        if changed:
+            self.stickiness_breaks += 1
+            return Event.STICKINESS_BREAK, (
+                f"stickiness break: answered by task {record.task_id}, the session lived on "
+                f"task {holder}; the session survived (state shared across tasks?)"
+            )
+        if not record.ok:
+            self.errors += 1
+            code = f" jsonrpc {record.jsonrpc_code}" if record.jsonrpc_code is not None else ""
+            return Event.ERROR, f"HTTP {record.http_status}{code}"
+        return Event.OK, None
+
+    def _cookie_note(self, record: CallRecord, changed: bool) -> str | None:
+        if not record.cookie_rotated:
+            return None
+        self.cookie_rotations += 1
+        if changed:
+            return "the cookie changed because the request was routed to another task"
+        if self.stale_cookie:
+            return ROTATION_NORMAL + " (ignored: --stale-cookie keeps sending the first value)"
+        return ROTATION_NORMAL
+
+    def summary(self) -> dict[str, Any]:
+        """Totals for the last line of a run; fingerprints only, never a raw session id."""
+        first_loss = (
+            round(self.first_loss_time - self.first_time, 3)
+            if self.first_loss_time is not None and self.first_time is not None
+            else None
+        )
+        return {
+            "calls": self.calls,
+            "sessions": list(self.sessions),
+            "lost_sessions": list(self.lost_sessions),
+            "tasks_seen": list(self.tasks_seen),
+            "sessions_lost": self.losses,
+            "stickiness_breaks": self.stickiness_breaks,
+            "transport_errors": self.transport_errors,
+            "errors": self.errors,
+            "cookie_rotations": self.cookie_rotations,
+            "seconds_to_first_loss": first_loss,
+        }

@@ -1,0 +1,84 @@
+"""Detector test fixtures: moto-backed ledger tables, a config, a Lambda context."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from detectors.config import Config
+from detectors.ledger import Ledger
+from tests.detectors.builders import CLUSTER, SERVICE
+
+_names = itertools.count()
+
+
+def create_table(client: Any) -> str:
+    name = f"ledger-{next(_names)}"
+    client.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[None]:
+    """One moto backend per test module (tables are cheap, the mock's start is not)."""
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
+    )
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    with mock_aws():
+        yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@dataclass
+class LedgerEnv:
+    client: Any
+    table: str
+    ledger: Ledger
+    cfg: Config
+
+
+@pytest.fixture
+def ledger_env(aws: None) -> LedgerEnv:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    table = create_table(client)
+    cfg = Config(table_name=table, cluster_name=CLUSTER, service_names=frozenset({SERVICE}))
+    return LedgerEnv(client, table, Ledger(client, table, cfg.ledger_ttl_days), cfg)
+
+
+class FakeContext:
+    """The attributes Powertools' Logger reads from a LambdaContext."""
+
+    function_name = "sessionwatch-test"
+    memory_limit_in_mb = 128
+    invoked_function_arn = "arn:aws:lambda:us-east-1:111122223333:function:sessionwatch-test"
+    aws_request_id = "req-1"
+
+
+@pytest.fixture
+def lambda_context() -> FakeContext:
+    return FakeContext()

@@ -1,0 +1,118 @@
+"""The pure correlation core: each rule of DESIGN section 5, and when it must stay pending."""
+
+from __future__ import annotations
+
+import pytest
+
+from detectors.core import (
+    DeploymentWindow,
+    NotFound,
+    SessionOrigin,
+    TaskFacts,
+    decide,
+    merge_windows,
+    stop_category,
+)
+from detectors.names import Cause
+
+GRACE = 120.0
+T = 10_000.0
+SVC = "svc"
+WINDOW = DeploymentWindow(SVC, "ecs-svc/new", T - 100, T + 100, "COMPLETED")
+
+
+def nf(task: str = "t-serving", at: float = T) -> NotFound:
+    return NotFound("0123456789abcdef", task, at, "mcp-server")
+
+
+def stopped(code: str | None, *, at: float = T - 30, reason: str | None = None) -> TaskFacts:
+    return TaskFacts("t-origin", SVC, "ecs-svc/old", T - 5000, at, at + 20, code, reason)
+
+
+def verdict(origin_task: TaskFacts | None, *, now: float = T + 1, windows=(WINDOW,), n=None):
+    return decide(
+        n or nf(), SessionOrigin("t-origin", T - 1000), origin_task, None, windows, GRACE, now
+    )
+
+
+def test_deployment_when_origin_stopped_by_scheduler_inside_window() -> None:
+    v = verdict(stopped("ServiceSchedulerInitiated"))
+    assert (v.cause, v.deployment_id, v.service) == (Cause.DEPLOYMENT, "ecs-svc/new", SVC)
+
+
+def test_deployment_window_extends_by_grace_and_open_window_counts() -> None:
+    late = stopped("ServiceSchedulerInitiated", at=T + 100 + GRACE - 1)
+    n = nf(at=T + 100 + GRACE + 5)
+    assert verdict(late, n=n, now=n.at + 1).cause is Cause.DEPLOYMENT
+    open_window = DeploymentWindow(SVC, "ecs-svc/new", T - 100)
+    assert verdict(stopped("ServiceSchedulerInitiated"), windows=(open_window,)).cause is Cause.DEPLOYMENT
+
+
+def test_window_of_another_service_does_not_count() -> None:
+    other = DeploymentWindow("other", "ecs-svc/x", T - 100, T + 100)
+    v = verdict(stopped("ServiceSchedulerInitiated"), windows=(other,), now=T + GRACE + 1)
+    assert v.cause is Cause.SCALE_IN
+
+
+def test_scale_in_waits_for_grace_then_decides() -> None:
+    origin = stopped("ServiceSchedulerInitiated")
+    assert verdict(origin, windows=(), now=T + 1).cause is Cause.PENDING
+    assert verdict(origin, windows=(), now=T + GRACE).cause is Cause.SCALE_IN
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "cause"),
+    [
+        ("EssentialContainerExited", "Essential container in task exited", Cause.TASK_FAILURE),
+        ("TaskFailedToStart", None, Cause.TASK_FAILURE),
+        ("ServiceSchedulerInitiated", "Task failed ELB health checks in (target-group x)", Cause.TASK_FAILURE),
+        ("SpotInterruption", "Your Spot Task was interrupted.", Cause.INFRASTRUCTURE),
+        ("TerminationNotice", None, Cause.INFRASTRUCTURE),
+        ("UserInitiated", "Task is being retired: scheduled maintenance", Cause.INFRASTRUCTURE),
+    ],
+)
+def test_stop_codes_map_to_causes_even_inside_a_deployment(code, reason, cause) -> None:
+    assert verdict(stopped(code, reason=reason)).cause is cause
+
+
+def test_stickiness_when_origin_alive_needs_grace_unless_draining_later_is_known() -> None:
+    running = TaskFacts("t-origin", SVC, "ecs-svc/old", T - 5000)
+    assert verdict(running).cause is Cause.PENDING
+    assert verdict(running, now=T + GRACE).cause is Cause.STICKINESS
+    assert verdict(None, now=T + GRACE).cause is Cause.STICKINESS
+    drains_later = TaskFacts("t-origin", SVC, None, None, T + 500, None, "ServiceSchedulerInitiated")
+    assert verdict(drains_later).cause is Cause.STICKINESS
+    # Only the final stop (after the 404) is known: its draining may have begun earlier.
+    stops_later = TaskFacts("t-origin", SVC, None, None, None, T + 50, "ServiceSchedulerInitiated")
+    assert verdict(stops_later).cause is Cause.PENDING
+
+
+def test_expired_when_created_on_the_serving_task() -> None:
+    v = decide(nf("t-origin"), SessionOrigin("t-origin", T - 10), None, None, (), GRACE, T)
+    assert v.cause is Cause.EXPIRED
+
+
+def test_unknown_only_after_grace() -> None:
+    assert decide(nf(), None, None, None, (), GRACE, T + 1).cause is Cause.PENDING
+    v = decide(nf(), None, None, None, (), GRACE, T + GRACE)
+    assert (v.cause, v.service) == (Cause.UNKNOWN, "mcp-server")
+
+
+def test_unknown_is_counted_for_the_serving_tasks_ecs_service() -> None:
+    serving = TaskFacts("t-serving", "ecs-name")
+    assert decide(nf(), None, None, serving, (), GRACE, T + GRACE).service == "ecs-name"
+
+
+def test_merge_windows_is_order_and_duplicate_free() -> None:
+    starts = [(SVC, "d1", 5.0), (SVC, "d1", 3.0), (SVC, "d2", 50.0)]
+    ends = [(SVC, "d1", 20.0, "COMPLETED"), (SVC, "d1", 20.0, "COMPLETED"), (SVC, "d3", 9.0, "FAILED")]
+    a = merge_windows(starts, ends)
+    b = merge_windows(list(reversed(starts)), list(reversed(ends)))
+    assert a == b == [
+        DeploymentWindow(SVC, "d1", 3.0, 20.0, "COMPLETED"),
+        DeploymentWindow(SVC, "d2", 50.0, None, None),
+    ]
+
+
+def test_stop_category_scheduler_is_none() -> None:
+    assert stop_category(stopped("ServiceSchedulerInitiated", reason="Scaling activity")) is None

@@ -1,0 +1,171 @@
+"""Property tests: order, duplication and batching never change verdicts or counts; garbage in
+never raises out of a handler."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from collections import Counter
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from detectors.config import Config
+from detectors.handlers import ecs_events, reporter, runtime, session_events
+from detectors.ingest import ingest_ecs_events, ingest_log_payload
+from detectors.ledger import Ledger, lost_key
+from detectors.reporting import run_reporter
+from tests.detectors.builders import SERVICE, T0, fp, subscription
+from tests.detectors.conftest import create_table
+from tests.detectors.test_detectors_scenario import D, E, EXPECTED, GRACE, timeline
+
+EARLY = T0 - 5000  # before every event: nothing is decided for lack of time, only by facts
+LATE = T0 + 10_000  # every grace period has passed
+
+
+def atoms() -> list[tuple[str, Any]]:
+    """The scenario as single facts: one ECS event or one log line each."""
+    out: list[tuple[str, Any]] = []
+    for _, kind, payload in timeline():
+        if kind == "ecs":
+            out.append(("ecs", payload))
+        else:
+            doc = json.loads(gzip.decompress(base64.b64decode(payload["awslogs"]["data"])))
+            out += [("line", e["message"]) for e in doc["logEvents"]]
+    return out
+
+
+ATOMS = atoms()
+
+
+@st.composite
+def deliveries(draw: st.DrawFn) -> list[tuple[str, Any]]:
+    """Every atom at least once, some twice, in any order, log lines in any batching; with
+    reporter runs (still early) sprinkled in."""
+    extra = draw(st.lists(st.integers(0, len(ATOMS) - 1), max_size=8))
+    order = draw(st.permutations(list(range(len(ATOMS))) + extra))
+    steps: list[tuple[str, Any]] = []
+    pending_lines: list[str] = []
+    for i in order:
+        kind, value = ATOMS[i]
+        if kind == "line":
+            pending_lines.append(value)
+            if draw(st.booleans()):
+                continue
+        if pending_lines:
+            steps.append(("logs", subscription(pending_lines)))
+            pending_lines = []
+        if kind == "ecs":
+            steps.append(("ecs", value))
+        if draw(st.integers(0, 9)) == 0:
+            steps.append(("reporter", None))
+    if pending_lines:
+        steps.append(("logs", subscription(pending_lines)))
+    return steps
+
+
+@pytest.fixture(scope="module")
+def env(aws: None) -> dict[str, Any]:
+    sns = boto3.client("sns", region_name="us-east-1")
+    return {
+        "db": boto3.client("dynamodb", region_name="us-east-1"),
+        "sns": sns,
+        "cw": boto3.client("cloudwatch", region_name="us-east-1"),
+        "topic": sns.create_topic(Name="property-reports")["TopicArn"],
+    }
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=deliveries())
+def test_any_order_duplicates_and_batching_give_the_same_verdicts_and_counts(env, steps) -> None:
+    db = env["db"]
+    table = create_table(db)
+    quiet = Config(table_name=table, cluster_name="mcp-cluster", service_names=frozenset({SERVICE}), grace_period_s=GRACE)
+    ledger = Ledger(db, table, 14)
+    counted: Counter[str] = Counter()
+    for kind, payload in steps:
+        if kind == "ecs":
+            assert not ingest_ecs_events([payload], quiet, ledger).bad
+            continue
+        if kind == "logs":
+            out = ingest_log_payload(payload, quiet, ledger, EARLY)
+            assert not out.bad
+            decisions = out.decisions
+        else:
+            decisions = run_reporter(quiet, ledger, env["sns"], env["cw"], EARLY).decisions
+        counted.update(d.verdict.cause.value for d in decisions if d.counted)
+    final_cfg = Config(**{**quiet.__dict__, "report_topic_arn": env["topic"]})
+    first = run_reporter(final_cfg, ledger, env["sns"], env["cw"], LATE)
+    again = run_reporter(final_cfg, ledger, env["sns"], env["cw"], LATE + 60)
+    counted.update(d.verdict.cause.value for d in first.decisions + again.decisions if d.counted)
+
+    assert counted == Counter(c.value for c in EXPECTED.values())
+    for name, cause in EXPECTED.items():
+        pk, sk = lost_key(fp(name))
+        item = db.get_item(TableName=table, Key={"pk": {"S": pk}, "sk": {"S": sk}})["Item"]
+        assert item["cause"]["S"] == cause.value, name
+    reports = {r.deployment_id: r for r in first.reports}
+    assert set(reports) == {D, E} and again.reports == []
+    assert (reports[D].sessions_lost, reports[D].sessions_at_risk, reports[D].tasks_replaced) == (2, 3, ["task-a"])
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+    max_leaves=20,
+)
+ecs_like = st.fixed_dictionaries(
+    {
+        "source": st.sampled_from(["aws.ecs", "aws.ec2"]),
+        "detail-type": st.sampled_from(["ECS Task State Change", "ECS Deployment State Change", "ECS Service Action", "x"]),
+        "detail": json_values,
+    },
+    optional={"id": st.text(max_size=8), "time": st.text(max_size=30), "resources": json_values},
+)
+
+
+def gz(doc: object) -> dict[str, Any]:
+    return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(doc).encode())).decode()}}
+
+
+log_like = st.one_of(
+    st.binary(max_size=200).map(lambda b: {"awslogs": {"data": base64.b64encode(b).decode()}}),
+    st.binary(max_size=200).map(lambda b: {"awslogs": {"data": base64.b64encode(gzip.compress(b)).decode()}}),
+    json_values.map(gz),
+    st.lists(st.one_of(json_values.map(json.dumps), st.text(max_size=40)), max_size=5).map(subscription),
+    json_values,
+)
+
+
+@pytest.fixture(scope="module")
+def handler_env(env: dict[str, Any]):
+    table = create_table(env["db"])
+    mp = pytest.MonkeyPatch()
+    for k, v in {"LEDGER_TABLE_NAME": table, "CLUSTER_NAME": "mcp-cluster", "REPORT_TOPIC_ARN": env["topic"]}.items():
+        mp.setenv(k, v)
+    runtime.reset()
+    yield
+    mp.undo()
+    runtime.reset()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(event=st.one_of(ecs_like, json_values))
+def test_arbitrary_json_never_raises_from_the_ecs_handler(handler_env, lambda_context, event) -> None:
+    result = ecs_events.handler(event, lambda_context)
+    assert result["stored"] + result["ignored"] + result["bad_input"] == 1
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(event=log_like)
+def test_arbitrary_bytes_and_json_never_raise_from_the_session_handler(handler_env, lambda_context, event) -> None:
+    result = session_events.handler(event, lambda_context)
+    assert result["counted"] == 0
+
+
+def test_reporter_ignores_its_event(handler_env, lambda_context) -> None:
+    assert reporter.handler("anything", lambda_context) == {"decided": 0, "reports": 0}

@@ -1,0 +1,212 @@
+"""The whole story through the three handlers, moto for DynamoDB, SNS (+SQS) and CloudWatch.
+
+Two old tasks A and B; a rolling deployment D replaces A (new task C). Sessions on A that come
+back are lost to the deployment; a request routed from live C to B is stickiness; a random id is
+unknown; a session expired on B is expired; earlier, an essential-container exit, a Spot
+interruption and a scale-in each lose one session. A second deployment E fails and loses none.
+Exactly one report per deployment, with the right counts, even when the reporter runs twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import boto3
+import pytest
+
+from detectors.handlers import ecs_events, reporter, runtime, session_events
+from detectors.ledger import lost_key
+from detectors.names import (
+    DIMENSION_CAUSE,
+    DIMENSION_SERVICE,
+    METRIC_DEPLOYMENTS_IN_PROGRESS,
+    METRIC_SESSIONS_AT_RISK,
+    METRIC_SESSIONS_LOST,
+    NAMESPACE,
+    Cause,
+)
+from tests.detectors.builders import SERVICE, T0, deployment, fp, line, subscription, task
+from tests.detectors.conftest import create_table
+
+GRACE = 60
+D, E = "ecs-svc/2000000000000000001", "ecs-svc/2000000000000000002"
+SCHED = "ServiceSchedulerInitiated"
+
+
+def timeline() -> list[tuple[float, str, Any]]:
+    """(time, kind, input) for every event of the story, in real-world order."""
+    ev: list[tuple[float, str, Any]] = []
+
+    def logs(t: float, *messages: str) -> None:
+        ev.append((t, "logs", subscription(list(messages))))
+
+    def ecs(t: float, event: dict[str, Any]) -> None:
+        ev.append((t, "ecs", event))
+
+    # Earlier incidents, outside any deployment.
+    for tid, cause_t in (("task-s", T0 - 1000), ("task-f", T0 - 800), ("task-p", T0 - 600)):
+        ecs(cause_t - 3000, task(tid, "RUNNING", cause_t - 3000))
+    logs(T0 - 2000, *(line("session_created", t, T0 - 2000, session=fp(t)) for t in ("task-s", "task-f", "task-p")))
+    ecs(T0 - 1000, task("task-s", "STOPPED", T0 - 1000, stopping_at=T0 - 1000, stopped_at=T0 - 990, stop_code=SCHED, reason="Scaling activity initiated by (service mcp-service)"))
+    logs(T0 - 985, line("session_not_found", "task-b", T0 - 985, session=fp("task-s")))
+    ecs(T0 - 800, task("task-f", "STOPPED", T0 - 800, stopped_at=T0 - 800, stop_code="EssentialContainerExited", reason="Essential container in task exited"))
+    logs(T0 - 790, line("session_not_found", "task-b", T0 - 790, session=fp("task-f")))
+    ecs(T0 - 600, task("task-p", "STOPPED", T0 - 600, stopped_at=T0 - 600, stop_code="SpotInterruption", reason="Your Spot Task was interrupted."))
+    logs(T0 - 590, line("session_not_found", "task-b", T0 - 590, session=fp("task-p")))
+
+    # Two old tasks with sessions.
+    ecs(T0 - 700, task("task-a", "RUNNING", T0 - 700))
+    ecs(T0 - 700, task("task-b", "RUNNING", T0 - 700))
+    logs(
+        T0 - 500,
+        *(line("session_created", "task-a", T0 - 500, session=fp(s)) for s in ("a1", "a2", "a3", "a4")),
+        line("session_created", "task-b", T0 - 450, session=fp("b1")),
+        line("session_created", "task-b", T0 - 440, session=fp("b2")),
+        line("session_closed", "task-a", T0 - 100, session=fp("a4"), reason="client_delete", age_s=400),
+        line("session_closed", "task-b", T0 - 30, session=fp("b2"), reason="idle_timeout", age_s=410),
+    )
+    logs(T0 - 20, line("session_not_found", "task-b", T0 - 20, session=fp("b2")))  # expired
+
+    # Deployment D replaces A with C.
+    ecs(T0, deployment(D, "IN_PROGRESS", T0))
+    ecs(T0 + 30, task("task-c", "RUNNING", T0 + 30, started_by=D, started_at=T0 + 30))
+    logs(T0 + 40, line("session_created", "task-c", T0 + 40, session=fp("c1")))
+    ecs(T0 + 60, task("task-a", "RUNNING", T0 + 60, stopping_at=T0 + 60, stop_code=SCHED, reason="Scaling activity initiated by (deployment ecs-svc/old)"))
+    logs(
+        T0 + 70,
+        line("session_not_found", "task-c", T0 + 70, session=fp("a1")),
+        line("session_not_found", "task-c", T0 + 75, session=fp("a2")),
+        line("session_not_found", "task-c", T0 + 76, session=fp("a2")),  # the client retried
+        line("session_not_found", "task-b", T0 + 80, session=fp("c1")),  # stickiness
+        line("session_not_found", "task-b", T0 + 85, session=fp("never-created")),
+    )
+    ecs(T0 + 90, task("task-a", "STOPPED", T0 + 90, stopping_at=T0 + 60, stopped_at=T0 + 90, stop_code=SCHED, reason="Scaling activity initiated by (deployment ecs-svc/old)"))
+    ecs(T0 + 120, deployment(D, "COMPLETED", T0 + 120))
+
+    # Deployment E fails: no task replaced, nothing lost.
+    ecs(T0 + 400, deployment(E, "IN_PROGRESS", T0 + 400))
+    ecs(T0 + 500, deployment(E, "FAILED", T0 + 500))
+    return sorted(ev, key=lambda e: e[0])
+
+
+EXPECTED = {
+    "task-s": Cause.SCALE_IN,
+    "task-f": Cause.TASK_FAILURE,
+    "task-p": Cause.INFRASTRUCTURE,
+    "b2": Cause.EXPIRED,
+    "a1": Cause.DEPLOYMENT,
+    "a2": Cause.DEPLOYMENT,
+    "c1": Cause.STICKINESS,
+    "never-created": Cause.UNKNOWN,
+}
+
+
+def emf_docs(out: str) -> list[dict[str, Any]]:
+    """EMF documents printed by the handlers, metric values summed (Powertools emits lists)."""
+    docs = []
+    for raw in out.splitlines():
+        if raw.startswith("{") and '"_aws"' in raw:
+            doc = json.loads(raw)
+            for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                value = doc[m["Name"]]
+                doc[m["Name"]] = sum(value) if isinstance(value, list) else value
+            docs.append(doc)
+    return docs
+
+
+@pytest.fixture
+def deployed(aws, monkeypatch) -> dict[str, Any]:
+    db = boto3.client("dynamodb", region_name="us-east-1")
+    sns = boto3.client("sns", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    table = create_table(db)
+    topic = sns.create_topic(Name=f"reports-{table}")["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"reports-{table}")["QueueUrl"]
+    qarn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn)
+    for k, v in {
+        "LEDGER_TABLE_NAME": table,
+        "CLUSTER_NAME": "mcp-cluster",
+        "SERVICE_NAMES": SERVICE,
+        "REPORT_TOPIC_ARN": topic,
+        "GRACE_PERIOD_SECONDS": str(GRACE),
+        "DEREGISTRATION_DELAY_SECONDS": "30",
+        "POWERTOOLS_SERVICE_NAME": "sessionwatch",
+    }.items():
+        monkeypatch.setenv(k, v)
+    runtime.reset()
+    yield {"db": db, "table": table, "sqs": sqs, "queue": queue}
+    runtime.reset()
+
+
+def test_the_whole_story(deployed, monkeypatch, capsys, lambda_context) -> None:
+    now = {"t": 0.0}
+    monkeypatch.setattr(runtime, "clock", lambda: now["t"])
+    at_risk_seen = []
+    all_docs: list[dict[str, Any]] = []
+    for t, kind, payload in timeline():
+        now["t"] = t + 1
+        if kind == "ecs":
+            assert ecs_events.handler(payload, lambda_context)["bad_input"] == 0
+        else:
+            assert session_events.handler(payload, lambda_context)["bad_input"] == 0
+        if t == T0 + 40:  # mid-deployment, A still serving: its open sessions are at risk
+            reporter.handler({"id": "sched-1"}, lambda_context)
+            docs = emf_docs(capsys.readouterr().out)
+            all_docs += docs
+            at_risk_seen = [d for d in docs if METRIC_SESSIONS_AT_RISK in d]
+            assert [d[METRIC_DEPLOYMENTS_IN_PROGRESS] for d in docs if METRIC_DEPLOYMENTS_IN_PROGRESS in d] == [1]
+    # a1,a2,a3 open on A; b1 open on B (also an old task) -> 4 at risk, c1 on the new task is not.
+    assert [d[METRIC_SESSIONS_AT_RISK] for d in at_risk_seen] == [4]
+
+    now["t"] = T0 + 500 + GRACE + 1
+    first = reporter.handler({"id": "sched-2"}, lambda_context)
+    second = reporter.handler({"id": "sched-3"}, lambda_context)
+    assert (first["reports"], second["reports"]) == (2, 0)
+
+    # Verdicts in the ledger.
+    db, table = deployed["db"], deployed["table"]
+    for name, cause in EXPECTED.items():
+        item = db.get_item(TableName=table, Key={"pk": {"S": lost_key(fp(name))[0]}, "sk": {"S": "LOST"}})["Item"]
+        assert item["cause"]["S"] == cause.value, name
+    assert "Item" not in db.get_item(TableName=table, Key={"pk": {"S": lost_key(fp("a3"))[0]}, "sk": {"S": "LOST"}})
+
+    # SessionsLost: once per lost session, by cause, dimensions exactly ServiceName + Cause.
+    lost: Counter[str] = Counter()
+    for doc in all_docs + emf_docs(capsys.readouterr().out):
+        directive = doc["_aws"]["CloudWatchMetrics"][0]
+        assert directive["Namespace"] == NAMESPACE
+        if METRIC_SESSIONS_LOST in doc:
+            assert directive["Dimensions"] == [[DIMENSION_SERVICE, DIMENSION_CAUSE]]
+            assert doc[DIMENSION_SERVICE] == SERVICE
+            lost[doc[DIMENSION_CAUSE]] += doc[METRIC_SESSIONS_LOST]
+    assert lost == Counter(c.value for c in EXPECTED.values())
+
+    # Reports: exactly one per deployment, read back through SQS.
+    sqs, queue = deployed["sqs"], deployed["queue"]
+    bodies = []
+    while True:
+        msgs = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        if not msgs:
+            break
+        bodies += [json.loads(m["Body"]) for m in msgs]
+        for m in msgs:
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    reports = {
+        r["deployment_id"]: r
+        for r in (json.loads(b["MessageAttributes"]["sessionwatch_report"]["Value"]) for b in bodies)
+    }
+    assert len(bodies) == 2 and set(reports) == {D, E}
+    d = reports[D]
+    assert d["tasks_replaced"] == ["task-a"]
+    assert (d["sessions_at_risk"], d["sessions_lost"], d["session_cliff_s"]) == (3, 2, 70.0)
+    assert d["outcome"] == "COMPLETED" and d["deregistration_delay_s"] == 30
+    assert d["verdict_basis"].startswith("per-session")
+    assert (reports[E]["sessions_lost"], reports[E]["outcome"], reports[E]["tasks_replaced"]) == (0, "FAILED", [])
+    text = next(b["Message"] for b in bodies if D in b["Message"])
+    assert "Sessions lost (cause=deployment): 2" in text and "What to do" in text
+    # No raw session id anywhere in what left the detectors.
+    everything = json.dumps(bodies)
+    assert "session-a1" not in everything and fp("a1") not in text

@@ -1,0 +1,89 @@
+"""IAM in every synthesized template: no wildcard actions, every scopable permission scoped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.infra import cfn
+from tests.infra.conftest import Synth
+
+# Actions that support no resource-level permissions: "*" is the only resource AWS accepts.
+UNSCOPABLE_ACTIONS = {"cloudwatch:GetMetricData", "ecr:GetAuthorizationToken"}
+IDENTITY_POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(template: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(logical id, resource type, statement) for identity and resource policies alike."""
+    for logical_id, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        documents = []
+        if resource["Type"] in (*IDENTITY_POLICY_TYPES, "AWS::SNS::TopicPolicy"):
+            documents.append(props["PolicyDocument"])
+        elif resource["Type"] == "AWS::IAM::Role":
+            documents += [p["PolicyDocument"] for p in props.get("Policies", [])]
+        elif resource["Type"] == "AWS::KMS::Key":
+            documents.append(props["KeyPolicy"])
+        for document in documents:
+            for statement in document["Statement"]:
+                yield logical_id, resource["Type"], statement
+
+
+@pytest.fixture(params=["addon", "demo", "addon-custom"])
+def template(request: pytest.FixtureRequest, synthesized: Synth, synthesized_custom: Synth):  # type: ignore[no-untyped-def]
+    if request.param == "addon-custom":
+        return synthesized_custom.addon
+    return getattr(synthesized, request.param)
+
+
+def test_policies_exist_to_check(template: dict[str, Any]) -> None:
+    assert sum(1 for _ in _statements(template)) >= 10
+
+
+def test_no_wildcard_action_anywhere(template: dict[str, Any]) -> None:
+    for logical_id, _, statement in _statements(template):
+        for action in _as_list(statement.get("Action", [])):
+            assert "*" not in action, f"{logical_id}: {action}"
+        assert "NotAction" not in statement, logical_id
+    for permission in cfn.resources(template, "AWS::Lambda::Permission").values():
+        assert permission["Properties"]["Action"] == "lambda:InvokeFunction"
+
+
+def test_every_scopable_permission_is_scoped_to_its_resource(template: dict[str, Any]) -> None:
+    for logical_id, type_, statement in _statements(template):
+        if type_ not in IDENTITY_POLICY_TYPES and type_ != "AWS::IAM::Role":
+            continue
+        assert statement["Effect"] == "Allow"
+        for resource in _as_list(statement["Resource"]):
+            if resource == "*":
+                assert set(_as_list(statement["Action"])) <= UNSCOPABLE_ACTIONS, logical_id
+            else:
+                # A reference to a resource of this template or a built ARN, never a wildcard.
+                assert "*" not in json.dumps(resource), f"{logical_id}: {resource}"
+
+
+def test_no_managed_policies_on_roles(template: dict[str, Any]) -> None:
+    for logical_id, role in cfn.resources(template, "AWS::IAM::Role").items():
+        assert not role["Properties"].get("ManagedPolicyArns"), logical_id
+
+
+def test_resource_policies_name_their_principals(template: dict[str, Any]) -> None:
+    """The topic's and the key's allow statements go to named principals, never to anyone."""
+    for logical_id, type_, statement in _statements(template):
+        if type_ in ("AWS::SNS::TopicPolicy", "AWS::KMS::Key") and statement["Effect"] == "Allow":
+            assert statement["Principal"] != "*", logical_id
+            if "Service" in statement["Principal"]:
+                # A service may act only on behalf of this account (confused deputy).
+                assert "aws:SourceAccount" in json.dumps(statement["Condition"]), logical_id
+
+
+def test_lambda_invocations_are_scoped_to_their_source(template: dict[str, Any]) -> None:
+    for logical_id, permission in cfn.resources(template, "AWS::Lambda::Permission").items():
+        assert "SourceArn" in permission["Properties"], logical_id

@@ -1,0 +1,104 @@
+"""Fixtures for the lab's tests: real SDK MCP servers (uvicorn in a thread) on free loopback ports."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+import uvicorn
+from mcp.server import MCPServer
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _with_task_header(app: ASGIApp, task_id: str) -> ASGIApp:
+    """Answer /health and stamp X-Mcp-Task-Id on every response, as a real task does."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/health":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-mcp-task-id", task_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await app(scope, receive, send_with_header)
+
+    return wrapped
+
+
+@dataclass
+class SdkServer:
+    task_id: str
+    port: int
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def start_sdk_server(task_id: str) -> SdkServer:
+    """A stateful MCPServer with the probe's two tools, under uvicorn on a free port."""
+    mcp = MCPServer("lab-test")
+    values: list[str] = []
+
+    @mcp.tool()
+    def set_session_value(key: str, value: str) -> str:
+        values.append(value)
+        return task_id
+
+    @mcp.tool()
+    def get_session_state() -> list[str]:
+        return list(values)
+
+    app = _with_task_header(mcp.streamable_http_app(stateless_http=False, host="0.0.0.0"), task_id)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("test MCP server did not start")
+        time.sleep(0.02)
+    return SdkServer(task_id=task_id, port=port, server=server, thread=thread)
+
+
+@pytest.fixture(scope="module")
+def sdk_servers() -> Iterator[Callable[[str], SdkServer]]:
+    """Factory for SDK servers; every server started through it is stopped at module end."""
+    started: list[SdkServer] = []
+
+    def make(task_id: str) -> SdkServer:
+        srv = start_sdk_server(task_id)
+        started.append(srv)
+        return srv
+
+    yield make
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"

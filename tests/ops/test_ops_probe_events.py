@@ -1,0 +1,109 @@
+"""The probe's call classification (pure): routing verified by task id, never by the cookie."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lab.client import CallRecord
+from ops.probe_events import ROTATION_NORMAL, Event, ProbeTally
+from server.fingerprint import fingerprint
+
+S1 = fingerprint("session-one")
+S2 = fingerprint("session-two")
+
+
+def rec(tool: str, task: str | None, status: int | None = 200, **kw: Any) -> CallRecord:
+    base: dict[str, Any] = dict(
+        time=kw.pop("time", 100.0),
+        probe="probe",
+        call_number=1,
+        tool=tool,
+        http_status=status,
+        task_id=task,
+        session=kw.pop("session", S1),
+    )
+    return CallRecord(**base, **kw)
+
+
+def lost(task: str, **kw: Any) -> CallRecord:
+    return rec("get_session_state", task, 404, jsonrpc_code=-32600, **kw)
+
+
+def test_rotated_cookie_on_the_same_task_is_normal() -> None:
+    tally = ProbeTally()
+    tally.observe(rec("initialize", "A"))
+    obs = tally.observe(rec("set_session_value", "A", cookie_rotated=True))
+    assert obs.event is Event.OK and not obs.task_changed
+    assert obs.cookie_note == ROTATION_NORMAL
+    assert tally.cookie_rotations == 1 and tally.stickiness_breaks == 0
+
+
+def test_stale_cookie_mode_says_the_rotation_is_ignored() -> None:
+    tally = ProbeTally(stale_cookie=True)
+    tally.observe(rec("initialize", "A"))
+    obs = tally.observe(rec("set_session_value", "A", cookie_rotated=True))
+    assert obs.cookie_note is not None and "ignored: --stale-cookie" in obs.cookie_note
+
+
+def test_task_change_with_a_surviving_session_is_a_stickiness_break() -> None:
+    tally = ProbeTally()
+    tally.observe(rec("initialize", "A"))
+    obs = tally.observe(rec("set_session_value", "B", cookie_rotated=True))
+    assert obs.event is Event.STICKINESS_BREAK and obs.session_task == "A"
+    assert obs.note is not None and "session survived" in obs.note
+    assert obs.cookie_note == "the cookie changed because the request was routed to another task"
+    # The session is now on B: staying there is not another break.
+    assert tally.observe(rec("get_session_state", "B")).event is Event.OK
+    assert tally.stickiness_breaks == 1 and tally.losses == 0
+
+
+def test_loss_on_another_task_is_named_and_counted_once_per_session() -> None:
+    tally = ProbeTally()
+    tally.observe(rec("initialize", "A", time=100.0))
+    first = tally.observe(lost("B", time=112.5))
+    again = tally.observe(lost("B", time=112.6))
+    assert first.event is Event.SESSION_LOST and first.task_changed
+    assert first.note is not None
+    assert "from task B, the session lived on task A" in first.note
+    assert "deregistered" in first.note
+    assert again.event is Event.SESSION_LOST and "already reported lost" in (again.note or "")
+    summary = tally.summary()
+    assert summary["sessions_lost"] == 1 and summary["stickiness_breaks"] == 1
+    assert summary["lost_sessions"] == [S1]
+    assert summary["seconds_to_first_loss"] == 12.5
+
+
+def test_a_new_session_lives_where_its_initialize_was_answered() -> None:
+    tally = ProbeTally()
+    tally.observe(rec("initialize", "A"))
+    tally.observe(lost("B"))
+    tally.observe(rec("initialize", "C", session=S2))
+    assert tally.observe(rec("set_session_value", "C", session=S2)).event is Event.OK
+    second = tally.observe(lost("C", session=S2))
+    assert not second.task_changed and "closed or expired there" in (second.note or "")
+    assert tally.summary()["sessions"] == [S1, S2] and tally.losses == 2
+
+
+def test_stale_cookie_loss_names_the_stale_cookie() -> None:
+    tally = ProbeTally(stale_cookie=True)
+    tally.observe(rec("initialize", "A"))
+    assert "stale sticky cookie" in (tally.observe(lost("B")).note or "")
+
+
+def test_transport_and_http_errors_are_not_losses() -> None:
+    tally = ProbeTally()
+    tally.observe(rec("initialize", "A"))
+    broken = tally.observe(rec("set_session_value", None, None, transport_error="ConnectError"))
+    assert broken.event is Event.TRANSPORT_ERROR and "ConnectError" in (broken.note or "")
+    # A 503 without a task header (the load balancer answering) is an error, not a break.
+    assert tally.observe(rec("set_session_value", None, 503)).event is Event.ERROR
+    # A 404 without -32600 is not the session-loss signature.
+    assert tally.observe(rec("get_session_state", "A", 404)).event is Event.ERROR
+    assert (tally.losses, tally.transport_errors, tally.errors) == (0, 1, 2)
+
+
+def test_observation_json_carries_only_the_fingerprint() -> None:
+    tally = ProbeTally()
+    doc = tally.observe(rec("initialize", "A")).to_dict()
+    assert doc["session"] == S1 and doc["event"] == "ok" and doc["session_task"] == "A"
+    assert "session-one" not in str(doc)
