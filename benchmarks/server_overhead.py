@@ -27,8 +27,8 @@ from typing import Any
 import httpx
 
 VARIANTS = {"a": "bare", "b": "sessionwatch", "c": "otel-asgi"}
-ROUNDS = 5
-ROUND_SECONDS = 4.0
+ROUNDS = 6  # a multiple of 3: each variant goes first, second and third equally often
+ROUND_SECONDS = 3.0
 WORKERS = 8
 PROTOCOL = "2025-11-25"
 HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
@@ -49,9 +49,7 @@ def build_variant(variant: str) -> Any:
 
         logger = build_event_logger("bench", identity.task_id)
         route_library_logs(logger)
-        app = instrument(
-            app, identity=identity, session_manager=mcp.session_manager, logger=logger
-        )
+        app = instrument(app, identity=identity, session_manager=mcp.session_manager, logger=logger)
     elif variant == "c":
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
         from opentelemetry.sdk.metrics import MeterProvider
@@ -140,10 +138,15 @@ async def _round(url: str, seconds: float) -> tuple[int, float, list[float]]:
             while time.perf_counter() < stop:
                 i += 1
                 if i % 2:
-                    params = {"name": "set_session_value", "arguments": {"key": "k", "value": str(i)}}
+                    params = {
+                        "name": "set_session_value",
+                        "arguments": {"key": "k", "value": str(i)},
+                    }
                 else:
                     params = {"name": "get_session_state", "arguments": {}}
-                body = json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": params})
+                body = json.dumps(
+                    {"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": params}
+                )
                 t0 = time.perf_counter()
                 response = await client.post(f"{url}/mcp", headers=headers, content=body)
                 if response.status_code != 200:
@@ -155,6 +158,82 @@ async def _round(url: str, seconds: float) -> tuple[int, float, list[float]]:
         for headers in sessions:
             await client.delete(f"{url}/mcp", headers=headers)
     return len(latencies), elapsed, latencies
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc): steadier than wall-clock rates."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+_SID = "fedcba9876543210fedcba9876543210"
+_BODY = json.dumps(
+    {"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+     "params": {"name": "set_session_value", "arguments": {"key": "k", "value": "12"}}}
+).encode()  # fmt: skip
+_SSE = (
+    b'event: message\r\ndata: {"jsonrpc":"2.0","id":5,"result":{"content":[{"type":"text",'
+    b'"text":"ok"}],"structuredContent":{"size":"2"},"isError":false}}\r\n\r\n'
+)
+
+
+async def _stub_app(scope: Any, receive: Any, send: Any) -> None:
+    await receive()
+    headers = [(b"content-type", b"text/event-stream"), (b"mcp-session-id", _SID.encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": _SSE})
+
+
+def middleware_cost(n: int = 10_000) -> dict[str, float]:
+    """Microseconds each wrapper adds per tool-call exchange around a do-nothing app, in-process.
+
+    No sockets, no scheduler noise: the pure cost of the wrapper's own code path.
+    """
+    import io
+
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from server.identity import TaskIdentity
+    from server.instrumentation import instrument
+    from server.logs import build_event_logger
+
+    scope = {
+        "type": "http", "method": "POST", "path": "/mcp", "scheme": "http", "query_string": b"",
+        "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 5555), "http_version": "1.1",
+        "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+                    (b"mcp-session-id", _SID.encode()),
+                    (b"mcp-protocol-version", PROTOCOL.encode())],
+    }  # fmt: skip
+    logger = build_event_logger("bench-micro", "micro", stream=io.StringIO())
+    apps = {
+        "a": _stub_app,
+        "b": instrument(
+            _stub_app, identity=TaskIdentity("micro"), logger=logger, meter_provider=MeterProvider()
+        ),
+        "c": OpenTelemetryMiddleware(
+            _stub_app, tracer_provider=TracerProvider(), meter_provider=MeterProvider()
+        ),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": _BODY, "more_body": False}
+
+    async def send(message: Any) -> None:
+        return None
+
+    async def timed(app: Any) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            await app(dict(scope), receive, send)
+        return (time.perf_counter() - start) / n * 1e6
+
+    async def run() -> dict[str, float]:
+        best = {v: min([await timed(apps[v]) for _ in range(3)]) for v in apps}
+        return {v: best[v] - best["a"] for v in ("b", "c")}
+
+    return asyncio.run(run())
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -176,10 +255,13 @@ def main(argv: list[str] | None = None) -> None:
         totals = {v: [0, 0.0] for v in VARIANTS}
         lats: dict[str, list[float]] = {v: [] for v in VARIANTS}
         per_round: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        cpu = dict.fromkeys(VARIANTS, 0.0)
         order = list(VARIANTS)
         for r in range(args.rounds):
             for variant in order[r % 3 :] + order[: r % 3]:  # rotate who goes first
+                cpu_before = _cpu_seconds(procs[variant].pid)
                 n, elapsed, latencies = asyncio.run(_round(urls[variant], args.seconds))
+                cpu[variant] += _cpu_seconds(procs[variant].pid) - cpu_before
                 totals[variant][0] += n
                 totals[variant][1] += elapsed
                 lats[variant].extend(latencies)
@@ -195,14 +277,34 @@ def main(argv: list[str] | None = None) -> None:
     rps = {v: totals[v][0] / totals[v][1] for v in VARIANTS}
     print(f"workload: {WORKERS} sessions, tools/call set/get alternating, "
           f"{args.rounds} interleaved rounds x {args.seconds:g}s per variant")  # fmt: skip
-    print(f"{'variant':<16}{'req/s':>10}{'median rnd':>12}{'p50 ms':>10}{'p99 ms':>10}")
+    # Server CPU per request includes per-round session set-up (same for every variant).
+    cpu_us = {v: cpu[v] / totals[v][0] * 1e6 for v in VARIANTS}
+    print(
+        f"{'variant':<16}{'req/s':>10}{'median rnd':>12}{'p50 ms':>10}{'p99 ms':>10}"
+        f"{'srv CPU us/req':>16}"
+    )
     for v, name in VARIANTS.items():
         print(
             f"{v} {name:<14}{rps[v]:>10.1f}{statistics.median(per_round[v]):>12.1f}"
             f"{_pct(lats[v], 0.5) * 1000:>10.2f}{_pct(lats[v], 0.99) * 1000:>10.2f}"
+            f"{cpu_us[v]:>16.0f}"
         )
     print(f"ratio b/a throughput: {rps['b'] / rps['a']:.3f}  (goal >= 0.97)")
     print(f"ratio c/a throughput: {rps['c'] / rps['a']:.3f}")
+    paired = {
+        v: statistics.median(x / a for x, a in zip(per_round[v], per_round["a"], strict=True))
+        for v in ("b", "c")
+    }
+    print(f"median per-round ratio (drift-resistant): b/a {paired['b']:.3f}, c/a {paired['c']:.3f}")
+    print(
+        f"server CPU per request vs a: b {cpu_us['b'] / cpu_us['a']:.3f}, "
+        f"c {cpu_us['c'] / cpu_us['a']:.3f}  (the steadier cost measure on a shared machine)"
+    )
+    cost = middleware_cost()
+    print(
+        f"in-process wrapper cost per exchange: b {cost['b']:.1f} us, c {cost['c']:.1f} us "
+        f"(c/b {cost['c'] / cost['b']:.1f}x)"
+    )
     print(
         f"p50 overhead vs a: b {(_pct(lats['b'], 0.5) - _pct(lats['a'], 0.5)) * 1e3:+.2f} ms, "
         f"c {(_pct(lats['c'], 0.5) - _pct(lats['a'], 0.5)) * 1e3:+.2f} ms"

@@ -75,6 +75,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--max-body-bytes", type=int, default=None, help="SDK request body limit")
     p.add_argument("--log-requests", action="store_true", help="one JSON line per request")
+    p.add_argument(
+        "--sdk-log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="level of the mcp SDK's own lines (ids in them are always scrubbed)",
+    )
     return p.parse_args(argv)
 
 
@@ -85,8 +91,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     mcp = build_mcp_server(identity)  # installs a root log handler of its own, replaced next
     # Before the server logs anything: every line the process writes is JSON with ids scrubbed.
     route_library_logs(logger)
-    # The SDK's own INFO lines repeat our session events (with raw ids); keep its warnings.
-    logging.getLogger("mcp").setLevel(logging.WARNING)
+    # The SDK's own INFO lines repeat our session events; by default keep only its warnings.
+    logging.getLogger("mcp").setLevel(args.sdk_log_level)
 
     app = instrument(
         build_app(mcp, args.session_idle_timeout, args.max_body_bytes),

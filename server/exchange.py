@@ -17,6 +17,8 @@ PEEK_BYTES = 4096
 _METHOD = re.compile(rb'"method"\s*:\s*"([^"\\]{1,128})"')
 _PROTOCOL = re.compile(rb'"protocolVersion"\s*:\s*"([^"\\]{1,64})"')
 _ERROR_CODE = re.compile(rb'"error"\s*:\s*\{[^{}]*?"code"\s*:\s*(-?\d{1,9})')
+_TOOL_ERROR = re.compile(rb'"isError"\s*:\s*true')
+TOOL_ERROR = "tool_error"  # error.type of a tool result with isError (OTel MCP conventions)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,11 @@ def error_code(prefix: bytes) -> int | None:
     """The JSON-RPC error code in a response body prefix (JSON or SSE), if any."""
     found = _ERROR_CODE.search(prefix)
     return int(found[1]) if found else None
+
+
+def is_tool_error(prefix: bytes) -> bool:
+    """True when a ``tools/call`` result says ``isError: true`` (a failed tool, HTTP 200)."""
+    return _TOOL_ERROR.search(prefix) is not None
 
 
 def negotiated_version(prefix: bytes) -> str | None:

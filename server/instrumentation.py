@@ -29,7 +29,14 @@ from aws_lambda_powertools import Logger
 from opentelemetry.sdk.metrics import MeterProvider
 
 from server import sdk_private, semconv
-from server.exchange import PEEK_BYTES, error_code, negotiated_version, parse_request
+from server.exchange import (
+    PEEK_BYTES,
+    TOOL_ERROR,
+    error_code,
+    is_tool_error,
+    negotiated_version,
+    parse_request,
+)
 from server.fingerprint import fingerprint
 from server.identity import (
     DEFAULT_TIMEOUT_S,
@@ -248,6 +255,8 @@ class SessionWatchMiddleware:
                 attrs[semconv.ATTR_ERROR_TYPE] = failure
             elif status is not None and status >= 400:
                 attrs[semconv.ATTR_ERROR_TYPE] = str(status)
+            elif info.method == "tools/call" and is_tool_error(bytes(ex.resp_body)):
+                attrs[semconv.ATTR_ERROR_TYPE] = TOOL_ERROR
             self.instruments.operation_duration.record(time.perf_counter() - start, attrs)
 
         if self.log_requests:

@@ -15,7 +15,13 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from server import semconv
-from server.exchange import PEEK_BYTES, error_code, negotiated_version, parse_request
+from server.exchange import (
+    PEEK_BYTES,
+    error_code,
+    is_tool_error,
+    negotiated_version,
+    parse_request,
+)
 from server.fingerprint import fingerprint
 from server.identity import MetadataError, TaskIdentity, parse_task_metadata, task_id_from_arn
 from server.instrumentation import SessionWatchMiddleware, instrument
@@ -230,6 +236,8 @@ def test_error_code_and_version_from_json_and_sse() -> None:
     assert error_code(b'{"jsonrpc":"2.0","id":1,"result":{"error":"not an rpc error"}}') is None
     init = b'data: {"result":{"protocolVersion":"2025-11-25","capabilities":{}}}'
     assert negotiated_version(init) == "2025-11-25"
+    assert is_tool_error(b'data: {"result":{"content":[],"isError": true}}')
+    assert not is_tool_error(b'data: {"result":{"content":[],"isError":false}}')
     assert PEEK_BYTES <= 64 * 1024
 
 

@@ -78,18 +78,21 @@ def _closed_port() -> int:
 
 
 @pytest.mark.parametrize("mode", ["down", "garbage", "error", "hang"])
-def test_broken_metadata_falls_back_and_is_counted_once(mode: str) -> None:
+def test_broken_metadata_falls_back_and_is_counted_once(mode: str, otlp: OtlpReceiver) -> None:
     with EcsMetadataStub() as md:
         if mode == "down":
             uri = f"http://127.0.0.1:{_closed_port()}/v4/x"
         else:
             md.mode = mode  # type: ignore[assignment]
             uri = md.uri
-        env = {
-            "ECS_CONTAINER_METADATA_URI_V4": uri,
-            "SESSIONWATCH_TASK_ID": "local-task-1",
-            "SESSIONWATCH_DRAIN_SECONDS": "0",
-        }
+        service = f"metadata-{mode}"
+        env = task_env(
+            None,
+            otlp,
+            ECS_CONTAINER_METADATA_URI_V4=uri,
+            SESSIONWATCH_TASK_ID="local-task-1",
+            SESSIONWATCH_SERVICE=service,
+        )
         with ServerTask(env=env) as task:
             (started,) = task.events(semconv.EVENT_TASK_STARTED)
             assert started["task_id"] == "local-task-1"
@@ -101,6 +104,12 @@ def test_broken_metadata_falls_back_and_is_counted_once(mode: str) -> None:
             assert health.headers[semconv.TASK_ID_HEADER] == "local-task-1"
             run = run_client(task.url, [("whoami", {})])
             assert run.results["whoami"]["task_id"] == "local-task-1"
+            counted = otlp.wait_for(
+                semconv.METRIC_INSTRUMENTATION_ERRORS,
+                lambda p: p.resource[semconv.RESOURCE_SERVICE_NAME] == service,
+                **{semconv.ATTR_FAULT: "task_metadata"},
+            )
+            assert counted.value == 1
         if mode != "down":
             assert md.requests, "the server did ask the metadata endpoint"
 
@@ -139,6 +148,19 @@ def test_ten_megabyte_post_passes_through() -> None:
         assert f'\\"size\\":\\"{size}\\"' in response.text or f'"size":"{size}"' in response.text
         state = mcp_post(task.url, run.session_id, tool_call("get_session_state", {}))
         assert f"<{size} chars>" in state.text
+
+
+def test_sdk_lines_at_info_are_scrubbed_in_process_output() -> None:
+    args = ["--sdk-log-level", "INFO", "--session-idle-timeout", "1"]
+    with ServerTask(env={"SESSIONWATCH_DRAIN_SECONDS": "0"}, args=args) as task:
+        run = run_client(task.url, [("whoami", {})])
+        fp = fingerprint(run.session_id)
+        mcp_post(task.url, "0" * 32, tool_call("whoami", {}))  # an unknown id, logged by the SDK
+        task.wait_for_event(semconv.EVENT_SESSION_CLOSED, session=fp, timeout=10)
+        sdk_lines = [r["message"] for r in task.events("log") if "session ID" in r["message"]]
+        assert any(fp in line for line in sdk_lines), sdk_lines  # the SDK did log it, scrubbed
+        assert any(fingerprint("0" * 32) in line for line in sdk_lines)
+    assert run.session_id not in task.output and "0" * 32 not in task.output
 
 
 def test_log_requests_flag_adds_request_lines_with_fingerprints() -> None:

@@ -177,3 +177,31 @@ def test_health_on_the_same_port_with_task_header(two_tasks: Tasks) -> None:
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
     assert response.headers[semconv.TASK_ID_HEADER] == md_a.task_id
+
+
+def test_modern_protocol_client_holds_no_session_but_is_counted(
+    two_tasks: Tasks, otlp: OtlpReceiver
+) -> None:
+    import asyncio
+
+    from mcp import Client
+
+    task_a, _, md_a, _ = two_tasks
+    task_a.wait_for_event(semconv.EVENT_SESSION_CREATED)
+    before = len(task_a.events(semconv.EVENT_SESSION_CREATED))
+
+    async def call() -> dict:
+        async with Client(f"{task_a.url}/mcp", mode="2026-07-28") as client:
+            result = await client.call_tool("whoami", {})
+            return result.structured_content
+
+    assert asyncio.run(call())["task_id"] == md_a.task_id
+    otlp.wait_for(
+        semconv.METRIC_OPERATION_DURATION,
+        **{
+            semconv.ATTR_MCP_PROTOCOL_VERSION: "2026-07-28",
+            semconv.ATTR_MCP_METHOD_NAME: "tools/call",
+            semconv.ATTR_ECS_TASK_ID: md_a.task_id,
+        },
+    )
+    assert len(task_a.events(semconv.EVENT_SESSION_CREATED)) == before
