@@ -13,13 +13,17 @@ import sys
 
 from dashboards.body import DashboardInputs, dashboard_body
 
+DEMO_SERVICE = "mcp-service"
+
 
 def parse_args(argv: list[str] | None = None) -> DashboardInputs:
     parser = argparse.ArgumentParser(
         prog="python -m dashboards", description="Print the SessionWatch dashboard body JSON."
     )
     parser.add_argument(
-        "--service", action="append", required=True, help="ECS service name (repeatable)"
+        "--service",
+        action="append",
+        help=f"ECS service name (repeatable; default: the demo's {DEMO_SERVICE})",
     )
     parser.add_argument(
         "--server-service-name",
@@ -27,7 +31,9 @@ def parse_args(argv: list[str] | None = None) -> DashboardInputs:
         help="the MCP server's OTel service.name (SESSIONWATCH_SERVICE)",
     )
     parser.add_argument(
-        "--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        "--region",
+        default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        help="region of the metrics (default: $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1)",
     )
     parser.add_argument("--load-balancer", help="ALB full name, app/<name>/<id>")
     parser.add_argument("--target-group", help="target group full name, targetgroup/<name>/<id>")
@@ -36,14 +42,12 @@ def parse_args(argv: list[str] | None = None) -> DashboardInputs:
         "--log-group",
         action="append",
         default=[],
-        help="the session-events detector's log group, for the lost-sessions table (repeatable)",
+        help="a detector log group (session-events, reporter) for the lost-sessions table",
     )
     args = parser.parse_args(argv)
-    if not args.region:
-        parser.error("--region is required when AWS_REGION is not set")
     return DashboardInputs(
         region=args.region,
-        services=tuple(args.service),
+        services=tuple(args.service or [DEMO_SERVICE]),
         server_service_name=args.server_service_name,
         load_balancer_full_name=args.load_balancer,
         target_group_full_name=args.target_group,

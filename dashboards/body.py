@@ -78,9 +78,7 @@ def _text(markdown: str) -> Widget:
     return {"type": "text", "properties": {"markdown": markdown}}
 
 
-def _sessionwatch_metric(
-    metric: str, service: str, label: str, **dims: str
-) -> list[Any]:
+def _sessionwatch_metric(metric: str, service: str, label: str, **dims: str) -> list[Any]:
     row: list[Any] = [names.NAMESPACE, metric, names.DIMENSION_SERVICE, service]
     for key, value in dims.items():
         row += [key, value]
@@ -193,11 +191,12 @@ def alarm_status(inputs: DashboardInputs) -> Widget:
     }
 
 
-# The session-events detector (detectors/handlers/session_events.py) logs one Powertools JSON
-# line per final verdict with this message and these fields; `session` is a fingerprint.
+# The detectors (detectors/handlers/runtime.py, from the session-events handler and from the
+# reporter for verdicts decided late) log one Powertools JSON line per final verdict with this
+# message and these fields; `session` is a fingerprint.
 VERDICT_LOG_MESSAGE = "session loss decided"
 VERDICT_LOG_FIELDS = (
-    "service",
+    "ecs_service",
     "cause",
     "session",
     "origin_task",
@@ -214,7 +213,7 @@ LOST_SESSIONS_QUERY = (
 
 
 def latest_lost_sessions(inputs: DashboardInputs) -> Widget:
-    """The session-events detector logs one structured line per verdict; show the newest."""
+    """The detectors log one structured line per verdict; show the newest."""
     if not inputs.verdict_log_groups:
         return _text("### Latest lost sessions\nNo detector log group was passed.")
     sources = " | ".join(f"SOURCE '{group}'" for group in inputs.verdict_log_groups)

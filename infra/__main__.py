@@ -1,16 +1,32 @@
-"""`python -m infra`: synthesize both stacks into cdk.out (also the `app` of cdk.json)."""
+"""`python -m infra`: synthesize both stacks into cdk.out (also the `app` of cdk.json).
+
+Under the CDK CLI, CDK_OUTDIR and the context (cdk.json plus `-c` flags) come from the CLI and
+App() reads them itself; standalone, this reads cdk.json's context and writes ./cdk.out.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
+from typing import Any
 
 from infra.app import build_app
 
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+
+
+def standalone_context(cdk_json: Path = CDK_JSON) -> dict[str, Any]:
+    return dict(json.loads(cdk_json.read_text()).get("context", {}))
+
 
 def main() -> None:
-    # Under the CDK CLI, CDK_OUTDIR is set and App() picks it up; standalone, write ./cdk.out.
-    outdir = None if os.environ.get("CDK_OUTDIR") else "cdk.out"
-    build_app(outdir=outdir).synth()
+    if os.environ.get("CDK_OUTDIR"):
+        build_app().synth()
+    else:
+        # Absolute: the jsii kernel process keeps the working directory it started in.
+        outdir = Path.cwd() / "cdk.out"
+        build_app(outdir=str(outdir), context=standalone_context()).synth()
 
 
 if __name__ == "__main__":

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration
+from aws_cdk import CfnOutput, Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from detectors import names
 
 PERIOD = Duration.minutes(1)
+DETECTOR_ERRORS_PERIOD = Duration.minutes(5)
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def _alarm(
     *,
     name: str,
     description: str,
-    metric: cloudwatch.Metric,
+    metric: cloudwatch.IMetric,
     threshold: int,
     topic: sns.ITopic,
 ) -> cloudwatch.Alarm:
@@ -88,7 +90,7 @@ def service_alarms(
     """The three alarms for `service`; names are literal so ECS deployment alarms can use them."""
     cause = names.DIMENSION_CAUSE
     base = f"{name_prefix}-{service}"
-    return ServiceAlarms(
+    alarms = ServiceAlarms(
         deployment_loss=_alarm(
             scope,
             "DeploymentLoss",
@@ -129,4 +131,30 @@ def service_alarms(
             threshold=thresholds.loss_spike,
             topic=topic,
         ),
+    )
+    CfnOutput(
+        scope,
+        "DeploymentAlarmName",
+        description=f"Name this alarm in the ECS deployment alarms of {service}",
+        value=alarms.deployment_loss.alarm_name,
+    )
+    return alarms
+
+
+def detector_errors_alarm(
+    scope: Construct, id: str, *, name: str, function: lambda_.IFunction, topic: sns.ITopic
+) -> cloudwatch.Alarm:
+    """The watcher watched: a detector that keeps failing would otherwise mean silence, which
+    reads exactly like "no sessions lost". Not one of DESIGN section 6's alarms; an addition."""
+    return _alarm(
+        scope,
+        id,
+        name=name,
+        description=(
+            f"SessionWatch detector {id} is failing: session losses may go undetected until "
+            "it is fixed. See its log group."
+        ),
+        metric=function.metric_errors(period=DETECTOR_ERRORS_PERIOD, statistic="Sum"),
+        threshold=1,
+        topic=topic,
     )

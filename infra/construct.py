@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from aws_cdk import (
     Acknowledgment,
     ArnFormat,
+    CfnOutput,
     Duration,
     RemovalPolicy,
     Stack,
@@ -33,7 +34,7 @@ from dashboards.body import DashboardInputs, dashboard_body
 from detectors import names
 from infra import functions, topic
 from infra.adot import SERVER_METRICS_NAMESPACE
-from infra.alarms import ServiceAlarms, Thresholds, service_alarms
+from infra.alarms import ServiceAlarms, Thresholds, detector_errors_alarm, service_alarms
 from infra.event_pattern import ecs_event_pattern
 
 # The server's session events (DESIGN section 3); everything else on its stdout is ignored.
@@ -153,12 +154,24 @@ class SessionWatch(Construct):
             )
             for service in props.service_names
         }
+        self.detector_alarms = {
+            name: detector_errors_alarm(
+                Construct(self, f"Alarms-{name}"),
+                name,
+                name=f"{stack.stack_name}-SessionWatch-{name}-errors",
+                function=detector.function,
+                topic=self.topic,
+            )
+            for name, detector in detectors.items()
+        }
         self.dashboard = cloudwatch.CfnDashboard(
             self,
             "Dashboard",
             dashboard_name=props.dashboard_name,
             dashboard_body=stack.to_json_string(dashboard_body(self.dashboard_inputs())),
         )
+        CfnOutput(self, "TopicArn", value=self.topic.topic_arn)
+        CfnOutput(self, "DashboardName", value=self.dashboard.ref)
 
     def deployment_alarm(self, service: str) -> cloudwatch.Alarm:
         """The alarm to name in the service's ECS deployment alarms (DESIGN section 6)."""
@@ -172,10 +185,15 @@ class SessionWatch(Construct):
             server_service_name=props.server_service_name or "mcp-server",
             load_balancer_full_name=props.load_balancer_full_name,
             target_group_full_name=props.target_group_full_name,
-            alarm_arns=tuple(
-                alarm.alarm_arn for alarms in self.alarms.values() for alarm in alarms.all()
+            alarm_arns=(
+                *(alarm.alarm_arn for alarms in self.alarms.values() for alarm in alarms.all()),
+                *(alarm.alarm_arn for alarm in self.detector_alarms.values()),
             ),
-            verdict_log_groups=(self.session_events.log_group.log_group_name,),
+            # Both decide verdicts: session events as they arrive, the reporter for pending ones.
+            verdict_log_groups=(
+                self.session_events.log_group.log_group_name,
+                self.reporter.log_group.log_group_name,
+            ),
         )
 
     def _ledger(self, props: SessionWatchProps) -> dynamodb.Table:

@@ -9,16 +9,16 @@ deployments lose sessions while every stock signal stays green; SessionWatch mak
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, CfnOutput, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from infra import adot
 from infra.construct import SessionWatch, SessionWatchProps
@@ -28,25 +28,30 @@ SERVER_PORT: Final = 8000
 SERVER_CONTAINER: Final = "mcp-server"
 COLLECTOR_CONTAINER: Final = "aws-otel-collector"
 # The server's Dockerfile builds from the repo root (the image installs the project).
-IMAGE_CONTEXT = REPO_ROOT
+IMAGE_CONTEXT: Final = REPO_ROOT
 SERVER_DOCKERFILE: Final = "server/Dockerfile"
-# Keep the build context small: none of these belong in the image.
+# The build context is exactly what server/Dockerfile copies. Anything more would change the
+# asset hash on unrelated edits, and every new hash is a rolling deployment that loses sessions.
 IMAGE_EXCLUDE: Final = [
-    ".git",
-    ".venv",
-    "cdk.out",
-    "lab-report",
-    "node_modules",
+    "*",
+    ".*",
+    "!pyproject.toml",
+    "!README.md",
+    "!server",
+    "!server/**",
     "**/__pycache__",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".pytest_cache",
-    ".hypothesis",
 ]
-# Any HTTP answer proves uvicorn and the MCP app are up (a bare GET on /mcp is a 4xx without a
-# session); a 5xx or a timeout is unhealthy.
-HEALTH_CHECK_PATH: Final = "/mcp"
-HEALTHY_HTTP_CODES: Final = "200-499"
+# Served by the same uvicorn process and port as /mcp (server/app.py), so healthy means MCP is up.
+HEALTH_CHECK_PATH: Final = "/health"
+HEALTHY_HTTP_CODES: Final = "200"
+# After its drain the server still needs uvicorn's graceful shutdown (5 s) and a final metrics
+# flush (3 s) before ECS's SIGKILL at the stop timeout; keep 2 s of margin on top.
+DRAIN_HEADROOM_SECONDS: Final = 10
+
+
+def drain_seconds_for(stop_timeout_seconds: int) -> int:
+    """SESSIONWATCH_DRAIN_SECONDS that fits in the stop timeout, so SIGKILL never cuts it short."""
+    return max(stop_timeout_seconds - DRAIN_HEADROOM_SECONDS, 0)
 
 
 @dataclass(frozen=True)
@@ -61,14 +66,14 @@ class DemoServiceProps:
     desired_count: int = 2
     deregistration_delay_seconds: int = 300
     stop_timeout_seconds: int = 30
-    stickiness_duration: Duration = Duration.days(1)
+    stickiness_duration: Duration = field(default_factory=lambda: Duration.days(1))
     alarm_email_subscribers: Sequence[str] = ()
     # None: no ECS deployment alarms. Otherwise how ECS treats SessionWatch's deployment alarm.
     deployment_alarm_behavior: ecs.AlarmBehavior | None = ecs.AlarmBehavior.FAIL_ON_ALARM
     removal_policy: RemovalPolicy = RemovalPolicy.DESTROY
 
 
-def _acknowledge(scope: Construct, rule: str, reason: str) -> None:
+def _acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
     Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
 
 
@@ -114,6 +119,13 @@ class DemoServiceStack(Stack):
             ),
         )
         self.service = self._service(props)
+        CfnOutput(
+            self,
+            "McpEndpoint",
+            description="Point MCP clients and `sessionwatch probe` here",
+            value=f"http://{self.alb.load_balancer_dns_name}/mcp",
+        )
+        CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
 
     def _vpc(self, props: DemoServiceProps) -> ec2.Vpc:
         """Public subnets only: tasks get public IPs to pull images, so no NAT gateway to pay."""
@@ -162,9 +174,7 @@ class DemoServiceStack(Stack):
             COLLECTOR_CONTAINER,
             image=ecs.ContainerImage.from_registry(adot.COLLECTOR_IMAGE),
             essential=False,  # losing metrics must not take the MCP server down
-            environment={
-                adot.CONFIG_ENV_VAR: adot.collector_config(metrics_logs.log_group_name)
-            },
+            environment={adot.CONFIG_ENV_VAR: adot.collector_config(metrics_logs.log_group_name)},
             logging=ecs.LogDrivers.aws_logs(stream_prefix="adot", log_group=collector_logs),
         )
         task_definition.add_to_task_role_policy(
@@ -173,8 +183,7 @@ class DemoServiceStack(Stack):
                 resources=[metrics_logs.log_group_arn],
             )
         )
-        # Drain for a little less than the stop timeout, so SIGKILL never cuts the drain short.
-        drain_seconds = max(props.stop_timeout_seconds - 5, 0)
+        drain_seconds = drain_seconds_for(props.stop_timeout_seconds)
         server = task_definition.add_container(
             SERVER_CONTAINER,
             image=ecs.ContainerImage.from_asset(
@@ -272,9 +281,7 @@ class DemoServiceStack(Stack):
             min_healthy_percent=100,
             max_healthy_percent=200,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
-            deployment_controller=ecs.DeploymentController(
-                type=ecs.DeploymentControllerType.ECS
-            ),
+            deployment_controller=ecs.DeploymentController(type=ecs.DeploymentControllerType.ECS),
             deployment_alarms=alarms,
             health_check_grace_period=Duration.seconds(30),
         )

@@ -87,9 +87,7 @@ def topic_key(scope: Construct, id: str, removal_policy: RemovalPolicy) -> kms.K
 def alarm_topic(
     scope: Construct, id: str, key: kms.IKey, email_subscribers: Sequence[str]
 ) -> sns.Topic:
-    topic = sns.Topic(
-        scope, id, display_name="SessionWatch", master_key=key, enforce_ssl=True
-    )
+    topic = sns.Topic(scope, id, display_name="SessionWatch", master_key=key, enforce_ssl=True)
     # The topic policy replaces SNS's default one, so CloudWatch alarms need their own grant.
     topic.add_to_resource_policy(
         iam.PolicyStatement(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.infra import cfn
@@ -37,7 +40,9 @@ def _statements(template: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, 
 
 
 @pytest.fixture(params=["addon", "demo", "addon-custom"])
-def template(request: pytest.FixtureRequest, synthesized: Synth, synthesized_custom: Synth):  # type: ignore[no-untyped-def]
+def template(
+    request: pytest.FixtureRequest, synthesized: Synth, synthesized_custom: Synth
+) -> dict[str, Any]:
     if request.param == "addon-custom":
         return synthesized_custom.addon
     return getattr(synthesized, request.param)
@@ -87,3 +92,29 @@ def test_resource_policies_name_their_principals(template: dict[str, Any]) -> No
 def test_lambda_invocations_are_scoped_to_their_source(template: dict[str, Any]) -> None:
     for logical_id, permission in cfn.resources(template, "AWS::Lambda::Permission").items():
         assert "SourceArn" in permission["Properties"], logical_id
+
+
+def test_detectors_call_only_granted_aws_operations(synthesized: Synth) -> None:
+    """Every DynamoDB, SNS and CloudWatch operation the detector code calls is granted to the
+    detectors' roles: a new call without a grant would be AccessDenied only in production."""
+    session = boto3.session.Session(region_name=cfn.REGION)
+    operations = {
+        method: f"{service}:{api}"
+        for service in ("dynamodb", "sns", "cloudwatch")
+        for method, api in session.client(service).meta.method_to_api_mapping.items()
+    }
+    detectors = Path(__file__).resolve().parents[2] / "detectors"
+    called = {
+        operations[name]
+        for path in detectors.rglob("*.py")
+        for name in re.findall(r"\.([a-z_]+)\(", path.read_text())
+        if name in operations
+    }
+    assert {"dynamodb:UpdateItem", "dynamodb:Query", "sns:Publish"} <= called
+    granted = {
+        action
+        for logical_id, type_, statement in _statements(synthesized.addon)
+        if type_ == "AWS::IAM::Policy" and "SessionWatch" in logical_id
+        for action in _as_list(statement["Action"])
+    }
+    assert called <= granted

@@ -13,6 +13,7 @@ from detectors import names
 from infra import adot
 from infra.construct import LEDGER_ACTIONS, SESSION_EVENTS_FILTER
 from infra.functions import HANDLERS, PYTHON_RUNTIME
+from server.runner import DEFAULT_GRACEFUL_SECONDS, check_drain_budget
 from tests.infra import cfn
 from tests.infra.conftest import ADDON_CONTEXT, Synth
 
@@ -79,7 +80,7 @@ def test_detectors_share_the_contract_config(template: dict[str, Any]) -> None:
     refs = {f"{c}.Arn": cluster_arn for c in cfn.resources(template, "AWS::ECS::Cluster")}
     for function in _functions(template).values():
         env = function["Properties"]["Environment"]["Variables"]
-        assert REQUIRED_ENV <= set(env)
+        assert set(env) >= REQUIRED_ENV
         assert env["LEDGER_TABLE_NAME"] == {"Ref": table_id}
         assert env["REPORT_TOPIC_ARN"] == {"Ref": topic_id}
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == names.NAMESPACE
@@ -142,11 +143,11 @@ def test_subscription_reads_the_server_log_group(synthesized: Synth) -> None:
     _, addon = cfn.one(synthesized.addon, "AWS::Logs::SubscriptionFilter")
     assert addon["Properties"]["LogGroupName"] == "/ecs/mcp-server"
     _, demo = cfn.one(synthesized.demo, "AWS::Logs::SubscriptionFilter")
-    (task_def_id, task_def) = cfn.one(synthesized.demo, "AWS::ECS::TaskDefinition")
+    _, task_def = cfn.one(synthesized.demo, "AWS::ECS::TaskDefinition")
     server = _container(task_def, "mcp-server")
-    assert demo["Properties"]["LogGroupName"] == server["LogConfiguration"]["Options"][
-        "awslogs-group"
-    ]
+    assert (
+        demo["Properties"]["LogGroupName"] == server["LogConfiguration"]["Options"]["awslogs-group"]
+    )
 
 
 def test_reporter_runs_every_minute(template: dict[str, Any]) -> None:
@@ -157,11 +158,15 @@ def test_reporter_runs_every_minute(template: dict[str, Any]) -> None:
     assert schedule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
 
 
-def _alarms(template: dict[str, Any]) -> list[dict[str, Any]]:
-    return [a["Properties"] for a in cfn.resources(template, "AWS::CloudWatch::Alarm").values()]
+def _alarms(template: dict[str, Any], namespace: str = names.NAMESPACE) -> list[dict[str, Any]]:
+    return [
+        a["Properties"]
+        for a in cfn.resources(template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["Namespace"] == namespace
+    ]
 
 
-def _dims(alarm: dict[str, Any]) -> dict[str, str]:
+def _dims(alarm: dict[str, Any]) -> dict[str, Any]:
     return {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
 
 
@@ -186,6 +191,18 @@ def test_alarms_of_design_section_6_act_on_the_topic(template: dict[str, Any]) -
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     deployment = by_kind[(names.METRIC_SESSIONS_LOST, names.Cause.DEPLOYMENT.value)]
     assert deployment["Statistic"] == "Sum"
+
+
+def test_failing_detectors_alarm_too(template: dict[str, Any]) -> None:
+    """Silence from a crashed detector must not read as "no sessions lost"."""
+    topic_id = cfn.one(template, "AWS::SNS::Topic")[0]
+    alarms = _alarms(template, namespace="AWS/Lambda")
+    function_ids = {_function_id(template, handler) for handler in HANDLERS.values()}
+    assert {_dims(a)["FunctionName"]["Ref"] for a in alarms} == function_ids
+    for alarm in alarms:
+        assert alarm["MetricName"] == "Errors" and alarm["Statistic"] == "Sum"
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+        assert alarm["TreatMissingData"] == "notBreaching"
 
 
 def test_ledger_table_schema_and_protection(template: dict[str, Any]) -> None:
@@ -275,6 +292,14 @@ def test_addon_context_sets_services_alb_emails_and_thresholds(
         assert cfn.resolve(env["CLUSTER_NAME"]).endswith(":cluster/prod-mcp")
     _, subscription = cfn.one(template, "AWS::Logs::SubscriptionFilter")
     assert subscription["Properties"]["LogGroupName"] == "/ecs/prod-mcp"
+    # Each service's deployment alarm is an output, to name in that service's ECS deployment alarms.
+    deployment_ids = {
+        k
+        for k, a in cfn.resources(template, "AWS::CloudWatch::Alarm").items()
+        if {"Name": names.DIMENSION_CAUSE, "Value": "deployment"} in a["Properties"]["Dimensions"]
+    }
+    outputs = [o["Value"] for k, o in template["Outputs"].items() if "DeploymentAlarmName" in k]
+    assert {o["Ref"] for o in outputs} == deployment_ids and len(deployment_ids) == 2
 
 
 def test_addon_without_context_says_what_is_missing(tmp_path: Path) -> None:
@@ -288,9 +313,7 @@ def test_addon_without_context_says_what_is_missing(tmp_path: Path) -> None:
 
 
 def _container(task_def: dict[str, Any], name: str) -> dict[str, Any]:
-    (container,) = [
-        c for c in task_def["Properties"]["ContainerDefinitions"] if c["Name"] == name
-    ]
+    (container,) = [c for c in task_def["Properties"]["ContainerDefinitions"] if c["Name"] == name]
     return container
 
 
@@ -339,6 +362,7 @@ def test_demo_service_rolls_with_circuit_breaker_and_deployment_alarm(
     ]
     assert config["Alarms"]["AlarmNames"] == [{"Ref": deployment_alarm_ids[0]}]
     assert config["Alarms"]["Enable"] is True
+    assert config["Alarms"]["Rollback"] is False  # FAIL_ON_ALARM: marked failed, not rolled back
     (listener_tg,) = props["LoadBalancers"]
     assert listener_tg["ContainerName"] == "mcp-server"
     assert listener_tg["ContainerPort"] == 8000
@@ -353,7 +377,10 @@ def test_demo_task_runs_server_from_asset_with_adot_sidecar(synthesized: Synth) 
     env = {e["Name"]: e["Value"] for e in server["Environment"]}
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://localhost:4318"
     assert env["SESSIONWATCH_SERVICE"] == "mcp-server"
-    assert int(env["SESSIONWATCH_DRAIN_SECONDS"]) < server["StopTimeout"]
+    # The server's own budget check: drain + graceful shutdown + flush fit in the stop timeout.
+    drain = float(env["SESSIONWATCH_DRAIN_SECONDS"])
+    assert drain > 0
+    assert check_drain_budget(drain, DEFAULT_GRACEFUL_SECONDS, server["StopTimeout"]) is None
     assert server["LogConfiguration"]["LogDriver"] == "awslogs"
     # The image is a staged Docker asset (ECR), built from server/Dockerfile at deploy time.
     image = json.dumps(server["Image"])
@@ -401,3 +428,57 @@ def test_demo_sessionwatch_quotes_the_demo_settings(synthesized: Synth) -> None:
         assert env["STOP_TIMEOUT_SECONDS"] == "30"
         assert "LoadBalancerFullName" in json.dumps(env["LOAD_BALANCER_FULL_NAME"])
         assert "TargetGroupFullName" in json.dumps(env["TARGET_GROUP_FULL_NAME"])
+
+
+def test_demo_health_check_is_a_route_the_server_answers(synthesized: Synth) -> None:
+    """The ALB health check must hit a path the real server serves with 200, or no task is
+    ever healthy and every deployment rolls back."""
+    from starlette.testclient import TestClient
+
+    from infra.demo import HEALTH_CHECK_PATH, HEALTHY_HTTP_CODES
+    from server.app import build_app, build_mcp_server
+    from server.identity import TaskIdentity
+
+    _, target_group = cfn.one(synthesized.demo, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert target_group["Properties"]["HealthCheckPath"] == HEALTH_CHECK_PATH
+    assert target_group["Properties"]["Matcher"] == {"HttpCode": HEALTHY_HTTP_CODES}
+    app = build_app(build_mcp_server(TaskIdentity(task_id="t")), session_idle_timeout=None)
+    with TestClient(app) as client:
+        assert client.get(HEALTH_CHECK_PATH).status_code == int(HEALTHY_HTTP_CODES)
+
+
+def test_python_m_infra_synthesizes_both_stacks_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m infra` outside the CDK CLI: cdk.json's context, ./cdk.out, no AWS call."""
+    from infra.__main__ import CDK_JSON, main
+
+    assert json.loads(CDK_JSON.read_text())["app"].endswith("python -m infra")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CDK_OUTDIR", raising=False)
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "CDK_DEFAULT_ACCOUNT"):
+        monkeypatch.delenv(variable, raising=False)
+    main()
+    written = {p.name for p in (tmp_path / "cdk.out").glob("*.template.json")}
+    assert written == {"SessionWatchStack.template.json", "DemoServiceStack.template.json"}
+
+
+def test_image_context_is_what_the_dockerfile_copies(synthesized: Synth) -> None:
+    """Docker is not needed to synth: the image asset is only staged. The staged context must
+    hold every COPY source of server/Dockerfile and nothing else (an unrelated edit would change
+    the image hash and roll the service, losing sessions)."""
+    assets = json.loads((synthesized.outdir / "DemoServiceStack.assets.json").read_text())
+    (docker_asset,) = assets["dockerImages"].values()
+    context = synthesized.outdir / docker_asset["source"]["directory"]
+    dockerfile = (context / "server" / "Dockerfile").read_text()
+    sources = [
+        source.rstrip("/")
+        for line in dockerfile.splitlines()
+        if line.startswith("COPY ") and "--from" not in line
+        for source in line.split()[1:-1]
+    ]
+    assert sources
+    for source in sources:
+        assert (context / source).exists(), source
+    assert {p.name for p in context.iterdir()} == {"pyproject.toml", "README.md", "server"}
+    assert not list(context.rglob("__pycache__"))

@@ -1,0 +1,254 @@
+"""The dashboard body: a valid CloudWatch dashboard naming only metrics that are really emitted."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dashboards import body
+from dashboards.__main__ import main
+from dashboards.body import DashboardInputs, dashboard_body
+from detectors import names
+from infra import adot
+from infra.functions import HANDLERS
+from server import semconv
+from tests.infra import cfn
+from tests.infra.conftest import Synth
+
+# The ALB's own metrics shown beside ours (AWS/ApplicationELB, per AWS's ELB documentation).
+ALB_METRICS = {
+    "HealthyHostCount",
+    "HTTPCode_Target_4XX_Count",
+    "HTTPCode_Target_5XX_Count",
+    "NonStickyRequestCount",
+}
+ALB_DIMENSIONS = {"LoadBalancer", "TargetGroup"}
+WIDGET_TYPES = {"metric", "text", "log", "alarm"}
+SEARCH = re.compile(r"^SEARCH\('\{(?P<schema>[^}]*)\} (?P<terms>.*)', '(?P<stat>\w+)', (\d+)\)$")
+
+FULL = DashboardInputs(
+    region="eu-west-1",
+    services=("mcp-service", "mcp-other"),
+    server_service_name="mcp-server",
+    load_balancer_full_name="app/demo/0123456789abcdef",
+    target_group_full_name="targetgroup/demo/fedcba9876543210",
+    alarm_arns=("arn:aws:cloudwatch:eu-west-1:111122223333:alarm:x",),
+    verdict_log_groups=("/aws/lambda/session-events",),
+)
+BARE = DashboardInputs(region="eu-west-1", services=("mcp-service",), server_service_name="s")
+
+
+def _split_search(expression: str) -> tuple[list[str], str, dict[str, str], str]:
+    """(schema, metric name, dimension filters, stat) of one SEARCH expression."""
+    match = SEARCH.match(expression)
+    assert match, expression
+    schema = json.loads("[" + match["schema"] + "]")
+    pairs = dict(re.findall(r'"([^"]+)"="([^"]+)"', match["terms"]))
+    metric = re.search(r'MetricName="([^"]+)"', match["terms"])
+    assert metric, expression
+    return schema, metric[1], pairs, match["stat"]
+
+
+def named_metrics(dashboard: dict[str, Any]) -> list[tuple[str, str, frozenset[str]]]:
+    """(namespace, metric name, dimension names) of every metric any widget names."""
+    found = []
+    for widget in dashboard["widgets"]:
+        if widget["type"] != "metric":
+            continue
+        for row in widget["properties"]["metrics"]:
+            if isinstance(row[0], dict):
+                schema, metric, _, _ = _split_search(row[0]["expression"])
+                found.append((schema[0], metric, frozenset(schema[1:])))
+            else:
+                values = [v for v in row if not isinstance(v, dict)]
+                namespace, metric, dims = values[0], values[1], values[2:]
+                found.append((namespace, metric, frozenset(dims[0::2])))
+    return found
+
+
+def assert_valid_dashboard(dashboard: dict[str, Any]) -> None:
+    """The shape CloudWatch's PutDashboard accepts for the widget kinds we use."""
+    widgets = dashboard["widgets"]
+    assert widgets
+    occupied: set[tuple[int, int]] = set()
+    for widget in widgets:
+        assert widget["type"] in WIDGET_TYPES
+        for key in ("x", "y", "width", "height"):
+            assert isinstance(widget[key], int) and widget[key] >= 0
+        assert widget["width"] >= 1 and widget["x"] + widget["width"] <= 24
+        cells = {
+            (x, y)
+            for x in range(widget["x"], widget["x"] + widget["width"])
+            for y in range(widget["y"], widget["y"] + widget["height"])
+        }
+        assert not cells & occupied, f"overlap at {widget}"
+        occupied |= cells
+        props = widget["properties"]
+        if widget["type"] == "metric":
+            assert isinstance(props["region"], str) and props["region"]
+            assert props["period"] % 60 == 0
+            assert props["view"] in {"timeSeries", "singleValue", "gauge", "bar", "pie"}
+            for row in props["metrics"]:
+                assert isinstance(row, list) and row
+                if isinstance(row[0], dict):
+                    assert len(row) == 1 and {"expression", "id"} <= set(row[0])
+                    assert re.fullmatch(r"[a-z][a-zA-Z0-9_]*", row[0]["id"])
+                    continue
+                values = [v for v in row if not isinstance(v, dict)]
+                options = [v for v in row if isinstance(v, dict)]
+                assert len(options) <= 1 and (not options or row[-1] is options[0])
+                assert all(isinstance(v, str) for v in values)
+                assert len(values) >= 2 and len(values) % 2 == 0  # ns, name, then dim pairs
+        elif widget["type"] == "log":
+            assert props["query"].startswith("SOURCE '")
+            assert props["region"] and props["view"] == "table"
+        elif widget["type"] == "alarm":
+            assert props["alarms"] and all(a.startswith("arn:") for a in props["alarms"])
+        else:
+            assert props["markdown"]
+
+
+def assert_only_emitted_metrics(dashboard: dict[str, Any]) -> None:
+    server_dimension_sets = {frozenset(dims) for dims in adot.DIMENSION_SETS}
+    for namespace, metric, dims in named_metrics(dashboard):
+        if namespace == names.NAMESPACE:
+            assert metric in names.METRICS
+            assert dims <= {names.DIMENSION_SERVICE, names.DIMENSION_CAUSE}
+        elif namespace == adot.SERVER_METRICS_NAMESPACE:
+            assert metric in semconv.METRICS
+            assert dims in server_dimension_sets, (metric, dims)
+        else:
+            assert namespace == body.ALB_NAMESPACE
+            assert metric in ALB_METRICS and dims <= ALB_DIMENSIONS
+
+
+@pytest.mark.parametrize("inputs", [FULL, BARE], ids=["full", "bare"])
+def test_body_is_a_valid_dashboard_of_emitted_metrics(inputs: DashboardInputs) -> None:
+    dashboard = dashboard_body(inputs)
+    assert_valid_dashboard(dashboard)
+    assert_only_emitted_metrics(dashboard)
+    json.dumps(dashboard)  # plain JSON, nothing else
+
+
+def test_widgets_of_the_issue_are_all_there() -> None:
+    dashboard = dashboard_body(FULL)
+    named = {(ns, metric) for ns, metric, _ in named_metrics(dashboard)}
+    assert (names.NAMESPACE, names.METRIC_SESSIONS_LOST) in named
+    assert (names.NAMESPACE, names.METRIC_SESSIONS_AT_RISK) in named
+    assert (names.NAMESPACE, names.METRIC_DEPLOYMENTS_IN_PROGRESS) in named
+    for metric in (
+        semconv.METRIC_SESSION_NOT_FOUND,
+        semconv.METRIC_SESSION_ACTIVE,
+        semconv.METRIC_OPERATION_DURATION,
+    ):
+        assert (adot.SERVER_METRICS_NAMESPACE, metric) in named
+    assert {(body.ALB_NAMESPACE, m) for m in ALB_METRICS} <= named
+    types = [w["type"] for w in dashboard["widgets"]]
+    assert "alarm" in types and "log" in types
+
+
+def test_sessions_lost_has_every_cause_of_every_service() -> None:
+    lost = body.sessions_lost_by_cause(FULL)["properties"]["metrics"]
+    seen = {(row[3], row[5]) for row in lost}
+    assert seen == {(s, c.value) for s in FULL.services for c in names.Cause}
+
+
+def test_per_task_and_per_version_searches_filter_the_service() -> None:
+    for widget, dim in (
+        (body.session_not_found_by_task(FULL), semconv.ATTR_ECS_TASK_ID),
+        (body.active_sessions_by_task(FULL), semconv.ATTR_ECS_TASK_ID),
+        (body.requests_by_protocol_version(FULL), semconv.ATTR_MCP_PROTOCOL_VERSION),
+    ):
+        (row,) = widget["properties"]["metrics"]
+        schema, _, filters, _ = _split_search(row[0]["expression"])
+        assert schema[1:] == [semconv.RESOURCE_SERVICE_NAME, dim]
+        assert filters == {semconv.RESOURCE_SERVICE_NAME: "mcp-server"}
+
+
+def test_infrastructure_widget_sits_beside_sessions_lost() -> None:
+    widgets = dashboard_body(FULL)["widgets"]
+    lost = next(w for w in widgets if w["properties"].get("title", "").startswith("Sessions lost"))
+    infra = next(w for w in widgets if "infrastructure" in w["properties"].get("title", ""))
+    assert lost["y"] == infra["y"] and lost["x"] + lost["width"] == infra["x"]
+
+
+def test_no_services_is_refused() -> None:
+    with pytest.raises(ValueError):
+        dashboard_body(DashboardInputs(region="r", services=(), server_service_name="s"))
+
+
+def test_lost_sessions_query_reads_what_the_detectors_log() -> None:
+    """The Logs Insights table filters the detectors' verdict line; its message and field names
+    are the detectors' own (drift here would silently empty the table)."""
+    handlers = Path(__file__).resolve().parents[2] / "detectors" / "handlers"
+    (source,) = [
+        text
+        for text in (path.read_text() for path in handlers.glob("*.py"))
+        if f'"{body.VERDICT_LOG_MESSAGE}"' in text
+    ]
+    for field in body.VERDICT_LOG_FIELDS:
+        assert f'"{field}":' in source, field
+
+
+def test_cli_prints_the_same_body(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--service", "mcp-service", "--service", "mcp-other", "--region", "eu-west-1"]
+    argv += ["--server-service-name", "mcp-server"]
+    argv += ["--load-balancer", FULL.load_balancer_full_name or ""]
+    argv += ["--target-group", FULL.target_group_full_name or ""]
+    argv += ["--alarm-arn", FULL.alarm_arns[0], "--log-group", FULL.verdict_log_groups[0]]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out) == dashboard_body(FULL)
+
+
+def test_cli_defaults_to_the_demo_service(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make dashboard` runs it without arguments: the demo's service, the AWS_REGION's metrics."""
+    monkeypatch.setenv("AWS_REGION", "ap-southeast-2")
+    assert main([]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    expected = DashboardInputs(
+        region="ap-southeast-2", services=("mcp-service",), server_service_name="mcp-server"
+    )
+    assert printed == dashboard_body(expected)
+
+
+@pytest.mark.parametrize("stack", ["addon", "demo"])
+def test_synthesized_dashboard_is_the_same_valid_body(stack: str, synthesized: Synth) -> None:
+    template = getattr(synthesized, stack)
+    _, dashboard = cfn.one(template, "AWS::CloudWatch::Dashboard")
+    refs = {
+        f"{logical_id}.Arn": f"arn:aws:cloudwatch:{cfn.REGION}:{cfn.ACCOUNT}:alarm:{logical_id}"
+        for logical_id in cfn.resources(template, "AWS::CloudWatch::Alarm")
+    }
+    rendered = json.loads(cfn.resolve(dashboard["Properties"]["DashboardBody"], refs))
+    assert_valid_dashboard(rendered)
+    assert_only_emitted_metrics(rendered)
+    alarms = next(w for w in rendered["widgets"] if w["type"] == "alarm")
+    listed = alarms["properties"]["alarms"]
+    assert sorted(listed) == sorted(refs.values())  # every alarm of the stack, each once
+    log = next(w for w in rendered["widgets"] if w["type"] == "log")
+    assert log["properties"]["region"] == cfn.REGION
+    # The session-events and reporter log groups: both log verdicts.
+    groups = {
+        _function_log_group(template, handler)
+        for handler in (HANDLERS["SessionEvents"], HANDLERS["Reporter"])
+    }
+    sources = set(re.findall(r"SOURCE '([^']+)'", log["properties"]["query"]))
+    assert sources == {f"ref-{group}" for group in groups}
+    # The demo knows its ALB: the infrastructure widget shows real ALB metrics there.
+    has_alb = any(ns == body.ALB_NAMESPACE for ns, _, _ in named_metrics(rendered))
+    assert has_alb is (stack == "demo")
+
+
+def _function_log_group(template: dict[str, Any], handler: str) -> str:
+    (function,) = [
+        f
+        for f in cfn.resources(template, "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == handler
+    ]
+    return str(function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"])
