@@ -22,6 +22,7 @@ from detectors.names import Cause
 CLOCK_SKEW_S = 5.0
 
 SCHEDULER_STOP = "ServiceSchedulerInitiated"
+SUPERSEDED = "SUPERSEDED"
 _FAILURE_STOP_CODES = frozenset({"EssentialContainerExited", "TaskFailedToStart"})
 _INFRA_STOP_CODES = frozenset({"SpotInterruption", "TerminationNotice"})
 _INFRA_REASON_WORDS = ("spot", "retire", "retirement", "maintenance", "host", "underlying")
@@ -113,6 +114,9 @@ def merge_windows(
 
     Earliest start and earliest end win, so duplicates and order do not matter. An end
     without a start (the IN_PROGRESS event not seen) gives no window: nothing to bound it.
+    A window whose end never arrived is closed by the next deployment of the same service
+    (outcome SUPERSEDED): otherwise one lost event would make every later scheduler stop a
+    "deployment" loss and keep DeploymentsInProgress at 1 forever.
     """
     first_start: dict[tuple[str, str], float] = {}
     first_end: dict[tuple[str, str], tuple[float, str]] = {}
@@ -123,13 +127,18 @@ def merge_windows(
         key = (service, dep)
         if key not in first_end or (t, outcome) < first_end[key]:
             first_end[key] = (t, outcome)
+    ordered = sorted(first_start.items(), key=lambda kv: (kv[0][0], kv[1], kv[0][1]))
     windows = []
-    for (service, dep), start in sorted(first_start.items(), key=lambda kv: (kv[1], kv[0])):
+    for i, ((service, dep), start) in enumerate(ordered):
         end = first_end.get((service, dep))
+        if end is None:
+            later = [s for (svc, _), s in ordered[i + 1 :] if svc == service and s > start]
+            if later:
+                end = (later[0], SUPERSEDED)
         windows.append(
             DeploymentWindow(service, dep, start, end[0] if end else None, end[1] if end else None)
         )
-    return windows
+    return sorted(windows, key=lambda w: (w.started_at, w.service, w.deployment_id))
 
 
 def stop_category(task: TaskFacts) -> Cause | None:
@@ -147,8 +156,8 @@ def stop_category(task: TaskFacts) -> Cause | None:
         return Cause.INFRASTRUCTURE
     if code in _FAILURE_STOP_CODES or any(w in reason for w in _HEALTH_REASON_WORDS):
         return Cause.TASK_FAILURE
-    if code == SCHEDULER_STOP:
-        return None
+    if code == SCHEDULER_STOP or code is None:
+        return None  # None: no code seen (decide() waits for it until the grace period ends)
     return Cause.TASK_FAILURE
 
 
@@ -189,6 +198,8 @@ def decide(
         if settled:
             return Verdict(Cause.STICKINESS, service, o, basis="origin task alive at the 404")
         return _pending(service, o, "origin task draining start not known yet")
+    if origin_task.stop_code is None and not settled:
+        return _pending(service, o, "origin task stop code not known yet")
     category = stop_category(origin_task)
     if category is not None:
         return Verdict(category, service, o, basis=f"origin task stop code {origin_task.stop_code}")

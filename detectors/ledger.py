@@ -197,6 +197,16 @@ class Ledger:
             if value:
                 sets.append(f"{name} = :{name}")
                 values[f":{name}"] = _s(value)
+        if verdict.deployment_id and verdict.service:
+            # Before the lock: a crash in between leaves an idempotent put to redo, never a
+            # counted loss missing from its deployment's report.
+            self._db.put_item(
+                TableName=self._table,
+                Item=_key(
+                    f"DEP#{verdict.service}#{verdict.deployment_id}", f"LOST#{nf.fingerprint}"
+                )
+                | {"at": _n(nf.at), "expires_at": self._expires()},
+            )
         try:
             self._db.update_item(
                 TableName=self._table,
@@ -239,6 +249,28 @@ class Ledger:
         self._db.delete_item(
             TableName=self._table, Key=_key(f"DEP#{service}#{deployment_id}", "REPORT")
         )
+
+    def prune_windows(self, before: float) -> int:
+        """Drop deployment observations older than ``before`` from the windows item.
+
+        The item is rewritten on every deployment event, so TTL never removes it; without
+        pruning it would grow forever and old deployments would outlive their REPORT markers.
+        """
+        item = self.get_many([WINDOWS_KEY]).get(WINDOWS_KEY) or {}
+        stale: dict[str, list[str]] = {}
+        for attr, splits in (("starts", 2), ("ends", 3)):
+            for raw in item.get(attr, {}).get("SS", []):
+                # "svc|dep|t" or "svc|dep|t|outcome": the time is the third field either way.
+                if float(raw.rsplit("|", splits)[2]) < before:
+                    stale.setdefault(attr, []).append(raw)
+        if stale:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(*WINDOWS_KEY),
+                UpdateExpression="DELETE " + ", ".join(f"{a} :{a}" for a in stale),
+                ExpressionAttributeValues={f":{a}": {"SS": v} for a, v in stale.items()},
+            )
+        return sum(len(v) for v in stale.values())
 
     def _write(self, puts: Sequence[Item], deletes: Sequence[Item]) -> None:
         requests = [{"PutRequest": {"Item": p}} for p in puts]

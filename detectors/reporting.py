@@ -31,6 +31,9 @@ from detectors.spike import SeriesSpike
 
 ALB_NAMESPACE = "AWS/ApplicationELB"
 REPORT_ATTRIBUTE = "sessionwatch_report"
+# Spike checks stop this long after a window closed, so a deployment whose report cannot be
+# sent (no topic configured) does not cost GetMetricData calls every minute for days.
+SPIKE_HORIZON_S = 15 * 60
 
 
 @dataclass
@@ -49,7 +52,18 @@ def run_reporter(
     out.points += [
         sessions_lost(d.verdict.service, d.verdict.cause) for d in out.decisions if d.counted
     ]
-    windows = [w for w in ledger.windows() if cfg.service_in_scope(w.service)]
+    # Windows older than half the TTL are dropped: their REPORT markers (full TTL) outlive
+    # them, so a deployment is never reported twice.
+    cutoff = now - cfg.ledger_ttl_days * 86400 / 2
+    windows = []
+    stale = False
+    for w in ledger.windows():
+        if (w.ended_at if w.ended_at is not None else w.started_at) < cutoff:
+            stale = True
+        elif cfg.service_in_scope(w.service):
+            windows.append(w)
+    if stale:
+        ledger.prune_windows(cutoff)
     report_keys = [(f"DEP#{w.service}#{w.deployment_id}", "REPORT") for w in windows]
     reported = ledger.get_many(report_keys) if report_keys else {}
     services = sorted(cfg.service_names | {w.service for w in windows})
@@ -84,7 +98,8 @@ def run_reporter(
         for w in mine:
             if (f"DEP#{w.service}#{w.deployment_id}", "REPORT") in reported:
                 continue
-            checks = spike_checks(cfg, cloudwatch, w, now) if spike_enabled else []
+            recent = w.ended_at is None or now <= w.ended_at + cfg.grace_period_s + SPIKE_HORIZON_S
+            checks = spike_checks(cfg, cloudwatch, w, now) if spike_enabled and recent else []
             spiked = max(spiked, int(any(c.spiked for c in checks)))
             if w.ended_at is not None and now >= w.ended_at + cfg.grace_period_s:
                 report = build_report(cfg, ledger, w, tasks_of(service), spans_of, checks)

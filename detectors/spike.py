@@ -32,10 +32,17 @@ def evaluate(
     window_start: float,
     window_end: float,
 ) -> SeriesSpike:
-    """``points`` are (epoch, sum per period); baseline is BASELINE_S before ``window_start``."""
+    """``points`` are (bucket start, sum over PERIOD_S); baseline is BASELINE_S before the window.
+
+    CloudWatch stamps a bucket with its start, so a bucket that began before the deployment
+    but reaches into it counts for the window (a loss in the deployment's first seconds must
+    not land in the baseline).
+    """
     window_s = max(window_end - window_start, PERIOD_S)
-    baseline = sum(v for t, v in points if window_start - BASELINE_S <= t < window_start)
-    inside = sum(v for t, v in points if window_start <= t <= window_end)
+    baseline = sum(
+        v for t, v in points if window_start - BASELINE_S <= t and t + PERIOD_S <= window_start
+    )
+    inside = sum(v for t, v in points if t + PERIOD_S > window_start and t <= window_end)
     expected = baseline / BASELINE_S * window_s
     spiked = inside - expected >= MIN_EXCESS and inside > SPIKE_FACTOR * expected
     return SeriesSpike(label, inside, round(expected, 3), spiked)

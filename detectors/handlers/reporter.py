@@ -21,6 +21,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, int]:
     out = run_reporter(
         runtime.config(), runtime.ledger(), runtime.sns(), runtime.cloudwatch(), runtime.clock()
     )
+    runtime.log_decisions(out.decisions)
     emit(out.points)
     for report in out.reports:
         logger.info("deployment report sent", extra=report.to_json())

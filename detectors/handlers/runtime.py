@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 
+from detectors.classify import Decision
 from detectors.config import Config, load_config
 from detectors.facts import BadInput
 from detectors.ledger import Ledger
@@ -56,3 +57,21 @@ def log_bad_input(bad: list[BadInput]) -> None:
     """One warning per rejected input, with where it came from (never its raw content)."""
     for item in bad:
         logger.warning("detector bad input", extra={"reason": item.reason, **item.context})
+
+
+def log_decisions(decisions: list[Decision]) -> None:
+    """One line per decided or parked loss: fingerprints only, never a raw session id."""
+    for d in decisions:
+        logger.info(
+            "session loss decided" if d.verdict.final else "session loss pending",
+            extra={
+                "session": d.occurrence.fingerprint,
+                "cause": d.verdict.cause.value,
+                "ecs_service": d.verdict.service,
+                "origin_task": d.verdict.origin_task,
+                "serving_task": d.occurrence.task_id,
+                "deployment_id": d.verdict.deployment_id,
+                "basis": d.verdict.basis,
+                "counted": d.counted,
+            },
+        )

@@ -20,20 +20,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, int]:
         logger.set_correlation_id(context.aws_request_id)
     out = ingest_log_payload(event, runtime.config(), runtime.ledger(), runtime.clock())
     runtime.log_bad_input(out.bad)
-    for d in out.decisions:
-        logger.info(
-            "session loss decided" if d.verdict.final else "session loss pending",
-            extra={
-                "session": d.occurrence.fingerprint,
-                "cause": d.verdict.cause.value,
-                "ecs_service": d.verdict.service,
-                "origin_task": d.verdict.origin_task,
-                "serving_task": d.occurrence.task_id,
-                "deployment_id": d.verdict.deployment_id,
-                "basis": d.verdict.basis,
-                "counted": d.counted,
-            },
-        )
+    runtime.log_decisions(out.decisions)
     emit(out.metric_points())
     return {
         "stored": out.stored,

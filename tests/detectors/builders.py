@@ -37,9 +37,7 @@ def deployment(dep: str, state: str, t: float, service: str = SERVICE) -> dict[s
     ev["id"] = f"dep-{dep}-{state}-{t}"
     ev["time"] = iso(t)
     ev["resources"] = [f"arn:aws:ecs:us-east-1:111122223333:service/{CLUSTER}/{service}"]
-    ev["detail"].update(
-        eventName=f"SERVICE_DEPLOYMENT_{state}", deploymentId=dep, updatedAt=iso(t)
-    )
+    ev["detail"].update(eventName=f"SERVICE_DEPLOYMENT_{state}", deploymentId=dep, updatedAt=iso(t))
     return ev
 
 
@@ -108,8 +106,6 @@ def subscription(messages: list[str], stream: str = "ecs/mcp-server/x") -> dict[
         "logGroup": "/ecs/mcp-server",
         "logStream": stream,
         "subscriptionFilters": ["sessionwatch"],
-        "logEvents": [
-            {"id": str(i), "timestamp": 0, "message": m} for i, m in enumerate(messages)
-        ],
+        "logEvents": [{"id": str(i), "timestamp": 0, "message": m} for i, m in enumerate(messages)],
     }
     return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(doc).encode())).decode()}}

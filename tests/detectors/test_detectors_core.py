@@ -45,7 +45,10 @@ def test_deployment_window_extends_by_grace_and_open_window_counts() -> None:
     n = nf(at=T + 100 + GRACE + 5)
     assert verdict(late, n=n, now=n.at + 1).cause is Cause.DEPLOYMENT
     open_window = DeploymentWindow(SVC, "ecs-svc/new", T - 100)
-    assert verdict(stopped("ServiceSchedulerInitiated"), windows=(open_window,)).cause is Cause.DEPLOYMENT
+    assert (
+        verdict(stopped("ServiceSchedulerInitiated"), windows=(open_window,)).cause
+        is Cause.DEPLOYMENT
+    )
 
 
 def test_window_of_another_service_does_not_count() -> None:
@@ -65,7 +68,11 @@ def test_scale_in_waits_for_grace_then_decides() -> None:
     [
         ("EssentialContainerExited", "Essential container in task exited", Cause.TASK_FAILURE),
         ("TaskFailedToStart", None, Cause.TASK_FAILURE),
-        ("ServiceSchedulerInitiated", "Task failed ELB health checks in (target-group x)", Cause.TASK_FAILURE),
+        (
+            "ServiceSchedulerInitiated",
+            "Task failed ELB health checks in (target-group x)",
+            Cause.TASK_FAILURE,
+        ),
         ("SpotInterruption", "Your Spot Task was interrupted.", Cause.INFRASTRUCTURE),
         ("TerminationNotice", None, Cause.INFRASTRUCTURE),
         ("UserInitiated", "Task is being retired: scheduled maintenance", Cause.INFRASTRUCTURE),
@@ -80,11 +87,19 @@ def test_stickiness_when_origin_alive_needs_grace_unless_draining_later_is_known
     assert verdict(running).cause is Cause.PENDING
     assert verdict(running, now=T + GRACE).cause is Cause.STICKINESS
     assert verdict(None, now=T + GRACE).cause is Cause.STICKINESS
-    drains_later = TaskFacts("t-origin", SVC, None, None, T + 500, None, "ServiceSchedulerInitiated")
+    drains_later = TaskFacts(
+        "t-origin", SVC, None, None, T + 500, None, "ServiceSchedulerInitiated"
+    )
     assert verdict(drains_later).cause is Cause.STICKINESS
     # Only the final stop (after the 404) is known: its draining may have begun earlier.
     stops_later = TaskFacts("t-origin", SVC, None, None, None, T + 50, "ServiceSchedulerInitiated")
     assert verdict(stops_later).cause is Cause.PENDING
+
+
+def test_a_stop_without_its_code_waits_then_counts_as_a_scheduler_stop() -> None:
+    no_code = stopped(None)
+    assert verdict(no_code).cause is Cause.PENDING
+    assert verdict(no_code, now=T + GRACE).cause is Cause.DEPLOYMENT
 
 
 def test_expired_when_created_on_the_serving_task() -> None:
@@ -105,12 +120,30 @@ def test_unknown_is_counted_for_the_serving_tasks_ecs_service() -> None:
 
 def test_merge_windows_is_order_and_duplicate_free() -> None:
     starts = [(SVC, "d1", 5.0), (SVC, "d1", 3.0), (SVC, "d2", 50.0)]
-    ends = [(SVC, "d1", 20.0, "COMPLETED"), (SVC, "d1", 20.0, "COMPLETED"), (SVC, "d3", 9.0, "FAILED")]
+    ends = [
+        (SVC, "d1", 20.0, "COMPLETED"),
+        (SVC, "d1", 20.0, "COMPLETED"),
+        (SVC, "d3", 9.0, "FAILED"),
+    ]
     a = merge_windows(starts, ends)
     b = merge_windows(list(reversed(starts)), list(reversed(ends)))
-    assert a == b == [
-        DeploymentWindow(SVC, "d1", 3.0, 20.0, "COMPLETED"),
-        DeploymentWindow(SVC, "d2", 50.0, None, None),
+    assert (
+        a
+        == b
+        == [
+            DeploymentWindow(SVC, "d1", 3.0, 20.0, "COMPLETED"),
+            DeploymentWindow(SVC, "d2", 50.0, None, None),
+        ]
+    )
+
+
+def test_an_open_window_is_closed_by_the_next_deployment_of_its_service() -> None:
+    starts = [(SVC, "d1", 10.0), (SVC, "d2", 90.0), ("other", "d9", 50.0)]
+    windows = merge_windows(starts, [(SVC, "d2", 120.0, "COMPLETED")])
+    assert windows == [
+        DeploymentWindow(SVC, "d1", 10.0, 90.0, "SUPERSEDED"),
+        DeploymentWindow("other", "d9", 50.0, None, None),
+        DeploymentWindow(SVC, "d2", 90.0, 120.0, "COMPLETED"),
     ]
 
 

@@ -23,8 +23,12 @@ def count_calls(client) -> Counter[str]:
 
 
 def test_task_observations_merge_in_any_order(ledger_env: LedgerEnv) -> None:
-    stopping = TaskObserved("t1", SERVICE, "d-old", T0 - 99, T0, None, "ServiceSchedulerInitiated", "r")
-    stopped = TaskObserved("t1", SERVICE, "d-old", T0 - 99, T0, T0 + 30, "ServiceSchedulerInitiated", "r")
+    stopping = TaskObserved(
+        "t1", SERVICE, "d-old", T0 - 99, T0, None, "ServiceSchedulerInitiated", "r"
+    )
+    stopped = TaskObserved(
+        "t1", SERVICE, "d-old", T0 - 99, T0, T0 + 30, "ServiceSchedulerInitiated", "r"
+    )
     for obs in (stopped, stopping, stopped, TaskObserved("t1", started_at=T0 - 120)):
         ledger_env.ledger.record_task(obs)
     item = ledger_env.ledger.get_many([task_key("t1")])[task_key("t1")]
@@ -44,7 +48,12 @@ def test_deployment_windows_from_duplicates_and_any_order(ledger_env: LedgerEnv)
     for o in obs:
         ledger_env.ledger.record_deployment(o)
     [w] = ledger_env.ledger.windows()
-    assert (w.deployment_id, w.started_at, w.ended_at, w.outcome) == ("d1", T0, T0 + 60, "COMPLETED")
+    assert (w.deployment_id, w.started_at, w.ended_at, w.outcome) == (
+        "d1",
+        T0,
+        T0 + 60,
+        "COMPLETED",
+    )
 
 
 def test_verdict_is_locked_exactly_once(ledger_env: LedgerEnv) -> None:
@@ -68,7 +77,9 @@ def test_session_spans_per_task(ledger_env: LedgerEnv) -> None:
 def test_a_batch_of_not_founds_costs_two_read_round_trips(ledger_env: LedgerEnv) -> None:
     """150 not-founds (over BatchGetItem's 100-key limit per call) in one batch."""
     lg = ledger_env.ledger
-    lg.record_task(TaskObserved("old", SERVICE, "d0", T0 - 999, T0, T0 + 9, "ServiceSchedulerInitiated"))
+    lg.record_task(
+        TaskObserved("old", SERVICE, "d0", T0 - 999, T0, T0 + 9, "ServiceSchedulerInitiated")
+    )
     lg.record_deployment(DeploymentObserved(SERVICE, "d1", T0 - 10, False))
     lg.record_sessions([SessionCreated(fp(str(i)), "old", T0 - 500) for i in range(150)], [])
     calls = count_calls(ledger_env.client)

@@ -12,7 +12,13 @@ import pytest
 from detectors import server_events
 from detectors.config import Config, ConfigError, load_config
 from detectors.core import NotFound
-from detectors.facts import BadInput, DeploymentObserved, SessionClosed, SessionCreated, TaskObserved
+from detectors.facts import (
+    BadInput,
+    DeploymentObserved,
+    SessionClosed,
+    SessionCreated,
+    TaskObserved,
+)
 from detectors.parsing import (
     MAX_DECOMPRESSED_BYTES,
     decode_subscription,
@@ -89,12 +95,33 @@ def test_log_lines_become_facts() -> None:
             [
                 line("session_created", "t1", T0, session=a, protocol_version="2025-11-25"),
                 line("session_closed", "t1", T0 + 5, session=a, reason="idle_timeout", age_s=5),
-                line("session_not_found", "t2", T0 + 9, session=b, http_method="POST",
-                     jsonrpc_code=-32600, http_status=404),
-                line("task_started", "t1", T0 - 60, task_arn="arn", cluster="c", family="f",
-                     revision="1", availability_zone=None),
-                line("shutdown_started", "t1", T0 + 99, signal="SIGTERM", active_sessions=0,
-                     sessions=[]),
+                line(
+                    "session_not_found",
+                    "t2",
+                    T0 + 9,
+                    session=b,
+                    http_method="POST",
+                    jsonrpc_code=-32600,
+                    http_status=404,
+                ),
+                line(
+                    "task_started",
+                    "t1",
+                    T0 - 60,
+                    task_arn="arn",
+                    cluster="c",
+                    family="f",
+                    revision="1",
+                    availability_zone=None,
+                ),
+                line(
+                    "shutdown_started",
+                    "t1",
+                    T0 + 99,
+                    signal="SIGTERM",
+                    active_sessions=0,
+                    sessions=[],
+                ),
             ]
         )
     )
@@ -115,10 +142,14 @@ def test_every_bad_line_is_counted_with_context_and_no_raw_content() -> None:
         "not json",
         "[1, 2]",
         json.dumps({"level": "INFO"}),
-        json.dumps({"event": "session_teleported", "task_id": "t", "timestamp": "2026-01-01T00:00:00Z"}),
+        json.dumps(
+            {"event": "session_teleported", "task_id": "t", "timestamp": "2026-01-01T00:00:00Z"}
+        ),
         line("session_created", "t1", T0),  # no session field
         line("session_not_found", "t1", T0, session=raw_id),  # a raw id, not a fingerprint
-        json.dumps({"event": "session_created", "task_id": 3, "timestamp": "x", "session": fp("z")}),
+        json.dumps(
+            {"event": "session_created", "task_id": 3, "timestamp": "x", "session": fp("z")}
+        ),
         "x" * (300 * 1024),
     ]
     batch = decode_subscription(subscription(messages))

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from detectors.config import Config
@@ -21,7 +21,7 @@ from detectors.ledger import Ledger, lost_key
 from detectors.reporting import run_reporter
 from tests.detectors.builders import SERVICE, T0, fp, subscription
 from tests.detectors.conftest import create_table
-from tests.detectors.test_detectors_scenario import D, E, EXPECTED, GRACE, timeline
+from tests.detectors.test_detectors_scenario import EXPECTED, GRACE, D, E, timeline
 
 EARLY = T0 - 5000  # before every event: nothing is decided for lack of time, only by facts
 LATE = T0 + 10_000  # every grace period has passed
@@ -79,12 +79,24 @@ def env(aws: None) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# No shrink phase: each example replays ~40 deliveries against moto, and shrinking a failure
+# took minutes; the unshrunk failing delivery order is printed and is readable enough.
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
 @given(steps=deliveries())
 def test_any_order_duplicates_and_batching_give_the_same_verdicts_and_counts(env, steps) -> None:
     db = env["db"]
     table = create_table(db)
-    quiet = Config(table_name=table, cluster_name="mcp-cluster", service_names=frozenset({SERVICE}), grace_period_s=GRACE)
+    quiet = Config(
+        table_name=table,
+        cluster_name="mcp-cluster",
+        service_names=frozenset({SERVICE}),
+        grace_period_s=GRACE,
+    )
     ledger = Ledger(db, table, 14)
     counted: Counter[str] = Counter()
     for kind, payload in steps:
@@ -110,18 +122,26 @@ def test_any_order_duplicates_and_batching_give_the_same_verdicts_and_counts(env
         assert item["cause"]["S"] == cause.value, name
     reports = {r.deployment_id: r for r in first.reports}
     assert set(reports) == {D, E} and again.reports == []
-    assert (reports[D].sessions_lost, reports[D].sessions_at_risk, reports[D].tasks_replaced) == (2, 3, ["task-a"])
+    assert (reports[D].sessions_lost, reports[D].sessions_at_risk, reports[D].tasks_replaced) == (
+        2,
+        3,
+        ["task-a"],
+    )
 
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5)
+    ),
     max_leaves=20,
 )
 ecs_like = st.fixed_dictionaries(
     {
         "source": st.sampled_from(["aws.ecs", "aws.ec2"]),
-        "detail-type": st.sampled_from(["ECS Task State Change", "ECS Deployment State Change", "ECS Service Action", "x"]),
+        "detail-type": st.sampled_from(
+            ["ECS Task State Change", "ECS Deployment State Change", "ECS Service Action", "x"]
+        ),
         "detail": json_values,
     },
     optional={"id": st.text(max_size=8), "time": st.text(max_size=30), "resources": json_values},
@@ -134,9 +154,13 @@ def gz(doc: object) -> dict[str, Any]:
 
 log_like = st.one_of(
     st.binary(max_size=200).map(lambda b: {"awslogs": {"data": base64.b64encode(b).decode()}}),
-    st.binary(max_size=200).map(lambda b: {"awslogs": {"data": base64.b64encode(gzip.compress(b)).decode()}}),
+    st.binary(max_size=200).map(
+        lambda b: {"awslogs": {"data": base64.b64encode(gzip.compress(b)).decode()}}
+    ),
     json_values.map(gz),
-    st.lists(st.one_of(json_values.map(json.dumps), st.text(max_size=40)), max_size=5).map(subscription),
+    st.lists(st.one_of(json_values.map(json.dumps), st.text(max_size=40)), max_size=5).map(
+        subscription
+    ),
     json_values,
 )
 
@@ -145,7 +169,11 @@ log_like = st.one_of(
 def handler_env(env: dict[str, Any]):
     table = create_table(env["db"])
     mp = pytest.MonkeyPatch()
-    for k, v in {"LEDGER_TABLE_NAME": table, "CLUSTER_NAME": "mcp-cluster", "REPORT_TOPIC_ARN": env["topic"]}.items():
+    for k, v in {
+        "LEDGER_TABLE_NAME": table,
+        "CLUSTER_NAME": "mcp-cluster",
+        "REPORT_TOPIC_ARN": env["topic"],
+    }.items():
         mp.setenv(k, v)
     runtime.reset()
     yield
@@ -153,16 +181,24 @@ def handler_env(env: dict[str, Any]):
     runtime.reset()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(event=st.one_of(ecs_like, json_values))
-def test_arbitrary_json_never_raises_from_the_ecs_handler(handler_env, lambda_context, event) -> None:
+def test_arbitrary_json_never_raises_from_the_ecs_handler(
+    handler_env, lambda_context, event
+) -> None:
     result = ecs_events.handler(event, lambda_context)
     assert result["stored"] + result["ignored"] + result["bad_input"] == 1
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(event=log_like)
-def test_arbitrary_bytes_and_json_never_raise_from_the_session_handler(handler_env, lambda_context, event) -> None:
+def test_arbitrary_bytes_and_json_never_raise_from_the_session_handler(
+    handler_env, lambda_context, event
+) -> None:
     result = session_events.handler(event, lambda_context)
     assert result["counted"] == 0
 

@@ -48,12 +48,49 @@ def timeline() -> list[tuple[float, str, Any]]:
     # Earlier incidents, outside any deployment.
     for tid, cause_t in (("task-s", T0 - 1000), ("task-f", T0 - 800), ("task-p", T0 - 600)):
         ecs(cause_t - 3000, task(tid, "RUNNING", cause_t - 3000))
-    logs(T0 - 2000, *(line("session_created", t, T0 - 2000, session=fp(t)) for t in ("task-s", "task-f", "task-p")))
-    ecs(T0 - 1000, task("task-s", "STOPPED", T0 - 1000, stopping_at=T0 - 1000, stopped_at=T0 - 990, stop_code=SCHED, reason="Scaling activity initiated by (service mcp-service)"))
+    logs(
+        T0 - 2000,
+        *(
+            line("session_created", t, T0 - 2000, session=fp(t))
+            for t in ("task-s", "task-f", "task-p")
+        ),
+    )
+    ecs(
+        T0 - 1000,
+        task(
+            "task-s",
+            "STOPPED",
+            T0 - 1000,
+            stopping_at=T0 - 1000,
+            stopped_at=T0 - 990,
+            stop_code=SCHED,
+            reason="Scaling activity initiated by (service mcp-service)",
+        ),
+    )
     logs(T0 - 985, line("session_not_found", "task-b", T0 - 985, session=fp("task-s")))
-    ecs(T0 - 800, task("task-f", "STOPPED", T0 - 800, stopped_at=T0 - 800, stop_code="EssentialContainerExited", reason="Essential container in task exited"))
+    ecs(
+        T0 - 800,
+        task(
+            "task-f",
+            "STOPPED",
+            T0 - 800,
+            stopped_at=T0 - 800,
+            stop_code="EssentialContainerExited",
+            reason="Essential container in task exited",
+        ),
+    )
     logs(T0 - 790, line("session_not_found", "task-b", T0 - 790, session=fp("task-f")))
-    ecs(T0 - 600, task("task-p", "STOPPED", T0 - 600, stopped_at=T0 - 600, stop_code="SpotInterruption", reason="Your Spot Task was interrupted."))
+    ecs(
+        T0 - 600,
+        task(
+            "task-p",
+            "STOPPED",
+            T0 - 600,
+            stopped_at=T0 - 600,
+            stop_code="SpotInterruption",
+            reason="Your Spot Task was interrupted.",
+        ),
+    )
     logs(T0 - 590, line("session_not_found", "task-b", T0 - 590, session=fp("task-p")))
 
     # Two old tasks with sessions.
@@ -61,11 +98,23 @@ def timeline() -> list[tuple[float, str, Any]]:
     ecs(T0 - 700, task("task-b", "RUNNING", T0 - 700))
     logs(
         T0 - 500,
-        *(line("session_created", "task-a", T0 - 500, session=fp(s)) for s in ("a1", "a2", "a3", "a4")),
+        *(
+            line("session_created", "task-a", T0 - 500, session=fp(s))
+            for s in ("a1", "a2", "a3", "a4")
+        ),
         line("session_created", "task-b", T0 - 450, session=fp("b1")),
         line("session_created", "task-b", T0 - 440, session=fp("b2")),
-        line("session_closed", "task-a", T0 - 100, session=fp("a4"), reason="client_delete", age_s=400),
-        line("session_closed", "task-b", T0 - 30, session=fp("b2"), reason="idle_timeout", age_s=410),
+        line(
+            "session_closed",
+            "task-a",
+            T0 - 100,
+            session=fp("a4"),
+            reason="client_delete",
+            age_s=400,
+        ),
+        line(
+            "session_closed", "task-b", T0 - 30, session=fp("b2"), reason="idle_timeout", age_s=410
+        ),
     )
     logs(T0 - 20, line("session_not_found", "task-b", T0 - 20, session=fp("b2")))  # expired
 
@@ -73,7 +122,17 @@ def timeline() -> list[tuple[float, str, Any]]:
     ecs(T0, deployment(D, "IN_PROGRESS", T0))
     ecs(T0 + 30, task("task-c", "RUNNING", T0 + 30, started_by=D, started_at=T0 + 30))
     logs(T0 + 40, line("session_created", "task-c", T0 + 40, session=fp("c1")))
-    ecs(T0 + 60, task("task-a", "RUNNING", T0 + 60, stopping_at=T0 + 60, stop_code=SCHED, reason="Scaling activity initiated by (deployment ecs-svc/old)"))
+    ecs(
+        T0 + 60,
+        task(
+            "task-a",
+            "RUNNING",
+            T0 + 60,
+            stopping_at=T0 + 60,
+            stop_code=SCHED,
+            reason="Scaling activity initiated by (deployment ecs-svc/old)",
+        ),
+    )
     logs(
         T0 + 70,
         line("session_not_found", "task-c", T0 + 70, session=fp("a1")),
@@ -82,7 +141,18 @@ def timeline() -> list[tuple[float, str, Any]]:
         line("session_not_found", "task-b", T0 + 80, session=fp("c1")),  # stickiness
         line("session_not_found", "task-b", T0 + 85, session=fp("never-created")),
     )
-    ecs(T0 + 90, task("task-a", "STOPPED", T0 + 90, stopping_at=T0 + 60, stopped_at=T0 + 90, stop_code=SCHED, reason="Scaling activity initiated by (deployment ecs-svc/old)"))
+    ecs(
+        T0 + 90,
+        task(
+            "task-a",
+            "STOPPED",
+            T0 + 90,
+            stopping_at=T0 + 60,
+            stopped_at=T0 + 90,
+            stop_code=SCHED,
+            reason="Scaling activity initiated by (deployment ecs-svc/old)",
+        ),
+    )
     ecs(T0 + 120, deployment(D, "COMPLETED", T0 + 120))
 
     # Deployment E fails: no task replaced, nothing lost.
@@ -124,7 +194,9 @@ def deployed(aws, monkeypatch) -> dict[str, Any]:
     table = create_table(db)
     topic = sns.create_topic(Name=f"reports-{table}")["TopicArn"]
     queue = sqs.create_queue(QueueName=f"reports-{table}")["QueueUrl"]
-    qarn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    qarn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn)
     for k, v in {
         "LEDGER_TABLE_NAME": table,
@@ -157,7 +229,11 @@ def test_the_whole_story(deployed, monkeypatch, capsys, lambda_context) -> None:
             docs = emf_docs(capsys.readouterr().out)
             all_docs += docs
             at_risk_seen = [d for d in docs if METRIC_SESSIONS_AT_RISK in d]
-            assert [d[METRIC_DEPLOYMENTS_IN_PROGRESS] for d in docs if METRIC_DEPLOYMENTS_IN_PROGRESS in d] == [1]
+            assert [
+                d[METRIC_DEPLOYMENTS_IN_PROGRESS]
+                for d in docs
+                if METRIC_DEPLOYMENTS_IN_PROGRESS in d
+            ] == [1]
     # a1,a2,a3 open on A; b1 open on B (also an old task) -> 4 at risk, c1 on the new task is not.
     assert [d[METRIC_SESSIONS_AT_RISK] for d in at_risk_seen] == [4]
 
@@ -169,9 +245,13 @@ def test_the_whole_story(deployed, monkeypatch, capsys, lambda_context) -> None:
     # Verdicts in the ledger.
     db, table = deployed["db"], deployed["table"]
     for name, cause in EXPECTED.items():
-        item = db.get_item(TableName=table, Key={"pk": {"S": lost_key(fp(name))[0]}, "sk": {"S": "LOST"}})["Item"]
+        item = db.get_item(
+            TableName=table, Key={"pk": {"S": lost_key(fp(name))[0]}, "sk": {"S": "LOST"}}
+        )["Item"]
         assert item["cause"]["S"] == cause.value, name
-    assert "Item" not in db.get_item(TableName=table, Key={"pk": {"S": lost_key(fp("a3"))[0]}, "sk": {"S": "LOST"}})
+    assert "Item" not in db.get_item(
+        TableName=table, Key={"pk": {"S": lost_key(fp("a3"))[0]}, "sk": {"S": "LOST"}}
+    )
 
     # SessionsLost: once per lost session, by cause, dimensions exactly ServiceName + Cause.
     lost: Counter[str] = Counter()
@@ -196,7 +276,9 @@ def test_the_whole_story(deployed, monkeypatch, capsys, lambda_context) -> None:
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
     reports = {
         r["deployment_id"]: r
-        for r in (json.loads(b["MessageAttributes"]["sessionwatch_report"]["Value"]) for b in bodies)
+        for r in (
+            json.loads(b["MessageAttributes"]["sessionwatch_report"]["Value"]) for b in bodies
+        )
     }
     assert len(bodies) == 2 and set(reports) == {D, E}
     d = reports[D]
@@ -204,7 +286,11 @@ def test_the_whole_story(deployed, monkeypatch, capsys, lambda_context) -> None:
     assert (d["sessions_at_risk"], d["sessions_lost"], d["session_cliff_s"]) == (3, 2, 70.0)
     assert d["outcome"] == "COMPLETED" and d["deregistration_delay_s"] == 30
     assert d["verdict_basis"].startswith("per-session")
-    assert (reports[E]["sessions_lost"], reports[E]["outcome"], reports[E]["tasks_replaced"]) == (0, "FAILED", [])
+    assert (reports[E]["sessions_lost"], reports[E]["outcome"], reports[E]["tasks_replaced"]) == (
+        0,
+        "FAILED",
+        [],
+    )
     text = next(b["Message"] for b in bodies if D in b["Message"])
     assert "Sessions lost (cause=deployment): 2" in text and "What to do" in text
     # No raw session id anywhere in what left the detectors.

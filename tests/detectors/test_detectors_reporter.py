@@ -1,0 +1,161 @@
+"""The reporter: spike correlation from CloudWatch metrics, report delivery exactly once."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from detectors import server_events as ev
+from detectors.config import Config
+from detectors.facts import DeploymentObserved
+from detectors.names import METRIC_DEPLOYMENT_LOSS_SPIKE
+from detectors.reporting import ALB_NAMESPACE, run_reporter
+from detectors.spike import evaluate
+from tests.detectors.builders import SERVICE
+from tests.detectors.conftest import LedgerEnv
+
+SERVER = "mcp-server"
+LB, TG = "app/mcp-alb/50dc6c495c0c9188", "targetgroup/mcp/73e2d6bc24d8a067"
+
+
+def put(cw: Any, namespace: str, name: str, dims: list[dict[str, str]], t: float, v: float) -> None:
+    cw.put_metric_data(
+        Namespace=namespace,
+        MetricData=[
+            {
+                "MetricName": name,
+                "Dimensions": dims,
+                "Value": v,
+                "Timestamp": datetime.fromtimestamp(t, UTC),
+            }
+        ],
+    )
+
+
+@pytest.fixture
+def clients(aws: None) -> dict[str, Any]:
+    sns = boto3.client("sns", region_name="us-east-1")
+    return {
+        "sns": sns,
+        "cw": boto3.client("cloudwatch", region_name="us-east-1"),
+        "topic": sns.create_topic(Name="r")["TopicArn"],
+    }
+
+
+def spike_values(points) -> list[float]:
+    return [p.value for p in points if p.name == METRIC_DEPLOYMENT_LOSS_SPIKE]
+
+
+def test_spike_rule_uses_rates_against_the_baseline() -> None:
+    base = [(1000.0 + 60 * i, 1.0) for i in range(30)]  # 1/min for 30 min before the window
+    assert not evaluate("x", [*base, (2800.0, 5.0)], 2800.0, 3100.0).spiked  # 5 in 5 min: normal
+    assert evaluate("x", [*base, (2800.0, 12.0)], 2800.0, 3100.0).spiked
+    assert evaluate("x", [(2800.0, 1.0)], 2800.0, 3100.0).spiked  # from a zero baseline
+    assert not evaluate("x", [], 2800.0, 3100.0).spiked
+    # A minute bucket stamped 2820 reaches into a window starting at 2830: it is the window's.
+    early = evaluate("x", [(2820.0, 3.0)], 2830.0, 3100.0)
+    assert early.window_total == 3 and early.spiked
+
+
+def test_metrics_only_service_gets_a_spike_verdict_in_metric_and_report(
+    ledger_env: LedgerEnv, clients
+) -> None:
+    now = time.time()
+    start, end = now - 600, now - 300
+    cw = clients["cw"]
+    dims = [{"Name": ev.RESOURCE_SERVICE_NAME, "Value": SERVER}]
+    put(cw, "SessionWatch/MCPServer", ev.METRIC_SESSION_NOT_FOUND, dims, start - 900, 1)
+    put(cw, "SessionWatch/MCPServer", ev.METRIC_SESSION_NOT_FOUND, dims, start + 120, 9)
+    alb = [{"Name": "TargetGroup", "Value": TG}, {"Name": "LoadBalancer", "Value": LB}]
+    put(cw, ALB_NAMESPACE, "NonStickyRequestCount", alb, start - 600, 50)
+    put(cw, ALB_NAMESPACE, "NonStickyRequestCount", alb, start + 60, 5)
+    lg = ledger_env.ledger
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/9", start, False))
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/9", end, True, "COMPLETED"))
+    cfg = Config(
+        **{
+            **ledger_env.cfg.__dict__,
+            "report_topic_arn": clients["topic"],
+            "grace_period_s": 60,
+            "server_service_name": SERVER,
+            "load_balancer_full_name": LB,
+            "target_group_full_name": TG,
+        }
+    )
+    out = run_reporter(cfg, lg, clients["sns"], cw, now)
+    assert spike_values(out.points) == [1]
+    [report] = out.reports
+    checks = {c.label: c for c in report.spike}
+    assert set(checks) == {
+        ev.METRIC_SESSION_NOT_FOUND,
+        "NonStickyRequestCount",
+        "HTTPCode_Target_4XX_Count",
+    }
+    assert (
+        checks[ev.METRIC_SESSION_NOT_FOUND].spiked
+        and checks[ev.METRIC_SESSION_NOT_FOUND].window_total == 9
+    )
+    assert not checks["NonStickyRequestCount"].spiked
+    assert report.verdict_basis.startswith("metrics only")
+    assert report.to_json()["spike_detected"] is True
+    # Reported deployments are not checked again; the gauge drops back to 0.
+    assert spike_values(run_reporter(cfg, lg, clients["sns"], cw, now + 60).points) == [0]
+
+
+def test_failed_publish_releases_the_claim_so_the_next_run_sends(
+    ledger_env: LedgerEnv, clients
+) -> None:
+    lg = ledger_env.ledger
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/1", 1000.0, False))
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/1", 1100.0, True, "COMPLETED"))
+    missing_topic = clients["topic"] + "-gone"
+    broken = Config(**{**ledger_env.cfg.__dict__, "report_topic_arn": missing_topic})
+    with pytest.raises(ClientError):
+        run_reporter(broken, lg, clients["sns"], clients["cw"], 5000.0)
+    fixed = Config(**{**ledger_env.cfg.__dict__, "report_topic_arn": clients["topic"]})
+    assert len(run_reporter(fixed, lg, clients["sns"], clients["cw"], 5060.0).reports) == 1
+    assert run_reporter(fixed, lg, clients["sns"], clients["cw"], 5120.0).reports == []
+
+
+def test_no_report_before_end_plus_grace(ledger_env: LedgerEnv, clients) -> None:
+    lg = ledger_env.ledger
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/2", 1000.0, False))
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/2", 1100.0, True, "COMPLETED"))
+    cfg = Config(**{**ledger_env.cfg.__dict__, "report_topic_arn": clients["topic"]})
+    assert run_reporter(cfg, lg, clients["sns"], clients["cw"], 1100.0 + 119).reports == []
+    assert len(run_reporter(cfg, lg, clients["sns"], clients["cw"], 1100.0 + 120).reports) == 1
+
+
+def test_windows_older_than_half_the_ttl_are_pruned_and_never_reported(
+    ledger_env: LedgerEnv, clients
+) -> None:
+    lg = ledger_env.ledger
+    day = 86400.0
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/old", 1000.0, False))
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/old", 1100.0, True, "COMPLETED"))
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/new", 8 * day, False))
+    cfg = Config(**{**ledger_env.cfg.__dict__, "report_topic_arn": clients["topic"]})
+    out = run_reporter(cfg, lg, clients["sns"], clients["cw"], 8 * day + 60)
+    assert out.reports == []
+    assert [w.deployment_id for w in lg.windows()] == ["ecs-svc/new"]
+
+
+def test_spike_checks_stop_after_the_horizon(ledger_env: LedgerEnv, clients) -> None:
+    """No topic, so the report is never sent: the window must not cost GetMetricData forever."""
+    lg = ledger_env.ledger
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/3", 1000.0, False))
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/3", 1100.0, True, "COMPLETED"))
+    cfg = Config(**{**ledger_env.cfg.__dict__, "server_service_name": SERVER})
+    calls: list[str] = []
+    clients["cw"].meta.events.register(
+        "before-call.cloudwatch.GetMetricData", lambda **_: calls.append("x")
+    )
+    run_reporter(cfg, lg, clients["sns"], clients["cw"], 1100.0 + 300)
+    assert len(calls) == 1
+    run_reporter(cfg, lg, clients["sns"], clients["cw"], 1100.0 + 120 + 15 * 60 + 1)
+    assert len(calls) == 1
