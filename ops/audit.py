@@ -107,6 +107,8 @@ def _all_metric_alarms(cloudwatch: Any) -> list[Mapping[str, Any]]:
 
 def fetch_config(session: boto3.Session, cluster: str, service: str) -> ServiceConfig:
     """Read the service, its task definition, target groups and alarms (Describe* only)."""
+    if session.region_name is None:
+        raise AuditError("no_region", "no AWS region: pass --region or set AWS_REGION")
     ecs = session.client("ecs")
     where = f"service {service} in cluster {cluster}"
     with _explain("ecs:DescribeServices", where):

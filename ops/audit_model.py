@@ -22,6 +22,10 @@ DEFAULT_DEREGISTRATION_DELAY_S = 300
 DRAIN_ENV = "SESSIONWATCH_DRAIN_SECONDS"
 DRAIN_FLAG = "--drain-seconds"
 GRACEFUL_FLAG = "--graceful-seconds"
+IDLE_ENV = "SESSIONWATCH_SESSION_IDLE_TIMEOUT"
+IDLE_FLAG = "--session-idle-timeout"
+# The MCP SDK's (and the reference server's) session idle timeout when none is configured.
+DEFAULT_SESSION_IDLE_TIMEOUT_S = 1800.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class ContainerConfig:
     drain_s: float | None  # --drain-seconds or SESSIONWATCH_DRAIN_SECONDS; None if neither
     graceful_s: float | None  # --graceful-seconds; None: the server's default
     serves_traffic: bool  # registered in a target group by the service
+    idle_timeout_s: float | None = None  # --session-idle-timeout or its env; None if neither
 
     @property
     def effective_stop_timeout_s(self) -> int:
@@ -153,12 +158,13 @@ def _flag(command: Sequence[str], flag: str) -> float | None:
     return None
 
 
-def _drain_seconds(container: Mapping[str, Any]) -> float | None:
-    from_flag = _flag(container.get("command") or [], DRAIN_FLAG)
+def _setting(container: Mapping[str, Any], flag: str, env: str) -> float | None:
+    """A server setting as the server resolves it: the flag wins over the environment."""
+    from_flag = _flag(container.get("command") or [], flag)
     if from_flag is not None:
         return from_flag
     for pair in container.get("environment") or []:
-        if pair.get("name") == DRAIN_ENV:
+        if pair.get("name") == env:
             return _float(pair.get("value", ""))
     return None
 
@@ -203,8 +209,9 @@ def service_config_from(
             name=c["name"],
             essential=bool(c.get("essential", True)),
             stop_timeout_s=c.get("stopTimeout"),
-            drain_s=_drain_seconds(c),
+            drain_s=_setting(c, DRAIN_FLAG, DRAIN_ENV),
             graceful_s=_flag(c.get("command") or [], GRACEFUL_FLAG),
+            idle_timeout_s=_setting(c, IDLE_FLAG, IDLE_ENV),
             serves_traffic=c["name"] in lb_containers,
         )
         for c in task_definition.get("containerDefinitions") or []

@@ -12,7 +12,12 @@ from dataclasses import asdict, dataclass
 from enum import IntEnum
 from typing import Any
 
-from ops.audit_model import DEFAULT_DEREGISTRATION_DELAY_S, DRAIN_ENV, ServiceConfig
+from ops.audit_model import (
+    DEFAULT_DEREGISTRATION_DELAY_S,
+    DEFAULT_SESSION_IDLE_TIMEOUT_S,
+    DRAIN_ENV,
+    ServiceConfig,
+)
 from server.runner import DEFAULT_GRACEFUL_SECONDS, FLUSH_ALLOWANCE_SECONDS, check_drain_budget
 
 
@@ -120,6 +125,24 @@ def _target_group_findings(cfg: ServiceConfig) -> list[Finding]:
                     f"aws elbv2 modify-target-group-attributes --target-group-arn {tg.arn} "
                     "--attributes Key=stickiness.enabled,Value=true "
                     "Key=stickiness.type,Value=lb_cookie",
+                )
+            )
+        idle = max(
+            (c.idle_timeout_s or DEFAULT_SESSION_IDLE_TIMEOUT_S for c in cfg.serving_containers),
+            default=DEFAULT_SESSION_IDLE_TIMEOUT_S,
+        )
+        duration = tg.stickiness_duration_s
+        if tg.stickiness_enabled and duration is not None and duration < idle:
+            found.append(
+                Finding(
+                    "stickiness-shorter-than-session",
+                    Severity.MEDIUM,
+                    "Sticky cookie expires before an idle session does",
+                    f"{tg.name}: {tg.stickiness_type} duration {duration} s < session idle "
+                    f"timeout {idle:g} s: a session idle longer than {duration} s comes back "
+                    "without stickiness and lands on any task",
+                    f"Raise stickiness.{tg.stickiness_type}.duration_seconds to at least "
+                    f"{math.ceil(idle)} s, or lower SESSIONWATCH_SESSION_IDLE_TIMEOUT.",
                 )
             )
         if tg.deregistration_delay_s == DEFAULT_DEREGISTRATION_DELAY_S:

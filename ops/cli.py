@@ -117,8 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["lab"]:
         # Lazy: the lab is a separate part and may pull in heavy dependencies.
-        from lab.__main__ import main as lab_main
-
+        try:
+            from lab.__main__ import main as lab_main
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("lab", "lab.__main__"):
+                raise
+            print("sessionwatch lab: the lab is not installed (lab/__main__.py)", file=sys.stderr)
+            return EXIT_USAGE
         return int(lab_main(args_list[1:]) or 0)
     args = build_parser().parse_args(args_list)
     if args.command == "audit":

@@ -11,12 +11,12 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from lab.client import CallRecord, ProbeMode
 from lab.client import run_probe as run_client
-from ops.probe_events import Event, Observation, ProbeTally
+from ops.probe_events import Observation, ProbeTally
 
 EXIT_OK = 0
 EXIT_LOSS = 1
@@ -24,25 +24,32 @@ EXIT_ERROR = 2
 
 
 def _human(obs: Observation) -> str:
+    """The lab client's call line, then what it means on indented lines below it."""
     line = obs.record.line()
-    if obs.event is not Event.OK:
-        line += f"  [{obs.event}] {obs.note}"
+    if obs.note:
+        line += f"\n    {str(obs.event).upper()}: {obs.note}"
     if obs.cookie_note:
-        line += f"  (cookie rotated: {obs.cookie_note})"
+        line += f"\n    cookie rotated: {obs.cookie_note}"
     return line
 
 
-def _human_summary(summary: dict[str, object], exit_code: int) -> str:
-    lost = summary["sessions_lost"]
-    verdict = {EXIT_OK: "no session lost", EXIT_LOSS: f"{lost} session loss(es)"}.get(
-        exit_code, "could not open a session"
-    )
+def _human_summary(summary: dict[str, Any], exit_code: int) -> str:
+    if exit_code == EXIT_LOSS:
+        verdict = (
+            f"LOST {summary['sessions_lost']} session(s), the first "
+            f"{summary['seconds_to_first_loss']} s after the probe started"
+        )
+    elif exit_code == EXIT_OK:
+        verdict = "no session lost"
+    elif summary["sessions"]:
+        verdict = "no session lost, but the endpoint did not always answer (transport errors)"
+    else:
+        verdict = "could not open a session"
     return (
-        f"probe: {verdict}; {summary['calls']} calls, tasks {summary['tasks_seen']}, "
-        f"sessions {summary['sessions']}, stickiness breaks {summary['stickiness_breaks']}, "
-        f"transport errors {summary['transport_errors']}, cookie rotations "
-        f"{summary['cookie_rotations']} (normal), first loss after "
-        f"{summary['seconds_to_first_loss']} s"
+        f"probe: {verdict}; {summary['calls']} calls on {len(summary['tasks_seen'])} task(s) "
+        f"{', '.join(summary['tasks_seen'])}; stickiness breaks {summary['stickiness_breaks']}, "
+        f"transport errors {summary['transport_errors']}, other errors {summary['errors']}, "
+        f"cookie rotations {summary['cookie_rotations']} (normal)"
     )
 
 
@@ -92,7 +99,7 @@ async def probe(
 
 
 class ObservationSink:
-    """Prints observations as human lines or JSON lines (a class so ``probe`` stays testable)."""
+    """Writes each observation as it happens: a human line or one JSON object per line."""
 
     def __init__(self, out: TextIO, as_json: bool) -> None:
         self.out = out
@@ -112,9 +119,11 @@ def run_probe(
     as_json: bool = False,
     stale_cookie: bool = False,
     timeout: float = 10.0,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
-    """CLI body: 0 no loss, 1 loss, 2 usage or connection error."""
+    """CLI body: 1 on any session loss; else 2 if no session opened or a call got no HTTP
+    answer (usage or connection error); else 0."""
+    out = sys.stdout if out is None else out
     if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
         print(f"sessionwatch probe: not an http(s) URL: {url}", file=sys.stderr)
         return EXIT_ERROR
@@ -133,7 +142,12 @@ def run_probe(
     except KeyboardInterrupt:  # Ctrl-C ends an until-loss run: still report what was seen
         connected = bool(tally.sessions)
     summary = tally.summary()
-    code = EXIT_LOSS if tally.losses else (EXIT_OK if connected else EXIT_ERROR)
+    if tally.losses:
+        code = EXIT_LOSS
+    elif not connected or tally.transport_errors:
+        code = EXIT_ERROR
+    else:
+        code = EXIT_OK
     if as_json:
         out.write(json.dumps({"summary": summary, "exit_code": code}) + "\n")
     else:

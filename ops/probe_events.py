@@ -131,6 +131,11 @@ class ProbeTally:
                 f"stickiness break: answered by task {record.task_id}, the session lived on "
                 f"task {holder}; the session survived (state shared across tasks?)"
             )
+        if record.ok and record.session in self.lost_sessions and record.task_id == holder:
+            return Event.OK, (
+                f"the session still answers on its task {holder}: the earlier 404 was the "
+                "request being routed away (a stickiness break), not the session dying"
+            )
         if not record.ok:
             self.errors += 1
             code = f" jsonrpc {record.jsonrpc_code}" if record.jsonrpc_code is not None else ""

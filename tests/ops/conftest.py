@@ -25,6 +25,7 @@ class ServiceSpec:
     desired_count: int = 2
     stickiness: bool = True
     deregistration_delay: int = 60
+    stickiness_duration: int = 86400
     stop_timeout: int | None = 90
     drain_seconds: str | None = "45"
     circuit_breaker: bool = True
@@ -48,7 +49,10 @@ def build_service(spec: ServiceSpec) -> dict[str, Any]:
         Attributes=[
             {"Key": "stickiness.enabled", "Value": str(spec.stickiness).lower()},
             {"Key": "stickiness.type", "Value": "lb_cookie"},
-            {"Key": "stickiness.lb_cookie.duration_seconds", "Value": "86400"},
+            {
+                "Key": "stickiness.lb_cookie.duration_seconds",
+                "Value": str(spec.stickiness_duration),
+            },
             {
                 "Key": "deregistration_delay.timeout_seconds",
                 "Value": str(spec.deregistration_delay),

@@ -4,6 +4,7 @@ configuration is present and stays quiet when it is not; AWS failures become cle
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import boto3
 import pytest
@@ -35,6 +36,8 @@ def test_clean_service_has_no_findings_and_its_window(session: boto3.Session) ->
     [
         (ServiceSpec(stickiness=False), {"stickiness-off"}),
         (ServiceSpec(deregistration_delay=300), {"default-deregistration-delay"}),
+        # A 10 min sticky cookie under the 30 min default session idle timeout.
+        (ServiceSpec(stickiness_duration=600), {"stickiness-shorter-than-session"}),
         # No stopTimeout: the 30 s default kills a 45 s drain.
         (ServiceSpec(stop_timeout=None), {"stop-timeout-below-drain"}),
         (ServiceSpec(stop_timeout=40), {"stop-timeout-below-drain"}),
@@ -132,6 +135,16 @@ def test_no_credentials_is_a_clear_error(
     assert json.loads(capsys.readouterr().out)["error"] == "no_credentials"
 
 
+def test_no_region_is_a_clear_error(
+    aws: None, monkeypatch: pytest.MonkeyPatch, tmp_path: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for var in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", f"{tmp_path}/none")
+    assert main(["audit", "--cluster", CLUSTER, "--service", SERVICE, "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"] == "no_region"
+
+
 @pytest.mark.parametrize(
     ("allowed", "denied"),
     [
@@ -184,3 +197,34 @@ def test_access_denied_names_the_missing_permission(
     message = str(error)
     assert message.startswith(f"access denied: {denied}")
     assert "<" not in message  # the emulator's XML error document is reduced to its text
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "kind"),
+    [
+        ("AccessDeniedException", 400, "access_denied"),  # ECS, CloudWatch (JSON protocols)
+        ("AccessDenied", 403, "access_denied"),  # ELBv2 (query protocol)
+        ("ExpiredTokenException", 400, "no_credentials"),
+        ("UnrecognizedClientException", 400, "no_credentials"),
+        ("ClusterNotFoundException", 400, "missing_cluster"),
+        ("ThrottlingException", 400, "aws_error"),
+    ],
+)
+def test_real_aws_error_shapes_map_to_clear_kinds(code: str, status: int, kind: str) -> None:
+    # The shapes real AWS returns, which moto does not all produce (its IAM denials on JSON
+    # protocols arrive as an XML document with code "403").
+    from botocore.exceptions import ClientError
+
+    from ops.audit import _explain
+
+    response: Any = {
+        "Error": {
+            "Code": code,
+            "Message": "User: arn:aws:sts::1:assumed-role/ci is not authorized",
+        },
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    with pytest.raises(AuditError) as caught, _explain("ecs:DescribeServices", "service s"):
+        raise ClientError(response, "DescribeServices")
+    assert caught.value.kind == kind
+    assert code in str(caught.value) or kind == "missing_cluster"

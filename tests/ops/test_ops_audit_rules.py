@@ -73,6 +73,25 @@ def test_drain_budget_follows_the_server_flags_and_env(
     assert any(f.rule == "stop-timeout-below-drain" for f in findings(cfg)) is fires
 
 
+@pytest.mark.parametrize(
+    ("idle_env", "command", "fires"),
+    [
+        (None, [], False),  # app cookie 3600 s >= the 1800 s default idle timeout
+        ("7200", [], True),
+        ("7200", ["--session-idle-timeout", "600"], False),  # the flag wins
+    ],
+)
+def test_sticky_cookie_shorter_than_the_session_idle_timeout(
+    idle_env: str | None, command: list[str], fires: bool
+) -> None:
+    env = [{"name": "SESSIONWATCH_DRAIN_SECONDS", "value": "25"}]
+    if idle_env is not None:
+        env.append({"name": "SESSIONWATCH_SESSION_IDLE_TIMEOUT", "value": idle_env})
+    cfg = real_config(container_patch={"environment": env, "command": command, "stopTimeout": 40})
+    rules = [f.rule for f in findings(cfg)]
+    assert rules == (["stickiness-shorter-than-session"] if fires else [])
+
+
 def test_metric_math_alarm_counts_as_sessionwatch_alarm() -> None:
     cfg = real_config()
     by_name = {a.name: a for a in cfg.alarms}

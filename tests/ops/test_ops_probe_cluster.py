@@ -1,9 +1,10 @@
 """`sessionwatch probe` against a real cluster: `python -m server` tasks behind real HAProxy.
 
-The lab's building blocks (lab.task_process.ServerTask, lab.haproxy.HAProxy) make the cluster;
-the probe must report no loss while nothing happens, detect and name the loss when a mini rolling
-deployment takes its session's task out (maint, delay, SIGTERM), and show the stickiness break
-of a client that never stores the rotated cookie. Nothing it prints may carry a raw session id.
+The lab's "ECS service" (lab.cluster.Cluster: real server processes with ECS metadata stubs,
+HAProxy as the sticky ALB, stops in ECS's order) is the cluster. The probe must report no loss
+while nothing happens, detect and name the loss when a rolling deployment takes its session's
+task out (maint, deregistration delay, SIGTERM), and show the stickiness break of a client that
+never stores the rotated cookie. Nothing it prints may carry a raw session id.
 """
 
 from __future__ import annotations
@@ -14,46 +15,49 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lab.cluster import Cluster, LabTask
+from lab.ecs_events import ServiceRef
 from lab.haproxy import HAProxy
 from lab.task_process import ServerTask
 from ops.cli import main
 from ops.probe import EXIT_ERROR, EXIT_LOSS, EXIT_OK, run_probe
 from server.fingerprint import is_fingerprint
 
-# Task ids with no hex run: the output check below can then forbid any 32-hex token (a raw id).
-TASK_ARGS = ["--drain-seconds", "0.5", "--graceful-seconds", "1"]
-RAW_SESSION_ID = re.compile(r"[0-9a-f]{32}|[0-9a-f-]{36}")
+# Real processes; a probe that never detects the loss it waits for fails here, not at 300 s.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+# SDK session ids are 32 hex characters (uuid4 hex), like ECS task ids: task ids are removed
+# from the output before looking for one.
+HEX_TOKEN = re.compile(r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+DELAY_S = 0.5  # the lab's deregistration delay
+STOP_TIMEOUT_S = 10.0
 
 
 @pytest.fixture(scope="module")
-def cluster(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[HAProxy, dict[str, ServerTask]]]:
-    tasks: dict[str, ServerTask] = {}
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    ref = ServiceRef(region="eu-west-1", account="123456789012", cluster="lab", service="mcp")
     with HAProxy(
-        tmp_path_factory.mktemp("haproxy"), slots=6, cookie_maxidle_s=2, health_interval_ms=200
+        tmp_path_factory.mktemp("haproxy"), slots=8, cookie_maxidle_s=2, health_interval_ms=200
     ) as lb:
+        lab = Cluster(
+            ref,
+            lb,
+            emit=lambda event: None,  # the ECS events are the detectors' input, not the probe's
+            say=lambda line: None,
+            server_env={"SESSIONWATCH_DRAIN_SECONDS": "0.5"},
+        )
         try:
-            for task_id in ("task-one", "task-two"):
-                start_task(lb, tasks, task_id)
-            yield lb, tasks
+            lab.launch(2, "ecs-svc/1111", "1")
+            yield lab
         finally:
-            for task in tasks.values():
-                task.kill()
+            lab.shutdown()
 
 
-def start_task(lb: HAProxy, tasks: dict[str, ServerTask], task_id: str) -> ServerTask:
-    task = ServerTask(args=["--task-id", task_id, *TASK_ARGS])
-    tasks[task_id] = task  # registered first, so the fixture kills it even if start fails
-    task.start()
-    lb.register(task_id, task.port or 0)
-    lb.wait_status(task_id, "UP")
-    return task
+def lb_url(cluster: Cluster) -> str:
+    return cluster.lb.url + "/mcp"
 
 
 def json_lines(text: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -63,15 +67,18 @@ def json_lines(text: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 
 def assert_no_raw_session_id(text: str, calls: list[dict[str, Any]]) -> None:
-    assert not RAW_SESSION_ID.search(text)
+    for task_id in {c["task_id"] for c in calls if c["task_id"]} | {
+        c["session_task"] for c in calls if c["session_task"]
+    }:
+        text = text.replace(task_id, "<task>")
+    assert not HEX_TOKEN.search(text)
     assert all(c["session"] is None or is_fingerprint(c["session"]) for c in calls)
 
 
-def test_no_loss_while_nothing_happens(cluster: tuple[HAProxy, dict[str, ServerTask]]) -> None:
-    lb, _ = cluster
+def test_no_loss_while_nothing_happens(cluster: Cluster) -> None:
     out = io.StringIO()
     # Over 5 s HAProxy re-dates (rotates) the cookie at least once; the task must not change.
-    code = run_probe(lb.url + "/mcp", interval=0.4, duration=5.5, as_json=True, out=out)
+    code = run_probe(lb_url(cluster), interval=0.4, duration=5.5, as_json=True, out=out)
     calls, summary = json_lines(out.getvalue())
     assert code == EXIT_OK and summary["exit_code"] == EXIT_OK
     assert summary["summary"]["sessions_lost"] == 0
@@ -86,11 +93,10 @@ def test_no_loss_while_nothing_happens(cluster: tuple[HAProxy, dict[str, ServerT
 
 
 def test_stale_cookie_shows_the_stickiness_break(
-    cluster: tuple[HAProxy, dict[str, ServerTask]], capsys: pytest.CaptureFixture[str]
+    cluster: Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    lb, _ = cluster
     # Until loss: HAProxy ignores the stale value after maxidle and load-balances afresh.
-    code = main(["probe", lb.url + "/mcp", "--stale-cookie", "--interval", "0.3", "--json"])
+    code = main(["probe", lb_url(cluster), "--stale-cookie", "--interval", "0.3", "--json"])
     calls, summary = json_lines(capsys.readouterr().out)
     assert code == EXIT_LOSS
     lost = [c for c in calls if c["event"] == "session_lost"]
@@ -101,16 +107,16 @@ def test_stale_cookie_shows_the_stickiness_break(
     assert summary["summary"]["stickiness_breaks"] >= 1
 
 
-def test_rolling_deployment_loss_is_detected_and_named(
-    cluster: tuple[HAProxy, dict[str, ServerTask]],
-) -> None:
-    lb, tasks = cluster
+def probe_through_deployment(
+    cluster: Cluster, duration: float | None
+) -> tuple[int, list[dict[str, Any]], dict[str, Any], str]:
+    """Run the probe while a rolling deployment replaces the task holding its session."""
     out = io.StringIO()
     result: dict[str, int] = {}
-    # Until loss (no --duration); the thread is bounded by the deployment below.
     prober = threading.Thread(
         target=lambda: result.setdefault(
-            "code", run_probe(lb.url + "/mcp", interval=0.25, as_json=True, out=out)
+            "code",
+            run_probe(lb_url(cluster), interval=0.25, duration=duration, as_json=True, out=out),
         ),
         daemon=True,
     )
@@ -121,27 +127,40 @@ def test_rolling_deployment_loss_is_detected_and_named(
         answered = [json.loads(line) for line in out.getvalue().splitlines() if line]
         holder = next((c["task_id"] for c in answered if c["tool"] == "get_session_state"), None)
         time.sleep(0.05)
-    assert holder in tasks
-    # The mini rolling deployment: a new task comes up, the holder drains and stops.
-    start_task(lb, tasks, "task-three")
-    lb.deregister(holder)
-    time.sleep(0.5)  # the deregistration delay
-    lb.shutdown_sessions(holder)
-    tasks[holder].terminate(timeout=15)
-    prober.join(timeout=20)
+    old: LabTask = next(t for t in cluster.running() if t.task_id == holder)
+    # ECS's order: the new task is up and healthy, then the old one is deregistered (maint),
+    # drained for the delay, SIGTERMed.
+    cluster.launch(1, "ecs-svc/2222", "2")
+    cluster.stop(old, deregistration_delay=DELAY_S, stop_timeout=STOP_TIMEOUT_S)
+    prober.join(timeout=30)
     assert not prober.is_alive()
     calls, summary = json_lines(out.getvalue())
-    assert result["code"] == EXIT_LOSS
+    assert_no_raw_session_id(out.getvalue(), calls)
+    return result["code"], calls, summary["summary"], old.task_id
+
+
+def test_rolling_deployment_loss_is_detected_and_named(cluster: Cluster) -> None:
+    code, calls, summary, holder = probe_through_deployment(cluster, None)
+    assert code == EXIT_LOSS
     lost, *repeats = [c for c in calls if c["event"] == "session_lost"]
-    # The write and the read of the cycle can both hit the dead session; it counts once.
+    # Until loss: the run stops at the loss. The cycle's write and read may both hit the dead
+    # session; it counts once.
     assert calls[-1]["event"] == "session_lost" and len(repeats) <= 1
-    assert summary["summary"]["sessions_lost"] == 1
-    assert summary["summary"]["lost_sessions"] == [lost["session"]]
+    assert summary["sessions_lost"] == 1 and summary["lost_sessions"] == [lost["session"]]
     assert lost["http_status"] == 404 and lost["jsonrpc_code"] == -32600
     assert lost["session_task"] == holder and lost["task_id"] not in (None, holder)
     assert f"the session lived on task {holder}" in lost["note"]
-    assert summary["summary"]["seconds_to_first_loss"] > 0
-    assert_no_raw_session_id(out.getvalue(), calls)
+    assert summary["seconds_to_first_loss"] > 0
+
+
+def test_with_duration_the_probe_reconnects_and_keeps_counting(cluster: Cluster) -> None:
+    code, calls, summary, holder = probe_through_deployment(cluster, 6.0)
+    assert code == EXIT_LOSS
+    assert summary["sessions_lost"] == 1 and len(summary["sessions"]) == 2
+    # After the loss a new session opens on a live task and is served there without loss.
+    after = calls[max(i for i, c in enumerate(calls) if c["event"] == "session_lost") + 1 :]
+    assert after[0]["tool"] == "initialize" and after[0]["task_id"] != holder
+    assert {c["event"] for c in after} == {"ok"} and len(after) >= 3
 
 
 def test_unreachable_endpoint_is_a_connection_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -152,6 +171,29 @@ def test_unreachable_endpoint_is_a_connection_error(capsys: pytest.CaptureFixtur
     assert "could not open a session" in capsys.readouterr().out
 
 
+def test_endpoint_dying_mid_run_is_a_connection_error_not_a_loss() -> None:
+    out = io.StringIO()
+    result: dict[str, int] = {}
+    with ServerTask(args=["--task-id", "task-lone", "--drain-seconds", "0.5"]) as task:
+        url = task.url + "/mcp"
+        prober = threading.Thread(
+            target=lambda: result.setdefault(
+                "code", run_probe(url, interval=0.2, duration=3.0, as_json=True, out=out)
+            ),
+            daemon=True,
+        )
+        prober.start()
+        time.sleep(1.0)
+        task.kill()  # SIGKILL: no answer at all from now on
+        prober.join(timeout=15)
+    assert not prober.is_alive()
+    calls, summary = json_lines(out.getvalue())
+    assert result["code"] == EXIT_ERROR == summary["exit_code"]
+    assert summary["summary"]["sessions_lost"] == 0
+    assert summary["summary"]["transport_errors"] >= 1
+    assert any(c["event"] == "transport_error" and c["transport_error"] for c in calls)
+
+
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_probe("not-a-url", out=io.StringIO()) == EXIT_ERROR
     with pytest.raises(SystemExit) as exited:
@@ -159,12 +201,11 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert exited.value.code == 2
 
 
-def test_human_output_names_the_task_and_the_verdict(
-    cluster: tuple[HAProxy, dict[str, ServerTask]], tmp_path: Path
-) -> None:
-    lb, _ = cluster
+def test_human_output_names_the_task_and_the_verdict(cluster: Cluster) -> None:
     out = io.StringIO()
-    assert run_probe(lb.url + "/mcp", interval=0.2, duration=1.0, out=out) == EXIT_OK
+    assert run_probe(lb_url(cluster), interval=0.2, duration=1.0, out=out) == EXIT_OK
     text = out.getvalue()
-    assert "set_session_value" in text and "task=task-" in text
+    running = {t.task_id for t in cluster.running()}
+    assert "set_session_value" in text
+    assert any(f"task={task_id[:8]}" in text for task_id in running)
     assert text.strip().splitlines()[-1].startswith("probe: no session lost;")

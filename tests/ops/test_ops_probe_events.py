@@ -84,10 +84,14 @@ def test_a_new_session_lives_where_its_initialize_was_answered() -> None:
     assert tally.summary()["sessions"] == [S1, S2] and tally.losses == 2
 
 
-def test_stale_cookie_loss_names_the_stale_cookie() -> None:
+def test_stale_cookie_loss_names_the_stale_cookie_and_the_session_still_alive() -> None:
     tally = ProbeTally(stale_cookie=True)
     tally.observe(rec("initialize", "A"))
     assert "stale sticky cookie" in (tally.observe(lost("B")).note or "")
+    # Round-robin brings the next call back to A, where the session still lives.
+    back = tally.observe(rec("get_session_state", "A"))
+    assert back.event is Event.OK and "still answers on its task A" in (back.note or "")
+    assert tally.losses == 1
 
 
 def test_transport_and_http_errors_are_not_losses() -> None:
