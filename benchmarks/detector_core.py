@@ -4,7 +4,8 @@ Part 1 classifies 100,000 server session events (60% created, 30% closed, 10% no
 against an in-memory ledger shaped like a busy service (200 tasks, 20 deployments, stops by
 every cause): parsing alone, deciding alone, and both. Part 2 pushes 10,000 of the same
 events through the real ingest path (boto3 -> moto's DynamoDB, in process) in subscription
-batches of 500 and counts API calls with a botocore event hook.
+batches of 500 and counts API calls with a botocore event hook, and the ledger's read round
+trips (one wave of concurrent BatchGetItem calls each) per batch.
 """
 
 from __future__ import annotations
@@ -183,8 +184,11 @@ def through_moto(lines: list[str], tasks: dict[str, TaskFacts]) -> None:
         )
         cfg = Config(table_name="bench", cluster_name="c", grace_period_s=GRACE)
         n_nf = sum('"session_not_found"' in m for m in lines)
+        n_batches = 0
+        trips_before = ledger.read_round_trips
         t = time.perf_counter()
         for i in range(0, len(lines), BATCH):
+            n_batches += 1
             doc = {
                 "messageType": "DATA_MESSAGE",
                 "logGroup": "g",
@@ -201,6 +205,7 @@ def through_moto(lines: list[str], tasks: dict[str, TaskFacts]) -> None:
             }
             ingest_log_payload(payload, cfg, ledger, T0 + 80_000)
         elapsed = time.perf_counter() - t
+        trips = ledger.read_round_trips - trips_before
     total = sum(calls.values())
     print(
         f"\nboto3 -> moto DynamoDB, {len(lines):,} events, batches of {BATCH} ({n_nf:,} not-found):"
@@ -213,6 +218,7 @@ def through_moto(lines: list[str], tasks: dict[str, TaskFacts]) -> None:
         print(f"    {name:<16} {count:>6}  ({count / len(lines):.4f}/event)")
     reads = calls["BatchGetItem"] + calls["GetItem"] + calls["Query"]
     print(f"  read calls per not-found: {reads / max(n_nf, 1):.3f} (per-event GetItems: 3+)")
+    print(f"  read round trips: {trips} for {n_batches} batches ({trips / n_batches:.2f}/batch)")
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
 """Decide a batch of not-found occurrences against the ledger, counting each lost session once.
 
-Reads are batched: one BatchGetItem round for the sessions, the serving tasks and the deployment
-windows, and a second for the origin tasks that round named (a session's origin task is only
-known once its creation record is read). That is two round trips per batch however large.
+Reads are batched into ONE round trip per batch, however large (see ``Ledger.get_many``): the
+sessions' creation records and verdicts, the deployment windows, and the task summary shards,
+which hold the facts of every task, so the origin tasks the sessions name need no second read.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from detectors.config import Config
-from detectors.core import NotFound, Verdict, decide
+from detectors.core import NotFound, Verdict, decide, hold_for_earlier
 from detectors.ledger import (
+    TASK_SHARD_KEYS,
     WINDOWS_KEY,
     Ledger,
     lost_key,
     origin_from_item,
     session_key,
-    task_from_item,
-    task_key,
+    tasks_from_items,
     windows_from_item,
 )
 
@@ -44,18 +44,15 @@ def classify(
         return []
     for group in by_fp.values():
         group.sort(key=lambda o: (o.at, o.task_id))
-    first_keys = [WINDOWS_KEY]
-    for fp, group in by_fp.items():
-        first_keys += [session_key(fp), lost_key(fp)]
-        first_keys += [task_key(o.task_id) for o in group]
-    items = ledger.get_many(first_keys)
-    origins = {fp: origin_from_item(items.get(session_key(fp))) for fp in by_fp}
-    missing = {
-        task_key(o.task_id) for o in origins.values() if o and task_key(o.task_id) not in items
-    }
-    if missing:
-        items |= ledger.get_many(sorted(missing))
+    keys = [WINDOWS_KEY, *TASK_SHARD_KEYS]
+    for fp in by_fp:
+        keys += [session_key(fp), lost_key(fp)]
+    items = ledger.get_many(keys)
     windows = windows_from_item(items.get(WINDOWS_KEY))
+    tasks = tasks_from_items(items)
+    # A creation record older than the TTL is expired even if DynamoDB has not deleted it yet
+    # (TTL deletion lags): treat it as gone, as its origin task's facts may be pruned.
+    horizon = now - cfg.ledger_ttl_days * 86400
 
     decisions: list[Decision] = []
     settle: list[NotFound] = []
@@ -65,12 +62,13 @@ def classify(
             settle += group  # already decided and counted by an earlier delivery
             continue
         nf = group[0]
-        origin = origins[fp]
-        origin_task = (
-            task_from_item(origin.task_id, items.get(task_key(origin.task_id))) if origin else None
-        )
-        serving = task_from_item(nf.task_id, items.get(task_key(nf.task_id)))
+        origin = origin_from_item(items.get(session_key(fp)))
+        if origin is not None and origin.created_at < horizon:
+            origin = None
+        origin_task = tasks.get(origin.task_id) if origin else None
+        serving = tasks.get(nf.task_id)
         verdict = decide(nf, origin, origin_task, serving, windows, cfg.grace_period_s, now)
+        verdict = hold_for_earlier(verdict, nf, cfg.grace_period_s, now)
         ecs_service = (origin_task.service if origin_task else None) or (
             serving.service if serving else None
         )

@@ -3,9 +3,11 @@
 Plain functions over plain frozen dataclasses, no AWS calls, so the same code runs in the
 handlers, the reporter, the property tests and the benchmark. Times are epoch seconds (float).
 
-Order independence (DESIGN section 5) comes from two rules:
+Order independence (DESIGN section 5) comes from three rules:
 - a verdict is *final* only when no fact that could still arrive can change it; otherwise it is
   ``pending`` and decided again later, at the latest once the grace period has passed;
+- a session's verdict is the verdict of its earliest 404, and an earlier 404 than the ones in
+  hand may still arrive until that one's grace period has passed (``hold_for_earlier``);
 - the facts themselves only accumulate (sets of observations, earliest time wins), so the
   same facts in any order and with duplicates always merge to the same state.
 """
@@ -141,6 +143,17 @@ def merge_windows(
     return sorted(windows, key=lambda w: (w.started_at, w.service, w.deployment_id))
 
 
+def reason_marks(reason: str | None) -> str | None:
+    """The words of a stopped reason that ``stop_category`` reads, in a fixed order.
+
+    The ledger stores these instead of the reason (up to 1 KiB) to keep each task's summary
+    small; ``stop_category`` gives the same answer for the marks as for the full reason.
+    """
+    text = (reason or "").lower()
+    found = [w for w in (*_INFRA_REASON_WORDS, *_HEALTH_REASON_WORDS) if w in text]
+    return " ".join(found) or None
+
+
 def stop_category(task: TaskFacts) -> Cause | None:
     """Map a stop code/reason to a cause; ``None`` means the service scheduler stopped it.
 
@@ -215,3 +228,23 @@ def decide(
     if settled:  # stop_began <= nf.at + skew, so late deployment events had their grace
         return Verdict(Cause.SCALE_IN, service, o, basis="scheduler stop outside any deployment")
     return _pending(service, o, "waiting for a late deployment event")
+
+
+def hold_for_earlier(verdict: Verdict, earliest: NotFound, grace_s: float, now: float) -> Verdict:
+    """Keep a final verdict pending while a 404 earlier than ``earliest`` may still arrive.
+
+    A session's verdict is that of its earliest 404 (the moment it was lost; later ones are
+    retries). Occurrences arrive in any order, each within the grace period of its own time,
+    so until ``earliest.at + grace`` an earlier one, possibly judged differently (the origin
+    task was still alive then, or it was served by the origin itself), may still come. After
+    that the earliest occurrence in hand is the earliest there is, whatever the order.
+    """
+    if not verdict.final or now >= earliest.at + grace_s:
+        return verdict
+    return Verdict(
+        Cause.PENDING,
+        verdict.service,
+        verdict.origin_task,
+        verdict.deployment_id,
+        basis=f"{verdict.cause.value} unless an earlier 404 of the session arrives",
+    )

@@ -6,12 +6,21 @@ Item layout (single table, no GSIs):
 |------------------------|---------------|----------------------------------------------------|
 | ``SESS#{fp}``          | ``CREATED``   | session created: task, at (immutable put)          |
 | ``SESS#{fp}``          | ``LOST``      | the verdict; written once (conditional update)     |
-| ``TASK#{id}``          | ``META``      | task facts: number sets of observed times + codes  |
+| ``TASKS#{n}``          | ``SUMMARY``   | task facts of the tasks hashed to shard n (below)  |
 | ``TASK#{id}``          | ``OPEN#{fp}`` / ``CLOSED#{fp}`` | sessions per task, for at-risk   |
-| ``SVC#{service}``      | ``TASK#{id}`` | the tasks of a service (reporter)                  |
 | ``WINDOWS``            | ``ALL``       | string sets of deployment starts and ends          |
 | ``PENDING``            | ``{nf.key}``  | a not-found occurrence awaiting a verdict          |
 | ``DEP#{svc}#{dep}``    | ``LOST#{fp}`` / ``REPORT`` | sessions a deployment lost; report sent |
+
+Task facts live in ``TASK_SHARDS`` summary items, one string-set attribute per task
+(``t#{task_id}``) of tagged facts (``svc=``, ``start=``, ``stopping=``, ...). Why: a not-found
+needs the facts of its session's origin task, which is only known once the session is read; a
+fixed set of summary keys can be fetched in the *same* BatchGetItem as the sessions, so a batch
+of not-founds costs one read round trip. ``ADD`` to a set is idempotent and commutative and the
+reader takes the earliest time (smallest string) of each tag, so any order of task events merges
+to the same facts. Size bound: about 250 bytes per task, so a 400 KB item holds about 1,500
+tasks and the 8 shards about 12,000 tasks seen within the TTL; the reporter prunes tasks whose
+latest time is older than the TTL (their sessions' records have expired too).
 
 Why this makes at-least-once delivery harmless: immutable puts of identical items and ``ADD``
 to sets are idempotent and commutative; the only write with an effect outside the ledger
@@ -20,8 +29,10 @@ to sets are idempotent and commutative; the only write with an effect outside th
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +45,7 @@ from detectors.core import (
     TaskFacts,
     Verdict,
     merge_windows,
+    reason_marks,
 )
 from detectors.facts import DeploymentObserved, SessionClosed, SessionCreated, TaskObserved
 
@@ -43,6 +55,11 @@ BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25
 WINDOWS_KEY: Key = ("WINDOWS", "ALL")
 PENDING_PK = "PENDING"
+TASK_SHARDS = 8  # fixed: changing it orphans the facts stored under the old hashing
+TASK_ATTR_PREFIX = "t#"
+_TAG_TIMES = {"start": "started_at", "stopping": "stopping_at", "stopped": "stopped_at"}
+_TAG_TEXTS = {"svc": "service", "by": "started_by", "code": "stop_code"}
+_REMOVE_PER_UPDATE = 50  # keeps each UpdateExpression well under DynamoDB's 4 KB
 _RETRIES = 8
 
 
@@ -68,11 +85,6 @@ def _get_n(item: Mapping[str, Any], name: str) -> float | None:
     return float(value["N"]) if value and "N" in value else None
 
 
-def _min_ns(item: Mapping[str, Any], name: str) -> float | None:
-    value = item.get(name)
-    return min(float(v) for v in value["NS"]) if value and "NS" in value else None
-
-
 def session_key(fp: str) -> Key:
     return (f"SESS#{fp}", "CREATED")
 
@@ -81,8 +93,13 @@ def lost_key(fp: str) -> Key:
     return (f"SESS#{fp}", "LOST")
 
 
-def task_key(task_id: str) -> Key:
-    return (f"TASK#{task_id}", "META")
+def task_shard_key(task_id: str) -> Key:
+    """The summary item holding ``task_id``'s facts (a stable hash, not Python's ``hash``)."""
+    shard = int.from_bytes(hashlib.sha256(task_id.encode()).digest()[:4], "big") % TASK_SHARDS
+    return (f"TASKS#{shard}", "SUMMARY")
+
+
+TASK_SHARD_KEYS: tuple[Key, ...] = tuple((f"TASKS#{n}", "SUMMARY") for n in range(TASK_SHARDS))
 
 
 @dataclass(frozen=True)
@@ -101,6 +118,7 @@ class Ledger:
         self._db = client
         self._table = table_name
         self._ttl_s = ttl_days * 86400
+        self.read_round_trips = 0
 
     def _expires(self) -> dict[str, str]:
         return {"N": str(int(time.time() + self._ttl_s))}
@@ -121,32 +139,49 @@ class Ledger:
         )
 
     def record_task(self, obs: TaskObserved) -> None:
-        """Merge one task observation into its META item (and index it under its service)."""
-        adds, sets = [], ["expires_at = :e"]
-        values: Item = {":e": self._expires()}
-        for name in ("started_at", "stopping_at", "stopped_at"):
-            t = getattr(obs, name)
-            if t is not None:
-                adds.append(f"{name} :{name}")
-                values[f":{name}"] = {"NS": [repr(float(t))]}
-        for name in ("service", "started_by", "stop_code", "stopped_reason"):
-            v = getattr(obs, name)
-            if v is not None:
-                sets.append(f"{name} = :{name}")
-                values[f":{name}"] = _s(v[:1024])
-        expr = "SET " + ", ".join(sets) + (" ADD " + ", ".join(adds) if adds else "")
+        """ADD this observation's tagged facts to the task's set in its summary shard."""
+        tags = task_tags(obs)
+        if not tags:
+            return
         self._db.update_item(
             TableName=self._table,
-            Key=_key(*task_key(obs.task_id)),
-            UpdateExpression=expr,
-            ExpressionAttributeValues=values,
+            Key=_key(*task_shard_key(obs.task_id)),
+            UpdateExpression="ADD #t :f SET expires_at = :e",
+            ExpressionAttributeNames={"#t": TASK_ATTR_PREFIX + obs.task_id},
+            ExpressionAttributeValues={":f": {"SS": tags}, ":e": self._expires()},
         )
-        if obs.service is not None:
-            self._db.put_item(
-                TableName=self._table,
-                Item=_key(f"SVC#{obs.service}", f"TASK#{obs.task_id}")
-                | {"expires_at": self._expires()},
-            )
+
+    def tasks(self) -> tuple[dict[Key, Item], dict[str, TaskFacts]]:
+        """All summary shards (one BatchGetItem) and the task facts they hold."""
+        items = self.get_many(TASK_SHARD_KEYS)
+        return items, tasks_from_items(items)
+
+    def prune_tasks(self, shards: Mapping[Key, Item], before: float) -> int:
+        """Remove tasks whose latest known time is before ``before`` from the summary shards.
+
+        Sessions created on such a task are older still, so their records have expired and
+        nothing will ask for the task again; without pruning the shards would only grow.
+        A task seen with no time at all is kept (there is nothing to age it by).
+        """
+        removed = 0
+        for key, item in shards.items():
+            stale = []
+            for name, value in item.items():
+                if not name.startswith(TASK_ATTR_PREFIX):
+                    continue
+                times = [float(t.split("=", 1)[1]) for t in value.get("SS", []) if _is_time(t)]
+                if times and max(times) < before:
+                    stale.append(name)
+            for i in range(0, len(stale), _REMOVE_PER_UPDATE):
+                names = {f"#a{j}": n for j, n in enumerate(stale[i : i + _REMOVE_PER_UPDATE])}
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=_key(*key),
+                    UpdateExpression="REMOVE " + ", ".join(names),
+                    ExpressionAttributeNames=names,
+                )
+            removed += len(stale)
+        return removed
 
     def record_sessions(
         self, created: Iterable[SessionCreated], closed: Iterable[SessionClosed]
@@ -289,24 +324,41 @@ class Ledger:
     # --- reads ------------------------------------------------------------------------------
 
     def get_many(self, keys: Iterable[Key]) -> dict[Key, Item]:
-        """BatchGetItem for all keys: one round trip per 100 keys (plus throttling retries)."""
+        """All ``keys`` in one read round trip: their 100-key BatchGetItem chunks concurrently.
+
+        A round trip is one wave of concurrent BatchGetItem calls, as many as the client's
+        connection pool allows (``max_pool_connections``; the handlers use 50, so 5,000 keys);
+        more keys take further waves. Retries of UnprocessedKeys (throttling) stay inside their
+        chunk's call. ``read_round_trips`` counts the waves, for tests and the benchmark.
+        """
         wanted = list(dict.fromkeys(keys))
+        chunks = [wanted[i : i + BATCH_GET_MAX] for i in range(0, len(wanted), BATCH_GET_MAX)]
+        if not chunks:
+            return {}
+        width = max(1, int(getattr(self._db.meta.config, "max_pool_connections", 10) or 10))
+        self.read_round_trips += -(-len(chunks) // width)
+        if len(chunks) == 1:
+            parts = [self._get_chunk(chunks[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=min(width, len(chunks))) as pool:
+                parts = list(pool.map(self._get_chunk, chunks))
         found: dict[Key, Item] = {}
-        for i in range(0, len(wanted), BATCH_GET_MAX):
-            request: Any = {
-                self._table: {"Keys": [_key(*k) for k in wanted[i : i + BATCH_GET_MAX]]}
-            }
-            for attempt in range(_RETRIES):
-                resp = self._db.batch_get_item(RequestItems=request)
-                for item in resp.get("Responses", {}).get(self._table, []):
-                    found[(item["pk"]["S"], item["sk"]["S"])] = item
-                request = resp.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 1.0))
-            else:
-                raise RuntimeError("DynamoDB left reads unprocessed after retries")
+        for part in parts:
+            found |= part
         return found
+
+    def _get_chunk(self, keys: Sequence[Key]) -> dict[Key, Item]:
+        request: Any = {self._table: {"Keys": [_key(*k) for k in keys]}}
+        found: dict[Key, Item] = {}
+        for attempt in range(_RETRIES):
+            resp = self._db.batch_get_item(RequestItems=request)
+            for item in resp.get("Responses", {}).get(self._table, []):
+                found[(item["pk"]["S"], item["sk"]["S"])] = item
+            request = resp.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        raise RuntimeError("DynamoDB left reads unprocessed after retries")
 
     def query(self, pk: str, sk_prefix: str | None = None) -> list[Item]:
         """All items of a partition (optionally an sk prefix), following pagination."""
@@ -340,9 +392,6 @@ class Ledger:
         if item is None:
             item = self.get_many([WINDOWS_KEY]).get(WINDOWS_KEY)
         return windows_from_item(item)
-
-    def service_task_ids(self, service: str) -> list[str]:
-        return [i["sk"]["S"].removeprefix("TASK#") for i in self.query(f"SVC#{service}", "TASK#")]
 
     def task_sessions(self, task_id: str) -> list[SessionSpan]:
         created: dict[str, float | None] = {}
@@ -382,16 +431,57 @@ def origin_from_item(item: Mapping[str, Any] | None) -> SessionOrigin | None:
     return SessionOrigin(task, at) if task and at is not None else None
 
 
-def task_from_item(task_id: str, item: Mapping[str, Any] | None) -> TaskFacts | None:
-    if not item:
-        return None
+def _is_time(tag: str) -> bool:
+    return tag.split("=", 1)[0] in _TAG_TIMES
+
+
+def task_tags(obs: TaskObserved) -> list[str]:
+    """One observation as tagged facts: ``start=``/``stopping=``/``stopped=`` times, ``svc=``,
+    ``by=``, ``code=`` and ``why=`` (the reason's marks, see ``core.reason_marks``)."""
+    tags = []
+    for tag, name in _TAG_TIMES.items():
+        t = getattr(obs, name)
+        if t is not None:
+            tags.append(f"{tag}={float(t)!r}")
+    for tag, name in _TAG_TEXTS.items():
+        v = getattr(obs, name)
+        if v:
+            tags.append(f"{tag}={v[:256]}")
+    marks = reason_marks(obs.stopped_reason)
+    if marks:
+        tags.append(f"why={marks}")
+    return tags
+
+
+def task_from_tags(task_id: str, tags: Iterable[str]) -> TaskFacts:
+    """Earliest time and smallest string per tag: the same facts whatever order they came in."""
+    times: dict[str, float] = {}
+    texts: dict[str, str] = {}
+    for raw in tags:
+        tag, _, value = raw.partition("=")
+        if tag in _TAG_TIMES:
+            t = float(value)
+            times[tag] = min(t, times.get(tag, t))
+        elif tag in _TAG_TEXTS or tag == "why":
+            texts[tag] = min(value, texts.get(tag, value))
     return TaskFacts(
         task_id=task_id,
-        service=_get_s(item, "service"),
-        started_by=_get_s(item, "started_by"),
-        started_at=_min_ns(item, "started_at"),
-        stopping_at=_min_ns(item, "stopping_at"),
-        stopped_at=_min_ns(item, "stopped_at"),
-        stop_code=_get_s(item, "stop_code"),
-        stopped_reason=_get_s(item, "stopped_reason"),
+        service=texts.get("svc"),
+        started_by=texts.get("by"),
+        started_at=times.get("start"),
+        stopping_at=times.get("stopping"),
+        stopped_at=times.get("stopped"),
+        stop_code=texts.get("code"),
+        stopped_reason=texts.get("why"),
     )
+
+
+def tasks_from_items(items: Mapping[Key, Item]) -> dict[str, TaskFacts]:
+    """Every task in the summary shards among ``items`` (other items are ignored)."""
+    out: dict[str, TaskFacts] = {}
+    for key in TASK_SHARD_KEYS:
+        for name, value in (items.get(key) or {}).items():
+            if name.startswith(TASK_ATTR_PREFIX) and "SS" in value:
+                task_id = name[len(TASK_ATTR_PREFIX) :]
+                out[task_id] = task_from_tags(task_id, value["SS"])
+    return out

@@ -13,7 +13,7 @@ from detectors.classify import Decision, classify
 from detectors.config import Config
 from detectors.core import DeploymentWindow, TaskFacts
 from detectors.emit import MetricPoint, service_point, sessions_lost
-from detectors.ledger import Ledger, SessionSpan, task_from_item, task_key
+from detectors.ledger import Ledger, SessionSpan
 from detectors.names import (
     METRIC_DEPLOYMENT_LOSS_SPIKE,
     METRIC_DEPLOYMENTS_IN_PROGRESS,
@@ -67,16 +67,15 @@ def run_reporter(
     report_keys = [(f"DEP#{w.service}#{w.deployment_id}", "REPORT") for w in windows]
     reported = ledger.get_many(report_keys) if report_keys else {}
     services = sorted(cfg.service_names | {w.service for w in windows})
-    tasks_cache: dict[str, list[TaskFacts]] = {}
+    shards, all_tasks = ledger.tasks()
+    # Tasks last seen before the sessions' TTL can no longer be asked about (see prune_tasks).
+    ledger.prune_tasks(shards, now - cfg.ledger_ttl_days * 86400)
     spans_cache: dict[str, list[SessionSpan]] = {}
 
     def tasks_of(service: str) -> list[TaskFacts]:
-        if service not in tasks_cache:
-            ids = ledger.service_task_ids(service)
-            items = ledger.get_many(task_key(i) for i in ids) if ids else {}
-            facts = (task_from_item(i, items.get(task_key(i))) for i in ids)
-            tasks_cache[service] = [f for f in facts if f is not None]
-        return tasks_cache[service]
+        return sorted(
+            (t for t in all_tasks.values() if t.service == service), key=lambda t: t.task_id
+        )
 
     def spans_of(task_id: str) -> list[SessionSpan]:
         if task_id not in spans_cache:

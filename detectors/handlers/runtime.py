@@ -12,12 +12,14 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
+from botocore.config import Config as BotoConfig
 
 from detectors.classify import Decision
 from detectors.config import Config, load_config
 from detectors.facts import BadInput
 from detectors.ledger import Ledger
 
+READ_WIDTH = 50
 # Contract default service name; Powertools' own default would be "service_undefined".
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "sessionwatch")
 
@@ -35,7 +37,9 @@ def config() -> Config:
 @cache
 def ledger() -> Ledger:
     cfg = config()
-    return Ledger(boto3.client("dynamodb"), cfg.table_name, cfg.ledger_ttl_days)
+    # 50 connections: a batch's BatchGetItem chunks go out concurrently (one read round trip).
+    client = boto3.client("dynamodb", config=BotoConfig(max_pool_connections=READ_WIDTH))
+    return Ledger(client, cfg.table_name, cfg.ledger_ttl_days)
 
 
 @cache

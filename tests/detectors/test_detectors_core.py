@@ -9,7 +9,9 @@ from detectors.core import (
     NotFound,
     SessionOrigin,
     TaskFacts,
+    Verdict,
     decide,
+    hold_for_earlier,
     merge_windows,
     stop_category,
 )
@@ -149,3 +151,17 @@ def test_an_open_window_is_closed_by_the_next_deployment_of_its_service() -> Non
 
 def test_stop_category_scheduler_is_none() -> None:
     assert stop_category(stopped("ServiceSchedulerInitiated", reason="Scaling activity")) is None
+
+
+def test_a_final_verdict_is_held_until_no_earlier_404_can_arrive() -> None:
+    n = nf(at=T)
+    final = Verdict(Cause.DEPLOYMENT, SVC, "t-origin", "ecs-svc/new")
+    held = hold_for_earlier(final, n, GRACE, T + 1)
+    assert (held.cause, held.origin_task, held.deployment_id) == (
+        Cause.PENDING,
+        "t-origin",
+        "ecs-svc/new",
+    )
+    assert hold_for_earlier(final, n, GRACE, T + GRACE) == final
+    waiting = Verdict(Cause.PENDING, SVC)
+    assert hold_for_earlier(waiting, n, GRACE, T + GRACE) == waiting

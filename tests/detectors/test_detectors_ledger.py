@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 from detectors.classify import classify
-from detectors.core import NotFound, Verdict
+from detectors.core import NotFound, TaskFacts, Verdict, reason_marks, stop_category
 from detectors.facts import DeploymentObserved, SessionClosed, SessionCreated, TaskObserved
-from detectors.ledger import task_from_item, task_key
+from detectors.ledger import TASK_SHARD_KEYS, task_shard_key
 from detectors.names import Cause
 from tests.detectors.builders import SERVICE, T0, fp
 from tests.detectors.conftest import LedgerEnv
@@ -31,12 +31,37 @@ def test_task_observations_merge_in_any_order(ledger_env: LedgerEnv) -> None:
     )
     for obs in (stopped, stopping, stopped, TaskObserved("t1", started_at=T0 - 120)):
         ledger_env.ledger.record_task(obs)
-    item = ledger_env.ledger.get_many([task_key("t1")])[task_key("t1")]
-    facts = task_from_item("t1", item)
-    assert facts is not None
+    ledger_env.ledger.record_task(TaskObserved("t2", SERVICE, started_at=T0))
+    _, tasks = ledger_env.ledger.tasks()
+    facts = tasks["t1"]
     assert (facts.started_at, facts.stopping_at, facts.stopped_at) == (T0 - 120, T0, T0 + 30)
     assert facts.service == SERVICE and facts.stop_code == "ServiceSchedulerInitiated"
-    assert ledger_env.ledger.service_task_ids(SERVICE) == ["t1"]
+    assert sorted(tasks) == ["t1", "t2"] and tasks["t2"].stop_began is None
+
+
+def test_task_summary_keeps_what_stop_category_reads() -> None:
+    reasons = [
+        None,
+        "Scaling activity initiated by (deployment ecs-svc/1)",
+        "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:x)",
+        "Your Spot Task was interrupted.",
+        "Task is being retired: host maintenance on the underlying hardware",
+    ]
+    for code in (None, "ServiceSchedulerInitiated", "UserInitiated", "TerminationNotice"):
+        for reason in reasons:
+            full = TaskFacts("t", stop_code=code, stopped_reason=reason)
+            marked = TaskFacts("t", stop_code=code, stopped_reason=reason_marks(reason))
+            assert stop_category(marked) == stop_category(full), (code, reason)
+
+
+def test_tasks_older_than_the_ttl_are_pruned_from_the_summary(ledger_env: LedgerEnv) -> None:
+    lg = ledger_env.ledger
+    lg.record_task(TaskObserved("old", SERVICE, started_at=T0 - 900, stopped_at=T0 - 500))
+    lg.record_task(TaskObserved("new", SERVICE, started_at=T0 - 900, stopping_at=T0 - 100))
+    shards, _ = lg.tasks()
+    assert lg.prune_tasks(shards, before=T0 - 200) == 1
+    assert sorted(lg.tasks()[1]) == ["new"]
+    assert {task_shard_key(t) for t in ("old", "new")} <= set(TASK_SHARD_KEYS)
 
 
 def test_deployment_windows_from_duplicates_and_any_order(ledger_env: LedgerEnv) -> None:
@@ -74,23 +99,58 @@ def test_session_spans_per_task(ledger_env: LedgerEnv) -> None:
     assert spans[a].closed_at == T0 + 5 and spans[b].closed_at is None
 
 
-def test_a_batch_of_not_founds_costs_two_read_round_trips(ledger_env: LedgerEnv) -> None:
-    """150 not-founds (over BatchGetItem's 100-key limit per call) in one batch."""
+def test_a_batch_of_not_founds_costs_one_read_round_trip(ledger_env: LedgerEnv) -> None:
+    """150 not-founds (over BatchGetItem's 100-key limit per call) in one batch, each on a
+    different origin task: the origin tasks' facts come in the same read as the sessions."""
     lg = ledger_env.ledger
+    for i in range(150):
+        lg.record_task(
+            TaskObserved(
+                f"old{i}", SERVICE, "d0", T0 - 999, T0, T0 + 9, "ServiceSchedulerInitiated"
+            )
+        )
+    lg.record_deployment(DeploymentObserved(SERVICE, "d1", T0 - 10, False))
+    lg.record_sessions([SessionCreated(fp(str(i)), f"old{i}", T0 - 500) for i in range(150)], [])
+    calls = count_calls(ledger_env.client)
+    occurrences = [NotFound(fp(str(i)), "new", T0 + 20 + i) for i in range(150)]
+    now = T0 + 170 + ledger_env.cfg.grace_period_s  # every occurrence past its grace period
+    before = lg.read_round_trips
+    decisions = classify(lg, occurrences, ledger_env.cfg, now)
+    assert {d.verdict.cause for d in decisions} == {Cause.DEPLOYMENT}
+    assert sum(d.counted for d in decisions) == 150
+    # 150 sessions + 150 verdicts + windows + 8 task shards = 309 keys: 4 BatchGetItem chunks,
+    # sent together as one wave; nothing read per event, nothing read after the first wave.
+    assert lg.read_round_trips - before == 1
+    assert calls["BatchGetItem"] == 4
+    assert calls["GetItem"] == 0 and calls["Query"] == 0
+    # A handler-sized batch (<= 45 sessions) is a single BatchGetItem call.
+    calls.clear()
+    small = [NotFound(fp(f"s{i}"), "new", T0 + i) for i in range(45)]
+    assert {d.verdict.cause for d in classify(lg, small, ledger_env.cfg, T0 + 60)} == {
+        Cause.PENDING
+    }
+    assert calls["BatchGetItem"] == 1
+    # Re-delivery of the whole batch: nothing counted again.
+    again = classify(lg, occurrences, ledger_env.cfg, now + 10)
+    assert again == []
+
+
+def test_a_creation_record_past_the_ttl_counts_as_never_seen(ledger_env: LedgerEnv) -> None:
+    """DynamoDB deletes expired items late; their origin tasks may already be pruned."""
+    lg, cfg = ledger_env.ledger, ledger_env.cfg
+    ttl = cfg.ledger_ttl_days * 86400
     lg.record_task(
         TaskObserved("old", SERVICE, "d0", T0 - 999, T0, T0 + 9, "ServiceSchedulerInitiated")
     )
-    lg.record_deployment(DeploymentObserved(SERVICE, "d1", T0 - 10, False))
-    lg.record_sessions([SessionCreated(fp(str(i)), "old", T0 - 500) for i in range(150)], [])
-    calls = count_calls(ledger_env.client)
-    occurrences = [NotFound(fp(str(i)), "new", T0 + 20 + i) for i in range(150)]
-    decisions = classify(lg, occurrences, ledger_env.cfg, T0 + 30)
-    assert {d.verdict.cause for d in decisions} == {Cause.DEPLOYMENT}
-    assert sum(d.counted for d in decisions) == 150
-    # Round 1: 150 sessions + 150 verdicts + serving task + windows = 302 keys -> 4 calls;
-    # round 2: the one origin task -> 1 call. Never one read per event.
-    assert calls["BatchGetItem"] == 5
-    assert calls["GetItem"] == 0 and calls["Query"] == 0
-    # Re-delivery of the whole batch: nothing counted again.
-    again = classify(lg, occurrences, ledger_env.cfg, T0 + 40)
-    assert again == []
+    lg.record_sessions(
+        [
+            SessionCreated(fp("recent"), "old", T0 - 500),
+            SessionCreated(fp("ancient"), "old", T0 - 500),
+        ],
+        [],
+    )
+    [recent] = classify(lg, [NotFound(fp("recent"), "new", T0 + 100)], cfg, T0 + 300)
+    assert recent.verdict.cause is Cause.SCALE_IN
+    now = T0 - 500 + ttl + 1
+    [ancient] = classify(lg, [NotFound(fp("ancient"), "new", now - 200)], cfg, now)
+    assert ancient.verdict.cause is Cause.UNKNOWN

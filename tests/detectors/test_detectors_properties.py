@@ -204,4 +204,8 @@ def test_arbitrary_bytes_and_json_never_raise_from_the_session_handler(
 
 
 def test_reporter_ignores_its_event(handler_env, lambda_context) -> None:
-    assert reporter.handler("anything", lambda_context) == {"decided": 0, "reports": 0}
+    assert reporter.handler("anything", lambda_context) == {
+        "decided": 0,
+        "counted": 0,
+        "reports": 0,
+    }

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from detectors import server_events as ev
 from detectors.config import Config
-from detectors.facts import DeploymentObserved
+from detectors.facts import DeploymentObserved, TaskObserved
 from detectors.names import METRIC_DEPLOYMENT_LOSS_SPIKE
 from detectors.reporting import ALB_NAMESPACE, run_reporter
 from detectors.spike import evaluate
@@ -159,3 +159,17 @@ def test_spike_checks_stop_after_the_horizon(ledger_env: LedgerEnv, clients) -> 
     assert len(calls) == 1
     run_reporter(cfg, lg, clients["sns"], clients["cw"], 1100.0 + 120 + 15 * 60 + 1)
     assert len(calls) == 1
+
+
+def test_the_reporter_prunes_tasks_last_seen_before_the_ttl(
+    ledger_env: LedgerEnv, clients: dict[str, Any]
+) -> None:
+    lg, cfg = ledger_env.ledger, ledger_env.cfg
+    now = time.time()
+    ttl = cfg.ledger_ttl_days * 86400
+    lg.record_task(
+        TaskObserved("gone", SERVICE, started_at=now - ttl - 900, stopped_at=now - ttl - 1)
+    )
+    lg.record_task(TaskObserved("kept", SERVICE, started_at=now - ttl - 900, stopping_at=now - 60))
+    run_reporter(cfg, lg, clients["sns"], clients["cw"], now)
+    assert sorted(lg.tasks()[1]) == ["kept"]
