@@ -48,7 +48,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
             break
         match = _TOKEN.match(text, pos)
         if match is None or match.end() == pos:
-            raise PatternError(f"unsupported filter pattern near {text[pos:pos + 20]!r}")
+            raise PatternError(f"unsupported filter pattern near {text[pos : pos + 20]!r}")
         kind = match.lastgroup
         assert kind is not None
         out.append((kind, match.group(kind)))

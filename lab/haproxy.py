@@ -8,11 +8,11 @@ those two things. HAProxy (the Debian package, 2.6) does it unprivileged on loop
   last-seen date that it re-issues as time passes, so the value ROTATES on a client that keeps
   coming back (as ALB's re-encrypted cookie does), and a cookie older than ``maxidle`` is ignored
   and the request load-balanced afresh (as ALB does with a stale value the experiment's client
-  found). Differences from ALB, on purpose documented: ALB re-encrypts on every response, HAProxy
-  re-issues only when the date moves (HAProxy dates it in steps of about 4 s,
-  so a rotation every ~4 s and an effective idle limit of ``maxidle`` to ``maxidle`` + 4 s); ALB's value is opaque, HAProxy's
-  is ``<slot>|<date>`` in clear; ALB's cookie lives 1 day by default, the lab's ``maxidle`` is a
-  few seconds so the stale-cookie scenario is short.
+  found). Differences from ALB, documented on purpose: ALB re-encrypts on every response,
+  HAProxy re-issues only when the date moves (it dates the cookie in steps of about 4 s, so a
+  rotation every ~4 s and an effective idle limit between ``maxidle`` and ``maxidle`` + 4 s);
+  ALB's value is opaque, HAProxy's is ``<slot>|<date>`` in clear; ALB's cookie lives 1 day by
+  default, the lab's ``maxidle`` is a few seconds so the stale-cookie scenario is short.
 - Targets are server SLOTS declared in the config (``slot1`` … ``slotN``, starting in
   maintenance): HAProxy 2.6 refuses ``cookie`` on dynamically added servers, so registering a
   task sets a free slot's address and makes it ``ready``. Slots are never reused, as an ALB

@@ -14,12 +14,12 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 
 from lab.haproxy import free_port
 
@@ -58,7 +58,7 @@ class MotoServer:
             endpoint_url=self.endpoint,
             region_name=self.region,
             aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
         )
 
     def __enter__(self) -> MotoServer:
@@ -71,9 +71,12 @@ class MotoServer:
     def start(self) -> None:
         """Start ``moto_server`` and wait until it answers."""
         binary = shutil.which("moto_server", path=str(Path(sys.executable).parent))
-        command = (
-            [binary] if binary else [sys.executable, "-m", "moto.server"]
-        ) + ["-H", "127.0.0.1", "-p", str(self.port)]
+        command = ([binary] if binary else [sys.executable, "-m", "moto.server"]) + [
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+        ]
         out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         self._process = subprocess.Popen(
             command,
@@ -89,9 +92,9 @@ class MotoServer:
             if self._process.poll() is not None:
                 raise RuntimeError("moto_server exited at start")
             try:
-                with urllib.request.urlopen(self.endpoint + "/moto-api/", timeout=1):
-                    return
-            except OSError:
+                httpx.get(self.endpoint + "/moto-api/", timeout=1)
+                return
+            except httpx.HTTPError:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("moto_server did not answer within 30 s")

@@ -1,4 +1,4 @@
-"""Fixtures for the lab's tests: real SDK MCP servers (uvicorn in a thread) on free loopback ports."""
+"""Lab test fixtures: real SDK MCP servers (uvicorn in a thread) on free loopback ports."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -71,7 +72,7 @@ def start_sdk_server(task_id: str) -> SdkServer:
     def get_session_state() -> list[str]:
         return list(values)
 
-    app = _with_task_header(mcp.streamable_http_app(stateless_http=False, host="0.0.0.0"), task_id)
+    app = _with_task_header(mcp.streamable_http_app(stateless_http=False, host="0.0.0.0"), task_id)  # noqa: S104 - Host check off, bound below to 127.0.0.1
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -102,3 +103,11 @@ def sdk_servers() -> Iterator[Callable[[str], SdkServer]]:
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def addon_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The add-on stack synthesized once per test session with the lab's settings (~8 s)."""
+    from lab.template import LabSettings, synth_addon
+
+    return synth_addon(tmp_path_factory.mktemp("cdk") / "cdk.out", LabSettings())

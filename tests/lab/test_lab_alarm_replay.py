@@ -46,7 +46,7 @@ def alarm(
     )
 
 
-X, O, _ = 5.0, 0.0, None  # breaching, not breaching, missing (threshold 1, >=)
+X, O, _ = 5.0, 0.0, None  # noqa: E741 - breaching, not breaching, missing (threshold 1, >=)
 
 
 @pytest.mark.parametrize(
@@ -174,4 +174,6 @@ def test_alarms_from_template_reads_fields_and_resolves_refs() -> None:
     lost = alarms[0]
     assert lost.dimensions == DIMS
     assert lost.m == 1 and lost.treat_missing_data is Missing.NOT_BREACHING
-    assert lost.matches("SessionWatch", "SessionsLost", {"ServiceName": "svc", "Cause": "deployment"})
+    assert lost.matches(
+        "SessionWatch", "SessionsLost", {"ServiceName": "svc", "Cause": "deployment"}
+    )

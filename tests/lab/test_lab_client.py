@@ -1,4 +1,4 @@
-"""The probe client against the real mcp SDK server: sessions, the loss signature, stateless mode."""
+"""The probe client against the real mcp SDK server: sessions, the loss signature, stateless."""
 
 from __future__ import annotations
 

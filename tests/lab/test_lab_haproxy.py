@@ -95,3 +95,11 @@ async def test_stale_cookie_client_is_routed_away(lb: HAProxy, two_tasks) -> Non
 def test_unknown_target_state_change_is_refused(lb: HAProxy) -> None:
     with pytest.raises(HAProxyError):
         lb._checked("set server targets/nope state maint")
+
+
+def test_missing_haproxy_says_how_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lab.haproxy.HAPROXY_BIN", str(tmp_path / "no-haproxy"))
+    with pytest.raises(HAProxyError, match="apt-get install haproxy"):
+        HAProxy(tmp_path / "h").start()

@@ -1,0 +1,289 @@
+"""The lab's AWS account in moto, wired from the template, and the detectors invoked in it.
+
+``LabAccount`` creates in ``moto_server`` what the add-on stack would create (the ledger table
+with the template's keys and TTL, the SNS topic) plus what the lab reads back through (an SQS
+queue subscribed to the topic; an EventBridge rule with the template's ECS pattern and an SQS
+target), and invokes the real handlers in this process with each function's environment from
+the template. Lambda's own part is imitated: one invocation at a time per handler, a context
+object, and stdout captured the way Lambda ships it to CloudWatch Logs (the EMF lines in it
+become CloudWatch datapoints, ``lab.cloudwatch.emf_datapoints``).
+
+All invocations happen on ONE thread (the lab's pipeline thread): the handlers' lazily built
+singletons are per "container", and a real Lambda container also runs one event at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from lab.alarm_replay import Datapoint
+from lab.cloudwatch import emf_datapoints, put_metric_data
+from lab.ecs_events import EcsEvent
+from lab.moto import ACCOUNT, MotoServer
+from lab.template import HANDLER_PREFIX, AddonTemplate
+
+ECS_HANDLER = HANDLER_PREFIX + "ecs_events.handler"
+SESSION_HANDLER = HANDLER_PREFIX + "session_events.handler"
+REPORTER_HANDLER = HANDLER_PREFIX + "reporter.handler"
+TABLE_NAME = "sessionwatch-lab-ledger"
+TOPIC_NAME = "sessionwatch-lab-topic"
+LAMBDA_NAMESPACE = "AWS/Lambda"
+
+
+@dataclass
+class LambdaContextStub:
+    """The attributes Powertools reads from a Lambda context object."""
+
+    function_name: str
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    memory_limit_in_mb: int = 256
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "lab"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{self.function_name}"
+
+
+class _LineSink(io.TextIOBase):
+    """A stdout stand-in collecting whole lines (what Lambda forwards to CloudWatch Logs)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        self._partial += text
+        *done, self._partial = self._partial.split("\n")
+        self.lines.extend(line for line in done if line.strip())
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+
+@dataclass
+class Invocation:
+    """One handler call: what it returned (or raised) and what it printed."""
+
+    handler: str
+    time: float
+    result: Any
+    error: str | None
+    lines: list[str]
+
+
+@dataclass
+class LabAccount:
+    """moto resources from the template, and the three detectors invoked against them."""
+
+    moto: MotoServer
+    template: AddonTemplate
+    refs: dict[str, str] = field(default_factory=dict)
+    invocations: list[Invocation] = field(default_factory=list)
+    detector_points: list[Datapoint] = field(default_factory=list)
+    _handlers: dict[str, Callable[[Any, Any], Any]] = field(default_factory=dict)
+    _env: dict[str, dict[str, str]] = field(default_factory=dict)
+    _sink: _LineSink = field(default_factory=_LineSink)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _last_env: dict[str, str] = field(default_factory=dict)
+    function_names: dict[str, str] = field(default_factory=dict)
+    report_queue: str = ""
+    ecs_queue: str = ""
+
+    def setup(self) -> None:
+        """Create the table, topic, queues and rule; resolve every function's environment."""
+        ddb = self.moto.client("dynamodb")
+        table_id, table = self.template.table()
+        ddb.create_table(
+            TableName=TABLE_NAME,
+            AttributeDefinitions=table["AttributeDefinitions"],
+            KeySchema=table["KeySchema"],
+            BillingMode=table.get("BillingMode", "PAY_PER_REQUEST"),
+        )
+        ttl = table.get("TimeToLiveSpecification")
+        if ttl:
+            ddb.update_time_to_live(TableName=TABLE_NAME, TimeToLiveSpecification=ttl)
+        sns = self.moto.client("sns")
+        topic_arn = sns.create_topic(Name=TOPIC_NAME)["TopicArn"]
+        self.refs.update(
+            {
+                "AWS::Partition": "aws",
+                "AWS::Region": self.moto.region,
+                "AWS::AccountId": ACCOUNT,
+                "AWS::URLSuffix": "amazonaws.com",
+                table_id: TABLE_NAME,
+                self.template.topic_id(): topic_arn,
+            }
+        )
+        sqs = self.moto.client("sqs")
+        self.report_queue = sqs.create_queue(QueueName="lab-reports")["QueueUrl"]
+        report_arn = sqs.get_queue_attributes(
+            QueueUrl=self.report_queue, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=report_arn)
+        self.ecs_queue = sqs.create_queue(QueueName="lab-ecs-events")["QueueUrl"]
+        ecs_arn = sqs.get_queue_attributes(QueueUrl=self.ecs_queue, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        events = self.moto.client("events")
+        events.put_rule(
+            Name="sessionwatch-lab-ecs-events",
+            EventPattern=json.dumps(self.template.ecs_event_pattern(self.refs)),
+            State="ENABLED",
+        )
+        events.put_targets(
+            Rule="sessionwatch-lab-ecs-events", Targets=[{"Id": "queue", "Arn": ecs_arn}]
+        )
+        for logical_id, props in self.template.resources("AWS::Lambda::Function").items():
+            handler = str(props.get("Handler"))
+            # Lambda's own metrics name a function by its physical name: the lab picks one.
+            name = "sessionwatch-lab-" + handler.removeprefix(HANDLER_PREFIX).split(".")[0]
+            self.refs[logical_id] = name
+            self.function_names[handler] = name
+        for handler in (ECS_HANDLER, SESSION_HANDLER, REPORTER_HANDLER):
+            self._env[handler] = self.template.function_env(handler, self.refs)
+        self._load_handlers()
+
+    def function_env(self, handler: str) -> dict[str, str]:
+        return dict(self._env[handler])
+
+    def _load_handlers(self) -> None:
+        # The handlers' Logger binds sys.stdout when its module is imported: import them with
+        # stdout pointed at the sink, so their log lines land where Lambda's would.
+        env = {**self._env[SESSION_HANDLER], **self.moto.env()}
+        with self._environment(env), contextlib.redirect_stdout(self._sink):
+            from detectors.handlers import ecs_events, reporter, runtime, session_events
+
+            runtime.reset()
+        self._handlers = {
+            ECS_HANDLER: ecs_events.handler,
+            SESSION_HANDLER: session_events.handler,
+            REPORTER_HANDLER: reporter.handler,
+        }
+
+    @contextlib.contextmanager
+    def _environment(self, env: dict[str, str]) -> Iterator[None]:
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def invoke(self, handler: str, event: Any) -> Invocation:
+        """Call ``handler`` once with its template environment; never raises."""
+        from detectors.handlers import runtime
+
+        with self._lock:
+            env = {**self._env[handler], **self.moto.env()}
+            start = len(self._sink.lines)
+            result: Any = None
+            error: str | None = None
+            with self._environment(env), contextlib.redirect_stdout(self._sink):
+                if env != self._last_env:
+                    runtime.reset()  # another function's environment: another "container"
+                    self._last_env = env
+                try:
+                    context = LambdaContextStub(self.function_names.get(handler, handler))
+                    result = self._handlers[handler](event, context)
+                except Exception as exc:  # a crashing handler is a finding, not a lab crash
+                    error = f"{type(exc).__name__}: {exc}"
+            lines = self._sink.lines[start:]
+            invocation = Invocation(handler, time.time(), result, error, lines)
+            self.invocations.append(invocation)
+            points = [p for line in lines for p in emf_datapoints(line)]
+            points += self._lambda_metrics(handler, invocation)
+            self.detector_points.extend(points)
+            if points:
+                put_metric_data(self.moto.client("cloudwatch"), points)
+            if error:
+                print(f"[lab] {handler} raised {error}", file=sys.stderr)
+            return invocation
+
+    def _lambda_metrics(self, handler: str, invocation: Invocation) -> list[Datapoint]:
+        """``AWS/Lambda`` Invocations and Errors, as Lambda itself publishes per invocation."""
+        dims = (("FunctionName", self.function_names.get(handler, handler)),)
+        return [
+            Datapoint(LAMBDA_NAMESPACE, "Invocations", dims, invocation.time, 1.0),
+            Datapoint(
+                LAMBDA_NAMESPACE, "Errors", dims, invocation.time, float(bool(invocation.error))
+            ),
+        ]
+
+    def put_ecs_event(self, event: EcsEvent) -> None:
+        """Put an ECS event on the default bus; the template's rule routes it (or not)."""
+        answer = self.moto.client("events").put_events(Entries=[event.as_entry()])
+        if answer.get("FailedEntryCount"):
+            raise RuntimeError(f"EventBridge refused an ECS event: {answer}")
+
+    def deliver_ecs_events(self) -> int:
+        """What the rule delivered, each event handed to the ECS-events detector."""
+        sqs = self.moto.client("sqs")
+        delivered = 0
+        while True:
+            messages = sqs.receive_message(
+                QueueUrl=self.ecs_queue, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not messages:
+                return delivered
+            for message in messages:
+                event = json.loads(message["Body"])
+                # moto's SQS target drops the envelope's `account`; EventBridge always sets it.
+                if isinstance(event, dict):
+                    event.setdefault("account", ACCOUNT)
+                self.invoke(ECS_HANDLER, event)
+                sqs.delete_message(QueueUrl=self.ecs_queue, ReceiptHandle=message["ReceiptHandle"])
+                delivered += 1
+
+    def reports(self) -> list[dict[str, Any]]:
+        """SNS messages that reached the report queue (subject and message)."""
+        sqs = self.moto.client("sqs")
+        found: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(
+                QueueUrl=self.report_queue, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not messages:
+                return found
+            for message in messages:
+                envelope = json.loads(message["Body"])
+                found.append(
+                    {"subject": envelope.get("Subject"), "message": envelope.get("Message")}
+                )
+                sqs.delete_message(
+                    QueueUrl=self.report_queue, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    def verdicts(self, fingerprints: list[str]) -> dict[str, dict[str, Any]]:
+        """The ledger's decided verdict per lost session fingerprint (absent: none yet)."""
+        from detectors.ledger import lost_key
+
+        ddb = self.moto.client("dynamodb")
+        found: dict[str, dict[str, Any]] = {}
+        for fp in fingerprints:
+            pk, sk = lost_key(fp)
+            item = ddb.get_item(
+                TableName=TABLE_NAME, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+            ).get("Item")
+            if item and "cause" in item:
+                found[fp] = {
+                    k: (v.get("S") if "S" in v else float(v["N"]) if "N" in v else None)
+                    for k, v in item.items()
+                }
+        return found

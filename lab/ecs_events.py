@@ -1,0 +1,171 @@
+"""ECS events for the lab's local tasks, in the shapes AWS documents for source ``aws.ecs``.
+
+The lab's "ECS" is its own orchestration code; these builders give each of its steps the
+EventBridge event real ECS would send (the same fields as tests/fixtures/ecs/, which the lab's
+tests compare them with). Only ``put_events`` fields are built here: EventBridge adds ``id``,
+``version``, ``account`` and ``region`` itself when the lab puts them into (moto) EventBridge.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+DETAIL_DEPLOYMENT = "ECS Deployment State Change"
+DETAIL_TASK = "ECS Task State Change"
+DETAIL_SERVICE_ACTION = "ECS Service Action"
+CONTAINER = "mcp-server"
+
+STOP_SCHEDULER = "ServiceSchedulerInitiated"
+STOP_ESSENTIAL_EXIT = "EssentialContainerExited"
+
+
+def iso(t: float) -> str:
+    """ECS's timestamp format: ISO-8601 UTC with milliseconds and ``Z``."""
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def new_deployment_id(rng: random.Random | None = None) -> str:
+    """An ECS deployment id (``ecs-svc/`` and 19 digits)."""
+    rng = rng or random.Random()
+    return "ecs-svc/" + "".join(str(rng.randrange(10)) for _ in range(19))
+
+
+@dataclass(frozen=True)
+class ServiceRef:
+    """Where the lab's service lives: what every event names."""
+
+    region: str
+    account: str
+    cluster: str
+    service: str
+    family: str = "mcp-server"
+
+    @property
+    def cluster_arn(self) -> str:
+        return f"arn:aws:ecs:{self.region}:{self.account}:cluster/{self.cluster}"
+
+    @property
+    def service_arn(self) -> str:
+        return f"arn:aws:ecs:{self.region}:{self.account}:service/{self.cluster}/{self.service}"
+
+    def task_arn(self, task_id: str) -> str:
+        return f"arn:aws:ecs:{self.region}:{self.account}:task/{self.cluster}/{task_id}"
+
+
+@dataclass(frozen=True)
+class EcsEvent:
+    """One event as ``put_events`` takes it."""
+
+    detail_type: str
+    resources: list[str]
+    detail: dict[str, Any]
+    time: float
+
+    def as_entry(self) -> dict[str, Any]:
+        return {
+            "Source": "aws.ecs",
+            "DetailType": self.detail_type,
+            "Resources": self.resources,
+            "Detail": json.dumps(self.detail),
+            "Time": datetime.fromtimestamp(self.time, UTC),
+        }
+
+
+def deployment_event(ref: ServiceRef, deployment_id: str, name: str, at: float) -> EcsEvent:
+    """``SERVICE_DEPLOYMENT_IN_PROGRESS`` / ``_COMPLETED`` / ``_FAILED``."""
+    words = {
+        "SERVICE_DEPLOYMENT_IN_PROGRESS": "in progress",
+        "SERVICE_DEPLOYMENT_COMPLETED": "completed",
+    }
+    detail = {
+        "eventType": "ERROR" if name == "SERVICE_DEPLOYMENT_FAILED" else "INFO",
+        "eventName": name,
+        "deploymentId": deployment_id,
+        "updatedAt": iso(at),
+        "reason": f"ECS deployment {deployment_id} {words.get(name, 'failed')}.",
+    }
+    return EcsEvent(DETAIL_DEPLOYMENT, [ref.service_arn], detail, at)
+
+
+def steady_state_event(ref: ServiceRef, at: float) -> EcsEvent:
+    detail = {
+        "eventType": "INFO",
+        "eventName": "SERVICE_STEADY_STATE",
+        "clusterArn": ref.cluster_arn,
+        "createdAt": iso(at),
+    }
+    return EcsEvent(DETAIL_SERVICE_ACTION, [ref.service_arn], detail, at)
+
+
+@dataclass
+class TaskRecord:
+    """What ECS knows about one task, updated as the lab moves it through its life."""
+
+    task_id: str
+    started_by: str
+    revision: str
+    created_at: float
+    started_at: float | None = None
+    stopping_at: float | None = None
+    stopped_at: float | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    exit_code: int | None = None
+    version: int = 1
+
+
+def task_event(ref: ServiceRef, task: TaskRecord, last: str, desired: str, at: float) -> EcsEvent:
+    """An ``ECS Task State Change`` for ``task`` now ``last`` (lastStatus), wanted ``desired``."""
+    task.version += 1
+    arn = ref.task_arn(task.task_id)
+    container: dict[str, Any] = {
+        "containerArn": f"{arn.replace(':task/', ':container/')}/{CONTAINER}",
+        "lastStatus": last,
+        "name": CONTAINER,
+        "image": f"{ref.account}.dkr.ecr.{ref.region}.amazonaws.com/{ref.family}:lab",
+        "taskArn": arn,
+        "cpu": "0",
+    }
+    if task.exit_code is not None and last == "STOPPED":
+        container["exitCode"] = task.exit_code
+    detail: dict[str, Any] = {
+        "availabilityZone": f"{ref.region}a",
+        "clusterArn": ref.cluster_arn,
+        "containers": [container],
+        "createdAt": iso(task.created_at),
+        "launchType": "FARGATE",
+        "cpu": "256",
+        "memory": "512",
+        "desiredStatus": desired,
+        "group": f"service:{ref.service}",
+        "lastStatus": last,
+        "startedBy": task.started_by,
+        "taskArn": arn,
+        "taskDefinitionArn": (
+            f"arn:aws:ecs:{ref.region}:{ref.account}:task-definition/{ref.family}:{task.revision}"
+        ),
+        "updatedAt": iso(at),
+        "version": task.version,
+        "platformVersion": "1.4.0",
+    }
+    for key, value in (
+        ("startedAt", task.started_at),
+        ("stoppingAt", task.stopping_at),
+        ("executionStoppedAt", task.stopped_at),
+        ("stoppedAt", task.stopped_at),
+    ):
+        if value is not None:
+            detail[key] = iso(value)
+    if task.stop_code is not None:
+        detail["stopCode"] = task.stop_code
+        detail["stoppedReason"] = task.stopped_reason
+    return EcsEvent(DETAIL_TASK, [arn], detail, at)
+
+
+def scheduler_stop_reason(task: TaskRecord) -> str:
+    """ECS names the deployment that STARTED the task being stopped (DESIGN section 5)."""
+    return f"Scaling activity initiated by (deployment {task.started_by})"

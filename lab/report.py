@@ -1,0 +1,258 @@
+"""The lab's output: the side-by-side verdict, ``lab-report/`` (report.md, events.jsonl,
+timeline.png), and the audit that no raw session id was written anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lab.alarm_replay import Evaluation
+from lab.scenarios import ALARM_ERRORS_PREFIX, Outcome, Scenario
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    start: float
+    end: float
+    events: list[dict[str, Any]]
+    outcome: Outcome
+    verdicts: dict[str, dict[str, Any]]
+    timelines: dict[str, list[Evaluation]]
+    skipped_alarms: list[str]
+    reports: list[dict[str, Any]]
+    problems: list[str]
+    deployment_id: str | None
+    targets: dict[str, str]
+    lb_5xx: int
+    lb_4xx: int
+    sessions_opened: int
+    lines_shipped: int
+    server_points: int
+    invocation_errors: list[str] = field(default_factory=list)
+
+
+def _hms(t: float | None) -> str:
+    return "-" if t is None else datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S")
+
+
+def side_by_side(r: RunResult) -> list[tuple[str, str]]:
+    """Rows of (what the infrastructure shows, what SessionWatch shows)."""
+    calls = [e for e in r.events if e["kind"] == "call"]
+    not_found = [e for e in calls if e["http_status"] == 404 and e["jsonrpc_code"] == -32600]
+    first_loss = min((e["t"] for e in not_found), default=None)
+    decided = [float(v["decided_at"]) for v in r.verdicts.values() if v.get("decided_at")]
+    latency = (min(decided) - first_loss) if decided and first_loss else None
+    deployment_states = [
+        e["detail"].get("eventName")
+        for e in r.events
+        if e["kind"] == "ecs_event" and e["detail_type"] == "ECS Deployment State Change"
+    ]
+    failed = "SERVICE_DEPLOYMENT_FAILED" in deployment_states
+    unhealthy = sorted(t[:8] for t, s in r.targets.items() if s.startswith("DOWN"))
+    running_up = sum(1 for s in r.targets.values() if s.startswith("UP"))
+    causes = Counter(str(v.get("cause")) for v in r.verdicts.values())
+    facts = r.reports[0]["facts"] if r.reports else {}
+    cliff = facts.get("session_cliff_s")
+    at_risk = facts.get("sessions_at_risk")
+    fired = r.outcome.alarms_fired
+    main = sorted(k for k in r.timelines if not k.startswith(ALARM_ERRORS_PREFIX))
+    alarm_text = ", ".join(f"{k} {'ALARM' if k in fired else 'OK'}" for k in main)
+    if any(k.startswith(ALARM_ERRORS_PREFIX) for k in r.timelines):
+        errors = any(k.startswith(ALARM_ERRORS_PREFIX) for k in fired)
+        alarm_text += f", detector errors {'ALARM' if errors else 'OK'}"
+    lost = len(r.outcome.lost_sessions)
+    unattributed = sum(1 for fp in r.outcome.lost_sessions if fp not in r.verdicts)
+    return [
+        (
+            f"targets healthy: {running_up} UP"
+            + (f", DOWN: {', '.join(unhealthy)}" if unhealthy else ""),
+            f"alarms: {alarm_text or 'none replayed'}",
+        ),
+        (
+            f"load balancer 5xx: {r.lb_5xx} (4xx: {r.lb_4xx}, not alarmed on)",
+            f"sessions lost: {lost} (unattributed {unattributed}); at risk "
+            + (f"{at_risk}, survived {max(0, int(at_risk) - lost)}" if at_risk is not None else "-")
+            + f"; {r.sessions_opened} opened incl. re-created",
+        ),
+        (
+            "deployment: "
+            + (
+                deployment_states[-1].replace("SERVICE_DEPLOYMENT_", "")
+                if deployment_states
+                else "none"
+            ),
+            "by cause: " + (", ".join(f"{c}={n}" for c, n in sorted(causes.items())) or "none"),
+        ),
+        (
+            "circuit breaker: " + ("TRIPPED" if failed else "silent"),
+            f"deployment: {r.deployment_id or '-'}; at risk: "
+            f"{at_risk if at_risk is not None else '-'}; report sent: {len(r.reports)}",
+        ),
+        (
+            f"client view: {len(not_found)} HTTP 404 'Session not found' of {len(calls)} calls",
+            "session cliff: "
+            + (f"{cliff:.1f} s after deployment start" if isinstance(cliff, int | float) else "-")
+            + "; detection latency: "
+            + (f"{latency:.1f} s from first loss to verdict" if latency is not None else "-"),
+        ),
+    ]
+
+
+def render_text(r: RunResult) -> str:
+    rows = side_by_side(r)
+    width = max(len(a) for a, _ in rows) + 2
+    lines = [
+        "",
+        f"== {r.scenario.name}: {'PASS' if not r.problems else 'FAIL'} ==",
+        f"{'WHAT THE INFRASTRUCTURE SHOWS':<{width}}| WHAT SESSIONWATCH SHOWS",
+        "-" * (width + 40),
+    ]
+    lines += [f"{a:<{width}}| {b}" for a, b in rows]
+    if r.problems:
+        lines += ["", "Verdict problems:"] + [f"  - {p}" for p in r.problems]
+    return "\n".join(lines)
+
+
+def render_markdown(r: RunResult) -> str:
+    rows = side_by_side(r)
+    md = [
+        f"# SessionWatch lab: {r.scenario.name}",
+        "",
+        f"{r.scenario.summary}. Run {_hms(r.start)} to {_hms(r.end)} UTC "
+        f"({r.end - r.start:.0f} s). Verdict: **{'PASS' if not r.problems else 'FAIL'}**.",
+        "",
+        "| What the infrastructure shows | What SessionWatch shows |",
+        "|---|---|",
+    ]
+    md += [f"| {a} | {b} |" for a, b in rows]
+    md += ["", "![timeline](timeline.png)", "", "## Alarm history (replayed from the template)"]
+    for key, timeline in sorted(r.timelines.items()):
+        changes = []
+        previous = None
+        for e in timeline:
+            if e.state != previous:
+                changes.append(f"{_hms(e.time)} {e.state}")
+                previous = e.state
+        md.append(f"- {key}: " + (" -> ".join(changes) or "never evaluated"))
+    for note in r.skipped_alarms:
+        md.append(f"- not replayed: {note}")
+    md += ["", "## Lost sessions and verdicts", ""]
+    if r.outcome.lost_sessions:
+        md += [
+            "| session (fingerprint) | cause | origin task | serving task |",
+            "|---|---|---|---|",
+        ]
+        for fp in sorted(r.outcome.lost_sessions):
+            v = r.verdicts.get(fp, {})
+            md.append(
+                f"| {fp} | {v.get('cause', 'NO VERDICT')} | {str(v.get('origin_task', '-'))[:8]} "
+                f"| {str(v.get('serving_task', '-'))[:8]} |"
+            )
+    else:
+        md.append("No session was lost.")
+    for report in r.reports:
+        md += [
+            "",
+            f"## SNS report: {report.get('subject')}",
+            "",
+            "```",
+            str(report["message"]),
+            "```",
+        ]
+    md += [
+        "",
+        "## Pipeline",
+        "",
+        f"- server log lines delivered through the subscription filter: {r.lines_shipped}",
+        f"- server metric datapoints written to CloudWatch (awsemf mapping): {r.server_points}",
+        f"- detector invocation errors: {len(r.invocation_errors)}",
+    ]
+    if r.problems:
+        md += ["", "## Verdict problems", ""] + [f"- {p}" for p in r.problems]
+    return "\n".join(md) + "\n"
+
+
+def draw_timeline(r: RunResult, path: Path) -> None:
+    """Per call: probe row, colour by status, marker by task; deployment phases; alarm band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    calls = [e for e in r.events if e["kind"] == "call"]
+    probes = sorted({e["probe"] for e in calls})
+    rows = {name: i for i, name in enumerate(probes)}
+    tasks = sorted({e["task_id"] for e in calls if e["task_id"]})
+    markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
+    fig, ax = plt.subplots(figsize=(12, 2.5 + 0.25 * min(len(probes), 40)))
+    for e in calls:
+        if len(probes) > 40 and rows[e["probe"]] >= 40:
+            continue
+        x = e["t"] - r.start
+        colour = "tab:green" if e["http_status"] == 200 or e["http_status"] == 202 else "tab:red"
+        if e["http_status"] is None:
+            colour = "tab:gray"
+        marker = markers[tasks.index(e["task_id"]) % len(markers)] if e["task_id"] else "x"
+        ax.scatter(x, rows[e["probe"]], c=colour, marker=marker, s=18)
+    top = min(len(probes), 40)
+    for e in r.events:
+        if e["kind"] == "ecs_event" and e["detail_type"] == "ECS Deployment State Change":
+            x = e["t"] - r.start
+            ax.axvline(x, color="tab:blue", linestyle="--", linewidth=1.2)
+            label = e["detail"]["eventName"].removeprefix("SERVICE_DEPLOYMENT_")
+            ax.text(x + 0.1, -0.65, label, color="tab:blue", fontsize=7)
+        elif e["kind"] == "ecs_event" and e["detail"].get("lastStatus") == "STOPPED":
+            ax.axvline(e["t"] - r.start, color="0.6", linestyle=":", linewidth=1)
+    labels = list(probes[:top])
+    ticks = list(range(top))
+    shown = [
+        (k, t) for k, t in sorted(r.timelines.items()) if not k.startswith(ALARM_ERRORS_PREFIX)
+    ]
+    for i, (key, timeline) in enumerate(shown):
+        y = -1.2 - i * 0.8
+        # a state holds from its evaluation until the next one
+        for ev, nxt in zip(timeline, [*timeline[1:], None], strict=True):
+            if ev.time < r.start:
+                continue
+            until = nxt.time if nxt is not None else r.end
+            colour = {"ALARM": "tab:red", "OK": "tab:green"}.get(ev.state, "0.7")
+            ax.barh(y, max(until - ev.time, 0.05), left=ev.time - r.start, height=0.5, color=colour)
+        ticks.append(y)  # type: ignore[arg-type]
+        labels.append(f"alarm {key}")
+    ax.set_yticks(ticks, labels, fontsize=7)
+    ax.set_xlabel(
+        "seconds since lab start: green 2xx, red 404 Session not found, marker = task; "
+        "blue = deployment, dotted = task stopped"
+    )
+    ax.set_title(f"SessionWatch lab: {r.scenario.name}")
+    ax.set_xlim(left=0)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def leaked(raw_ids: set[str], texts: list[str]) -> int:
+    """How many of ``texts`` contain a raw session id (the audit of DESIGN section 2)."""
+    return sum(1 for text in texts if any(raw in text for raw in raw_ids))
+
+
+def write_report(r: RunResult, directory: Path, raw_ids: set[str], printed: list[str]) -> str:
+    """Write lab-report/ and return the side-by-side text; adds leak findings to problems."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / "events.jsonl").open("w") as f:
+        for event in r.events:
+            f.write(json.dumps(event, default=str) + "\n")
+    draw_timeline(r, directory / "timeline.png")
+    (directory / "report.md").write_text(render_markdown(r))
+    written = [p.read_text(errors="replace") for p in directory.glob("*") if p.suffix != ".png"]
+    leaks = leaked(raw_ids, written) + leaked(raw_ids, printed)
+    if leaks:
+        r.problems.append(f"a raw session id appears in {leaks} output(s)")
+        (directory / "report.md").write_text(render_markdown(r))
+    return render_text(r)

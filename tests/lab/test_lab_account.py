@@ -1,0 +1,55 @@
+"""The lab's AWS account in moto, wired from the real template: routing, detectors, reports."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab.detectors_runtime import ECS_HANDLER, REPORTER_HANDLER, LabAccount
+from lab.ecs_events import ServiceRef, deployment_event, new_deployment_id
+from lab.moto import ACCOUNT, MotoServer
+from lab.template import AddonTemplate
+
+
+@pytest.fixture(scope="module")
+def account(addon_template: Path) -> Iterator[LabAccount]:
+    with MotoServer() as moto:
+        acct = LabAccount(moto, AddonTemplate.load(addon_template))
+        acct.setup()
+        yield acct
+
+
+def test_the_templates_rule_routes_only_this_clusters_events(account: LabAccount) -> None:
+    ours = ServiceRef("us-east-1", ACCOUNT, "sessionwatch-lab", "mcp-server")
+    other = ServiceRef("us-east-1", ACCOUNT, "sessionwatch-lab-2", "mcp-server")
+    now = time.time()
+    account.put_ecs_event(
+        deployment_event(other, new_deployment_id(), "SERVICE_DEPLOYMENT_IN_PROGRESS", now)
+    )
+    account.put_ecs_event(
+        deployment_event(ours, new_deployment_id(), "SERVICE_DEPLOYMENT_IN_PROGRESS", now)
+    )
+    before = len(account.invocations)
+    assert account.deliver_ecs_events() == 1
+    invocation = account.invocations[before]
+    assert invocation.handler == ECS_HANDLER and invocation.error is None
+    assert invocation.result == {"stored": 1, "ignored": 0, "bad_input": 0}
+
+
+def test_reporter_runs_with_its_template_environment_and_emits_metrics(
+    account: LabAccount,
+) -> None:
+    env = account.function_env(REPORTER_HANDLER)
+    assert env["LEDGER_TABLE_NAME"] == "sessionwatch-lab-ledger"
+    assert env["REPORT_TOPIC_ARN"].startswith("arn:aws:sns:us-east-1:")
+    invocation = account.invoke(REPORTER_HANDLER, {"id": "tick"})
+    assert invocation.error is None
+    names = {p.metric_name for p in account.detector_points}
+    assert {"DeploymentsInProgress", "Invocations", "Errors"} <= names
+    # the deployment above is still in progress: the reporter says so
+    in_progress = [p for p in account.detector_points if p.metric_name == "DeploymentsInProgress"]
+    assert in_progress[-1].value == 1.0
+    assert account.reports() == []  # no deployment has ended: no report

@@ -1,0 +1,96 @@
+"""lab-report/ output: the side-by-side table, files written, and the raw-session-id audit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lab.alarm_replay import ALARM, OK, Evaluation
+from lab.report import RunResult, leaked, write_report
+from lab.scenarios import ALARM_DEPLOYMENT, SCENARIOS, Outcome
+
+RAW = "5f1c0b9e2d7a4b7e9a553c4d2e1f0a9b"  # what a raw Mcp-Session-Id looks like
+
+
+def call(t: float, status: int, session: str, task: str) -> dict[str, Any]:
+    return {
+        "t": t,
+        "kind": "call",
+        "time": t,
+        "probe": "probe-1",
+        "call_number": 1,
+        "tool": "set_session_value",
+        "http_status": status,
+        "task_id": task,
+        "session": session,
+        "jsonrpc_code": -32600 if status == 404 else None,
+        "jsonrpc_message": None,
+        "latency_ms": 3.0,
+        "cookie_rotated": False,
+        "transport_error": None,
+    }
+
+
+def result(events: list[dict[str, Any]]) -> RunResult:
+    return RunResult(
+        scenario=SCENARIOS["rolling-deploy"],
+        start=100.0,
+        end=130.0,
+        events=events,
+        outcome=Outcome(
+            frozenset({"aaaaaaaaaaaaaaaa"}),
+            {"aaaaaaaaaaaaaaaa": "deployment"},
+            frozenset({ALARM_DEPLOYMENT}),
+            1,
+            1,
+        ),
+        verdicts={"aaaaaaaaaaaaaaaa": {"cause": "deployment", "decided_at": 112.5}},
+        timelines={ALARM_DEPLOYMENT: [Evaluation(106, OK, 0, 1), Evaluation(112, ALARM, 1, 1)]},
+        skipped_alarms=[],
+        reports=[
+            {
+                "subject": "s",
+                "message": "m",
+                "facts": {"session_cliff_s": 2.0, "sessions_at_risk": 1},
+            }
+        ],
+        problems=[],
+        deployment_id="ecs-svc/1",
+        targets={"t-new": "UP"},
+        lb_5xx=0,
+        lb_4xx=1,
+        sessions_opened=2,
+        lines_shipped=5,
+        server_points=7,
+    )
+
+
+def test_report_files_and_side_by_side(tmp_path: Path) -> None:
+    events = [
+        {"t": 101.0, "kind": "phase", "text": "start"},
+        call(105.0, 200, "aaaaaaaaaaaaaaaa", "t-old"),
+        call(110.0, 404, "aaaaaaaaaaaaaaaa", "t-new"),
+    ]
+    r = result(events)
+    text = write_report(r, tmp_path, {RAW}, ["a printed line"])
+    assert r.problems == []
+    assert "WHAT THE INFRASTRUCTURE SHOWS" in text and "PASS" in text
+    assert "detection latency: 2.5 s from first loss to verdict" in text
+    assert "at risk 1, survived 0" in text
+    md = (tmp_path / "report.md").read_text()
+    assert "| aaaaaaaaaaaaaaaa | deployment |" in md
+    assert "deployment: " in md and "ALARM" in md
+    assert len((tmp_path / "events.jsonl").read_text().splitlines()) == 3
+    assert (tmp_path / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_raw_session_id_anywhere_fails_the_run(tmp_path: Path) -> None:
+    r = result([call(105.0, 200, "aaaaaaaaaaaaaaaa", "t-old")])
+    write_report(r, tmp_path, {RAW}, [f"server said Created new transport with session ID: {RAW}"])
+    assert r.problems == ["a raw session id appears in 1 output(s)"]
+    assert "Verdict problems" in (tmp_path / "report.md").read_text()
+
+
+def test_leaked_counts_texts_with_any_raw_id() -> None:
+    assert leaked({RAW, "other-id"}, ["x", f"..{RAW}..", "other-id", "fine"]) == 2
+    assert leaked(set(), ["anything"]) == 0

@@ -1,0 +1,84 @@
+"""The verdict check that decides the lab's exit status: every wrong outcome is named."""
+
+from __future__ import annotations
+
+from lab.scenarios import (
+    ALARM_DEPLOYMENT,
+    ALARM_STICKINESS,
+    SCENARIOS,
+    Outcome,
+    check,
+)
+
+ROLLING = SCENARIOS["rolling-deploy"]
+QUIET = SCENARIOS["quiet-deploy"]
+STALE = SCENARIOS["stale-cookie-client"]
+
+
+def outcome(**kw: object) -> Outcome:
+    base: dict[str, object] = {
+        "lost_sessions": frozenset({"a", "b"}),
+        "causes": {"a": "deployment", "b": "deployment"},
+        "alarms_fired": frozenset({ALARM_DEPLOYMENT}),
+        "reports": 1,
+        "report_lost": 2,
+    }
+    base.update(kw)
+    return Outcome(**base)  # type: ignore[arg-type]
+
+
+def test_right_rolling_deploy_verdict_passes() -> None:
+    assert check(ROLLING, outcome()) == []
+
+
+def test_wrong_verdicts_are_each_reported() -> None:
+    assert check(ROLLING, outcome(lost_sessions=frozenset(), causes={}, report_lost=0)) == [
+        "no session was lost: the scenario did not reproduce its failure"
+    ]
+    assert check(ROLLING, outcome(causes={"a": "deployment"})) == [
+        "1 lost session(s) without a verdict",
+        "the deployment report says 2 lost, the lab saw 1",
+    ]
+    assert check(
+        ROLLING, outcome(causes={"a": "deployment", "b": "stickiness"}, report_lost=1)
+    ) == ["cause is not deployment for: b=stickiness"]
+    assert check(ROLLING, outcome(alarms_fired=frozenset({ALARM_STICKINESS}))) == [
+        "alarm deployment did not fire",
+        "alarm stickiness fired but should stay silent",
+    ]
+    assert check(ROLLING, outcome(reports=0, report_lost=None)) == [
+        "no deployment report reached the SNS topic's subscriber"
+    ]
+
+
+def test_no_loss_scenarios_fail_on_any_loss_or_alarm() -> None:
+    clean = outcome(lost_sessions=frozenset(), causes={}, alarms_fired=frozenset(), report_lost=0)
+    assert check(QUIET, clean) == []
+    assert check(QUIET, outcome(report_lost=0, alarms_fired=frozenset())) == [
+        "2 session(s) lost where none should be"
+    ]
+    assert "alarm deployment fired but should stay silent" in check(
+        QUIET, outcome(lost_sessions=frozenset(), causes={}, report_lost=0)
+    )
+
+
+def test_stale_cookie_expects_stickiness_and_no_deployment_alarm() -> None:
+    good = outcome(
+        causes={"a": "stickiness", "b": "stickiness"},
+        alarms_fired=frozenset({ALARM_STICKINESS}),
+        reports=0,
+        report_lost=None,
+    )
+    assert check(STALE, good) == []
+    assert check(STALE, outcome(reports=0, report_lost=None)) == [
+        "cause is not stickiness for: a=deployment, b=deployment",
+        "alarm stickiness did not fire",
+        "alarm deployment fired but should stay silent",
+    ]
+
+
+def test_a_detector_error_alarm_fails_every_scenario() -> None:
+    fired = frozenset({ALARM_DEPLOYMENT, "errors:sessionwatch-lab-session_events"})
+    assert check(ROLLING, outcome(alarms_fired=fired)) == [
+        "alarm errors:sessionwatch-lab-session_events fired: a detector raised"
+    ]
