@@ -1,4 +1,4 @@
-"""Shared pytest configuration. Each part's suite keeps its own fixtures in tests/<part>/conftest.py."""
+"""Fixtures shared by every part's suite; each part keeps its own in tests/<part>/conftest.py."""
 
 from __future__ import annotations
 
@@ -6,13 +6,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-
-
-@pytest.fixture(scope="session")
-def repo_root() -> Path:
-    return REPO_ROOT
 
 
 @pytest.fixture(scope="session")
