@@ -30,12 +30,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from lab.processes import stop_process
 
 HAPROXY_BIN = os.environ.get("SESSIONWATCH_HAPROXY", "/usr/sbin/haproxy")
 BACKEND = "targets"
@@ -172,14 +173,7 @@ class HAProxy:
     def stop(self) -> None:
         """Stop HAProxy (SIGTERM, then SIGKILL); safe to call twice."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process)
 
     def command(self, line: str) -> str:
         """Send one runtime API command and return HAProxy's answer."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import boto3
 import httpx
 
 from lab.haproxy import free_port
+from lab.processes import stop_process
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -102,11 +102,4 @@ class MotoServer:
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL); safe to call twice."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process)
