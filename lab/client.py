@@ -17,10 +17,14 @@ Modes (``ProbeMode``):
 - ``stateless``: protocol ``2026-07-28``, no initialize and no session: such clients cannot lose
   a session at all.
 
-Each HTTP exchange yields a ``CallRecord`` (time, call number, tool, HTTP status, task id from the
-``X-Mcp-Task-Id`` header, JSON-RPC error code/message, latency, whether ``AWSALB`` rotated). The
-raw session id lives only in the ``ProbeClient`` object, to send it; records, ``repr`` and every
-line this module prints carry its fingerprint (``server.fingerprint``).
+Each HTTP exchange yields a ``CallRecord`` (time, call number, tool, HTTP status, task id,
+JSON-RPC error code/message, latency, whether ``AWSALB`` rotated). The task id comes from the
+``X-Mcp-Task-Id`` header SessionWatch's instrumentation adds; a server without it still names its
+task in its tool results (the reference server's tools, ``whoami`` included, all answer with a
+``task_id``), so a successful call verifies its routing either way (``CallRecord.task_source``).
+Error answers carry no tool result: without the header, a 404's task is unknown. The raw session
+id lives only in the ``ProbeClient`` object, to send it; records, ``repr`` and every line this
+module prints carry its fingerprint (``server.fingerprint``).
 
 Why JSON-RPC over ``httpx`` and not the ``mcp`` SDK's ``Client``: the probe exists to observe the
 wire, and the SDK hides exactly what it must see. On a 404 the SDK's transport replaces the
@@ -64,8 +68,12 @@ NAME_HEADER = "mcp-name"
 CLIENT_INFO = {"name": "sessionwatch-probe", "version": "0.1.0"}
 SET_TOOL = "set_session_value"
 GET_TOOL = "get_session_state"
+WHOAMI_TOOL = "whoami"
+INITIALIZED = "initialized"  # the record name of the notifications/initialized exchange
+TASK_ID_FIELD = "task_id"  # the key the reference server's tool results name their task with
 
 OnLost = Literal["reconnect", "stop", "continue"]
+TaskSource = Literal["header", "result"]
 
 
 class ProbeMode(StrEnum):
@@ -92,6 +100,7 @@ class CallRecord:
     latency_ms: float = 0.0
     cookie_rotated: bool = False
     transport_error: str | None = None
+    task_source: TaskSource | None = None  # where task_id came from; None when it is unknown
 
     @property
     def ok(self) -> bool:
@@ -150,6 +159,16 @@ def parse_jsonrpc_body(content_type: str, body: bytes, request_id: int | None) -
         if message.get("id") == request_id or ("error" in message and message.get("id") is None):
             return message
     return {}
+
+
+def task_id_from_result(message: dict[str, Any]) -> str | None:
+    """The ``task_id`` a successful tool result names in its structured content, if any."""
+    result = message.get("result")
+    if not isinstance(result, dict) or result.get("isError"):
+        return None
+    structured = result.get("structuredContent")
+    task_id = structured.get(TASK_ID_FIELD) if isinstance(structured, dict) else None
+    return task_id if isinstance(task_id, str) and task_id else None
 
 
 def sticky_cookie_from(headers: httpx.Headers) -> str | None:
@@ -217,7 +236,13 @@ class ProbeClient:
         return f"ProbeClient(name={self.name!r}, mode={self.mode.value}, session={self.session})"
 
     async def connect(self) -> CallRecord | None:
-        """Start a session (handshake-era modes); a no-op returning ``None`` when stateless."""
+        """Start a session (handshake-era modes); a no-op returning ``None`` when stateless.
+
+        Returns the ``initialize`` record, or the ``initialized`` notification's record when that
+        one failed (the session is then not usable, and the caller must see why). The
+        notification is part of the handshake, so it shares initialize's call number: the
+        numbers a caller prints have no gaps.
+        """
         if self.mode is ProbeMode.STATELESS:
             return None
         self._session_id = None
@@ -228,8 +253,20 @@ class ProbeClient:
         }
         record = await self._exchange("initialize", "initialize", params)
         if record.ok and self._session_id is not None:
-            await self._exchange("notifications/initialized", "initialized", None, notify=True)
+            ack = await self._exchange(
+                "notifications/initialized", INITIALIZED, None, notify=True, same_call=True
+            )
+            if not ack.ok:
+                return ack
         return record
+
+    async def whoami(self) -> CallRecord:
+        """Ask the answering task its identity (the reference server's ``whoami`` tool).
+
+        What the probe uses when responses carry no ``X-Mcp-Task-Id``: the record's ``task_id``
+        then comes from the tool result. One extra exchange, so callers use it only then.
+        """
+        return await self.call_tool(WHOAMI_TOOL, {})
 
     async def call_tool(self, tool: str, arguments: dict[str, Any]) -> CallRecord:
         """``tools/call`` once; the record says what came back."""
@@ -292,9 +329,11 @@ class ProbeClient:
         *,
         notify: bool = False,
         http_method: str = "POST",
+        same_call: bool = False,
     ) -> CallRecord:
         assert self.http_client is not None, "use ProbeClient as an async context manager"
-        self._call_number += 1
+        if not same_call:
+            self._call_number += 1
         headers = self._headers()
         request_id: int | None = None
         content: bytes | None = None
@@ -340,18 +379,24 @@ class ProbeClient:
             response.headers.get("content-type", ""), response.content, request_id
         )
         error = body.get("error") if isinstance(body.get("error"), dict) else None
+        task_id = response.headers.get(TASK_ID_HEADER)
+        task_source: TaskSource | None = "header" if task_id else None
+        if task_id is None and method == "tools/call" and response.is_success:
+            task_id = task_id_from_result(body)
+            task_source = "result" if task_id else None
         record = CallRecord(
             time=started,
             probe=self.name,
             call_number=self._call_number,
             tool=tool,
             http_status=response.status_code,
-            task_id=response.headers.get(TASK_ID_HEADER),
+            task_id=task_id,
             session=self.session if method == "initialize" else session_sent,
             jsonrpc_code=_int_or_none(error.get("code")) if error else None,
             jsonrpc_message=str(error.get("message")) if error else None,
             latency_ms=latency_ms,
             cookie_rotated=rotated,
+            task_source=task_source,
         )
         self.records.append(record)
         return record
@@ -396,7 +441,9 @@ async def run_probe(
 
     ``on_lost`` says what to do after a session-not-found: ``reconnect`` (start a new session at
     the next cycle, like a client with retry logic), ``stop``, or ``continue`` with the dead
-    session (like the original experiment's client, which had no retry logic).
+    session (like the original experiment's client, which had no retry logic). When a new
+    session's ``initialize`` answer carries no ``X-Mcp-Task-Id``, a ``whoami`` call follows it
+    (reported like any other record) so the session's task is known before the first write.
     """
     async with ProbeClient(url, mode=mode, name=name, timeout=timeout) as probe:
         pending_connect = True
@@ -409,6 +456,10 @@ async def run_probe(
                 if first is not None:
                     records.append(first)
                 pending_connect = first is not None and not first.ok
+                if first is not None and first.ok and first.task_id is None:
+                    # No X-Mcp-Task-Id: learn the new session's task before the first write,
+                    # so a write routed elsewhere is named against it. Once per session.
+                    records.append(await probe.whoami())
             if not pending_connect:
                 records.extend(await probe.cycle())
             done += 1  # a failed connect counts too: a dead endpoint must not loop forever

@@ -13,17 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.names import DIMENSION_SERVICE, NAMESPACE
+from server.semconv import (
+    ENV_DRAIN_SECONDS,
+    ENV_SESSION_IDLE_TIMEOUT,
+    FLAG_DRAIN_SECONDS,
+    FLAG_GRACEFUL_SECONDS,
+    FLAG_SESSION_IDLE_TIMEOUT,
+)
 
 # Fargate (and the ECS agent's ECS_CONTAINER_STOP_TIMEOUT) default: SIGKILL 30 s after SIGTERM.
 DEFAULT_STOP_TIMEOUT_S = 30
 # ELBv2 target group default deregistration delay.
 DEFAULT_DEREGISTRATION_DELAY_S = 300
-# The server's drain after SIGTERM (contract: the server reads this variable, or its flag).
-DRAIN_ENV = "SESSIONWATCH_DRAIN_SECONDS"
-DRAIN_FLAG = "--drain-seconds"
-GRACEFUL_FLAG = "--graceful-seconds"
-IDLE_ENV = "SESSIONWATCH_SESSION_IDLE_TIMEOUT"
-IDLE_FLAG = "--session-idle-timeout"
 # The MCP SDK's (and the reference server's) session idle timeout when none is configured.
 DEFAULT_SESSION_IDLE_TIMEOUT_S = 1800.0
 
@@ -209,9 +210,9 @@ def service_config_from(
             name=c["name"],
             essential=bool(c.get("essential", True)),
             stop_timeout_s=c.get("stopTimeout"),
-            drain_s=_setting(c, DRAIN_FLAG, DRAIN_ENV),
-            graceful_s=_flag(c.get("command") or [], GRACEFUL_FLAG),
-            idle_timeout_s=_setting(c, IDLE_FLAG, IDLE_ENV),
+            drain_s=_setting(c, FLAG_DRAIN_SECONDS, ENV_DRAIN_SECONDS),
+            graceful_s=_flag(c.get("command") or [], FLAG_GRACEFUL_SECONDS),
+            idle_timeout_s=_setting(c, FLAG_SESSION_IDLE_TIMEOUT, ENV_SESSION_IDLE_TIMEOUT),
             serves_traffic=c["name"] in lb_containers,
         )
         for c in task_definition.get("containerDefinitions") or []

@@ -15,10 +15,10 @@ from typing import Any
 from ops.audit_model import (
     DEFAULT_DEREGISTRATION_DELAY_S,
     DEFAULT_SESSION_IDLE_TIMEOUT_S,
-    DRAIN_ENV,
     ServiceConfig,
 )
 from server.runner import DEFAULT_GRACEFUL_SECONDS, FLUSH_ALLOWANCE_SECONDS, check_drain_budget
+from server.semconv import ENV_DRAIN_SECONDS, ENV_SESSION_IDLE_TIMEOUT
 
 
 class Severity(IntEnum):
@@ -142,7 +142,7 @@ def _target_group_findings(cfg: ServiceConfig) -> list[Finding]:
                     f"timeout {idle:g} s: a session idle longer than {duration} s comes back "
                     "without stickiness and lands on any task",
                     f"Raise stickiness.{tg.stickiness_type}.duration_seconds to at least "
-                    f"{math.ceil(idle)} s, or lower SESSIONWATCH_SESSION_IDLE_TIMEOUT.",
+                    f"{math.ceil(idle)} s, or lower {ENV_SESSION_IDLE_TIMEOUT}.",
                 )
             )
         if tg.deregistration_delay_s == DEFAULT_DEREGISTRATION_DELAY_S:
@@ -179,11 +179,11 @@ def _container_findings(cfg: ServiceConfig) -> list[Finding]:
                 "stop-timeout-below-drain",
                 Severity.HIGH,
                 "Stop timeout is shorter than the server's drain",
-                f"container {c.name}: stopTimeout {stop} s ({source}), {DRAIN_ENV}="
+                f"container {c.name}: stopTimeout {stop} s ({source}), {ENV_DRAIN_SECONDS}="
                 f"{c.drain_s:g} s: {overrun}; SIGKILL lands mid-shutdown, in-flight calls and "
                 "the shutdown accounting are cut off",
                 f"Set stopTimeout >= {need} s on container {c.name} "
-                f"(Fargate allows up to 120 s) or lower {DRAIN_ENV}.",
+                f"(Fargate allows up to 120 s) or lower {ENV_DRAIN_SECONDS}.",
             )
         )
     return found

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from lab.client import CallRecord, ProbeMode
+from lab.client import INITIALIZED, CallRecord, ProbeMode
 from lab.client import run_probe as run_client
 from ops.probe_events import Observation, ProbeTally
 
@@ -73,7 +73,8 @@ async def probe(
 
     def on_record(record: CallRecord) -> None:
         obs = tally.observe(record)
-        if record.tool == "initialize" and not connected:
+        # The handshake's outcome: initialize, or its notification when that one failed.
+        if record.tool in ("initialize", INITIALIZED) and not connected:
             connected.append(record.ok)
             if not record.ok:
                 stop.set()  # nothing to probe: a usage or connection error, not a loss

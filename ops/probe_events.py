@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from lab.client import CallRecord
+from server.semconv import TASK_ID_HEADER
 
 
 class Event(StrEnum):
@@ -82,6 +83,16 @@ class ProbeTally:
             self.session_task = record.task_id if record.ok else None
             if record.ok and record.session and record.session not in self.sessions:
                 self.sessions.append(record.session)
+        elif (
+            self.session_task is None
+            and record.ok
+            and record.task_id
+            and self.sessions
+            and record.session == self.sessions[-1]
+        ):
+            # Without X-Mcp-Task-Id an initialize names no task: the session lives where its
+            # first successful call (the probe's whoami) was answered.
+            self.session_task = record.task_id
         if record.task_id and record.task_id not in self.tasks_seen:
             self.tasks_seen.append(record.task_id)
         holder = self.session_task
@@ -121,8 +132,16 @@ class ProbeTally:
                     f"session lost: 404/-32600 from task {record.task_id}, the session lived on "
                     f"task {holder}; routed away from its task because {why}{again}"
                 )
+            if record.task_id is None:
+                # No header, and an error carries no tool result: who answered is unknown.
+                return Event.SESSION_LOST, (
+                    "session lost: 404/-32600 from an unidentified task (no "
+                    f"{TASK_ID_HEADER} header), the session lived on task "
+                    f"{holder or 'unknown'}: routed away from its task, or closed or expired "
+                    f"there{again}"
+                )
             return Event.SESSION_LOST, (
-                f"session lost: 404/-32600 from task {record.task_id or 'unknown'}, the task "
+                f"session lost: 404/-32600 from task {record.task_id}, the task "
                 f"that held it: closed or expired there, or the task restarted{again}"
             )
         if changed:

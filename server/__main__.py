@@ -24,9 +24,14 @@ from server.runner import (
     DrainingServer,
     check_drain_budget,
 )
+from server.semconv import (
+    ENV_DRAIN_SECONDS,
+    ENV_SESSION_IDLE_TIMEOUT,
+    FLAG_DRAIN_SECONDS,
+    FLAG_GRACEFUL_SECONDS,
+    FLAG_SESSION_IDLE_TIMEOUT,
+)
 
-DRAIN_ENV = "SESSIONWATCH_DRAIN_SECONDS"
-IDLE_ENV = "SESSIONWATCH_SESSION_IDLE_TIMEOUT"
 DEFAULT_IDLE_TIMEOUT = 1800.0
 
 
@@ -44,12 +49,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--task-id", default=env(TASK_ID_ENV), help=f"fallback task id, ${TASK_ID_ENV}")
     p.add_argument("--metadata-uri", default=env(METADATA_ENV), help=f"${METADATA_ENV}")
     p.add_argument(
-        "--drain-seconds",
+        FLAG_DRAIN_SECONDS,
         type=float,
-        default=_env_float(DRAIN_ENV, DEFAULT_DRAIN_SECONDS),
-        help=f"keep serving this long after SIGTERM (${DRAIN_ENV}); keep it under stopTimeout",
+        default=_env_float(ENV_DRAIN_SECONDS, DEFAULT_DRAIN_SECONDS),
+        help=f"keep serving this long after SIGTERM (${ENV_DRAIN_SECONDS}); "
+        "keep it under stopTimeout",
     )
-    p.add_argument("--graceful-seconds", type=float, default=DEFAULT_GRACEFUL_SECONDS)
+    p.add_argument(FLAG_GRACEFUL_SECONDS, type=float, default=DEFAULT_GRACEFUL_SECONDS)
     p.add_argument(
         "--stop-timeout",
         type=float,
@@ -57,10 +63,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="the task's stopTimeout, only to warn when the drain does not fit",
     )
     p.add_argument(
-        "--session-idle-timeout",
+        FLAG_SESSION_IDLE_TIMEOUT,
         type=float,
-        default=_env_float(IDLE_ENV, DEFAULT_IDLE_TIMEOUT),
-        help=f"seconds (${IDLE_ENV})",
+        default=_env_float(ENV_SESSION_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT),
+        help=f"seconds (${ENV_SESSION_IDLE_TIMEOUT})",
     )
     p.add_argument(
         "--otlp-endpoint",

@@ -67,3 +67,11 @@ TASK_ID_HEADER: Final = "X-Mcp-Task-Id"
 MCP_PROTOCOL_VERSION_HEADER: Final = "mcp-protocol-version"
 EVENT_REQUEST: Final = "request"  # per-request lines, off by default (--log-requests)
 SESSION_ID_HEADER: Final = "mcp-session-id"
+
+# The server's settings (`python -m server`) that other parts read from a task definition (the
+# audit) or set (the lab, the infra): each environment variable and the flag that overrides it.
+ENV_DRAIN_SECONDS: Final = "SESSIONWATCH_DRAIN_SECONDS"
+ENV_SESSION_IDLE_TIMEOUT: Final = "SESSIONWATCH_SESSION_IDLE_TIMEOUT"
+FLAG_DRAIN_SECONDS: Final = "--drain-seconds"
+FLAG_GRACEFUL_SECONDS: Final = "--graceful-seconds"
+FLAG_SESSION_IDLE_TIMEOUT: Final = "--session-idle-timeout"

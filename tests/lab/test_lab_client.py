@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -18,8 +19,23 @@ from lab.client import (
 )
 from server.fingerprint import is_fingerprint
 from tests.lab.conftest import SdkServer
+from tests.ops.bare_server import start_bare_reference_server
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def bare_servers() -> Iterator[Callable[[str], SdkServer]]:
+    """Real reference servers without the instrumentation (no X-Mcp-Task-Id), stopped at the end."""
+    started: list[SdkServer] = []
+
+    def make(task_id: str) -> SdkServer:
+        started.append(start_bare_reference_server(task_id))
+        return started[-1]
+
+    yield make
+    for srv in started:
+        srv.stop()
 
 
 def test_parse_sse_picks_the_message_with_the_request_id() -> None:
@@ -74,8 +90,15 @@ async def test_session_cycle_records_task_and_fingerprint(sdk_servers) -> None: 
         raw = probe._session_id
         assert raw and raw not in repr(probe) and raw not in json.dumps(first.to_dict())
         assert raw not in first.line()
-        # call numbers count every exchange, the initialized notification included
-        assert [r.call_number for r in probe.records] == [1, 2, 3, 4]
+        assert {first.task_source, second.task_source} == {"header"}
+        # The initialized notification is part of the handshake: it shares initialize's number,
+        # so the numbers a caller sees (initialize, then the cycle) have no gap.
+        assert [(r.tool, r.call_number) for r in probe.records] == [
+            ("initialize", 1),
+            ("initialized", 1),
+            ("set_session_value", 2),
+            ("get_session_state", 3),
+        ]
         closed = await probe.close_session()
         assert closed is not None and closed.http_status == 200
 
@@ -124,3 +147,55 @@ async def test_run_probe_against_dead_endpoint_ends(sdk_servers) -> None:  # typ
     )
     assert len(records) == 2
     assert all(r.transport_error and r.http_status is None for r in records)
+
+
+async def test_without_the_header_the_task_comes_from_tool_results(bare_servers) -> None:  # type: ignore[no-untyped-def]
+    srv: SdkServer = bare_servers("task-bare")
+    async with ProbeClient(srv.url, name="p5") as probe:
+        init = await probe.connect()
+        assert init is not None and init.ok
+        assert init.task_id is None and init.task_source is None  # no header, no tool result
+        who = await probe.whoami()
+        first, second = await probe.cycle()
+        for record in (who, first, second):
+            assert record.ok and record.task_id == "task-bare" and record.task_source == "result"
+        assert who.tool == "whoami" and who.session == probe.session
+        raw = probe._session_id
+        assert raw and all(raw not in json.dumps(r.to_dict()) for r in probe.records)
+
+
+async def test_without_the_header_a_404_names_no_task(bare_servers) -> None:  # type: ignore[no-untyped-def]
+    old: SdkServer = bare_servers("task-bare-old")
+    new: SdkServer = bare_servers("task-bare-new")
+    async with ProbeClient(old.url, name="p6") as probe:
+        await probe.connect()
+        (ok, _) = await probe.cycle()
+        assert ok.task_id == "task-bare-old"
+        probe.url = new.url
+        lost, _ = await probe.cycle()
+        # An error answer carries no tool result: the answering task is unknown, not guessed.
+        assert lost.session_not_found and lost.task_id is None and lost.task_source is None
+
+
+async def test_run_probe_asks_whoami_once_per_headerless_session(bare_servers) -> None:  # type: ignore[no-untyped-def]
+    srv: SdkServer = bare_servers("task-bare-run")
+    seen: list[CallRecord] = []
+    await run_probe(srv.url, cycles=2, interval=0.01, on_record=seen.append)
+    assert [(r.tool, r.call_number) for r in seen] == [
+        ("initialize", 1),
+        ("whoami", 2),
+        ("set_session_value", 3),
+        ("get_session_state", 4),
+        ("set_session_value", 5),
+        ("get_session_state", 6),
+    ]
+    assert all(r.ok for r in seen)
+    assert {r.task_id for r in seen[1:]} == {"task-bare-run"}
+
+
+async def test_run_probe_skips_whoami_when_the_header_names_the_task(sdk_servers) -> None:  # type: ignore[no-untyped-def]
+    srv: SdkServer = sdk_servers("task-hdr")
+    seen: list[CallRecord] = []
+    await run_probe(srv.url, cycles=1, interval=0.01, on_record=seen.append)
+    assert [r.tool for r in seen] == ["initialize", "set_session_value", "get_session_state"]
+    assert [r.call_number for r in seen] == [1, 2, 3]

@@ -111,3 +111,31 @@ def test_observation_json_carries_only_the_fingerprint() -> None:
     doc = tally.observe(rec("initialize", "A")).to_dict()
     assert doc["session"] == S1 and doc["event"] == "ok" and doc["session_task"] == "A"
     assert "session-one" not in str(doc)
+
+
+def test_without_the_header_the_first_answer_on_the_session_names_its_task() -> None:
+    tally = ProbeTally()
+    tally.observe(rec("initialize", None))  # no X-Mcp-Task-Id: initialize names no task
+    who = tally.observe(rec("whoami", "A", task_source="result"))
+    assert who.event is Event.OK and tally.session_task == "A"
+    moved = tally.observe(rec("set_session_value", "B", task_source="result"))
+    assert moved.event is Event.STICKINESS_BREAK and moved.session_task == "A"
+
+
+def test_an_answer_on_an_older_session_does_not_name_the_new_ones_task() -> None:
+    tally = ProbeTally()
+    tally.observe(rec("initialize", None, session=S1))
+    tally.observe(rec("initialize", None, session=S2))
+    tally.observe(rec("get_session_state", "A", session=S1))
+    assert tally.session_task is None
+
+
+def test_headerless_404_names_no_answering_task_but_the_holder() -> None:
+    tally = ProbeTally()
+    tally.observe(rec("initialize", None))
+    tally.observe(rec("whoami", "A", task_source="result"))
+    obs = tally.observe(rec("get_session_state", None, 404, jsonrpc_code=-32600))
+    assert obs.event is Event.SESSION_LOST and tally.losses == 1
+    assert obs.note is not None
+    assert "unidentified task" in obs.note and "the session lived on task A" in obs.note
+    assert "restarted" not in obs.note  # not guessed to be the holder's own doing
