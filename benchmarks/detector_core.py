@@ -5,7 +5,8 @@ against an in-memory ledger shaped like a busy service (200 tasks, 20 deployment
 every cause): parsing alone, deciding alone, and both. Part 2 pushes 10,000 of the same
 events through the real ingest path (boto3 -> moto's DynamoDB, in process) in subscription
 batches of 500 and counts API calls with a botocore event hook, and the ledger's read round
-trips (one wave of concurrent BatchGetItem calls each) per batch.
+trips (one wave of concurrent BatchGetItem calls each) per batch; then delivers the same batches
+again (at-least-once delivery) to show what a re-delivery costs and that nothing counts twice.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ N_MOTO = 10_000
 BATCH = 500
 GRACE = 120.0
 T0 = 1_777_000_000.0
+NOW = T0 + 80_000  # after every event's grace period: each not-found is decided
 STOPS = ["ServiceSchedulerInitiated"] * 6 + ["EssentialContainerExited", "SpotInterruption"]
 
 
@@ -184,28 +186,22 @@ def through_moto(lines: list[str], tasks: dict[str, TaskFacts]) -> None:
         )
         cfg = Config(table_name="bench", cluster_name="c", grace_period_s=GRACE)
         n_nf = sum('"session_not_found"' in m for m in lines)
-        n_batches = 0
+        payloads = [_payload(lines[i : i + BATCH]) for i in range(0, len(lines), BATCH)]
+        n_batches = len(payloads)
         trips_before = ledger.read_round_trips
         t = time.perf_counter()
-        for i in range(0, len(lines), BATCH):
-            n_batches += 1
-            doc = {
-                "messageType": "DATA_MESSAGE",
-                "logGroup": "g",
-                "logStream": "s",
-                "logEvents": [
-                    {"id": str(j), "timestamp": 0, "message": m}
-                    for j, m in enumerate(lines[i : i + BATCH])
-                ],
-            }
-            payload = {
-                "awslogs": {
-                    "data": base64.b64encode(gzip.compress(json.dumps(doc).encode())).decode()
-                }
-            }
-            ingest_log_payload(payload, cfg, ledger, T0 + 80_000)
+        counted = sum(
+            d.counted for p in payloads for d in ingest_log_payload(p, cfg, ledger, NOW).decisions
+        )
         elapsed = time.perf_counter() - t
         trips = ledger.read_round_trips - trips_before
+        first_calls = Counter(calls)
+        calls.clear()
+        again = sum(
+            d.counted for p in payloads for d in ingest_log_payload(p, cfg, ledger, NOW).decisions
+        )
+        redelivery_calls = Counter(calls)
+        calls = first_calls
     total = sum(calls.values())
     print(
         f"\nboto3 -> moto DynamoDB, {len(lines):,} events, batches of {BATCH} ({n_nf:,} not-found):"
@@ -219,6 +215,22 @@ def through_moto(lines: list[str], tasks: dict[str, TaskFacts]) -> None:
     reads = calls["BatchGetItem"] + calls["GetItem"] + calls["Query"]
     print(f"  read calls per not-found: {reads / max(n_nf, 1):.3f} (per-event GetItems: 3+)")
     print(f"  read round trips: {trips} for {n_batches} batches ({trips / n_batches:.2f}/batch)")
+    print(f"  SessionsLost counted: {counted:,} (distinct session, cause pairs)")
+    print(
+        f"  re-delivery of all {n_batches} batches: counted {again}, "
+        + ", ".join(f"{k} {v}" for k, v in sorted(redelivery_calls.items()))
+    )
+
+
+def _payload(messages: list[str]) -> dict[str, Any]:
+    """A CloudWatch Logs subscription event carrying ``messages``."""
+    doc = {
+        "messageType": "DATA_MESSAGE",
+        "logGroup": "g",
+        "logStream": "s",
+        "logEvents": [{"id": str(j), "timestamp": 0, "message": m} for j, m in enumerate(messages)],
+    }
+    return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(doc).encode())).decode()}}
 
 
 def main() -> None:

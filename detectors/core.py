@@ -4,12 +4,14 @@ Plain functions over plain frozen dataclasses, no AWS calls, so the same code ru
 handlers, the reporter, the property tests and the benchmark. Times are epoch seconds (float).
 
 Order independence (DESIGN section 5) comes from three rules:
+- a verdict belongs to ONE occurrence (fingerprint, serving task, time): ``decide`` reads only
+  that occurrence and the stored facts, never the session's other 404s, so which 404 arrived
+  first cannot change it;
 - a verdict is *final* only when no fact that could still arrive can change it; otherwise it is
   ``pending`` and decided again later, at the latest once the grace period has passed;
-- a session's verdict is the verdict of its earliest 404, and an earlier 404 than the ones in
-  hand may still arrive until that one's grace period has passed (``hold_for_earlier``);
 - the facts themselves only accumulate (sets of observations, earliest time wins), so the
   same facts in any order and with duplicates always merge to the same state.
+Counting (one per session and cause) is the caller's: see ``detectors.classify``.
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ class NotFound:
     """One ``session_not_found`` occurrence: fingerprint, serving task, time.
 
     ``key`` is its identity: a re-delivered log line collapses onto it, a later 404 of the same
-    session is a new occurrence (but the session is still counted once, see ``decide``'s caller).
+    session is a new occurrence with its own verdict (the session is still counted once per
+    cause, see ``detectors.classify``).
     """
 
     fingerprint: str
@@ -187,7 +190,11 @@ def decide(
     grace_s: float,
     now: float,
 ) -> Verdict:
-    """Decide the cause of one not-found from the facts known at ``now`` (DESIGN section 5)."""
+    """Decide the cause of one not-found from the facts known at ``now`` (DESIGN section 5).
+
+    Only this occurrence is judged: the session's other 404s are not inputs, so a verdict does
+    not depend on which of them arrived first, and it is known as soon as the facts are.
+    """
     fallback_service = (serving_task.service if serving_task else None) or nf.log_service
     settled = now >= nf.at + grace_s
     if origin is None:
@@ -196,6 +203,9 @@ def decide(
         return _pending(fallback_service, None, "session creation not seen yet")
     o = origin.task_id
     if o == nf.task_id:
+        if (serving_task is None or serving_task.service is None) and not settled:
+            # The ECS service is the metric's ServiceName and decides the scope: wait for it.
+            return _pending(fallback_service, o, "serving task's ECS service not known yet")
         return Verdict(Cause.EXPIRED, fallback_service, o, basis="created on the serving task")
     service = (origin_task.service if origin_task else None) or fallback_service
     stop_began = origin_task.stop_began if origin_task else None
@@ -228,23 +238,3 @@ def decide(
     if settled:  # stop_began <= nf.at + skew, so late deployment events had their grace
         return Verdict(Cause.SCALE_IN, service, o, basis="scheduler stop outside any deployment")
     return _pending(service, o, "waiting for a late deployment event")
-
-
-def hold_for_earlier(verdict: Verdict, earliest: NotFound, grace_s: float, now: float) -> Verdict:
-    """Keep a final verdict pending while a 404 earlier than ``earliest`` may still arrive.
-
-    A session's verdict is that of its earliest 404 (the moment it was lost; later ones are
-    retries). Occurrences arrive in any order, each within the grace period of its own time,
-    so until ``earliest.at + grace`` an earlier one, possibly judged differently (the origin
-    task was still alive then, or it was served by the origin itself), may still come. After
-    that the earliest occurrence in hand is the earliest there is, whatever the order.
-    """
-    if not verdict.final or now >= earliest.at + grace_s:
-        return verdict
-    return Verdict(
-        Cause.PENDING,
-        verdict.service,
-        verdict.origin_task,
-        verdict.deployment_id,
-        basis=f"{verdict.cause.value} unless an earlier 404 of the session arrives",
-    )

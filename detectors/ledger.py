@@ -5,7 +5,7 @@ Item layout (single table, no GSIs):
 | pk                     | sk            | what                                               |
 |------------------------|---------------|----------------------------------------------------|
 | ``SESS#{fp}``          | ``CREATED``   | session created: task, at (immutable put)          |
-| ``SESS#{fp}``          | ``LOST``      | the verdict; written once (conditional update)     |
+| ``SESS#{fp}``          | ``LOST#{cause}`` | a loss counted: one per session and cause       |
 | ``TASKS#{n}``          | ``SUMMARY``   | task facts of the tasks hashed to shard n (below)  |
 | ``TASK#{id}``          | ``OPEN#{fp}`` / ``CLOSED#{fp}`` | sessions per task, for at-risk   |
 | ``WINDOWS``            | ``ALL``       | string sets of deployment starts and ends          |
@@ -24,7 +24,8 @@ latest time is older than the TTL (their sessions' records have expired too).
 
 Why this makes at-least-once delivery harmless: immutable puts of identical items and ``ADD``
 to sets are idempotent and commutative; the only write with an effect outside the ledger
-(counting a lost session, sending a report) is guarded by a condition that succeeds once.
+(counting a lost session under a cause, sending a report) is guarded by a condition that
+succeeds once.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from detectors.core import (
     reason_marks,
 )
 from detectors.facts import DeploymentObserved, SessionClosed, SessionCreated, TaskObserved
+from detectors.names import Cause
 
 Item = dict[str, Any]
 Key = tuple[str, str]
@@ -89,8 +91,17 @@ def session_key(fp: str) -> Key:
     return (f"SESS#{fp}", "CREATED")
 
 
-def lost_key(fp: str) -> Key:
-    return (f"SESS#{fp}", "LOST")
+LOST_PREFIX = "LOST#"
+
+
+def lost_key(fp: str, cause: Cause) -> Key:
+    """The count lock of one (session, cause): SessionsLost counts each pair once."""
+    return (f"SESS#{fp}", LOST_PREFIX + cause.value)
+
+
+def lost_prefix(fp: str) -> Key:
+    """Partition and sort-key prefix of all of a session's count locks (to query them)."""
+    return (f"SESS#{fp}", LOST_PREFIX)
 
 
 def task_shard_key(task_id: str) -> Key:
@@ -210,59 +221,74 @@ class Ledger:
         self._write([], [_key(PENDING_PK, nf.key) for nf in occurrences])
 
     def lock_verdict(self, nf: NotFound, verdict: Verdict, now: float) -> bool:
-        """Write the session's verdict once; True only for the call that wrote it.
+        """Claim the (session, cause) count lock; True only for the call that created it.
 
-        This is what makes SessionsLost count each lost session exactly once under
-        re-delivery and overlapping invocations.
+        This is what makes SessionsLost count each session once per cause under re-delivery,
+        duplicates and overlapping invocations. The lock keeps the *earliest* occurrence with
+        that cause (a later-arriving earlier 404 overwrites the details but is not counted),
+        so its content, like the count, does not depend on delivery order.
         """
-        values: Item = {
-            ":c": _s(verdict.cause.value),
-            ":t": _s(nf.task_id),
-            ":at": _n(nf.at),
-            ":d": _n(now),
-            ":b": _s(verdict.basis),
-            ":e": self._expires(),
-        }
-        sets = ["cause = :c", "serving_task = :t", "lost_at = :at", "decided_at = :d", "basis = :b"]
-        for name, value in (
-            ("service", verdict.service),
-            ("origin_task", verdict.origin_task),
-            ("deployment_id", verdict.deployment_id),
-        ):
-            if value:
-                sets.append(f"{name} = :{name}")
-                values[f":{name}"] = _s(value)
         if verdict.deployment_id and verdict.service:
-            # Before the lock: a crash in between leaves an idempotent put to redo, never a
+            # Before the lock: a crash in between leaves an idempotent write to redo, never a
             # counted loss missing from its deployment's report.
-            self._db.put_item(
-                TableName=self._table,
-                Item=_key(
-                    f"DEP#{verdict.service}#{verdict.deployment_id}", f"LOST#{nf.fingerprint}"
-                )
-                | {"at": _n(nf.at), "expires_at": self._expires()},
+            self._earliest(
+                (f"DEP#{verdict.service}#{verdict.deployment_id}", LOST_PREFIX + nf.fingerprint),
+                {},
+                nf.at,
             )
+        fields = {
+            "cause": verdict.cause.value,
+            "serving_task": nf.task_id,
+            "basis": verdict.basis,
+            "service": verdict.service,
+            "origin_task": verdict.origin_task,
+            "deployment_id": verdict.deployment_id,
+        }
+        old = self._earliest(
+            lost_key(nf.fingerprint, verdict.cause),
+            {k: _s(v) for k, v in fields.items() if v},
+            nf.at,
+            first_seen={"decided_at": _n(now)},
+        )
+        return old is not None and "at" not in old
+
+    def _earliest(
+        self,
+        key: Key,
+        values: Mapping[str, Any],
+        at: float,
+        first_seen: Mapping[str, Any] | None = None,
+    ) -> Item | None:
+        """Write ``values`` and time ``at`` unless the item holds an earlier time already.
+
+        Returns the item's previous attributes ({} for a new item), None when an earlier (or
+        the same) time was there and nothing was written: earliest wins, whatever the order.
+        ``first_seen`` attributes are only set when absent.
+        """
+        names = {"#at": "at"}
+        vals: Item = {":at": _n(at), ":e": self._expires()}
+        sets = ["#at = :at", "expires_at = :e"]
+        for i, (name, value) in enumerate(values.items()):
+            names[f"#v{i}"], vals[f":v{i}"] = name, value
+            sets.append(f"#v{i} = :v{i}")
+        for i, (name, value) in enumerate((first_seen or {}).items()):
+            names[f"#f{i}"], vals[f":f{i}"] = name, value
+            sets.append(f"#f{i} = if_not_exists(#f{i}, :f{i})")
         try:
-            self._db.update_item(
+            resp = self._db.update_item(
                 TableName=self._table,
-                Key=_key(*lost_key(nf.fingerprint)),
-                UpdateExpression="SET " + ", ".join(sets) + ", expires_at = :e",
-                ConditionExpression="attribute_not_exists(cause)",
-                ExpressionAttributeValues=values,
+                Key=_key(*key),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="attribute_not_exists(#at) OR #at > :at",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=vals,
+                ReturnValues="UPDATED_OLD",
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
+                return None
             raise
-        if verdict.deployment_id and verdict.service:
-            self._db.put_item(
-                TableName=self._table,
-                Item=_key(
-                    f"DEP#{verdict.service}#{verdict.deployment_id}", f"LOST#{nf.fingerprint}"
-                )
-                | {"at": _n(nf.at), "expires_at": self._expires()},
-            )
-        return True
+        return dict(resp.get("Attributes") or {})
 
     def claim_report(self, service: str, deployment_id: str, now: float) -> bool:
         """Conditional put: True once per deployment, even with overlapping reporter runs."""

@@ -271,17 +271,25 @@ class LabAccount:
                 )
 
     def verdicts(self, fingerprints: list[str]) -> dict[str, dict[str, Any]]:
-        """The ledger's decided verdict per lost session fingerprint (absent: none yet)."""
-        from detectors.ledger import lost_key
+        """The ledger's decided verdict per lost session fingerprint (absent: none yet).
+
+        A session is counted once per cause; when it has several, the one of its earliest 404.
+        """
+        from detectors.ledger import lost_prefix
 
         ddb = self.moto.client("dynamodb")
         found: dict[str, dict[str, Any]] = {}
         for fp in fingerprints:
-            pk, sk = lost_key(fp)
-            item = ddb.get_item(
-                TableName=TABLE_NAME, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
-            ).get("Item")
-            if item and "cause" in item:
+            pk, prefix = lost_prefix(fp)
+            items = ddb.query(
+                TableName=TABLE_NAME,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                ExpressionAttributeValues={":pk": {"S": pk}, ":p": {"S": prefix}},
+                ConsistentRead=True,
+            ).get("Items", [])
+            locks = [i for i in items if "cause" in i and "at" in i]
+            item = min(locks, key=lambda i: float(i["at"]["N"]), default=None)
+            if item:
                 found[fp] = {
                     k: (v.get("S") if "S" in v else float(v["N"]) if "N" in v else None)
                     for k, v in item.items()

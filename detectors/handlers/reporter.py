@@ -27,7 +27,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, int]:
         logger.info("deployment report sent", extra=report.to_json())
     return {
         "decided": sum(1 for d in out.decisions if d.verdict.final),
-        # Most losses are counted here: a verdict waits out the grace period of its earliest 404.
+        # Losses whose facts came late (or that wait for the grace period: unknown, scale_in).
         "counted": sum(1 for d in out.decisions if d.counted),
         "reports": len(out.reports),
     }

@@ -15,7 +15,10 @@ logger = runtime.logger
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, int]:
-    """Store the payload's facts, decide its not-founds, emit SessionsLost once per session."""
+    """Store the payload's facts, decide its not-founds, emit SessionsLost for new losses.
+
+    A not-found whose facts are in hand is decided and counted here, within the invocation.
+    """
     if context is not None and getattr(context, "aws_request_id", None):
         logger.set_correlation_id(context.aws_request_id)
     out = ingest_log_payload(event, runtime.config(), runtime.ledger(), runtime.clock())

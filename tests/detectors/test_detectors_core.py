@@ -9,9 +9,7 @@ from detectors.core import (
     NotFound,
     SessionOrigin,
     TaskFacts,
-    Verdict,
     decide,
-    hold_for_earlier,
     merge_windows,
     stop_category,
 )
@@ -105,8 +103,15 @@ def test_a_stop_without_its_code_waits_then_counts_as_a_scheduler_stop() -> None
 
 
 def test_expired_when_created_on_the_serving_task() -> None:
-    v = decide(nf("t-origin"), SessionOrigin("t-origin", T - 10), None, None, (), GRACE, T)
-    assert v.cause is Cause.EXPIRED
+    origin = SessionOrigin("t-origin", T - 10)
+    serving = TaskFacts("t-origin", SVC)
+    v = decide(nf("t-origin"), origin, None, serving, (), GRACE, T)
+    assert (v.cause, v.service) == (Cause.EXPIRED, SVC)
+    # The serving task's ECS service not known yet: it names the metric, so wait for it ...
+    assert decide(nf("t-origin"), origin, None, None, (), GRACE, T).cause is Cause.PENDING
+    # ... until the grace period has passed; then the log line's service stands in.
+    v = decide(nf("t-origin"), origin, None, None, (), GRACE, T + GRACE)
+    assert (v.cause, v.service) == (Cause.EXPIRED, "mcp-server")
 
 
 def test_unknown_only_after_grace() -> None:
@@ -153,15 +158,19 @@ def test_stop_category_scheduler_is_none() -> None:
     assert stop_category(stopped("ServiceSchedulerInitiated", reason="Scaling activity")) is None
 
 
-def test_a_final_verdict_is_held_until_no_earlier_404_can_arrive() -> None:
-    n = nf(at=T)
-    final = Verdict(Cause.DEPLOYMENT, SVC, "t-origin", "ecs-svc/new")
-    held = hold_for_earlier(final, n, GRACE, T + 1)
-    assert (held.cause, held.origin_task, held.deployment_id) == (
-        Cause.PENDING,
-        "t-origin",
-        "ecs-svc/new",
-    )
-    assert hold_for_earlier(final, n, GRACE, T + GRACE) == final
-    waiting = Verdict(Cause.PENDING, SVC)
-    assert hold_for_earlier(waiting, n, GRACE, T + GRACE) == waiting
+def test_each_404_of_a_session_gets_its_own_cause_the_moment_its_facts_are_known() -> None:
+    """No waiting for the session's other 404s: each one is judged alone, a second after."""
+    origin = stopped("ServiceSchedulerInitiated", at=T)  # drains at T, inside WINDOW
+    verdicts = [
+        decide(
+            n,
+            SessionOrigin("t-origin", T - 1000),
+            origin,
+            TaskFacts(n.task_id, SVC),
+            (WINDOW,),
+            GRACE,
+            n.at + 1,
+        ).cause
+        for n in (nf("t-origin", T - 50), nf(at=T - 50), nf(at=T + 10))
+    ]
+    assert verdicts == [Cause.EXPIRED, Cause.STICKINESS, Cause.DEPLOYMENT]

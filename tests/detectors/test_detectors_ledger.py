@@ -7,7 +7,7 @@ from collections import Counter
 from detectors.classify import classify
 from detectors.core import NotFound, TaskFacts, Verdict, reason_marks, stop_category
 from detectors.facts import DeploymentObserved, SessionClosed, SessionCreated, TaskObserved
-from detectors.ledger import TASK_SHARD_KEYS, task_shard_key
+from detectors.ledger import TASK_SHARD_KEYS, lost_key, lost_prefix, task_shard_key
 from detectors.names import Cause
 from tests.detectors.builders import SERVICE, T0, fp
 from tests.detectors.conftest import LedgerEnv
@@ -81,12 +81,29 @@ def test_deployment_windows_from_duplicates_and_any_order(ledger_env: LedgerEnv)
     )
 
 
-def test_verdict_is_locked_exactly_once(ledger_env: LedgerEnv) -> None:
-    nf = NotFound(fp("x"), "t2", T0)
-    v = Verdict(Cause.DEPLOYMENT, SERVICE, "t1", "d1")
-    assert ledger_env.ledger.lock_verdict(nf, v, T0 + 1) is True
-    assert ledger_env.ledger.lock_verdict(nf, v, T0 + 2) is False
-    assert ledger_env.ledger.deployment_losses(SERVICE, "d1") == [T0]
+def test_a_loss_is_locked_once_per_session_and_cause_earliest_occurrence_kept(
+    ledger_env: LedgerEnv,
+) -> None:
+    lg, client, table = ledger_env.ledger, ledger_env.client, ledger_env.table
+    dep = Verdict(Cause.DEPLOYMENT, SERVICE, "t1", "d1")
+    assert lg.lock_verdict(NotFound(fp("x"), "t2", T0 + 9), dep, T0 + 10) is True
+    assert lg.lock_verdict(NotFound(fp("x"), "t2", T0 + 9), dep, T0 + 11) is False  # re-delivery
+    assert lg.lock_verdict(NotFound(fp("x"), "t3", T0 + 1), dep, T0 + 12) is False  # earlier 404
+    assert lg.lock_verdict(NotFound(fp("x"), "t2", T0 + 20), dep, T0 + 13) is False  # retry
+    sticky = Verdict(Cause.STICKINESS, SERVICE, "t1")
+    assert lg.lock_verdict(NotFound(fp("x"), "t4", T0 - 5), sticky, T0 + 14) is True
+    assert lg.lock_verdict(NotFound(fp("y"), "t2", T0 + 2), dep, T0 + 15) is True
+    # The report's loss times: one per session, the earliest 404, whatever the arrival order.
+    assert lg.deployment_losses(SERVICE, "d1") == [T0 + 1, T0 + 2]
+    pk, sk = lost_key(fp("x"), Cause.DEPLOYMENT)
+    item = client.get_item(TableName=table, Key={"pk": {"S": pk}, "sk": {"S": sk}})["Item"]
+    assert (item["cause"]["S"], item["serving_task"]["S"]) == ("deployment", "t3")
+    assert (float(item["at"]["N"]), float(item["decided_at"]["N"])) == (T0 + 1, T0 + 10)
+    pk, prefix = lost_prefix(fp("x"))
+    assert sorted(i["sk"]["S"] for i in lg.query(pk, prefix)) == [
+        "LOST#deployment",
+        "LOST#stickiness",
+    ]
 
 
 def test_session_spans_per_task(ledger_env: LedgerEnv) -> None:
@@ -118,21 +135,24 @@ def test_a_batch_of_not_founds_costs_one_read_round_trip(ledger_env: LedgerEnv) 
     decisions = classify(lg, occurrences, ledger_env.cfg, now)
     assert {d.verdict.cause for d in decisions} == {Cause.DEPLOYMENT}
     assert sum(d.counted for d in decisions) == 150
-    # 150 sessions + 150 verdicts + windows + 8 task shards = 309 keys: 4 BatchGetItem chunks,
-    # sent together as one wave; nothing read per event, nothing read after the first wave.
+    # 150 sessions + windows + 8 task shards = 159 keys: 2 BatchGetItem chunks, sent together
+    # as one wave; nothing read per event, nothing read after the first wave. The counting is
+    # one conditional write per (session, cause), after deciding.
     assert lg.read_round_trips - before == 1
-    assert calls["BatchGetItem"] == 4
+    assert calls["BatchGetItem"] == 2
     assert calls["GetItem"] == 0 and calls["Query"] == 0
-    # A handler-sized batch (<= 45 sessions) is a single BatchGetItem call.
+    assert calls["UpdateItem"] == 2 * 150  # each deployment loss: report entry + count lock
+    # A handler-sized batch (<= 91 sessions) is a single BatchGetItem call.
     calls.clear()
-    small = [NotFound(fp(f"s{i}"), "new", T0 + i) for i in range(45)]
+    small = [NotFound(fp(f"s{i}"), "new", T0 + i) for i in range(91)]
     assert {d.verdict.cause for d in classify(lg, small, ledger_env.cfg, T0 + 60)} == {
         Cause.PENDING
     }
     assert calls["BatchGetItem"] == 1
-    # Re-delivery of the whole batch: nothing counted again.
+    # Re-delivery of the whole batch: the same verdicts, nothing counted again.
     again = classify(lg, occurrences, ledger_env.cfg, now + 10)
-    assert again == []
+    assert [d.verdict.cause for d in again] == [Cause.DEPLOYMENT] * 150
+    assert not any(d.counted for d in again)
 
 
 def test_a_creation_record_past_the_ttl_counts_as_never_seen(ledger_env: LedgerEnv) -> None:

@@ -1,16 +1,16 @@
-"""Property test: a session's 404s that would be judged differently, delivered in any order,
-duplicated, in any batching and at any time each within its grace period, always give the
-verdict of the session's earliest 404, counted once.
+"""Property test: each 404 of a session gets the verdict it gets when judged alone, whatever
+else arrived first, and SessionsLost counts each (session, cause) exactly once.
 
-The story: session S is created on task A; deployment D replaces A (draining at +60). S's
-client then gets 404s that, taken alone, mean different things: on A itself before the drain
-(expired), on live task B while A was still serving (stickiness), on C and B after the drain
-(deployment). Without holding a verdict until no earlier 404 can arrive, delivering the +70
-404 first would lock "deployment" and the +10 one would be ignored.
+The story: session S is created on task A; deployment D replaces A (draining at +60, stopped
+at +90). S's client then gets 404s that mean different things: on A itself before the drain
+(expired), on live task B while A was still serving (stickiness), on B and C after the drain
+(deployment; the +58 one within the 5 s clock skew). The ECS facts arrive in any order among
+the 404s, so a 404 may wait as ``pending`` until the reporter (or a re-delivery) sees them.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import boto3
@@ -18,54 +18,78 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from detectors.classify import classify
+from detectors.classify import Decision, classify
 from detectors.config import Config
-from detectors.core import NotFound
+from detectors.core import NotFound, Verdict
 from detectors.facts import DeploymentObserved, SessionCreated, TaskObserved
-from detectors.ledger import Ledger, lost_key
-from detectors.names import Cause
-from tests.detectors.builders import CLUSTER, SERVICE, T0, fp
+from detectors.handlers import runtime, session_events
+from detectors.ledger import Ledger, lost_prefix
+from detectors.names import DIMENSION_CAUSE, METRIC_SESSIONS_LOST, Cause
+from detectors.reporting import run_reporter
+from tests.detectors.builders import CLUSTER, SERVICE, T0, fp, line, subscription
 from tests.detectors.conftest import create_table
+from tests.detectors.test_detectors_scenario import emf_docs
 
 GRACE = 300.0
 SESSION = fp("wanderer")
 SCHED = "ServiceSchedulerInitiated"
-# (serving task, time, the cause this 404 gets if it is the session's earliest)
+# (serving task, time, the cause this 404 gets judged alone with every fact in hand)
 OCCURRENCES = [
     ("task-a", T0 - 50, Cause.EXPIRED),
     ("task-b", T0 + 10, Cause.STICKINESS),
+    ("task-b", T0 + 58, Cause.DEPLOYMENT),
     ("task-c", T0 + 70, Cause.DEPLOYMENT),
     ("task-b", T0 + 100, Cause.DEPLOYMENT),
 ]
+FACTS: list[DeploymentObserved | TaskObserved] = [
+    DeploymentObserved(SERVICE, "d", T0, False),
+    TaskObserved("task-a", SERVICE, "old", T0 - 900, stopping_at=T0 + 60, stop_code=SCHED),
+    # The stop alone (no draining time): 404s before it stay pending until the drain is known.
+    TaskObserved("task-a", SERVICE, "old", T0 - 900, stopped_at=T0 + 90, stop_code=SCHED),
+    DeploymentObserved(SERVICE, "d", T0 + 95, True, "COMPLETED"),
+]
+FIRST = min(t for _, t, _ in OCCURRENCES)
 LATEST = max(t for _, t, _ in OCCURRENCES)
+LATE = T0 + 10_000  # every grace period has passed
+Step = tuple[float, str, list[int]]
+
+
+def occurrence(i: int) -> NotFound:
+    task, at, _ = OCCURRENCES[i]
+    return NotFound(SESSION, task, at)
 
 
 @st.composite
-def deliveries(draw: st.DrawFn) -> list[tuple[float, str, list[int]]]:
-    """(now, "logs" | "reporter", occurrence indexes): a non-empty subset of the 404s, some
-    twice, in any order and batching, delivered at non-decreasing times no earlier than the
-    latest 404 happened and before the earliest one's grace period ends."""
+def deliveries(draw: st.DrawFn) -> list[Step]:
+    """(now, "logs" | "fact" | "reporter", indexes): a non-empty subset of the 404s and every
+    ECS fact, some twice, in any order; consecutive 404s in any batching; reporter runs mixed
+    in; all at non-decreasing times after the latest 404 and within every 404's grace period."""
     chosen = draw(st.lists(st.integers(0, len(OCCURRENCES) - 1), min_size=1, unique=True))
     extra = draw(st.lists(st.sampled_from(chosen), max_size=3))
-    order = draw(st.permutations(chosen + extra))
-    earliest = min(OCCURRENCES[i][1] for i in chosen)
+    facts = list(range(len(FACTS))) + draw(st.lists(st.integers(0, len(FACTS) - 1), max_size=2))
+    order = draw(
+        st.permutations([("nf", i) for i in chosen + extra] + [("fact", i) for i in facts])
+    )
     times = sorted(
         draw(
             st.lists(
-                st.floats(LATEST, earliest + GRACE - 1, allow_nan=False),
+                st.floats(LATEST, FIRST + GRACE - 1, allow_nan=False),
                 min_size=len(order),
                 max_size=len(order),
             )
         )
     )
-    steps: list[tuple[float, str, list[int]]] = []
+    steps: list[Step] = []
     batch: list[int] = []
-    for n, (i, now) in enumerate(zip(order, times, strict=True)):
-        batch.append(i)
-        if n + 1 < len(order) and draw(st.booleans()):
-            continue  # the next 404 rides in the same subscription payload
-        steps.append((now, "logs", batch))
-        batch = []
+    for n, ((kind, i), now) in enumerate(zip(order, times, strict=True)):
+        if kind == "fact":
+            steps.append((now, "fact", [i]))
+        else:
+            batch.append(i)
+            if n + 1 < len(order) and order[n + 1][0] == "nf" and draw(st.booleans()):
+                continue  # the next 404 rides in the same subscription payload
+            steps.append((now, "logs", batch))
+            batch = []
         if draw(st.booleans()):
             steps.append((now, "reporter", []))
     return steps
@@ -76,7 +100,8 @@ def db(aws: None) -> Any:
     return boto3.client("dynamodb", region_name="us-east-1")
 
 
-def seeded_ledger(db: Any) -> tuple[Ledger, Config]:
+def seeded_ledger(db: Any, facts: list[DeploymentObserved | TaskObserved]) -> tuple[Ledger, Config]:
+    """The session's creation and the serving tasks; ``facts`` on top."""
     table = create_table(db)
     cfg = Config(
         table_name=table,
@@ -85,13 +110,36 @@ def seeded_ledger(db: Any) -> tuple[Ledger, Config]:
         grace_period_s=GRACE,
     )
     ledger = Ledger(db, table, cfg.ledger_ttl_days)
-    ledger.record_deployment(DeploymentObserved(SERVICE, "d", T0, False))
-    ledger.record_deployment(DeploymentObserved(SERVICE, "d", T0 + 120, True, "COMPLETED"))
-    ledger.record_task(TaskObserved("task-a", SERVICE, "old", T0 - 900, T0 + 60, T0 + 90, SCHED))
     ledger.record_task(TaskObserved("task-b", SERVICE, "old", T0 - 900))
     ledger.record_task(TaskObserved("task-c", SERVICE, "d", T0 + 30))
     ledger.record_sessions([SessionCreated(SESSION, "task-a", T0 - 500)], [])
+    for fact in facts:
+        record(ledger, fact)
     return ledger, cfg
+
+
+def record(ledger: Ledger, fact: DeploymentObserved | TaskObserved) -> None:
+    if isinstance(fact, DeploymentObserved):
+        ledger.record_deployment(fact)
+    else:
+        ledger.record_task(fact)
+
+
+def essence(v: Verdict) -> tuple[Cause, str | None, str | None, str | None]:
+    return (v.cause, v.service, v.origin_task, v.deployment_id)
+
+
+@pytest.fixture(scope="module")
+def alone(db: Any) -> list[tuple[Cause, str | None, str | None, str | None]]:
+    """Each 404 judged alone (its own batch, nothing else delivered), every fact in hand."""
+    verdicts = []
+    for i in range(len(OCCURRENCES)):
+        ledger, cfg = seeded_ledger(db, FACTS)
+        [d] = classify(ledger, [occurrence(i)], cfg, LATEST + 1)
+        verdicts.append(essence(d.verdict))
+    assert [v[0] for v in verdicts] == [c for _, _, c in OCCURRENCES]
+    assert {v[3] for v in verdicts if v[0] is Cause.DEPLOYMENT} == {"d"}
+    return verdicts
 
 
 @settings(
@@ -101,29 +149,87 @@ def seeded_ledger(db: Any) -> tuple[Ledger, Config]:
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
 )
 @given(steps=deliveries())
-# The case that used to depend on order: the deployment-time 404 first, the earlier one later.
-@example(steps=[(T0 + 101, "logs", [2]), (T0 + 102, "logs", [1]), (T0 + 103, "reporter", [])])
-def test_the_verdict_rests_on_the_earliest_404_whatever_the_delivery(db, steps) -> None:
-    ledger, cfg = seeded_ledger(db)
+# The order that once mattered: the deployment-time 404 counted first, the earlier one later.
+@example(
+    steps=[(T0 + 101, "fact", [f]) for f in range(len(FACTS))]
+    + [(T0 + 102, "logs", [3]), (T0 + 103, "logs", [1]), (T0 + 104, "reporter", [])]
+)
+def test_each_404_is_judged_alone_and_each_session_cause_counted_once(db, alone, steps) -> None:
+    ledger, cfg = seeded_ledger(db, [])
+    index = {(task, at): i for i, (task, at, _) in enumerate(OCCURRENCES)}
     delivered: set[int] = set()
-    counted: list[Cause] = []
+    decisions: list[Decision] = []
     for now, kind, batch in steps:
-        if kind == "logs":
+        if kind == "fact":
+            record(ledger, FACTS[batch[0]])
+        elif kind == "logs":
             delivered |= set(batch)
-            occurrences = [NotFound(SESSION, OCCURRENCES[i][0], OCCURRENCES[i][1]) for i in batch]
+            decisions += classify(ledger, [occurrence(i) for i in batch], cfg, now)
         else:
-            occurrences = ledger.pending()
-        decisions = classify(ledger, occurrences, cfg, now)
-        counted += [d.verdict.cause for d in decisions if d.counted]
+            decisions += run_reporter(cfg, ledger, None, None, now).decisions
     # The reporter, once every grace period has passed (twice: nothing counts again).
-    for now in (T0 + 10_000, T0 + 10_060):
-        decisions = classify(ledger, ledger.pending(), cfg, now)
-        counted += [d.verdict.cause for d in decisions if d.counted]
+    for now in (LATE, LATE + 60):
+        decisions += run_reporter(cfg, ledger, None, None, now).decisions
 
-    expected = min((OCCURRENCES[i][1], OCCURRENCES[i][2]) for i in delivered)[1]
-    assert counted == [expected]
-    pk, sk = lost_key(SESSION)
-    item = db.get_item(TableName=cfg.table_name, Key={"pk": {"S": pk}, "sk": {"S": sk}})["Item"]
-    assert item["cause"]["S"] == expected.value
-    assert float(item["lost_at"]["N"]) == min(OCCURRENCES[i][1] for i in delivered)
+    decided: dict[int, set[tuple[Cause, str | None, str | None, str | None]]] = {}
+    for d in decisions:
+        if d.verdict.final:
+            decided.setdefault(index[(d.occurrence.task_id, d.occurrence.at)], set()).add(
+                essence(d.verdict)
+            )
+    # Every delivered 404 was decided, always the same way, and as when judged alone.
+    assert decided == {i: {alone[i]} for i in delivered}
+    # Each (session, cause) pair counted exactly once.
+    pairs = {alone[i][0] for i in delivered}
+    counted = Counter(d.verdict.cause for d in decisions if d.counted)
+    assert counted == Counter(pairs)
+    # The count locks, and the deployment's loss entry, keep the earliest 404 of each pair.
+    pk, prefix = lost_prefix(SESSION)
+    locks = {i["cause"]["S"]: float(i["at"]["N"]) for i in ledger.query(pk, prefix)}
+    assert locks == {
+        c.value: min(OCCURRENCES[i][1] for i in delivered if alone[i][0] is c) for c in pairs
+    }
+    deployment_times = [OCCURRENCES[i][1] for i in delivered if alone[i][0] is Cause.DEPLOYMENT]
+    assert ledger.deployment_losses(SERVICE, "d") == sorted(deployment_times)[:1]
     assert ledger.pending() == []
+
+
+@pytest.fixture
+def handler_env(db: Any, monkeypatch: pytest.MonkeyPatch) -> Ledger:
+    ledger, cfg = seeded_ledger(db, FACTS)
+    for k, v in {
+        "LEDGER_TABLE_NAME": cfg.table_name,
+        "CLUSTER_NAME": CLUSTER,
+        "SERVICE_NAMES": SERVICE,
+        "GRACE_PERIOD_SECONDS": str(int(GRACE)),
+    }.items():
+        monkeypatch.setenv(k, v)
+    runtime.reset()
+    yield ledger
+    runtime.reset()
+
+
+def test_a_deployment_loss_is_counted_by_the_session_handler_a_second_later(
+    handler_env: Ledger, monkeypatch, capsys, caplog, lambda_context
+) -> None:
+    """The deployment alarm's data point leaves with the 404's own invocation: no reporter
+    run, no grace period, when the facts (drain, stop code, deployment window) are in hand."""
+    now = {"t": T0 + 71}
+    monkeypatch.setattr(runtime, "clock", lambda: now["t"])
+    capsys.readouterr()
+    first = subscription([line("session_not_found", "task-c", T0 + 70, session=SESSION)])
+    result = session_events.handler(first, lambda_context)
+    assert (result["decided"], result["counted"]) == (1, 1)
+    lost = [d for d in emf_docs(capsys.readouterr().out) if METRIC_SESSIONS_LOST in d]
+    assert [(d[DIMENSION_CAUSE], d[METRIC_SESSIONS_LOST]) for d in lost] == [("deployment", 1)]
+    assert handler_env.pending() == [] and handler_env.deployment_losses(SERVICE, "d") == [T0 + 70]
+    # The client's retry two seconds later: decided again, the same way, not counted again.
+    now["t"] = T0 + 73
+    retry = subscription([line("session_not_found", "task-b", T0 + 72, session=SESSION)])
+    caplog.clear()
+    assert session_events.handler(retry, lambda_context)["counted"] == 0
+    assert not [d for d in emf_docs(capsys.readouterr().out) if METRIC_SESSIONS_LOST in d]
+    logged = [r for r in caplog.records if r.getMessage() == "session loss decided"]
+    assert [(r.cause, r.serving_task, r.counted) for r in logged] == [
+        ("deployment", "task-b", False)
+    ]

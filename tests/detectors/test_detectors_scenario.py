@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from detectors.handlers import ecs_events, reporter, runtime, session_events
-from detectors.ledger import lost_key
+from detectors.ledger import lost_key, lost_prefix
 from detectors.names import (
     DIMENSION_CAUSE,
     DIMENSION_SERVICE,
@@ -218,17 +218,22 @@ def test_the_whole_story(deployed, monkeypatch, capsys, lambda_context) -> None:
     monkeypatch.setattr(runtime, "clock", lambda: now["t"])
     at_risk_seen = []
     all_docs: list[dict[str, Any]] = []
+    counted_at: dict[float, int] = {}
+    deployment_alarm_data_at: list[float] = []
     for t, kind, payload in timeline():
         now["t"] = t + 1
         if kind == "ecs":
             assert ecs_events.handler(payload, lambda_context)["bad_input"] == 0
         else:
             result = session_events.handler(payload, lambda_context)
-            # Delivered a second after the fact: an earlier 404 of the same session could still
-            # arrive, so nothing is final (or counted) yet; the reporter decides after grace.
-            assert (result["bad_input"], result["counted"]) == (0, 0)
+            assert result["bad_input"] == 0
+            counted_at[t] = result["counted"]
+            docs = emf_docs(capsys.readouterr().out)
+            all_docs += docs
+            if any(d.get(DIMENSION_CAUSE) == Cause.DEPLOYMENT.value for d in docs):
+                deployment_alarm_data_at.append(t)
         if t == T0 + 40:  # mid-deployment, A still serving: its open sessions are at risk
-            reporter.handler({"id": "sched-1"}, lambda_context)
+            assert reporter.handler({"id": "sched-1"}, lambda_context)["counted"] == 1  # task-s
             docs = emf_docs(capsys.readouterr().out)
             all_docs += docs
             at_risk_seen = [d for d in docs if METRIC_SESSIONS_AT_RISK in d]
@@ -239,23 +244,43 @@ def test_the_whole_story(deployed, monkeypatch, capsys, lambda_context) -> None:
             ] == [1]
     # a1,a2,a3 open on A; b1 open on B (also an old task) -> 4 at risk, c1 on the new task is not.
     assert [d[METRIC_SESSIONS_AT_RISK] for d in at_risk_seen] == [4]
+    # Counted by the session-events handler itself, a second after the 404, when the facts
+    # were in hand: task-f, task-p, b2, and a1 + a2 (a2's retry not again). The deployment
+    # alarm's data point leaves with the 404s' own invocation, not minutes later.
+    assert {t: n for t, n in counted_at.items() if n} == {
+        T0 - 790: 1,
+        T0 - 590: 1,
+        T0 - 20: 1,
+        T0 + 70: 2,
+    }
+    assert deployment_alarm_data_at == [T0 + 70]
 
     now["t"] = T0 + 500 + GRACE + 1
     first = reporter.handler({"id": "sched-2"}, lambda_context)
     second = reporter.handler({"id": "sched-3"}, lambda_context)
     assert (first["reports"], second["reports"]) == (2, 0)
-    assert (first["counted"], second["counted"]) == (4, 0)  # a1, a2, c1, never-created
+    # Left for the reporter: what only the grace period settles (c1: origin never seen
+    # stopping; never-created: creation never seen).
+    assert (first["counted"], second["counted"]) == (2, 0)
 
-    # Verdicts in the ledger.
+    # Verdicts in the ledger: one count lock per lost session, under its cause.
     db, table = deployed["db"], deployed["table"]
     for name, cause in EXPECTED.items():
-        item = db.get_item(
-            TableName=table, Key={"pk": {"S": lost_key(fp(name))[0]}, "sk": {"S": "LOST"}}
-        )["Item"]
-        assert item["cause"]["S"] == cause.value, name
-    assert "Item" not in db.get_item(
-        TableName=table, Key={"pk": {"S": lost_key(fp("a3"))[0]}, "sk": {"S": "LOST"}}
-    )
+        pk, prefix = lost_prefix(fp(name))
+        items = db.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues={":pk": {"S": pk}, ":p": {"S": prefix}},
+        )["Items"]
+        assert [(i["sk"]["S"], i["cause"]["S"]) for i in items] == [
+            (lost_key(fp(name), cause)[1], cause.value)
+        ], name
+    pk, prefix = lost_prefix(fp("a3"))
+    assert not db.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":pk": {"S": pk}, ":p": {"S": prefix}},
+    )["Items"]
 
     # SessionsLost: once per lost session, by cause, dimensions exactly ServiceName + Cause.
     lost: Counter[str] = Counter()
