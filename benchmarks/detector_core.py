@@ -139,26 +139,16 @@ def through_moto(lines: list[str], tasks: dict[str, TaskFacts]) -> None:
     import boto3
     from moto import mock_aws
 
-    from detectors.facts import DeploymentObserved, TaskObserved
+    from detectors.facts import DeploymentObserved
     from detectors.ledger import Ledger
+    from detectors.ledger_items import TABLE_SCHEMA
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     with mock_aws():
         db = boto3.client("dynamodb", region_name="us-east-1")
-        db.create_table(
-            TableName="bench",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        db.create_table(TableName="bench", **TABLE_SCHEMA)
         ledger = Ledger(db, "bench", 14)
         for i in range(20):
             ledger.record_deployment(
@@ -168,18 +158,7 @@ def through_moto(lines: list[str], tasks: dict[str, TaskFacts]) -> None:
                 DeploymentObserved(SERVICE, f"ecs-svc/{i}", T0 + i * 3600 + 300, True, "COMPLETED")
             )
         for f in tasks.values():
-            ledger.record_task(
-                TaskObserved(
-                    f.task_id,
-                    f.service,
-                    f.started_by,
-                    f.started_at,
-                    f.stopping_at,
-                    f.stopped_at,
-                    f.stop_code,
-                    f.stopped_reason,
-                )
-            )
+            ledger.record_task(f)
         calls: Counter[str] = Counter()
         db.meta.events.register(
             "before-call.dynamodb.*", lambda model, **_: calls.update([model.name])

@@ -19,10 +19,10 @@ from dataclasses import dataclass, replace
 
 from detectors.config import Config
 from detectors.core import NotFound, Verdict, decide
-from detectors.ledger import (
+from detectors.ledger import Ledger
+from detectors.ledger_items import (
     TASK_SHARD_KEYS,
     WINDOWS_KEY,
-    Ledger,
     origin_from_item,
     session_key,
     tasks_from_items,
@@ -41,14 +41,24 @@ class Decision:
 
 
 def classify(
-    ledger: Ledger, occurrences: Iterable[NotFound], cfg: Config, now: float
+    ledger: Ledger,
+    occurrences: Iterable[NotFound],
+    cfg: Config,
+    now: float,
+    decisions: list[Decision] | None = None,
 ) -> list[Decision]:
-    """Decide each occurrence, count new (session, cause) pairs, park what is still pending."""
+    """Decide each occurrence, count new (session, cause) pairs, park what is still pending.
+
+    ``decisions`` (returned) is filled in place, each marked ``counted`` the moment its lock is
+    claimed: when a later AWS call fails, the caller still emits what was counted, as a claimed
+    lock is never claimed again and its metric would otherwise be lost for good.
+    """
+    decisions = [] if decisions is None else decisions
     unique = sorted(
         {o.key: o for o in occurrences}.values(), key=lambda o: (o.fingerprint, o.at, o.task_id)
     )
     if not unique:
-        return []
+        return decisions
     fingerprints = dict.fromkeys(o.fingerprint for o in unique)
     items = ledger.get_many([WINDOWS_KEY, *TASK_SHARD_KEYS, *map(session_key, fingerprints)])
     windows = windows_from_item(items.get(WINDOWS_KEY))
@@ -57,7 +67,6 @@ def classify(
     # (TTL deletion lags): treat it as gone, as its origin task's facts may be pruned.
     horizon = now - cfg.ledger_ttl_days * 86400
 
-    decisions: list[Decision] = []
     first_of_pair: dict[tuple[str, Cause], int] = {}  # earliest occurrence per pair (sorted)
     settle: list[NotFound] = []
     park: list[NotFound] = []

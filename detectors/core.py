@@ -52,7 +52,14 @@ class DeploymentWindow:
 
 @dataclass(frozen=True)
 class TaskFacts:
-    """What the ledger knows about one ECS task (earliest observation of each time wins)."""
+    """Facts about one ECS task: what one event said, or everything the ledger has merged.
+
+    One type serves both on purpose: an observation and the merge of many have the same
+    fields, and the merge (``ledger_items.task_from_tags``: earliest time, smallest string per
+    field) maps observations to facts of the same shape, so a single observation is simply
+    the facts as that event saw them. ``None`` = not said (an observation) or not yet known.
+    In merged facts ``stopped_reason`` holds the reason's marks (``reason_marks``) only.
+    """
 
     task_id: str
     service: str | None = None

@@ -1,7 +1,8 @@
 """Facts the handlers extract from their inputs and the ledger stores idempotently.
 
 Each fact is keyed by its own identity (see ``detectors.ledger``), so storing it twice is a
-no-op and storing facts in any order converges to the same ledger.
+no-op and storing facts in any order converges to the same ledger. A task observation has no
+type here: it is a ``core.TaskFacts`` holding what one event said (see its docstring).
 """
 
 from __future__ import annotations
@@ -18,20 +19,6 @@ class DeploymentObserved:
     at: float
     ended: bool
     outcome: str | None = None
-
-
-@dataclass(frozen=True)
-class TaskObserved:
-    """One observation of a task: each time is what this event said (None = not said)."""
-
-    task_id: str
-    service: str | None = None
-    started_by: str | None = None
-    started_at: float | None = None
-    stopping_at: float | None = None
-    stopped_at: float | None = None
-    stop_code: str | None = None
-    stopped_reason: str | None = None
 
 
 @dataclass(frozen=True)

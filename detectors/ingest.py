@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 
 from detectors.classify import Decision, classify
 from detectors.config import Config
-from detectors.core import NotFound
+from detectors.core import NotFound, TaskFacts
 from detectors.emit import MetricPoint, bad_input, sessions_lost
 from detectors.facts import (
     BadInput,
     DeploymentObserved,
     SessionClosed,
     SessionCreated,
-    TaskObserved,
 )
 from detectors.ledger import Ledger
 from detectors.parsing import decode_subscription, iter_lines, parse_ecs_event
@@ -48,7 +47,7 @@ def ingest_ecs_events(events: Iterable[object], cfg: Config, ledger: Ledger) -> 
         elif isinstance(fact, DeploymentObserved):
             ledger.record_deployment(fact)
             out.stored += 1
-        elif isinstance(fact, TaskObserved):
+        elif isinstance(fact, TaskFacts):
             ledger.record_task(fact)
             out.stored += 1
         else:
@@ -56,9 +55,15 @@ def ingest_ecs_events(events: Iterable[object], cfg: Config, ledger: Ledger) -> 
     return out
 
 
-def ingest_log_payload(payload: object, cfg: Config, ledger: Ledger, now: float) -> Outcome:
-    """Store session facts of one subscription payload, then decide its not-founds."""
-    out = Outcome()
+def ingest_log_payload(
+    payload: object, cfg: Config, ledger: Ledger, now: float, out: Outcome | None = None
+) -> Outcome:
+    """Store session facts of one subscription payload, then decide its not-founds.
+
+    ``out`` (returned) is filled as the work proceeds, so a handler whose invocation fails
+    half-way still logs and emits what was already counted.
+    """
+    out = Outcome() if out is None else out
     batch = decode_subscription(payload)
     if isinstance(batch, BadInput):
         out.bad.append(batch)
@@ -66,7 +71,7 @@ def ingest_log_payload(payload: object, cfg: Config, ledger: Ledger, now: float)
     created: list[SessionCreated] = []
     closed: list[SessionClosed] = []
     not_found: list[NotFound] = []
-    started: dict[str, TaskObserved] = {}
+    started: dict[str, TaskFacts] = {}
     for fact in iter_lines(batch):
         if isinstance(fact, BadInput):
             out.bad.append(fact)
@@ -76,7 +81,7 @@ def ingest_log_payload(payload: object, cfg: Config, ledger: Ledger, now: float)
             closed.append(fact)
         elif isinstance(fact, NotFound):
             not_found.append(fact)
-        elif isinstance(fact, TaskObserved):
+        elif isinstance(fact, TaskFacts):
             started[f"{fact.task_id}|{fact.started_at}"] = fact
         else:
             out.ignored += 1
@@ -86,5 +91,5 @@ def ingest_log_payload(payload: object, cfg: Config, ledger: Ledger, now: float)
     for obs in started.values():
         ledger.record_task(obs)
     out.stored = len(created) + len(closed) + len(started)
-    out.decisions = classify(ledger, not_found, cfg, now)
+    classify(ledger, not_found, cfg, now, out.decisions)
     return out

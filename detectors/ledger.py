@@ -1,125 +1,63 @@
-"""The ledger: one DynamoDB table (pk/sk, TTL ``expires_at``) holding every fact idempotently.
+"""The DynamoDB edge of the ledger: every call the detectors make to their table.
 
-Item layout (single table, no GSIs):
-
-| pk                     | sk            | what                                               |
-|------------------------|---------------|----------------------------------------------------|
-| ``SESS#{fp}``          | ``CREATED``   | session created: task, at (immutable put)          |
-| ``SESS#{fp}``          | ``LOST#{cause}`` | a loss counted: one per session and cause       |
-| ``TASKS#{n}``          | ``SUMMARY``   | task facts of the tasks hashed to shard n (below)  |
-| ``TASK#{id}``          | ``OPEN#{fp}`` / ``CLOSED#{fp}`` | sessions per task, for at-risk   |
-| ``WINDOWS``            | ``ALL``       | string sets of deployment starts and ends          |
-| ``PENDING``            | ``{nf.key}``  | a not-found occurrence awaiting a verdict          |
-| ``DEP#{svc}#{dep}``    | ``LOST#{fp}`` / ``REPORT`` | sessions a deployment lost; report sent |
-
-Task facts live in ``TASK_SHARDS`` summary items, one string-set attribute per task
-(``t#{task_id}``) of tagged facts (``svc=``, ``start=``, ``stopping=``, ...). Why: a not-found
-needs the facts of its session's origin task, which is only known once the session is read; a
-fixed set of summary keys can be fetched in the *same* BatchGetItem as the sessions, so a batch
-of not-founds costs one read round trip. ``ADD`` to a set is idempotent and commutative and the
-reader takes the earliest time (smallest string) of each tag, so any order of task events merges
-to the same facts. Size bound: about 250 bytes per task, so a 400 KB item holds about 1,500
-tasks and the 8 shards about 12,000 tasks seen within the TTL; the reporter prunes tasks whose
-latest time is older than the TTL (their sessions' records have expired too).
-
-Why this makes at-least-once delivery harmless: immutable puts of identical items and ``ADD``
-to sets are idempotent and commutative; the only write with an effect outside the ledger
-(counting a lost session under a cause, sending a report) is guarded by a condition that
-succeeds once.
+The layout and the encoding of items live in ``detectors.ledger_items`` (pure); this module is
+I/O only, and makes no decisions. Why at-least-once delivery is harmless here: immutable puts
+of identical items and ``ADD`` to sets are idempotent and commutative; the only writes with an
+effect outside the ledger (counting a lost session under a cause, sending a report) are guarded
+by a condition that succeeds once. ``expires_at`` (DynamoDB TTL) is set on every write: TTL
+deletion can lag by days, so readers also ignore what is older than the TTL by its own time.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from detectors.core import (
-    DeploymentWindow,
-    NotFound,
-    SessionOrigin,
-    TaskFacts,
-    Verdict,
-    merge_windows,
-    reason_marks,
+from detectors.core import DeploymentWindow, NotFound, TaskFacts, Verdict
+from detectors.facts import DeploymentObserved, SessionClosed, SessionCreated
+from detectors.ledger_items import (
+    CLOSED_PREFIX,
+    LOST_PREFIX,
+    OPEN_PREFIX,
+    PENDING_PK,
+    TASK_ATTR_PREFIX,
+    TASK_SHARD_KEYS,
+    WINDOWS_KEY,
+    Item,
+    Key,
+    SessionSpan,
+    deployment_loss_key,
+    deployment_pk,
+    get_n,
+    get_s,
+    key_item,
+    lost_key,
+    lost_prefix,
+    n_value,
+    report_key,
+    s_value,
+    session_key,
+    spans_from_items,
+    stale_tasks,
+    stale_window_entries,
+    task_sessions_pk,
+    task_shard_key,
+    task_tags,
+    tasks_from_items,
+    window_entry,
+    windows_from_item,
 )
-from detectors.facts import DeploymentObserved, SessionClosed, SessionCreated, TaskObserved
-from detectors.names import Cause
 
-Item = dict[str, Any]
-Key = tuple[str, str]
+__all__ = ["Ledger", "lost_prefix"]  # lost_prefix: lab/ reads the count locks through it
+
 BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25
-WINDOWS_KEY: Key = ("WINDOWS", "ALL")
-PENDING_PK = "PENDING"
-TASK_SHARDS = 8  # fixed: changing it orphans the facts stored under the old hashing
-TASK_ATTR_PREFIX = "t#"
-_TAG_TIMES = {"start": "started_at", "stopping": "stopping_at", "stopped": "stopped_at"}
-_TAG_TEXTS = {"svc": "service", "by": "started_by", "code": "stop_code"}
 _REMOVE_PER_UPDATE = 50  # keeps each UpdateExpression well under DynamoDB's 4 KB
 _RETRIES = 8
-
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: float) -> dict[str, str]:
-    return {"N": repr(float(value))}
-
-
-def _key(pk: str, sk: str) -> Item:
-    return {"pk": _s(pk), "sk": _s(sk)}
-
-
-def _get_s(item: Mapping[str, Any], name: str) -> str | None:
-    value = item.get(name)
-    return value["S"] if value and "S" in value else None
-
-
-def _get_n(item: Mapping[str, Any], name: str) -> float | None:
-    value = item.get(name)
-    return float(value["N"]) if value and "N" in value else None
-
-
-def session_key(fp: str) -> Key:
-    return (f"SESS#{fp}", "CREATED")
-
-
-LOST_PREFIX = "LOST#"
-
-
-def lost_key(fp: str, cause: Cause) -> Key:
-    """The count lock of one (session, cause): SessionsLost counts each pair once."""
-    return (f"SESS#{fp}", LOST_PREFIX + cause.value)
-
-
-def lost_prefix(fp: str) -> Key:
-    """Partition and sort-key prefix of all of a session's count locks (to query them)."""
-    return (f"SESS#{fp}", LOST_PREFIX)
-
-
-def task_shard_key(task_id: str) -> Key:
-    """The summary item holding ``task_id``'s facts (a stable hash, not Python's ``hash``)."""
-    shard = int.from_bytes(hashlib.sha256(task_id.encode()).digest()[:4], "big") % TASK_SHARDS
-    return (f"TASKS#{shard}", "SUMMARY")
-
-
-TASK_SHARD_KEYS: tuple[Key, ...] = tuple((f"TASKS#{n}", "SUMMARY") for n in range(TASK_SHARDS))
-
-
-@dataclass(frozen=True)
-class SessionSpan:
-    """A session seen on a task, for at-risk counts: created/closed times where known."""
-
-    fingerprint: str
-    created_at: float | None
-    closed_at: float | None
 
 
 class Ledger:
@@ -132,31 +70,29 @@ class Ledger:
         self.read_round_trips = 0
 
     def _expires(self) -> dict[str, str]:
+        # Wall-clock, not the handlers' clock: DynamoDB's TTL compares against real time.
         return {"N": str(int(time.time() + self._ttl_s))}
 
     # --- writes -----------------------------------------------------------------------------
 
     def record_deployment(self, obs: DeploymentObserved) -> None:
         """ADD to a string set: idempotent and order-free; earliest time wins when read."""
-        if obs.ended:
-            attr, value = "ends", f"{obs.service}|{obs.deployment_id}|{obs.at!r}|{obs.outcome}"
-        else:
-            attr, value = "starts", f"{obs.service}|{obs.deployment_id}|{obs.at!r}"
+        attr, value = window_entry(obs)
         self._db.update_item(
             TableName=self._table,
-            Key=_key(*WINDOWS_KEY),
+            Key=key_item(WINDOWS_KEY),
             UpdateExpression=f"ADD {attr} :v SET expires_at = :e",
             ExpressionAttributeValues={":v": {"SS": [value]}, ":e": self._expires()},
         )
 
-    def record_task(self, obs: TaskObserved) -> None:
+    def record_task(self, obs: TaskFacts) -> None:
         """ADD this observation's tagged facts to the task's set in its summary shard."""
         tags = task_tags(obs)
         if not tags:
             return
         self._db.update_item(
             TableName=self._table,
-            Key=_key(*task_shard_key(obs.task_id)),
+            Key=key_item(task_shard_key(obs.task_id)),
             UpdateExpression="ADD #t :f SET expires_at = :e",
             ExpressionAttributeNames={"#t": TASK_ATTR_PREFIX + obs.task_id},
             ExpressionAttributeValues={":f": {"SS": tags}, ":e": self._expires()},
@@ -170,24 +106,19 @@ class Ledger:
     def prune_tasks(self, shards: Mapping[Key, Item], before: float) -> int:
         """Remove tasks whose latest known time is before ``before`` from the summary shards.
 
-        Sessions created on such a task are older still, so their records have expired and
-        nothing will ask for the task again; without pruning the shards would only grow.
-        A task seen with no time at all is kept (there is nothing to age it by).
+        A task stopped that long ago created its sessions earlier still, so their records have
+        expired and nothing will ask for it again; without pruning the shards would only grow.
+        A task still running past the TTL goes too (ECS sends no event while it runs): its stop
+        event brings its facts back. A task seen with no time at all is kept.
         """
         removed = 0
         for key, item in shards.items():
-            stale = []
-            for name, value in item.items():
-                if not name.startswith(TASK_ATTR_PREFIX):
-                    continue
-                times = [float(t.split("=", 1)[1]) for t in value.get("SS", []) if _is_time(t)]
-                if times and max(times) < before:
-                    stale.append(name)
+            stale = stale_tasks(item, before)
             for i in range(0, len(stale), _REMOVE_PER_UPDATE):
                 names = {f"#a{j}": n for j, n in enumerate(stale[i : i + _REMOVE_PER_UPDATE])}
                 self._db.update_item(
                     TableName=self._table,
-                    Key=_key(*key),
+                    Key=key_item(key),
                     UpdateExpression="REMOVE " + ", ".join(names),
                     ExpressionAttributeNames=names,
                 )
@@ -200,25 +131,31 @@ class Ledger:
         """Immutable puts, batched 25 a call (identical re-puts change nothing)."""
         items: dict[Key, Item] = {}
         for c in created:
-            body = {"task_id": _s(c.task_id), "at": _n(c.at)}
-            items[session_key(c.fingerprint)] = body
-            items[(f"TASK#{c.task_id}", f"OPEN#{c.fingerprint}")] = {"at": _n(c.at)}
+            items[session_key(c.fingerprint)] = {"task_id": s_value(c.task_id), "at": n_value(c.at)}
+            open_key = (task_sessions_pk(c.task_id), OPEN_PREFIX + c.fingerprint)
+            items[open_key] = {"at": n_value(c.at)}
         for x in closed:
-            body = {"at": _n(x.at), "reason": _s(x.reason or "")}
-            items[(f"TASK#{x.task_id}", f"CLOSED#{x.fingerprint}")] = body
-        self._write([_key(*k) | v | {"expires_at": self._expires()} for k, v in items.items()], [])
+            closed_key = (task_sessions_pk(x.task_id), CLOSED_PREFIX + x.fingerprint)
+            items[closed_key] = {"at": n_value(x.at), "reason": s_value(x.reason or "")}
+        expires = {"expires_at": self._expires()}
+        self._write([key_item(k) | v | expires for k, v in items.items()], [])
 
     def store_pending(self, occurrences: Iterable[NotFound]) -> None:
+        """Park not-founds the facts do not settle yet; the reporter decides them again."""
         puts = []
         for nf in occurrences:
-            body = {"fp": _s(nf.fingerprint), "task_id": _s(nf.task_id), "at": _n(nf.at)}
+            body = {
+                "fp": s_value(nf.fingerprint),
+                "task_id": s_value(nf.task_id),
+                "at": n_value(nf.at),
+            }
             if nf.log_service:
-                body["log_service"] = _s(nf.log_service)
-            puts.append(_key(PENDING_PK, nf.key) | body | {"expires_at": self._expires()})
+                body["log_service"] = s_value(nf.log_service)
+            puts.append(key_item((PENDING_PK, nf.key)) | body | {"expires_at": self._expires()})
         self._write(puts, [])
 
     def drop_pending(self, occurrences: Iterable[NotFound]) -> None:
-        self._write([], [_key(PENDING_PK, nf.key) for nf in occurrences])
+        self._write([], [key_item((PENDING_PK, nf.key)) for nf in occurrences])
 
     def lock_verdict(self, nf: NotFound, verdict: Verdict, now: float) -> bool:
         """Claim the (session, cause) count lock; True only for the call that created it.
@@ -232,7 +169,7 @@ class Ledger:
             # Before the lock: a crash in between leaves an idempotent write to redo, never a
             # counted loss missing from its deployment's report.
             self._earliest(
-                (f"DEP#{verdict.service}#{verdict.deployment_id}", LOST_PREFIX + nf.fingerprint),
+                deployment_loss_key(verdict.service, verdict.deployment_id, nf.fingerprint),
                 {},
                 nf.at,
             )
@@ -246,9 +183,9 @@ class Ledger:
         }
         old = self._earliest(
             lost_key(nf.fingerprint, verdict.cause),
-            {k: _s(v) for k, v in fields.items() if v},
+            {k: s_value(v) for k, v in fields.items() if v},
             nf.at,
-            first_seen={"decided_at": _n(now)},
+            first_seen={"decided_at": n_value(now)},
         )
         return old is not None and "at" not in old
 
@@ -266,7 +203,7 @@ class Ledger:
         ``first_seen`` attributes are only set when absent.
         """
         names = {"#at": "at"}
-        vals: Item = {":at": _n(at), ":e": self._expires()}
+        vals: Item = {":at": n_value(at), ":e": self._expires()}
         sets = ["#at = :at", "expires_at = :e"]
         for i, (name, value) in enumerate(values.items()):
             names[f"#v{i}"], vals[f":v{i}"] = name, value
@@ -277,7 +214,7 @@ class Ledger:
         try:
             resp = self._db.update_item(
                 TableName=self._table,
-                Key=_key(*key),
+                Key=key_item(key),
                 UpdateExpression="SET " + ", ".join(sets),
                 ConditionExpression="attribute_not_exists(#at) OR #at > :at",
                 ExpressionAttributeNames=names,
@@ -295,8 +232,8 @@ class Ledger:
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item=_key(f"DEP#{service}#{deployment_id}", "REPORT")
-                | {"sent_at": _n(now), "expires_at": self._expires()},
+                Item=key_item(report_key(service, deployment_id))
+                | {"sent_at": n_value(now), "expires_at": self._expires()},
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
@@ -308,26 +245,21 @@ class Ledger:
     def release_report(self, service: str, deployment_id: str) -> None:
         """Undo a claim whose publish failed, so the next run retries it."""
         self._db.delete_item(
-            TableName=self._table, Key=_key(f"DEP#{service}#{deployment_id}", "REPORT")
+            TableName=self._table, Key=key_item(report_key(service, deployment_id))
         )
 
     def prune_windows(self, before: float) -> int:
-        """Drop deployment observations older than ``before`` from the windows item.
+        """Drop the deployment windows that ended (or, if open, began) before ``before``.
 
         The item is rewritten on every deployment event, so TTL never removes it; without
         pruning it would grow forever and old deployments would outlive their REPORT markers.
         """
-        item = self.get_many([WINDOWS_KEY]).get(WINDOWS_KEY) or {}
-        stale: dict[str, list[str]] = {}
-        for attr, splits in (("starts", 2), ("ends", 3)):
-            for raw in item.get(attr, {}).get("SS", []):
-                # "svc|dep|t" or "svc|dep|t|outcome": the time is the third field either way.
-                if float(raw.rsplit("|", splits)[2]) < before:
-                    stale.setdefault(attr, []).append(raw)
+        item = self.get_many([WINDOWS_KEY]).get(WINDOWS_KEY)
+        stale = stale_window_entries(item, before)
         if stale:
             self._db.update_item(
                 TableName=self._table,
-                Key=_key(*WINDOWS_KEY),
+                Key=key_item(WINDOWS_KEY),
                 UpdateExpression="DELETE " + ", ".join(f"{a} :{a}" for a in stale),
                 ExpressionAttributeValues={f":{a}": {"SS": v} for a, v in stale.items()},
             )
@@ -374,7 +306,7 @@ class Ledger:
         return found
 
     def _get_chunk(self, keys: Sequence[Key]) -> dict[Key, Item]:
-        request: Any = {self._table: {"Keys": [_key(*k) for k in keys]}}
+        request: Any = {self._table: {"Keys": [key_item(k) for k in keys]}}
         found: dict[Key, Item] = {}
         for attempt in range(_RETRIES):
             resp = self._db.batch_get_item(RequestItems=request)
@@ -389,9 +321,9 @@ class Ledger:
     def query(self, pk: str, sk_prefix: str | None = None) -> list[Item]:
         """All items of a partition (optionally an sk prefix), following pagination."""
         expr = "pk = :pk" + (" AND begins_with(sk, :p)" if sk_prefix else "")
-        values: Item = {":pk": _s(pk)}
+        values: Item = {":pk": s_value(pk)}
         if sk_prefix:
-            values[":p"] = _s(sk_prefix)
+            values[":p"] = s_value(sk_prefix)
         items: list[Item] = []
         kwargs: Item = {}
         while True:
@@ -409,105 +341,18 @@ class Ledger:
     def pending(self) -> list[NotFound]:
         out = []
         for item in self.query(PENDING_PK):
-            fp, task, at = _get_s(item, "fp"), _get_s(item, "task_id"), _get_n(item, "at")
+            fp, task, at = get_s(item, "fp"), get_s(item, "task_id"), get_n(item, "at")
             if fp and task and at is not None:
-                out.append(NotFound(fp, task, at, _get_s(item, "log_service")))
+                out.append(NotFound(fp, task, at, get_s(item, "log_service")))
         return out
 
-    def windows(self, item: Item | None = None) -> list[DeploymentWindow]:
-        if item is None:
-            item = self.get_many([WINDOWS_KEY]).get(WINDOWS_KEY)
-        return windows_from_item(item)
+    def windows(self) -> list[DeploymentWindow]:
+        return windows_from_item(self.get_many([WINDOWS_KEY]).get(WINDOWS_KEY))
 
     def task_sessions(self, task_id: str) -> list[SessionSpan]:
-        created: dict[str, float | None] = {}
-        closed: dict[str, float | None] = {}
-        for item in self.query(f"TASK#{task_id}"):
-            sk = item["sk"]["S"]
-            if sk.startswith("OPEN#"):
-                created[sk.removeprefix("OPEN#")] = _get_n(item, "at")
-            elif sk.startswith("CLOSED#"):
-                closed[sk.removeprefix("CLOSED#")] = _get_n(item, "at")
-        return [
-            SessionSpan(fp, created.get(fp), closed.get(fp)) for fp in sorted({*created, *closed})
-        ]
+        return spans_from_items(self.query(task_sessions_pk(task_id)))
 
     def deployment_losses(self, service: str, deployment_id: str) -> list[float]:
-        items = self.query(f"DEP#{service}#{deployment_id}", "LOST#")
-        return sorted(t for t in (_get_n(i, "at") for i in items) if t is not None)
-
-
-def windows_from_item(item: Mapping[str, Any] | None) -> list[DeploymentWindow]:
-    if not item:
-        return []
-    starts, ends = [], []
-    for raw in item.get("starts", {}).get("SS", []):
-        service, dep, t = raw.rsplit("|", 2)
-        starts.append((service, dep, float(t)))
-    for raw in item.get("ends", {}).get("SS", []):
-        service, dep, t, outcome = raw.rsplit("|", 3)
-        ends.append((service, dep, float(t), outcome))
-    return merge_windows(starts, ends)
-
-
-def origin_from_item(item: Mapping[str, Any] | None) -> SessionOrigin | None:
-    if not item:
-        return None
-    task, at = _get_s(item, "task_id"), _get_n(item, "at")
-    return SessionOrigin(task, at) if task and at is not None else None
-
-
-def _is_time(tag: str) -> bool:
-    return tag.split("=", 1)[0] in _TAG_TIMES
-
-
-def task_tags(obs: TaskObserved) -> list[str]:
-    """One observation as tagged facts: ``start=``/``stopping=``/``stopped=`` times, ``svc=``,
-    ``by=``, ``code=`` and ``why=`` (the reason's marks, see ``core.reason_marks``)."""
-    tags = []
-    for tag, name in _TAG_TIMES.items():
-        t = getattr(obs, name)
-        if t is not None:
-            tags.append(f"{tag}={float(t)!r}")
-    for tag, name in _TAG_TEXTS.items():
-        v = getattr(obs, name)
-        if v:
-            tags.append(f"{tag}={v[:256]}")
-    marks = reason_marks(obs.stopped_reason)
-    if marks:
-        tags.append(f"why={marks}")
-    return tags
-
-
-def task_from_tags(task_id: str, tags: Iterable[str]) -> TaskFacts:
-    """Earliest time and smallest string per tag: the same facts whatever order they came in."""
-    times: dict[str, float] = {}
-    texts: dict[str, str] = {}
-    for raw in tags:
-        tag, _, value = raw.partition("=")
-        if tag in _TAG_TIMES:
-            t = float(value)
-            times[tag] = min(t, times.get(tag, t))
-        elif tag in _TAG_TEXTS or tag == "why":
-            texts[tag] = min(value, texts.get(tag, value))
-    return TaskFacts(
-        task_id=task_id,
-        service=texts.get("svc"),
-        started_by=texts.get("by"),
-        started_at=times.get("start"),
-        stopping_at=times.get("stopping"),
-        stopped_at=times.get("stopped"),
-        stop_code=texts.get("code"),
-        stopped_reason=texts.get("why"),
-    )
-
-
-def tasks_from_items(items: Mapping[Key, Item]) -> dict[str, TaskFacts]:
-    """Every task in the summary shards among ``items`` (other items are ignored)."""
-    out: dict[str, TaskFacts] = {}
-    for key in TASK_SHARD_KEYS:
-        for name, value in (items.get(key) or {}).items():
-            if name.startswith(TASK_ATTR_PREFIX) and "SS" in value:
-                task_id = name[len(TASK_ATTR_PREFIX) :]
-                out[task_id] = task_from_tags(task_id, value["SS"])
-    return out
+        """The earliest 404 time of each session the deployment lost, sorted."""
+        items = self.query(deployment_pk(service, deployment_id), LOST_PREFIX)
+        return sorted(t for t in (get_n(i, "at") for i in items) if t is not None)

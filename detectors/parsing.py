@@ -18,13 +18,12 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import ValidationError
 
 from detectors.config import Config, cluster_short_name
-from detectors.core import NotFound
+from detectors.core import NotFound, TaskFacts
 from detectors.facts import (
     BadInput,
     DeploymentObserved,
     SessionClosed,
     SessionCreated,
-    TaskObserved,
 )
 from detectors.models import (
     LINE_MODELS,
@@ -53,8 +52,8 @@ SERVICE_GROUP_PREFIX = "service:"
 MAX_DECOMPRESSED_BYTES = 8 * 1024 * 1024
 MAX_LINE_BYTES = 256 * 1024  # CloudWatch Logs' own event size limit
 
-EcsResult = DeploymentObserved | TaskObserved | BadInput | None
-LineResult = SessionCreated | SessionClosed | NotFound | TaskObserved | BadInput | None
+EcsResult = DeploymentObserved | TaskFacts | BadInput | None
+LineResult = SessionCreated | SessionClosed | NotFound | TaskFacts | BadInput | None
 
 
 def epoch(value: datetime) -> float:
@@ -135,7 +134,7 @@ def _task(detail: TaskDetail, cfg: Config) -> EcsResult:
     service = group[len(SERVICE_GROUP_PREFIX) :]
     if not cfg.service_in_scope(service):
         return None
-    return TaskObserved(
+    return TaskFacts(
         task_id=detail.task_arn.rsplit("/", 1)[-1],
         service=service,
         started_by=detail.started_by,
@@ -174,7 +173,8 @@ def decode_subscription(raw: object) -> LogBatch | BadInput:
         if inflater.unconsumed_tail:
             return BadInput("oversized payload", {"limit_bytes": str(MAX_DECOMPRESSED_BYTES)})
         doc = json.loads(body)
-    except (binascii.Error, ValueError, zlib.error) as exc:
+    except (binascii.Error, ValueError, RecursionError, zlib.error) as exc:
+        # RecursionError: json.loads on deeply nested arrays, which fit in a few KiB.
         return BadInput("undecodable subscription payload", {"error": type(exc).__name__})
     if not isinstance(doc, dict) or not isinstance(doc.get("logEvents", []), list):
         return BadInput("subscription payload is not an object with logEvents")
@@ -211,7 +211,7 @@ def parse_line(message: object, ctx: dict[str, str]) -> LineResult:
         return BadInput("oversized log line", ctx)
     try:
         doc = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than json can parse
         return BadInput("log line is not JSON", ctx)
     if not isinstance(doc, dict):
         return BadInput("log line is not a JSON object", ctx)
@@ -233,5 +233,5 @@ def parse_line(message: object, ctx: dict[str, str]) -> LineResult:
     if isinstance(line, SessionNotFoundLine):
         return NotFound(line.session, line.task_id, at, line.service)
     if isinstance(line, TaskStartedLine):
-        return TaskObserved(task_id=line.task_id, started_at=at)
+        return TaskFacts(task_id=line.task_id, started_at=at)
     return None  # shutdown_started: the ECS stop events carry what the verdicts need

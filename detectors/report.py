@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from detectors.core import DeploymentWindow, TaskFacts, stop_category
-from detectors.ledger import SessionSpan
+from detectors.ledger_items import SessionSpan
 from detectors.spike import SeriesSpike
 
 ADVICE = (

@@ -13,7 +13,8 @@ from detectors.classify import Decision, classify
 from detectors.config import Config
 from detectors.core import DeploymentWindow, TaskFacts
 from detectors.emit import MetricPoint, service_point, sessions_lost
-from detectors.ledger import Ledger, SessionSpan
+from detectors.ledger import Ledger
+from detectors.ledger_items import SessionSpan, report_key, window_is_stale
 from detectors.names import (
     METRIC_DEPLOYMENT_LOSS_SPIKE,
     METRIC_DEPLOYMENTS_IN_PROGRESS,
@@ -44,27 +45,38 @@ class ReporterOutcome:
 
 
 def run_reporter(
-    cfg: Config, ledger: Ledger, sns: Any, cloudwatch: Any, now: float
+    cfg: Config,
+    ledger: Ledger,
+    sns: Any,
+    cloudwatch: Any,
+    now: float,
+    out: ReporterOutcome | None = None,
 ) -> ReporterOutcome:
-    """Decide pending losses, publish gauges, send each ended deployment's report once."""
-    out = ReporterOutcome()
-    out.decisions = classify(ledger, ledger.pending(), cfg, now)
-    out.points += [
-        sessions_lost(d.verdict.service, d.verdict.cause) for d in out.decisions if d.counted
-    ]
+    """Decide pending losses, publish gauges, send each ended deployment's report once.
+
+    ``out`` (returned) is filled as the run proceeds: when a later call fails (a publish, a
+    throttled write), the handler still emits the losses this run already counted.
+    """
+    out = ReporterOutcome() if out is None else out
+    try:
+        classify(ledger, ledger.pending(), cfg, now, out.decisions)
+    finally:
+        out.points += [
+            sessions_lost(d.verdict.service, d.verdict.cause) for d in out.decisions if d.counted
+        ]
     # Windows older than half the TTL are dropped: their REPORT markers (full TTL) outlive
     # them, so a deployment is never reported twice.
     cutoff = now - cfg.ledger_ttl_days * 86400 / 2
     windows = []
     stale = False
     for w in ledger.windows():
-        if (w.ended_at if w.ended_at is not None else w.started_at) < cutoff:
+        if window_is_stale(w, cutoff):
             stale = True
         elif cfg.service_in_scope(w.service):
             windows.append(w)
     if stale:
         ledger.prune_windows(cutoff)
-    report_keys = [(f"DEP#{w.service}#{w.deployment_id}", "REPORT") for w in windows]
+    report_keys = [report_key(w.service, w.deployment_id) for w in windows]
     reported = ledger.get_many(report_keys) if report_keys else {}
     services = sorted(cfg.service_names | {w.service for w in windows})
     shards, all_tasks = ledger.tasks()
@@ -95,7 +107,7 @@ def run_reporter(
         out.points.append(service_point(METRIC_SESSIONS_AT_RISK, service, at_risk))
         spiked = 0
         for w in mine:
-            if (f"DEP#{w.service}#{w.deployment_id}", "REPORT") in reported:
+            if report_key(w.service, w.deployment_id) in reported:
                 continue
             recent = w.ended_at is None or now <= w.ended_at + cfg.grace_period_s + SPIKE_HORIZON_S
             checks = spike_checks(cfg, cloudwatch, w, now) if spike_enabled and recent else []

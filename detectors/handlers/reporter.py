@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from detectors.emit import emit
 from detectors.handlers import runtime
-from detectors.reporting import run_reporter
+from detectors.reporting import ReporterOutcome, run_reporter
 
 logger = runtime.logger
 
@@ -18,13 +18,22 @@ def handler(event: Any, context: LambdaContext) -> dict[str, int]:
     """Scheduled by EventBridge; the event's content is not used."""
     if isinstance(event, dict) and isinstance(event.get("id"), str):
         logger.set_correlation_id(event["id"])
-    out = run_reporter(
-        runtime.config(), runtime.ledger(), runtime.sns(), runtime.cloudwatch(), runtime.clock()
-    )
-    runtime.log_decisions(out.decisions)
-    emit(out.points)
-    for report in out.reports:
-        logger.info("deployment report sent", extra=report.to_json())
+    out = ReporterOutcome()
+    try:
+        run_reporter(
+            runtime.config(),
+            runtime.ledger(),
+            runtime.sns(),
+            runtime.cloudwatch(),
+            runtime.clock(),
+            out,
+        )
+    finally:
+        # Also on an AWS error: what was counted is locked and will not be counted on retry.
+        runtime.log_decisions(out.decisions)
+        emit(out.points)
+        for report in out.reports:
+            logger.info("deployment report sent", extra=report.to_json())
     return {
         "decided": sum(1 for d in out.decisions if d.verdict.final),
         # Losses whose facts came late (or that wait for the grace period: unknown, scale_in).

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from detectors.emit import emit
 from detectors.handlers import runtime
-from detectors.ingest import ingest_log_payload
+from detectors.ingest import Outcome, ingest_log_payload
 
 logger = runtime.logger
 
@@ -21,10 +21,14 @@ def handler(event: Any, context: LambdaContext) -> dict[str, int]:
     """
     if context is not None and getattr(context, "aws_request_id", None):
         logger.set_correlation_id(context.aws_request_id)
-    out = ingest_log_payload(event, runtime.config(), runtime.ledger(), runtime.clock())
-    runtime.log_bad_input(out.bad)
-    runtime.log_decisions(out.decisions)
-    emit(out.metric_points())
+    out = Outcome()
+    try:
+        ingest_log_payload(event, runtime.config(), runtime.ledger(), runtime.clock(), out)
+    finally:
+        # Also on an AWS error: what was counted is locked and will not be counted on retry.
+        runtime.log_bad_input(out.bad)
+        runtime.log_decisions(out.decisions)
+        emit(out.metric_points())
     return {
         "stored": out.stored,
         "decided": sum(1 for d in out.decisions if d.verdict.final),

@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from detectors.config import Config
 from detectors.ledger import Ledger
+from detectors.ledger_items import TABLE_SCHEMA
 from tests.detectors.builders import CLUSTER, SERVICE
 
 _names = itertools.count()
@@ -21,18 +22,7 @@ _names = itertools.count()
 
 def create_table(client: Any) -> str:
     name = f"ledger-{next(_names)}"
-    client.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    client.create_table(TableName=name, **TABLE_SCHEMA)
     return name
 
 

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 
 import pytest
+from botocore.exceptions import ClientError
 
-from detectors.handlers import ecs_events, runtime, session_events
-from detectors.names import BAD_INPUT_SERVICE_NAME, DIMENSION_SERVICE, METRIC_BAD_INPUT
-from tests.detectors.builders import T0, fp, line, load, subscription
+from detectors.core import NotFound, TaskFacts
+from detectors.facts import DeploymentObserved, SessionCreated
+from detectors.handlers import ecs_events, reporter, runtime, session_events
+from detectors.ledger import Ledger
+from detectors.names import (
+    BAD_INPUT_SERVICE_NAME,
+    DIMENSION_CAUSE,
+    DIMENSION_SERVICE,
+    METRIC_BAD_INPUT,
+    METRIC_SESSIONS_LOST,
+    Cause,
+)
+from tests.detectors.builders import SERVICE, T0, fp, line, load, subscription
 from tests.detectors.conftest import LedgerEnv
 from tests.detectors.test_detectors_scenario import emf_docs
 
@@ -59,3 +72,64 @@ def test_ecs_event_of_another_detail_type_is_bad_input(
     assert warning.event_id == "b2e3f4a5-0001-4d3c-8f22-000000000001"
     assert warning.reason == "unexpected detail-type"
     assert runtime.logger.get_correlation_id() == "b2e3f4a5-0001-4d3c-8f22-000000000001"
+
+
+def test_deeply_nested_json_is_bad_input_not_a_crash(wired, capsys, lambda_context) -> None:
+    """json.loads raises RecursionError (not ValueError) past ~1,000 levels: a few KiB line."""
+    nested = "[" * 100_000
+    payload = subscription([nested, line("session_created", "t1", T0 - 5, session=fp("ok"))])
+    result = session_events.handler(payload, lambda_context)
+    assert (result["stored"], result["bad_input"]) == (1, 1)
+    whole = {"awslogs": {"data": base64.b64encode(gzip.compress(nested.encode())).decode()}}
+    assert session_events.handler(whole, lambda_context)["bad_input"] == 1
+    out = capsys.readouterr().out
+    assert [d[METRIC_BAD_INPUT] for d in emf_docs(out) if METRIC_BAD_INPUT in d] == [1, 1]
+
+
+def lost_points(out: str) -> list[tuple[str, int]]:
+    return [
+        (d[DIMENSION_CAUSE], d[METRIC_SESSIONS_LOST])
+        for d in emf_docs(out)
+        if METRIC_SESSIONS_LOST in d
+    ]
+
+
+def test_losses_counted_before_a_failing_lock_are_still_emitted(
+    wired, capsys, monkeypatch, lambda_context
+) -> None:
+    """A claimed lock is never claimed again, so its metric must leave even if the call fails."""
+    real = Ledger.lock_verdict
+    calls = []
+
+    def second_fails(self, nf, verdict, now):
+        calls.append(nf)
+        if len(calls) == 2:
+            raise ClientError({"Error": {"Code": "ThrottlingException"}}, "UpdateItem")
+        return real(self, nf, verdict, now)
+
+    monkeypatch.setattr(Ledger, "lock_verdict", second_fails)
+    payload = subscription(
+        [line("session_not_found", "t1", T0 - 500, session=fp(n)) for n in ("a", "b")]
+    )
+    with pytest.raises(ClientError):
+        session_events.handler(payload, lambda_context)
+    assert lost_points(capsys.readouterr().out) == [(Cause.UNKNOWN.value, 1)]
+
+
+def test_reporter_emits_what_it_counted_even_when_the_publish_fails(
+    wired, capsys, monkeypatch, lambda_context
+) -> None:
+    monkeypatch.setenv("REPORT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:gone")
+    runtime.reset()
+    lg = wired.ledger
+    lg.record_deployment(DeploymentObserved(SERVICE, "d1", T0 - 1000, False))
+    lg.record_deployment(DeploymentObserved(SERVICE, "d1", T0 - 900, True, "COMPLETED"))
+    stop = TaskFacts(
+        "old", SERVICE, "d0", T0 - 5000, T0 - 950, stop_code="ServiceSchedulerInitiated"
+    )
+    lg.record_task(stop)
+    lg.record_sessions([SessionCreated(fp("s"), "old", T0 - 2000)], [])
+    lg.store_pending([NotFound(fp("s"), "new", T0 - 940)])
+    with pytest.raises(ClientError):
+        reporter.handler({"id": "sched"}, lambda_context)
+    assert lost_points(capsys.readouterr().out) == [(Cause.DEPLOYMENT.value, 1)]

@@ -6,8 +6,14 @@ from collections import Counter
 
 from detectors.classify import classify
 from detectors.core import NotFound, TaskFacts, Verdict, reason_marks, stop_category
-from detectors.facts import DeploymentObserved, SessionClosed, SessionCreated, TaskObserved
-from detectors.ledger import TASK_SHARD_KEYS, lost_key, lost_prefix, task_shard_key
+from detectors.facts import DeploymentObserved, SessionClosed, SessionCreated
+from detectors.ledger_items import (
+    TASK_SHARD_KEYS,
+    lost_key,
+    lost_prefix,
+    stale_window_entries,
+    task_shard_key,
+)
 from detectors.names import Cause
 from tests.detectors.builders import SERVICE, T0, fp
 from tests.detectors.conftest import LedgerEnv
@@ -23,15 +29,15 @@ def count_calls(client) -> Counter[str]:
 
 
 def test_task_observations_merge_in_any_order(ledger_env: LedgerEnv) -> None:
-    stopping = TaskObserved(
+    stopping = TaskFacts(
         "t1", SERVICE, "d-old", T0 - 99, T0, None, "ServiceSchedulerInitiated", "r"
     )
-    stopped = TaskObserved(
+    stopped = TaskFacts(
         "t1", SERVICE, "d-old", T0 - 99, T0, T0 + 30, "ServiceSchedulerInitiated", "r"
     )
-    for obs in (stopped, stopping, stopped, TaskObserved("t1", started_at=T0 - 120)):
+    for obs in (stopped, stopping, stopped, TaskFacts("t1", started_at=T0 - 120)):
         ledger_env.ledger.record_task(obs)
-    ledger_env.ledger.record_task(TaskObserved("t2", SERVICE, started_at=T0))
+    ledger_env.ledger.record_task(TaskFacts("t2", SERVICE, started_at=T0))
     _, tasks = ledger_env.ledger.tasks()
     facts = tasks["t1"]
     assert (facts.started_at, facts.stopping_at, facts.stopped_at) == (T0 - 120, T0, T0 + 30)
@@ -56,8 +62,8 @@ def test_task_summary_keeps_what_stop_category_reads() -> None:
 
 def test_tasks_older_than_the_ttl_are_pruned_from_the_summary(ledger_env: LedgerEnv) -> None:
     lg = ledger_env.ledger
-    lg.record_task(TaskObserved("old", SERVICE, started_at=T0 - 900, stopped_at=T0 - 500))
-    lg.record_task(TaskObserved("new", SERVICE, started_at=T0 - 900, stopping_at=T0 - 100))
+    lg.record_task(TaskFacts("old", SERVICE, started_at=T0 - 900, stopped_at=T0 - 500))
+    lg.record_task(TaskFacts("new", SERVICE, started_at=T0 - 900, stopping_at=T0 - 100))
     shards, _ = lg.tasks()
     assert lg.prune_tasks(shards, before=T0 - 200) == 1
     assert sorted(lg.tasks()[1]) == ["new"]
@@ -122,9 +128,7 @@ def test_a_batch_of_not_founds_costs_one_read_round_trip(ledger_env: LedgerEnv) 
     lg = ledger_env.ledger
     for i in range(150):
         lg.record_task(
-            TaskObserved(
-                f"old{i}", SERVICE, "d0", T0 - 999, T0, T0 + 9, "ServiceSchedulerInitiated"
-            )
+            TaskFacts(f"old{i}", SERVICE, "d0", T0 - 999, T0, T0 + 9, "ServiceSchedulerInitiated")
         )
     lg.record_deployment(DeploymentObserved(SERVICE, "d1", T0 - 10, False))
     lg.record_sessions([SessionCreated(fp(str(i)), f"old{i}", T0 - 500) for i in range(150)], [])
@@ -160,7 +164,7 @@ def test_a_creation_record_past_the_ttl_counts_as_never_seen(ledger_env: LedgerE
     lg, cfg = ledger_env.ledger, ledger_env.cfg
     ttl = cfg.ledger_ttl_days * 86400
     lg.record_task(
-        TaskObserved("old", SERVICE, "d0", T0 - 999, T0, T0 + 9, "ServiceSchedulerInitiated")
+        TaskFacts("old", SERVICE, "d0", T0 - 999, T0, T0 + 9, "ServiceSchedulerInitiated")
     )
     lg.record_sessions(
         [
@@ -174,3 +178,22 @@ def test_a_creation_record_past_the_ttl_counts_as_never_seen(ledger_env: LedgerE
     now = T0 - 500 + ttl + 1
     [ancient] = classify(lg, [NotFound(fp("ancient"), "new", now - 200)], cfg, now)
     assert ancient.verdict.cause is Cause.UNKNOWN
+
+
+def test_stale_window_entries_go_by_whole_window_and_orphan_ends_by_their_time() -> None:
+    item = {
+        "starts": {"SS": ["svc|long|100.0", "svc|old|10.0"]},
+        "ends": {
+            "SS": [
+                "svc|long|900.0|FAILED",
+                "svc|old|20.0|COMPLETED",
+                "svc|lost|50.0|FAILED",
+                "svc|late|700.0|COMPLETED",
+            ]
+        },
+    }
+    assert stale_window_entries(item, 500.0) == {
+        "starts": ["svc|old|10.0"],
+        "ends": ["svc|old|20.0|COMPLETED", "svc|lost|50.0|FAILED"],
+    }
+    assert stale_window_entries(None, 500.0) == {}

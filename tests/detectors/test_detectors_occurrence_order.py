@@ -20,10 +20,11 @@ from hypothesis import strategies as st
 
 from detectors.classify import Decision, classify
 from detectors.config import Config
-from detectors.core import NotFound, Verdict
-from detectors.facts import DeploymentObserved, SessionCreated, TaskObserved
+from detectors.core import NotFound, TaskFacts, Verdict
+from detectors.facts import DeploymentObserved, SessionCreated
 from detectors.handlers import runtime, session_events
-from detectors.ledger import Ledger, lost_prefix
+from detectors.ledger import Ledger
+from detectors.ledger_items import lost_prefix
 from detectors.names import DIMENSION_CAUSE, METRIC_SESSIONS_LOST, Cause
 from detectors.reporting import run_reporter
 from tests.detectors.builders import CLUSTER, SERVICE, T0, fp, line, subscription
@@ -41,11 +42,11 @@ OCCURRENCES = [
     ("task-c", T0 + 70, Cause.DEPLOYMENT),
     ("task-b", T0 + 100, Cause.DEPLOYMENT),
 ]
-FACTS: list[DeploymentObserved | TaskObserved] = [
+FACTS: list[DeploymentObserved | TaskFacts] = [
     DeploymentObserved(SERVICE, "d", T0, False),
-    TaskObserved("task-a", SERVICE, "old", T0 - 900, stopping_at=T0 + 60, stop_code=SCHED),
+    TaskFacts("task-a", SERVICE, "old", T0 - 900, stopping_at=T0 + 60, stop_code=SCHED),
     # The stop alone (no draining time): 404s before it stay pending until the drain is known.
-    TaskObserved("task-a", SERVICE, "old", T0 - 900, stopped_at=T0 + 90, stop_code=SCHED),
+    TaskFacts("task-a", SERVICE, "old", T0 - 900, stopped_at=T0 + 90, stop_code=SCHED),
     DeploymentObserved(SERVICE, "d", T0 + 95, True, "COMPLETED"),
 ]
 FIRST = min(t for _, t, _ in OCCURRENCES)
@@ -100,7 +101,7 @@ def db(aws: None) -> Any:
     return boto3.client("dynamodb", region_name="us-east-1")
 
 
-def seeded_ledger(db: Any, facts: list[DeploymentObserved | TaskObserved]) -> tuple[Ledger, Config]:
+def seeded_ledger(db: Any, facts: list[DeploymentObserved | TaskFacts]) -> tuple[Ledger, Config]:
     """The session's creation and the serving tasks; ``facts`` on top."""
     table = create_table(db)
     cfg = Config(
@@ -110,15 +111,15 @@ def seeded_ledger(db: Any, facts: list[DeploymentObserved | TaskObserved]) -> tu
         grace_period_s=GRACE,
     )
     ledger = Ledger(db, table, cfg.ledger_ttl_days)
-    ledger.record_task(TaskObserved("task-b", SERVICE, "old", T0 - 900))
-    ledger.record_task(TaskObserved("task-c", SERVICE, "d", T0 + 30))
+    ledger.record_task(TaskFacts("task-b", SERVICE, "old", T0 - 900))
+    ledger.record_task(TaskFacts("task-c", SERVICE, "d", T0 + 30))
     ledger.record_sessions([SessionCreated(SESSION, "task-a", T0 - 500)], [])
     for fact in facts:
         record(ledger, fact)
     return ledger, cfg
 
 
-def record(ledger: Ledger, fact: DeploymentObserved | TaskObserved) -> None:
+def record(ledger: Ledger, fact: DeploymentObserved | TaskFacts) -> None:
     if isinstance(fact, DeploymentObserved):
         ledger.record_deployment(fact)
     else:

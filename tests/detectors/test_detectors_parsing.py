@@ -11,13 +11,12 @@ import pytest
 
 from detectors import server_events
 from detectors.config import Config, ConfigError, load_config
-from detectors.core import NotFound
+from detectors.core import NotFound, TaskFacts
 from detectors.facts import (
     BadInput,
     DeploymentObserved,
     SessionClosed,
     SessionCreated,
-    TaskObserved,
 )
 from detectors.parsing import (
     MAX_DECOMPRESSED_BYTES,
@@ -52,11 +51,11 @@ def test_every_sample_parses() -> None:
     done = parse_ecs_event(load("deployment-failed"), CFG)
     assert isinstance(done, DeploymentObserved) and (done.ended, done.outcome) == (True, "FAILED")
     stopping = parse_ecs_event(load("task-stopping-deployment"), CFG)
-    assert isinstance(stopping, TaskObserved)
+    assert isinstance(stopping, TaskFacts)
     assert stopping.stopping_at is not None and stopping.stopped_at is None
     assert stopping.started_by == "ecs-svc/1111111111111111111"
     spot = parse_ecs_event(load("task-stopped-spot"), CFG)
-    assert isinstance(spot, TaskObserved) and spot.stop_code == "SpotInterruption"
+    assert isinstance(spot, TaskFacts) and spot.stop_code == "SpotInterruption"
     assert parse_ecs_event(load("service-steady-state"), CFG) is None
 
 
@@ -131,7 +130,7 @@ def test_log_lines_become_facts() -> None:
         SessionCreated(a, "t1", T0),
         SessionClosed(a, "t1", T0 + 5, "idle_timeout"),
         NotFound(b, "t2", T0 + 9, "mcp-server"),
-        TaskObserved("t1", started_at=T0 - 60),
+        TaskFacts("t1", started_at=T0 - 60),
         None,
     ]
 

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from detectors.config import Config
 from detectors.handlers import ecs_events, reporter, runtime, session_events
 from detectors.ingest import ingest_ecs_events, ingest_log_payload
-from detectors.ledger import Ledger, lost_key, lost_prefix
+from detectors.ledger import Ledger
+from detectors.ledger_items import lost_key, lost_prefix
 from detectors.reporting import run_reporter
 from tests.detectors.builders import SERVICE, T0, fp, subscription
 from tests.detectors.conftest import create_table

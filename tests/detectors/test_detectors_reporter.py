@@ -12,7 +12,8 @@ from botocore.exceptions import ClientError
 
 from detectors import server_events as ev
 from detectors.config import Config
-from detectors.facts import DeploymentObserved, TaskObserved
+from detectors.core import TaskFacts
+from detectors.facts import DeploymentObserved
 from detectors.names import METRIC_DEPLOYMENT_LOSS_SPIKE
 from detectors.reporting import ALB_NAMESPACE, run_reporter
 from detectors.spike import evaluate
@@ -145,6 +146,23 @@ def test_windows_older_than_half_the_ttl_are_pruned_and_never_reported(
     assert [w.deployment_id for w in lg.windows()] == ["ecs-svc/new"]
 
 
+def test_pruning_drops_whole_windows_never_the_start_of_a_recent_one(
+    ledger_env: LedgerEnv, clients
+) -> None:
+    """A long deployment that began before the cutoff but ended after it keeps its start."""
+    lg = ledger_env.ledger
+    day = 86400.0
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/old", 500.0, False))
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/old", 600.0, True, "COMPLETED"))
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/long", 1000.0, False))
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/long", 8 * day, True, "FAILED"))
+    cfg = Config(**{**ledger_env.cfg.__dict__, "report_topic_arn": clients["topic"]})
+    run_reporter(cfg, lg, clients["sns"], clients["cw"], 8 * day + 60)
+    assert [(w.deployment_id, w.started_at, w.ended_at) for w in lg.windows()] == [
+        ("ecs-svc/long", 1000.0, 8 * day)
+    ]
+
+
 def test_spike_checks_stop_after_the_horizon(ledger_env: LedgerEnv, clients) -> None:
     """No topic, so the report is never sent: the window must not cost GetMetricData forever."""
     lg = ledger_env.ledger
@@ -167,9 +185,7 @@ def test_the_reporter_prunes_tasks_last_seen_before_the_ttl(
     lg, cfg = ledger_env.ledger, ledger_env.cfg
     now = time.time()
     ttl = cfg.ledger_ttl_days * 86400
-    lg.record_task(
-        TaskObserved("gone", SERVICE, started_at=now - ttl - 900, stopped_at=now - ttl - 1)
-    )
-    lg.record_task(TaskObserved("kept", SERVICE, started_at=now - ttl - 900, stopping_at=now - 60))
+    lg.record_task(TaskFacts("gone", SERVICE, started_at=now - ttl - 900, stopped_at=now - ttl - 1))
+    lg.record_task(TaskFacts("kept", SERVICE, started_at=now - ttl - 900, stopping_at=now - 60))
     run_reporter(cfg, lg, clients["sns"], clients["cw"], now)
     assert sorted(lg.tasks()[1]) == ["kept"]

@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from detectors.handlers import ecs_events, reporter, runtime, session_events
-from detectors.ledger import lost_key, lost_prefix
+from detectors.ledger_items import lost_key, lost_prefix
 from detectors.names import (
     DIMENSION_CAUSE,
     DIMENSION_SERVICE,
