@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lab.haproxy import HAProxyError
-from lab.run import RunOptions, run
+from lab.run import LabStartError, RunOptions, run
 from lab.scenarios import SCENARIOS
 
 
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         return asyncio.run(run(options))
-    except HAProxyError as exc:
+    except (HAProxyError, LabStartError) as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

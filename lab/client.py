@@ -8,6 +8,7 @@ Shared by the lab and by ``sessionwatch probe``. Stable API (other parts build o
             print(record.line())
     # or, for a loop with an interval and a callback per call:
     await run_probe(url, cycles=10, interval=1.0, on_record=print)
+    await drive(probe, interval=1.0, on_record=print, stop=event)  # the same loop, your probe
 
 Modes (``ProbeMode``):
 - ``session``: a handshake-era session (protocol ``2025-11-25``, ``Mcp-Session-Id``) and a cookie
@@ -204,6 +205,7 @@ class ProbeClient:
     _call_number: int = field(default=0, init=False, repr=False)
     _owns_client: bool = field(default=False, init=False, repr=False)
     _seq: int = field(default=0, init=False, repr=False)
+    _issued_ids: list[str] = field(default_factory=list, init=False, repr=False)
 
     async def __aenter__(self) -> ProbeClient:
         if self.http_client is None:
@@ -227,6 +229,14 @@ class ProbeClient:
     def session(self) -> str | None:
         """Fingerprint of the current session id (``None`` before connect or when stateless)."""
         return fingerprint(self._session_id) if self._session_id else None
+
+    def raw_session_ids_for_leak_audit(self) -> list[str]:
+        """Every raw session id the servers issued to this probe, oldest first.
+
+        Only for checking that none of them was written anywhere (the lab's report audit); never
+        print, log or store what this returns.
+        """
+        return list(self._issued_ids)
 
     @property
     def protocol_version(self) -> str:
@@ -375,6 +385,7 @@ class ProbeClient:
         new_session = response.headers.get(SESSION_ID_HEADER)
         if method == "initialize" and new_session:
             self._session_id = new_session
+            self._issued_ids.append(new_session)
         body = parse_jsonrpc_body(
             response.headers.get("content-type", ""), response.content, request_id
         )
@@ -437,44 +448,61 @@ async def run_probe(
     stop: asyncio.Event | None = None,
     timeout: float = 5.0,
 ) -> list[CallRecord]:
+    """Open a probe on ``url`` and :func:`drive` it; returns every record it made."""
+    async with ProbeClient(url, mode=mode, name=name, timeout=timeout) as probe:
+        return await drive(
+            probe, cycles=cycles, interval=interval, on_record=on_record, on_lost=on_lost, stop=stop
+        )
+
+
+async def drive(
+    probe: ProbeClient,
+    *,
+    cycles: int | None = None,
+    interval: float = 1.0,
+    on_record: RecordCallback | None = None,
+    on_lost: OnLost = "reconnect",
+    stop: asyncio.Event | None = None,
+) -> list[CallRecord]:
     """Connect, then run ``cycle()`` every ``interval`` s until ``cycles`` or ``stop`` is set.
 
-    ``on_lost`` says what to do after a session-not-found: ``reconnect`` (start a new session at
-    the next cycle, like a client with retry logic), ``stop``, or ``continue`` with the dead
-    session (like the original experiment's client, which had no retry logic). When a new
-    session's ``initialize`` answer carries no ``X-Mcp-Task-Id``, a ``whoami`` call follows it
-    (reported like any other record) so the session's task is known before the first write.
+    One loop for ``sessionwatch probe`` and the lab's hundreds of clients, so both count and
+    reconnect the same way. ``on_lost`` says what to do after a session-not-found: ``reconnect``
+    (start a new session at the next cycle, like a client with retry logic), ``stop``, or
+    ``continue`` with the dead session (like the original experiment's client, which had no retry
+    logic). When a new session's ``initialize`` answer carries no ``X-Mcp-Task-Id``, a ``whoami``
+    call follows it (reported like any other record) so the session's task is known before the
+    first write.
     """
-    async with ProbeClient(url, mode=mode, name=name, timeout=timeout) as probe:
-        pending_connect = True
-        done = 0
-        while (cycles is None or done < cycles) and not (stop is not None and stop.is_set()):
-            started = time.monotonic()
-            records: list[CallRecord] = []
-            if pending_connect:
-                first = await probe.connect()
-                if first is not None:
-                    records.append(first)
-                pending_connect = first is not None and not first.ok
-                if first is not None and first.ok and first.task_id is None:
-                    # No X-Mcp-Task-Id: learn the new session's task before the first write,
-                    # so a write routed elsewhere is named against it. Once per session.
-                    records.append(await probe.whoami())
-            if not pending_connect:
-                records.extend(await probe.cycle())
-            done += 1  # a failed connect counts too: a dead endpoint must not loop forever
-            for record in records:
-                if on_record is not None:
-                    result = on_record(record)
-                    if asyncio.iscoroutine(result):
-                        await result
-            if any(r.session_not_found for r in records):
-                if on_lost == "stop":
-                    break
-                if on_lost == "reconnect":
-                    pending_connect = True
-            await _sleep_until(started + interval, stop)
-        return list(probe.records)
+    pending_connect = True
+    done = 0
+    while (cycles is None or done < cycles) and not (stop is not None and stop.is_set()):
+        started = time.monotonic()
+        records: list[CallRecord] = []
+        if pending_connect:
+            first = await probe.connect()
+            if first is not None:
+                records.append(first)
+            pending_connect = first is not None and not first.ok
+            if first is not None and first.ok and first.task_id is None:
+                # No X-Mcp-Task-Id: learn the new session's task before the first write,
+                # so a write routed elsewhere is named against it. Once per session.
+                records.append(await probe.whoami())
+        if not pending_connect:
+            records.extend(await probe.cycle())
+        done += 1  # a failed connect counts too: a dead endpoint must not loop forever
+        for record in records:
+            if on_record is not None:
+                result = on_record(record)
+                if asyncio.iscoroutine(result):
+                    await result
+        if any(r.session_not_found for r in records):
+            if on_lost == "stop":
+                break
+            if on_lost == "reconnect":
+                pending_connect = True
+        await _sleep_until(started + interval, stop)
+    return list(probe.records)
 
 
 async def _sleep_until(deadline: float, stop: asyncio.Event | None) -> None:

@@ -234,41 +234,38 @@ class LabAccount:
 
     def deliver_ecs_events(self) -> int:
         """What the rule delivered, each event handed to the ECS-events detector."""
-        sqs = self.moto.client("sqs")
         delivered = 0
-        while True:
-            messages = sqs.receive_message(
-                QueueUrl=self.ecs_queue, MaxNumberOfMessages=10, WaitTimeSeconds=0
-            ).get("Messages", [])
-            if not messages:
-                return delivered
-            for message in messages:
-                event = json.loads(message["Body"])
-                # moto's SQS target drops the envelope's `account`; EventBridge always sets it.
-                if isinstance(event, dict):
-                    event.setdefault("account", ACCOUNT)
-                self.invoke(ECS_HANDLER, event)
-                sqs.delete_message(QueueUrl=self.ecs_queue, ReceiptHandle=message["ReceiptHandle"])
-                delivered += 1
+        for event in self._drain(self.ecs_queue):
+            # moto's SQS target drops the envelope's `account`; EventBridge always sets it.
+            if isinstance(event, dict):
+                event.setdefault("account", ACCOUNT)
+            self.invoke(ECS_HANDLER, event)
+            delivered += 1
+        return delivered
 
     def reports(self) -> list[dict[str, Any]]:
         """SNS messages that reached the report queue (subject and message)."""
+        return [
+            {"subject": envelope.get("Subject"), "message": envelope.get("Message")}
+            for envelope in self._drain(self.report_queue)
+        ]
+
+    def _drain(self, queue_url: str) -> Iterator[Any]:
+        """Every message body waiting on ``queue_url``, parsed, until the queue is empty.
+
+        A message is deleted only once the caller is done with it, so one whose handling raised
+        stays queued, as with Lambda's SQS event source.
+        """
         sqs = self.moto.client("sqs")
-        found: list[dict[str, Any]] = []
         while True:
             messages = sqs.receive_message(
-                QueueUrl=self.report_queue, MaxNumberOfMessages=10, WaitTimeSeconds=0
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
             ).get("Messages", [])
             if not messages:
-                return found
+                return
             for message in messages:
-                envelope = json.loads(message["Body"])
-                found.append(
-                    {"subject": envelope.get("Subject"), "message": envelope.get("Message")}
-                )
-                sqs.delete_message(
-                    QueueUrl=self.report_queue, ReceiptHandle=message["ReceiptHandle"]
-                )
+                yield json.loads(message["Body"])
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def verdicts(self, fingerprints: list[str]) -> dict[str, dict[str, Any]]:
         """The ledger's decided verdict per lost session fingerprint (absent: none yet).

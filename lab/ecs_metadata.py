@@ -20,8 +20,9 @@ import json
 import secrets
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
+
+from lab.loopback_http import LoopbackHTTPService, QuietHandler
 
 Mode = Literal["ok", "garbage", "error", "hang"]
 
@@ -31,7 +32,7 @@ CONTAINER_NAME = "mcp-server"
 
 
 @dataclass
-class EcsMetadataStub:
+class EcsMetadataStub(LoopbackHTTPService):
     """One task's metadata endpoint on ``127.0.0.1:<free port>``, served from a daemon thread.
 
     ``mode`` switches behaviour at any time: ``ok`` (the documented JSON), ``garbage`` (200 with a
@@ -50,8 +51,7 @@ class EcsMetadataStub:
     service_name: str | None = "mcp-server"
     mode: Mode = "ok"
     requests: list[str] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = field(default=None, init=False, repr=False)
-    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
+    thread_name = "ecs-metadata-stub"
 
     @property
     def cluster_arn(self) -> str:
@@ -64,10 +64,7 @@ class EcsMetadataStub:
     @property
     def uri(self) -> str:
         """The value for ``ECS_CONTAINER_METADATA_URI_V4`` (no trailing slash, like the agent's)."""
-        if self._server is None:
-            raise RuntimeError("EcsMetadataStub is not started")
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}/v4/{self.task_id}-{CONTAINER_NAME}"
+        return f"http://127.0.0.1:{self.port}/v4/{self.task_id}-{CONTAINER_NAME}"
 
     def container_document(self) -> dict[str, Any]:
         """``GET {uri}``: the container metadata, labels carrying the task identity."""
@@ -112,10 +109,10 @@ class EcsMetadataStub:
             doc["ServiceName"] = self.service_name
         return doc
 
-    def start(self) -> EcsMetadataStub:
+    def handler_class(self) -> type[QuietHandler]:
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 stub.requests.append(self.path)
                 base = f"/v4/{stub.task_id}-{CONTAINER_NAME}"
@@ -123,42 +120,17 @@ class EcsMetadataStub:
                     threading.Event().wait(30)
                     return
                 if stub.mode == "error":
-                    self._send(500, b"internal error")
+                    self.send_body(500, b"internal error", "application/json")
                 elif stub.mode == "garbage":
-                    self._send(200, b"<html>this is not the metadata you want", "text/html")
+                    self.send_body(200, b"<html>this is not the metadata you want", "text/html")
                 elif self.path.rstrip("/") == base:
-                    self._send(200, json.dumps(stub.container_document()).encode())
+                    self._json(stub.container_document())
                 elif self.path.rstrip("/") == f"{base}/task":
-                    self._send(200, json.dumps(stub.task_document()).encode())
+                    self._json(stub.task_document())
                 else:
-                    self._send(404, b"not found")
+                    self.send_body(404, b"not found", "application/json")
 
-            def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+            def _json(self, document: dict[str, Any]) -> None:
+                self.send_body(200, json.dumps(document).encode(), "application/json")
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # keep test output readable
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="ecs-metadata-stub", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> EcsMetadataStub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return Handler

@@ -24,7 +24,6 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -34,6 +33,9 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from lab.loopback_http import LoopbackHTTPService, QuietHandler
+
+PROTOBUF = "application/x-protobuf"
 AttrValue = str | bool | int | float | bytes | list[Any] | dict[str, Any] | None
 
 
@@ -129,7 +131,7 @@ def _matches(point: DataPoint, attrs: dict[str, AttrValue]) -> bool:
 
 
 @dataclass
-class OtlpReceiver:
+class OtlpReceiver(LoopbackHTTPService):
     """An OTLP/HTTP receiver on ``127.0.0.1:<free port>`` in a daemon thread.
 
     ``status`` is the HTTP status it answers exports with (set 503 to play a failing collector).
@@ -141,15 +143,12 @@ class OtlpReceiver:
     bad_requests: int = 0
     _points: list[DataPoint] = field(default_factory=list, repr=False)
     _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
-    _server: ThreadingHTTPServer | None = field(default=None, init=False, repr=False)
+    thread_name = "otlp-receiver"
 
     @property
     def endpoint(self) -> str:
         """The value for ``OTEL_EXPORTER_OTLP_ENDPOINT`` (the exporter appends ``/v1/metrics``)."""
-        if self._server is None:
-            raise RuntimeError("OtlpReceiver is not started")
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}"
+        return f"http://127.0.0.1:{self.port}"
 
     def points(self, name: str | None = None, **attrs: AttrValue) -> list[DataPoint]:
         """All points received so far, optionally filtered by metric name and attributes.
@@ -211,15 +210,15 @@ class OtlpReceiver:
             self._points.extend(points)
             self._cond.notify_all()
 
-    def start(self) -> OtlpReceiver:
+    def handler_class(self) -> type[QuietHandler]:
         rx = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 if self.path != "/v1/metrics":
-                    self._send(404, b"")
+                    self.send_body(404, b"", PROTOBUF)
                     return
                 encoding = (self.headers.get("Content-Encoding") or "").lower()
                 try:
@@ -232,35 +231,9 @@ class OtlpReceiver:
                 except (DecodeError, OSError, zlib.error):
                     with rx._cond:
                         rx.bad_requests += 1
-                    self._send(400, b"")
+                    self.send_body(400, b"", PROTOBUF)
                     return
-                self._send(rx.status, ExportMetricsServiceResponse().SerializeToString())
+                response = ExportMetricsServiceResponse().SerializeToString()
+                self.send_body(rx.status, response, PROTOBUF)
 
-            def _send(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, name="otlp-receiver", daemon=True
-        ).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> OtlpReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return Handler

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.alarm_replay import Evaluation
+from lab.ecs_events import DETAIL_DEPLOYMENT, DETAIL_TASK
 from lab.scenarios import ALARM_ERRORS_PREFIX, Outcome, Scenario
 
 
@@ -51,7 +52,7 @@ def side_by_side(r: RunResult) -> list[tuple[str, str]]:
     deployment_states = [
         e["detail"].get("eventName")
         for e in r.events
-        if e["kind"] == "ecs_event" and e["detail_type"] == "ECS Deployment State Change"
+        if e["kind"] == "ecs_event" and e["detail_type"] == DETAIL_DEPLOYMENT
     ]
     failed = "SERVICE_DEPLOYMENT_FAILED" in deployment_states
     unhealthy = sorted(t[:8] for t, s in r.targets.items() if s.startswith("DOWN"))
@@ -178,17 +179,59 @@ def render_markdown(r: RunResult) -> str:
     return "\n".join(md) + "\n"
 
 
+def task_legend(r: RunResult) -> list[tuple[str, str]]:
+    """``(task id, label)`` for every task a call reached, in the order the plot assigns markers.
+
+    The label names the task the way a person follows a rollout: its short id, whether it was
+    there when the probes started ("old") or was started during the run ("replacement", a new
+    deployment's task or ECS's stand-in for a crashed one), its task-definition revision and when
+    it stopped. Both come from the run's own ECS task events.
+    """
+    calls = [e for e in r.events if e["kind"] == "call"]
+    first_call = min((e["t"] for e in calls), default=r.start)
+    running_at: dict[str, float] = {}
+    revision: dict[str, str] = {}
+    stopped_at: dict[str, float] = {}
+    for e in r.events:
+        if e["kind"] != "ecs_event" or e["detail_type"] != DETAIL_TASK:
+            continue
+        task_id = str(e["detail"].get("taskArn", "")).rsplit("/", 1)[-1]
+        revision[task_id] = str(e["detail"].get("taskDefinitionArn", "")).rsplit(":", 1)[-1]
+        if e["detail"].get("lastStatus") == "RUNNING":
+            running_at.setdefault(task_id, e["t"])
+        elif e["detail"].get("lastStatus") == "STOPPED":
+            stopped_at.setdefault(task_id, e["t"])
+    legend = []
+    # Old tasks first, then replacements, each in the order they came up.
+    reached = {e["task_id"] for e in calls if e["task_id"]}
+    for task_id in sorted(reached, key=lambda t: (running_at.get(t, r.start), t)):
+        role = "replacement" if running_at.get(task_id, r.start) > first_call else "old"
+        label = f"{task_id[:8]} {role}"
+        if task_id in revision:
+            label += f", rev {revision[task_id]}"
+        if task_id in stopped_at:
+            label += f", stopped {stopped_at[task_id] - r.start:.0f} s"
+        legend.append((task_id, label))
+    return legend
+
+
 def draw_timeline(r: RunResult, path: Path) -> None:
-    """Per call: probe row, colour by status, marker by task; deployment phases; alarm band."""
+    """Per call: probe row, colour by status, marker by task; deployment phases; alarm band.
+
+    The legend maps each marker to its task (short id, old or replacement), so the picture of a
+    rollout reads on its own: the red marks of the replacement's shape are the lost sessions.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     calls = [e for e in r.events if e["kind"] == "call"]
     probes = sorted({e["probe"] for e in calls})
     rows = {name: i for i, name in enumerate(probes)}
-    tasks = sorted({e["task_id"] for e in calls if e["task_id"]})
+    legend = task_legend(r)
+    tasks = [task_id for task_id, _ in legend]
     markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
     fig, ax = plt.subplots(figsize=(12, 2.5 + 0.25 * min(len(probes), 40)))
     for e in calls:
@@ -202,7 +245,7 @@ def draw_timeline(r: RunResult, path: Path) -> None:
         ax.scatter(x, rows[e["probe"]], c=colour, marker=marker, s=18)
     top = min(len(probes), 40)
     for e in r.events:
-        if e["kind"] == "ecs_event" and e["detail_type"] == "ECS Deployment State Change":
+        if e["kind"] == "ecs_event" and e["detail_type"] == DETAIL_DEPLOYMENT:
             x = e["t"] - r.start
             ax.axvline(x, color="tab:blue", linestyle="--", linewidth=1.2)
             label = e["detail"]["eventName"].removeprefix("SERVICE_DEPLOYMENT_")
@@ -226,14 +269,29 @@ def draw_timeline(r: RunResult, path: Path) -> None:
         ticks.append(y)  # type: ignore[arg-type]
         labels.append(f"alarm {key}")
     ax.set_yticks(ticks, labels, fontsize=7)
-    ax.set_xlabel(
-        "seconds since lab start: green 2xx, red 404 Session not found, marker = task; "
-        "blue = deployment, dotted = task stopped"
+
+    def entry(marker: str, colour: str, text: str) -> Line2D:
+        return Line2D([], [], marker=marker, color=colour, linestyle="", markersize=5, label=text)
+
+    handles = [
+        entry(markers[i % len(markers)], "0.2", f"task {label}")
+        for i, (_, label) in enumerate(legend)
+    ]
+    if any(e["task_id"] is None for e in calls):
+        handles.append(entry("x", "0.2", "task unknown"))
+    handles += [
+        entry("s", "tab:green", "2xx"),
+        entry("s", "tab:red", "error (404 = session lost)"),
+        entry("s", "tab:gray", "no HTTP answer"),
+    ]
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False
     )
+    ax.set_xlabel("seconds since lab start; blue dashed = deployment, grey dotted = task stopped")
     ax.set_title(f"SessionWatch lab: {r.scenario.name}")
     ax.set_xlim(left=0)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 

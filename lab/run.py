@@ -12,7 +12,8 @@ The order of a run (each step is one of the lab's modules):
 6. alarm replay over the detectors' datapoints (``lab.alarm_replay``), the verdict check
    (``lab.scenarios.check``), the report (``lab.report``).
 
-Everything started is stopped in ``finally`` blocks, also when a step fails.
+Everything started is stopped in ``finally`` blocks, also when a step fails; a failure before the
+probes start is raised as ``LabStartError`` (exit status 2).
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from detectors.names import (
     METRIC_SESSIONS_LOST,
     Cause,
 )
-from lab.alarm_replay import ALARM, AlarmDefinition, Evaluation, alarms_from_template, replay
-from lab.client import CallRecord, ProbeClient, ProbeMode
+from lab.alarm_replay import ALARM, AlarmDefinition, alarms_from_template, replay
+from lab.client import CallRecord, ProbeClient, ProbeMode, drive
 from lab.cluster import Cluster
 from lab.detectors_runtime import LAMBDA_NAMESPACE, REPORTER_HANDLER, LabAccount
 from lab.ecs_events import (
@@ -62,6 +63,14 @@ from lab.scenarios import (
     check,
 )
 from lab.template import AddonTemplate, LabSettings, synth_addon
+
+
+class LabStartError(RuntimeError):
+    """A part of the lab (synth, template, moto, HAProxy, the first tasks) did not start.
+
+    Its own type so the command can tell "the lab could not run" (exit 2) from "SessionWatch got
+    the scenario wrong" (exit 1); everything already started has been stopped when it is raised.
+    """
 
 
 @dataclass
@@ -144,34 +153,25 @@ class Probes:
     count: int = 1
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     clients: list[ProbeClient] = field(default_factory=list)
-    raw_ids: set[str] = field(default_factory=set)  # only for the leak audit, never written
 
     async def run_one(self, index: int, mode: ProbeMode) -> None:
+        """One client with retry logic: a lost session is replaced by a new one."""
         name = f"{'stale' if mode is ProbeMode.STALE_COOKIE else 'probe'}-{index + 1}"
         async with ProbeClient(self.url, mode=mode, name=name) as probe:
             self.clients.append(probe)
-            need_connect = True
             # Spread the first calls over one interval, as independent users would be.
             await asyncio.sleep(self.interval * index / max(1, self.count))
-            while not self.stop.is_set():
-                began = time.monotonic()
-                records: list[CallRecord] = []
-                if need_connect:
-                    first = await probe.connect()
-                    if first is not None:
-                        records.append(first)
-                    need_connect = first is not None and not first.ok
-                    if probe._session_id:
-                        self.raw_ids.add(probe._session_id)
-                if not need_connect:
-                    records.extend(await probe.cycle())
-                for record in records:
-                    self.recorder.call(record, index)
-                if any(r.session_not_found for r in records):
-                    need_connect = True  # a client with retry logic starts a new session
-                remaining = self.interval - (time.monotonic() - began)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), timeout=max(0.0, remaining))
+            await drive(
+                probe,
+                interval=self.interval,
+                on_record=lambda record: self.recorder.call(record, index),
+                on_lost="reconnect",
+                stop=self.stop,
+            )
+
+    def raw_ids(self) -> set[str]:
+        """Every raw session id the probes were given: only for the leak audit, never written."""
+        return {sid for c in self.clients for sid in c.raw_session_ids_for_leak_audit()}
 
 
 def _announce(rec: Recorder, handler: str, result: object) -> None:
@@ -211,17 +211,18 @@ async def run(options: RunOptions) -> int:
     )
     rec.say(f"scenario {scenario.name}: {scenario.summary}")
     workdir = Path(tempfile.mkdtemp(prefix="sessionwatch-lab-"))
-    if options.template is None:
-        rec.say("synthesizing the SessionWatch add-on stack (real CDK synth)")
-        template_path = await asyncio.to_thread(synth_addon, workdir / "cdk.out", settings)
-    else:
-        template_path = options.template
-    template = AddonTemplate.load(template_path)
     ref = ServiceRef("us-east-1", ACCOUNT, settings.cluster, settings.service)
     stack = contextlib.ExitStack()
     cluster: Cluster | None = None
     pipeline: Pipeline | None = None
+    started = False
     try:
+        if options.template is None:
+            rec.say("synthesizing the SessionWatch add-on stack (real CDK synth)")
+            template_path = await asyncio.to_thread(synth_addon, workdir / "cdk.out", settings)
+        else:
+            template_path = options.template
+        template = AddonTemplate.load(template_path)
         moto = stack.enter_context(MotoServer(log_path=workdir / "moto.log"))
         account = LabAccount(moto, template)
         await asyncio.to_thread(account.setup)
@@ -259,6 +260,7 @@ async def run(options: RunOptions) -> int:
             on_invocation=lambda handler, result: _announce(rec, handler, result),
         )
         pipeline.start()
+        started = True
         rec.say(f"load balancer {lb.url} with {options.tasks} healthy targets; probes start")
 
         probes = Probes(
@@ -279,32 +281,13 @@ async def run(options: RunOptions) -> int:
         lost = frozenset(
             e["session"] for e in calls if e["http_status"] == 404 and e["jsonrpc_code"] == -32600
         )
-        reports: list[dict[str, Any]] = []
-        grace = float(account.function_env(REPORTER_HANDLER).get("GRACE_PERIOD_SECONDS") or 120)
-        deadline = time.time() + grace + 3 * 60 / options.time_scale + 10
-        verdicts: dict[str, dict[str, Any]] = {}
-        while time.time() < deadline:
-            await asyncio.sleep(0.5)
-            verdicts = await asyncio.to_thread(account.verdicts, sorted(lost))
-            reports.extend(await asyncio.to_thread(account.reports))
-            settled = all(
-                fp in verdicts and verdicts[fp].get("cause") != Cause.PENDING.value for fp in lost
-            )
-            if settled and (reports or not scenario.expect.report_expected):
-                break
-        pipeline.stop()
-        await asyncio.to_thread(pipeline.step, True)
-        reports.extend(await asyncio.to_thread(account.reports))
-        verdicts = await asyncio.to_thread(account.verdicts, sorted(lost))
+        verdicts, reports = await _settle(account, pipeline, lost, scenario, options.time_scale)
         end = time.time()
-
-        timelines: dict[str, list[Evaluation]] = {}
-        for alarm in alarms:
-            key = alarm_key(alarm)
-            if key is not None:
-                timelines[key] = replay(
-                    alarm, account.detector_points, start, end, period_scale=options.time_scale
-                )
+        timelines = {
+            key: replay(alarm, account.detector_points, start, end, period_scale=options.time_scale)
+            for alarm in alarms
+            if (key := alarm_key(alarm)) is not None
+        }
         fired = frozenset(k for k, tl in timelines.items() if any(e.state == ALARM for e in tl))
         facts = [_report_facts(str(r.get("message") or "")) for r in reports]
         outcome = Outcome(
@@ -338,9 +321,13 @@ async def run(options: RunOptions) -> int:
         )
         for task in cluster.tasks:
             rec.printed.extend(task.process.stdout_lines + task.process.stderr_lines)
-        text = write_report(result, options.report_dir, probes.raw_ids, rec.printed)
+        text = write_report(result, options.report_dir, probes.raw_ids(), rec.printed)
         print(text, file=options.out, flush=True)
         return 0 if not result.problems else 1
+    except Exception as exc:
+        if started:
+            raise  # a failure mid-run is a bug in the lab: show its traceback
+        raise LabStartError(f"could not start: {exc}") from exc
     finally:
         if pipeline is not None:
             pipeline.stop()
@@ -349,6 +336,38 @@ async def run(options: RunOptions) -> int:
         stack.close()
         if not options.keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _settle(
+    account: LabAccount,
+    pipeline: Pipeline,
+    lost: frozenset[str],
+    scenario: Scenario,
+    time_scale: float,
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """Wait for SessionWatch to decide every lost session (and send the expected report).
+
+    Bounded by the reporter's grace period plus three scaled reporter runs: a verdict that never
+    comes must show up as a verdict problem, not as a lab that hangs. The pipeline is then
+    stopped and flushed once more, so the verdicts and SNS reports returned are the final ones.
+    """
+    reports: list[dict[str, Any]] = []
+    grace = float(account.function_env(REPORTER_HANDLER).get("GRACE_PERIOD_SECONDS") or 120)
+    deadline = time.time() + grace + 3 * 60 / time_scale + 10
+    while time.time() < deadline:
+        await asyncio.sleep(0.5)
+        verdicts = await asyncio.to_thread(account.verdicts, sorted(lost))
+        reports.extend(await asyncio.to_thread(account.reports))
+        settled = all(
+            fp in verdicts and verdicts[fp].get("cause") != Cause.PENDING.value for fp in lost
+        )
+        if settled and (reports or not scenario.expect.report_expected):
+            break
+    pipeline.stop()
+    await asyncio.to_thread(pipeline.step, True)
+    reports.extend(await asyncio.to_thread(account.reports))
+    verdicts = await asyncio.to_thread(account.verdicts, sorted(lost))
+    return verdicts, reports
 
 
 def _play(

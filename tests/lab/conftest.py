@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,12 +12,6 @@ import pytest
 import uvicorn
 from mcp.server import MCPServer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _with_task_header(app: ASGIApp, task_id: str) -> ASGIApp:
@@ -73,15 +66,26 @@ def start_sdk_server(task_id: str) -> SdkServer:
         return list(values)
 
     app = _with_task_header(mcp.streamable_http_app(stateless_http=False, host="0.0.0.0"), task_id)  # noqa: S104 - Host check off, bound below to 127.0.0.1
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    return serve_in_thread(app, task_id)
+
+
+def serve_in_thread(app: ASGIApp, task_id: str) -> SdkServer:
+    """Run ``app`` under uvicorn in a daemon thread on a loopback port the OS picks.
+
+    uvicorn binds port 0 itself and the port is read back from its listening socket, so no other
+    process can take the port between choosing and binding it (tests run in parallel here). A
+    server that does not start within 10 s is told to exit before the error is raised.
+    """
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("test MCP server did not start")
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            raise RuntimeError(f"test MCP server {task_id} did not start")
         time.sleep(0.02)
+    port = int(server.servers[0].sockets[0].getsockname()[1])
     return SdkServer(task_id=task_id, port=port, server=server, thread=thread)
 
 

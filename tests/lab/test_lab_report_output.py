@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.alarm_replay import ALARM, OK, Evaluation
-from lab.report import RunResult, leaked, write_report
+from lab.report import RunResult, leaked, task_legend, write_report
 from lab.scenarios import ALARM_DEPLOYMENT, SCENARIOS, Outcome
 
 RAW = "5f1c0b9e2d7a4b7e9a553c4d2e1f0a9b"  # what a raw Mcp-Session-Id looks like
@@ -94,3 +94,33 @@ def test_a_raw_session_id_anywhere_fails_the_run(tmp_path: Path) -> None:
 def test_leaked_counts_texts_with_any_raw_id() -> None:
     assert leaked({RAW, "other-id"}, ["x", f"..{RAW}..", "other-id", "fine"]) == 2
     assert leaked(set(), ["anything"]) == 0
+
+
+def task_change(t: float, task_id: str, revision: str, status: str) -> dict[str, Any]:
+    arn = f"arn:aws:ecs:us-east-1:123456789012:task/lab/{task_id}"
+    definition = f"arn:aws:ecs:us-east-1:123456789012:task-definition/mcp:{revision}"
+    return {
+        "t": t,
+        "kind": "ecs_event",
+        "detail_type": "ECS Task State Change",
+        "detail": {
+            "taskArn": arn,
+            "lastStatus": status,
+            "taskDefinitionArn": definition,
+        },
+    }
+
+
+def test_timeline_legend_names_each_task_old_or_replacement() -> None:
+    old, new = "0ld0" * 8, "9e70" * 8
+    events = [
+        task_change(100.5, old, "1", "RUNNING"),
+        call(105.0, 200, "aaaaaaaaaaaaaaaa", old),
+        task_change(108.0, new, "2", "RUNNING"),
+        call(110.0, 404, "aaaaaaaaaaaaaaaa", new),
+        task_change(112.4, old, "1", "STOPPED"),
+    ]
+    assert task_legend(result(events)) == [
+        (old, "0ld00ld0 old, rev 1, stopped 12 s"),
+        (new, "9e709e70 replacement, rev 2"),
+    ]

@@ -10,8 +10,6 @@ never stores the rotated cookie. Nothing it prints may carry a raw session id.
 from __future__ import annotations
 
 import io
-import json
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -25,13 +23,10 @@ from lab.haproxy import HAProxy
 from lab.task_process import ServerTask
 from ops.cli import main
 from ops.probe import EXIT_ERROR, EXIT_LOSS, EXIT_OK, run_probe
-from server.fingerprint import is_fingerprint
+from tests.ops.probe_helpers import BackgroundProbe, assert_no_raw_session_id, json_lines
 
 # Real processes; a probe that never detects the loss it waits for fails here, not at 300 s.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
-# SDK session ids are 32 hex characters (uuid4 hex), like ECS task ids: task ids are removed
-# from the output before looking for one.
-HEX_TOKEN = re.compile(r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 DELAY_S = 0.5  # the lab's deregistration delay
 STOP_TIMEOUT_S = 10.0
 
@@ -58,21 +53,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 def lb_url(cluster: Cluster) -> str:
     return cluster.lb.url + "/mcp"
-
-
-def json_lines(text: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
-    assert "summary" in lines[-1]
-    return lines[:-1], lines[-1]
-
-
-def assert_no_raw_session_id(text: str, calls: list[dict[str, Any]]) -> None:
-    for task_id in {c["task_id"] for c in calls if c["task_id"]} | {
-        c["session_task"] for c in calls if c["session_task"]
-    }:
-        text = text.replace(task_id, "<task>")
-    assert not HEX_TOKEN.search(text)
-    assert all(c["session"] is None or is_fingerprint(c["session"]) for c in calls)
 
 
 def test_no_loss_while_nothing_happens(cluster: Cluster) -> None:
@@ -111,32 +91,18 @@ def probe_through_deployment(
     cluster: Cluster, duration: float | None
 ) -> tuple[int, list[dict[str, Any]], dict[str, Any], str]:
     """Run the probe while a rolling deployment replaces the task holding its session."""
-    out = io.StringIO()
-    result: dict[str, int] = {}
-    prober = threading.Thread(
-        target=lambda: result.setdefault(
-            "code",
-            run_probe(lb_url(cluster), interval=0.25, duration=duration, as_json=True, out=out),
-        ),
-        daemon=True,
-    )
-    prober.start()
-    deadline = time.monotonic() + 10
-    holder = None
-    while holder is None and time.monotonic() < deadline:
-        answered = [json.loads(line) for line in out.getvalue().splitlines() if line]
-        holder = next((c["task_id"] for c in answered if c["tool"] == "get_session_state"), None)
-        time.sleep(0.05)
+    probe = BackgroundProbe(lb_url(cluster), interval=0.25, duration=duration)
+    holder = probe.wait_for_holder()
     old: LabTask = next(t for t in cluster.running() if t.task_id == holder)
     # ECS's order: the new task is up and healthy, then the old one is deregistered (maint),
     # drained for the delay, SIGTERMed.
     cluster.launch(1, "ecs-svc/2222", "2")
     cluster.stop(old, deregistration_delay=DELAY_S, stop_timeout=STOP_TIMEOUT_S)
-    prober.join(timeout=30)
-    assert not prober.is_alive()
-    calls, summary = json_lines(out.getvalue())
-    assert_no_raw_session_id(out.getvalue(), calls)
-    return result["code"], calls, summary["summary"], old.task_id
+    probe.join(timeout=30)
+    calls, summary = json_lines(probe.out.getvalue())
+    assert_no_raw_session_id(probe.out.getvalue(), calls)
+    assert probe.code is not None
+    return probe.code, calls, summary["summary"], old.task_id
 
 
 def test_rolling_deployment_loss_is_detected_and_named(cluster: Cluster) -> None:

@@ -10,9 +10,6 @@ never guessed. Call numbers have no gap.
 from __future__ import annotations
 
 import io
-import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +20,7 @@ from ops.probe import EXIT_LOSS, EXIT_OK, run_probe
 from server.semconv import TASK_ID_HEADER
 from tests.lab.conftest import SdkServer
 from tests.ops.bare_server import start_bare_reference_server
-from tests.ops.test_ops_probe_cluster import assert_no_raw_session_id, json_lines
+from tests.ops.probe_helpers import BackgroundProbe, assert_no_raw_session_id, json_lines
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -66,30 +63,15 @@ def test_headerless_probe_verifies_routing_by_task_id(bare_lb: tuple[HAProxy, li
 
 def test_headerless_loss_is_named_against_the_holder(bare_lb: tuple[HAProxy, list[str]]) -> None:
     lb, _ = bare_lb
-    out = io.StringIO()
-    result: dict[str, int] = {}
-    prober = threading.Thread(
-        target=lambda: result.setdefault(
-            "code", run_probe(lb.url + "/mcp", interval=0.2, as_json=True, out=out)
-        ),
-        daemon=True,
-    )
-    prober.start()
-    deadline = time.monotonic() + 10
-    holder = None
-    while holder is None and time.monotonic() < deadline:
-        answered = [json.loads(line) for line in out.getvalue().splitlines() if line]
-        holder = next((c["task_id"] for c in answered if c["tool"] == "get_session_state"), None)
-        time.sleep(0.05)
-    assert holder is not None
+    probe = BackgroundProbe(lb.url + "/mcp", interval=0.2)
+    holder = probe.wait_for_holder()
     try:
         lb.deregister(holder)  # maint: even requests with its sticky cookie go elsewhere
-        prober.join(timeout=15)
+        probe.join(timeout=15)
     finally:
         lb.command(f"set server {BACKEND}/{lb.targets[holder]} state ready")
-    assert not prober.is_alive()
-    calls, summary = json_lines(out.getvalue())
-    assert result["code"] == EXIT_LOSS == summary["exit_code"]
+    calls, summary = json_lines(probe.out.getvalue())
+    assert probe.code == EXIT_LOSS == summary["exit_code"]
     lost = next(c for c in calls if c["event"] == "session_lost")
     assert lost["task_id"] is None and lost["task_source"] is None
     assert lost["session_task"] == holder
@@ -98,4 +80,4 @@ def test_headerless_loss_is_named_against_the_holder(bare_lb: tuple[HAProxy, lis
         in lost["note"]
     )
     assert summary["summary"]["sessions_lost"] == 1
-    assert_no_raw_session_id(out.getvalue(), calls)
+    assert_no_raw_session_id(probe.out.getvalue(), calls)
