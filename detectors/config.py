@@ -13,6 +13,10 @@ from dataclasses import dataclass
 DEFAULT_GRACE_PERIOD_SECONDS = 120
 DEFAULT_LEDGER_TTL_DAYS = 14
 DEFAULT_SERVER_METRICS_NAMESPACE = "SessionWatch/MCPServer"
+# The spike check's CloudWatch period: 60 (or a multiple) in AWS, where standard-resolution
+# metrics have nothing finer; the lab, running time faster, sets a scaled one.
+SPIKE_PERIOD_ENV = "SPIKE_PERIOD_SECONDS"
+DEFAULT_SPIKE_PERIOD_SECONDS = 60
 
 
 class ConfigError(ValueError):
@@ -35,6 +39,7 @@ class Config:
     server_service_name: str | None = None
     load_balancer_full_name: str | None = None
     target_group_full_name: str | None = None
+    spike_period_s: int = DEFAULT_SPIKE_PERIOD_SECONDS
 
     def cluster_matches(self, cluster: str | None) -> bool:
         """True for the configured cluster, given either its name or its ARN."""
@@ -60,6 +65,16 @@ def _optional_int(env: Mapping[str, str], name: str) -> int | None:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """A zero or negative period would make every GetMetricData call fail: refuse it at start."""
+    value = _optional_int(env, name)
+    if value is None:
+        return default
+    if value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {value}")
+    return value
 
 
 def _optional_str(env: Mapping[str, str], name: str) -> str | None:
@@ -90,4 +105,5 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         server_service_name=_optional_str(env, "SERVER_SERVICE_NAME"),
         load_balancer_full_name=_optional_str(env, "LOAD_BALANCER_FULL_NAME"),
         target_group_full_name=_optional_str(env, "TARGET_GROUP_FULL_NAME"),
+        spike_period_s=_positive_int(env, SPIKE_PERIOD_ENV, DEFAULT_SPIKE_PERIOD_SECONDS),
     )

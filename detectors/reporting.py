@@ -32,9 +32,10 @@ from detectors.spike import SeriesSpike
 
 ALB_NAMESPACE = "AWS/ApplicationELB"
 REPORT_ATTRIBUTE = "sessionwatch_report"
-# Spike checks stop this long after a window closed, so a deployment whose report cannot be
-# sent (no topic configured) does not cost GetMetricData calls every minute for days.
-SPIKE_HORIZON_S = 15 * 60
+# Spike checks stop this many metric periods (15 minutes at 60 s) after a window closed, so a
+# deployment whose report cannot be sent (no topic configured) does not cost GetMetricData calls
+# every minute for days. In periods, like the baseline, so a lab running time faster scales it.
+SPIKE_HORIZON_PERIODS = 15
 
 
 @dataclass
@@ -109,7 +110,8 @@ def run_reporter(
         for w in mine:
             if report_key(w.service, w.deployment_id) in reported:
                 continue
-            recent = w.ended_at is None or now <= w.ended_at + cfg.grace_period_s + SPIKE_HORIZON_S
+            horizon = cfg.grace_period_s + SPIKE_HORIZON_PERIODS * cfg.spike_period_s
+            recent = w.ended_at is None or now <= w.ended_at + horizon
             checks = spike_checks(cfg, cloudwatch, w, now) if spike_enabled and recent else []
             spiked = max(spiked, int(any(c.spiked for c in checks)))
             if w.ended_at is not None and now >= w.ended_at + cfg.grace_period_s:
@@ -231,26 +233,27 @@ def spike_checks(
 ) -> list[SeriesSpike]:
     """One GetMetricData call per deployment window: baseline and window, all series."""
     queries = _queries(cfg)
+    period = cfg.spike_period_s
     end = min(now, window.ended_at + cfg.grace_period_s) if window.ended_at is not None else now
-    start = window.started_at - spike_mod.BASELINE_S
+    start = window.started_at - spike_mod.baseline_seconds(period)
     resp = cloudwatch.get_metric_data(
         MetricDataQueries=[
             {
                 "Id": f"m{i}",
                 "Label": label,
-                "MetricStat": {"Metric": metric, "Period": spike_mod.PERIOD_S, "Stat": "Sum"},
+                "MetricStat": {"Metric": metric, "Period": period, "Stat": "Sum"},
                 "ReturnData": True,
             }
             for i, (label, metric) in enumerate(queries)
         ],
         StartTime=datetime.fromtimestamp(start, UTC),
-        EndTime=datetime.fromtimestamp(end + spike_mod.PERIOD_S, UTC),
+        EndTime=datetime.fromtimestamp(end + period, UTC),
     )
     by_id: dict[str, list[tuple[float, float]]] = {}
     for result in resp.get("MetricDataResults", []):
         stamps = [ts.timestamp() for ts in result.get("Timestamps", [])]
         by_id[result["Id"]] = list(zip(stamps, result.get("Values", []), strict=False))
     return [
-        spike_mod.evaluate(label, by_id.get(f"m{i}", []), window.started_at, end)
+        spike_mod.evaluate(label, by_id.get(f"m{i}", []), window.started_at, end, period_s=period)
         for i, (label, _) in enumerate(queries)
     ]

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from detectors.config import SPIKE_PERIOD_ENV
 from lab.alarm_replay import Datapoint
 from lab.cloudwatch import emf_datapoints, put_metric_data
 from lab.ecs_events import EcsEvent
@@ -38,6 +39,17 @@ REPORTER_HANDLER = HANDLER_PREFIX + "reporter.handler"
 TABLE_NAME = "sessionwatch-lab-ledger"
 TOPIC_NAME = "sessionwatch-lab-topic"
 LAMBDA_NAMESPACE = "AWS/Lambda"
+
+
+def scaled_env(time_scale: float) -> dict[str, str]:
+    """What the lab changes in every function's template environment: scaled AWS constants.
+
+    The spike check's CloudWatch period is 60 s in AWS and not an add-on setting, so the
+    template does not carry it; a lab running ``time_scale`` times faster needs it as short as
+    its reporter schedule and alarm periods (whole seconds, at least 1), or a deployment of a
+    few seconds would be a fraction of one bucket.
+    """
+    return {SPIKE_PERIOD_ENV: str(max(1, round(60 / time_scale)))}
 
 
 @dataclass
@@ -90,6 +102,7 @@ class LabAccount:
 
     moto: MotoServer
     template: AddonTemplate
+    env_overrides: dict[str, str] = field(default_factory=dict)  # on top of the template's
     refs: dict[str, str] = field(default_factory=dict)
     invocations: list[Invocation] = field(default_factory=list)
     detector_points: list[Datapoint] = field(default_factory=list)
@@ -153,7 +166,8 @@ class LabAccount:
             self.refs[logical_id] = name
             self.function_names[handler] = name
         for handler in (ECS_HANDLER, SESSION_HANDLER, REPORTER_HANDLER):
-            self._env[handler] = self.template.function_env(handler, self.refs)
+            env = self.template.function_env(handler, self.refs)
+            self._env[handler] = {**env, **self.env_overrides}
         self._load_handlers()
 
     def function_env(self, handler: str) -> dict[str, str]:

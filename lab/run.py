@@ -40,7 +40,7 @@ from detectors.names import (
 from lab.alarm_replay import ALARM, AlarmDefinition, alarms_from_template, replay
 from lab.client import CallRecord, ProbeClient, ProbeMode, drive
 from lab.cluster import Cluster
-from lab.detectors_runtime import LAMBDA_NAMESPACE, REPORTER_HANDLER, LabAccount
+from lab.detectors_runtime import LAMBDA_NAMESPACE, REPORTER_HANDLER, LabAccount, scaled_env
 from lab.ecs_events import (
     EcsEvent,
     ServiceRef,
@@ -224,7 +224,7 @@ async def run(options: RunOptions) -> int:
             template_path = options.template
         template = AddonTemplate.load(template_path)
         moto = stack.enter_context(MotoServer(log_path=workdir / "moto.log"))
-        account = LabAccount(moto, template)
+        account = LabAccount(moto, template, env_overrides=scaled_env(options.time_scale))
         await asyncio.to_thread(account.setup)
         alarms, skipped = alarms_from_template(template.raw, account.refs)
         rec.say(f"moto_server up; {len(alarms)} alarms read from the template")
@@ -290,12 +290,14 @@ async def run(options: RunOptions) -> int:
         }
         fired = frozenset(k for k, tl in timelines.items() if any(e.state == ALARM for e in tl))
         facts = [_report_facts(str(r.get("message") or "")) for r in reports]
+        checked = [f for f in facts if f.get("spike")]  # reports that carry a metric check
         outcome = Outcome(
             lost_sessions=lost,
             causes={fp: str(v["cause"]) for fp, v in verdicts.items()},
             alarms_fired=fired,
             reports=len(reports),
             report_lost=(sum(int(f.get("sessions_lost") or 0) for f in facts) if reports else None),
+            report_spike=any(f.get("spike_detected") is True for f in checked) if checked else None,
         )
         problems = check(scenario, outcome)
         states = lb.states()

@@ -20,12 +20,19 @@ ALARM_ERRORS_PREFIX = "errors:"  # the detectors' own health alarms: never fire 
 
 @dataclass(frozen=True)
 class Expectation:
-    """What must be true at the end: ``loss_cause`` None means no session may be lost."""
+    """What must be true at the end: ``loss_cause`` None means no session may be lost.
+
+    ``report_spike``: the deployment report's metric check (``mcp.server.session.not_found``
+    against its pre-deployment baseline) must find a spike (True) or none (False); None: not
+    checked. The spike check and its alarm concern deployment windows only (DESIGN section 6),
+    so scenarios without a deployment expect the spike alarm silent and send no report.
+    """
 
     loss_cause: Cause | None
     alarms_fire: frozenset[str] = frozenset()
     alarms_silent: frozenset[str] = frozenset()
     report_expected: bool = False
+    report_spike: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -51,9 +58,10 @@ SCENARIOS: dict[str, Scenario] = {
             deploy=True,
             expect=Expectation(
                 Cause.DEPLOYMENT,
-                alarms_fire=frozenset({ALARM_DEPLOYMENT}),
+                alarms_fire=frozenset({ALARM_DEPLOYMENT, ALARM_SPIKE}),
                 alarms_silent=frozenset({ALARM_STICKINESS}),
                 report_expected=True,
+                report_spike=True,
             ),
         ),
         Scenario(
@@ -64,8 +72,9 @@ SCENARIOS: dict[str, Scenario] = {
             deploy=True,
             expect=Expectation(
                 None,
-                alarms_silent=frozenset({ALARM_DEPLOYMENT, ALARM_STICKINESS}),
+                alarms_silent=frozenset({ALARM_DEPLOYMENT, ALARM_STICKINESS, ALARM_SPIKE}),
                 report_expected=True,
+                report_spike=False,
             ),
         ),
         Scenario(
@@ -77,7 +86,7 @@ SCENARIOS: dict[str, Scenario] = {
             expect=Expectation(
                 Cause.STICKINESS,
                 alarms_fire=frozenset({ALARM_STICKINESS}),
-                alarms_silent=frozenset({ALARM_DEPLOYMENT}),
+                alarms_silent=frozenset({ALARM_DEPLOYMENT, ALARM_SPIKE}),
             ),
         ),
         Scenario(
@@ -87,7 +96,8 @@ SCENARIOS: dict[str, Scenario] = {
             mode=ProbeMode.SESSION,
             crash=True,
             expect=Expectation(
-                Cause.TASK_FAILURE, alarms_silent=frozenset({ALARM_DEPLOYMENT, ALARM_STICKINESS})
+                Cause.TASK_FAILURE,
+                alarms_silent=frozenset({ALARM_DEPLOYMENT, ALARM_STICKINESS, ALARM_SPIKE}),
             ),
         ),
         Scenario(
@@ -98,8 +108,9 @@ SCENARIOS: dict[str, Scenario] = {
             deploy=True,
             expect=Expectation(
                 None,
-                alarms_silent=frozenset({ALARM_DEPLOYMENT, ALARM_STICKINESS}),
+                alarms_silent=frozenset({ALARM_DEPLOYMENT, ALARM_STICKINESS, ALARM_SPIKE}),
                 report_expected=True,
+                report_spike=False,
             ),
         ),
     )
@@ -115,6 +126,7 @@ class Outcome:
     alarms_fired: frozenset[str]
     reports: int
     report_lost: int | None = None  # "sessions lost" summed over the deployment reports
+    report_spike: bool | None = None  # a report's metric check found a spike (None: no check)
 
 
 def check(scenario: Scenario, outcome: Outcome) -> list[str]:
@@ -157,4 +169,15 @@ def check(scenario: Scenario, outcome: Outcome) -> list[str]:
                 problems.append(
                     f"the deployment report says {outcome.report_lost} lost, the lab saw {wanted}"
                 )
+            problems += _spike_problems(expect.report_spike, outcome.report_spike)
     return problems
+
+
+def _spike_problems(expected: bool | None, found: bool | None) -> list[str]:
+    if expected is None or found is expected:
+        return []
+    if found is None:
+        return ["the deployment report has no metric spike check"]
+    if expected:
+        return ["the deployment report's metric check found no spike"]
+    return ["the deployment report's metric check found a spike where none should be"]

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from detectors import server_events as ev
-from detectors.config import Config
+from detectors.config import DEFAULT_SPIKE_PERIOD_SECONDS, Config, ConfigError, load_config
 from detectors.core import TaskFacts
 from detectors.facts import DeploymentObserved
 from detectors.names import METRIC_DEPLOYMENT_LOSS_SPIKE
@@ -54,13 +54,75 @@ def spike_values(points) -> list[float]:
 
 def test_spike_rule_uses_rates_against_the_baseline() -> None:
     base = [(1000.0 + 60 * i, 1.0) for i in range(30)]  # 1/min for 30 min before the window
-    assert not evaluate("x", [*base, (2800.0, 5.0)], 2800.0, 3100.0).spiked  # 5 in 5 min: normal
-    assert evaluate("x", [*base, (2800.0, 12.0)], 2800.0, 3100.0).spiked
-    assert evaluate("x", [(2800.0, 1.0)], 2800.0, 3100.0).spiked  # from a zero baseline
-    assert not evaluate("x", [], 2800.0, 3100.0).spiked
+    window = (2800.0, 3100.0)
+    assert not evaluate("x", [*base, (2800.0, 5.0)], *window, period_s=60).spiked  # 5 in 5 min
+    assert evaluate("x", [*base, (2800.0, 12.0)], *window, period_s=60).spiked
+    assert evaluate("x", [(2800.0, 1.0)], *window, period_s=60).spiked  # from a zero baseline
+    assert not evaluate("x", [], *window, period_s=60).spiked
     # A minute bucket stamped 2820 reaches into a window starting at 2830: it is the window's.
-    early = evaluate("x", [(2820.0, 3.0)], 2830.0, 3100.0)
+    early = evaluate("x", [(2820.0, 3.0)], 2830.0, 3100.0, period_s=60)
     assert early.window_total == 3 and early.spiked
+
+
+def test_spike_rule_counts_its_baseline_and_buckets_in_periods() -> None:
+    """30 periods of baseline, buckets of one period: a 3 s period means a 90 s baseline."""
+    old_burst = [(2700.0, 100.0)]  # 100 s before the window: baseline at 60 s, not at 3 s
+    assert evaluate("x", [*old_burst, (2805.0, 2.0)], 2800.0, 2810.0, period_s=3).spiked
+    assert not evaluate("x", [*old_burst, (2805.0, 2.0)], 2800.0, 2810.0, period_s=60).spiked
+    # A 3 s bucket stamped 2798 reaches into a window starting at 2800; one stamped 2797 does not.
+    assert evaluate("x", [(2798.0, 1.0)], 2800.0, 2810.0, period_s=3).window_total == 1
+    assert evaluate("x", [(2797.0, 1.0)], 2800.0, 2810.0, period_s=3).window_total == 0
+
+
+def test_spike_period_setting_defaults_to_60_and_must_be_positive() -> None:
+    base = {"LEDGER_TABLE_NAME": "t", "CLUSTER_NAME": "c"}
+    assert load_config(base).spike_period_s == DEFAULT_SPIKE_PERIOD_SECONDS == 60
+    assert load_config({**base, "SPIKE_PERIOD_SECONDS": " 3 "}).spike_period_s == 3
+    for bad in ("0", "-60", "1.5", "sixty"):
+        with pytest.raises(ConfigError, match="SPIKE_PERIOD_SECONDS"):
+            load_config({**base, "SPIKE_PERIOD_SECONDS": bad})
+
+
+def test_the_spike_check_queries_and_judges_with_the_configured_period(
+    ledger_env: LedgerEnv, clients
+) -> None:
+    """SPIKE_PERIOD_SECONDS=3 (a lab at 20x): 3 s buckets from CloudWatch, a 90 s baseline.
+
+    Under a fixed 60 s period the burst 100 s before the deployment would be baseline and the
+    two losses in the 10 s deployment no spike; under 3 s it is outside the baseline.
+    """
+    server = "mcp-server-scaled"  # its own series: the module's moto backend is shared
+    now = float(int(time.time()))
+    start, end = now - 60, now - 50
+    cw = clients["cw"]
+    dims = [{"Name": ev.RESOURCE_SERVICE_NAME, "Value": server}]
+    put(cw, "SessionWatch/MCPServer", ev.METRIC_SESSION_NOT_FOUND, dims, start - 100, 100)
+    put(cw, "SessionWatch/MCPServer", ev.METRIC_SESSION_NOT_FOUND, dims, start + 4, 2)
+    lg = ledger_env.ledger
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/fast", start, False))
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/fast", end, True, "COMPLETED"))
+    cfg = Config(
+        **{
+            **ledger_env.cfg.__dict__,
+            "report_topic_arn": clients["topic"],
+            "grace_period_s": 5,
+            "server_service_name": server,
+            "spike_period_s": 3,
+        }
+    )
+    periods: list[int] = []
+    cw.meta.events.register(
+        "provide-client-params.cloudwatch.GetMetricData",
+        lambda params, **_: periods.extend(
+            q["MetricStat"]["Period"] for q in params["MetricDataQueries"]
+        ),
+    )
+    out = run_reporter(cfg, lg, clients["sns"], cw, now)
+    assert periods == [3]
+    assert spike_values(out.points) == [1]
+    [report] = out.reports
+    [check] = report.spike
+    assert (check.window_total, check.expected, check.spiked) == (2, 0, True)
 
 
 def test_metrics_only_service_gets_a_spike_verdict_in_metric_and_report(
@@ -176,6 +238,29 @@ def test_spike_checks_stop_after_the_horizon(ledger_env: LedgerEnv, clients) -> 
     run_reporter(cfg, lg, clients["sns"], clients["cw"], 1100.0 + 300)
     assert len(calls) == 1
     run_reporter(cfg, lg, clients["sns"], clients["cw"], 1100.0 + 120 + 15 * 60 + 1)
+    assert len(calls) == 1
+
+
+def test_the_spike_horizon_is_counted_in_periods(ledger_env: LedgerEnv, clients) -> None:
+    """15 periods after the window's grace: 45 s at a 3 s period, not 15 minutes."""
+    lg = ledger_env.ledger
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/4", 1000.0, False))
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/4", 1100.0, True, "COMPLETED"))
+    cfg = Config(
+        **{
+            **ledger_env.cfg.__dict__,
+            "server_service_name": SERVER,
+            "grace_period_s": 5,
+            "spike_period_s": 3,
+        }
+    )
+    calls: list[str] = []
+    clients["cw"].meta.events.register(
+        "before-call.cloudwatch.GetMetricData", lambda **_: calls.append("x")
+    )
+    run_reporter(cfg, lg, clients["sns"], clients["cw"], 1100.0 + 5 + 45)
+    assert len(calls) == 1
+    run_reporter(cfg, lg, clients["sns"], clients["cw"], 1100.0 + 5 + 45 + 1)
     assert len(calls) == 1
 
 

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from lab.detectors_runtime import ECS_HANDLER, REPORTER_HANDLER, LabAccount
+from detectors.config import load_config
+from lab.detectors_runtime import (
+    ECS_HANDLER,
+    REPORTER_HANDLER,
+    SESSION_HANDLER,
+    LabAccount,
+    scaled_env,
+)
 from lab.ecs_events import ServiceRef, deployment_event, new_deployment_id
 from lab.moto import ACCOUNT, MotoServer
 from lab.template import AddonTemplate
@@ -17,9 +24,23 @@ from lab.template import AddonTemplate
 @pytest.fixture(scope="module")
 def account(addon_template: Path) -> Iterator[LabAccount]:
     with MotoServer() as moto:
-        acct = LabAccount(moto, AddonTemplate.load(addon_template))
+        acct = LabAccount(moto, AddonTemplate.load(addon_template), env_overrides=scaled_env(20))
         acct.setup()
         yield acct
+
+
+def test_the_spike_period_is_scaled_to_whole_seconds() -> None:
+    assert scaled_env(1) == {"SPIKE_PERIOD_SECONDS": "60"}
+    assert [scaled_env(s)["SPIKE_PERIOD_SECONDS"] for s in (20, 30, 7, 200)] == ["3", "2", "9", "1"]
+
+
+def test_every_function_gets_the_scaled_spike_period_on_its_template_environment(
+    account: LabAccount,
+) -> None:
+    for handler in (ECS_HANDLER, SESSION_HANDLER, REPORTER_HANDLER):
+        env = account.function_env(handler)
+        assert env["GRACE_PERIOD_SECONDS"] == "5"  # the template's own values stay
+        assert load_config(env).spike_period_s == 3
 
 
 def test_the_templates_rule_routes_only_this_clusters_events(account: LabAccount) -> None:

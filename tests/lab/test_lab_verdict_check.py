@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lab.scenarios import (
     ALARM_DEPLOYMENT,
+    ALARM_SPIKE,
     ALARM_STICKINESS,
     SCENARIOS,
     Outcome,
@@ -19,9 +20,10 @@ def outcome(**kw: object) -> Outcome:
     base: dict[str, object] = {
         "lost_sessions": frozenset({"a", "b"}),
         "causes": {"a": "deployment", "b": "deployment"},
-        "alarms_fired": frozenset({ALARM_DEPLOYMENT}),
+        "alarms_fired": frozenset({ALARM_DEPLOYMENT, ALARM_SPIKE}),
         "reports": 1,
         "report_lost": 2,
+        "report_spike": True,
     }
     base.update(kw)
     return Outcome(**base)  # type: ignore[arg-type]
@@ -44,6 +46,7 @@ def test_wrong_verdicts_are_each_reported() -> None:
     ) == ["cause is not deployment for: b=stickiness"]
     assert check(ROLLING, outcome(alarms_fired=frozenset({ALARM_STICKINESS}))) == [
         "alarm deployment did not fire",
+        "alarm spike did not fire",
         "alarm stickiness fired but should stay silent",
     ]
     assert check(ROLLING, outcome(reports=0, report_lost=None)) == [
@@ -52,9 +55,15 @@ def test_wrong_verdicts_are_each_reported() -> None:
 
 
 def test_no_loss_scenarios_fail_on_any_loss_or_alarm() -> None:
-    clean = outcome(lost_sessions=frozenset(), causes={}, alarms_fired=frozenset(), report_lost=0)
+    clean = outcome(
+        lost_sessions=frozenset(),
+        causes={},
+        alarms_fired=frozenset(),
+        report_lost=0,
+        report_spike=False,
+    )
     assert check(QUIET, clean) == []
-    assert check(QUIET, outcome(report_lost=0, alarms_fired=frozenset())) == [
+    assert check(QUIET, outcome(report_lost=0, alarms_fired=frozenset(), report_spike=False)) == [
         "2 session(s) lost where none should be"
     ]
     assert "alarm deployment fired but should stay silent" in check(
@@ -74,11 +83,36 @@ def test_stale_cookie_expects_stickiness_and_no_deployment_alarm() -> None:
         "cause is not stickiness for: a=deployment, b=deployment",
         "alarm stickiness did not fire",
         "alarm deployment fired but should stay silent",
+        "alarm spike fired but should stay silent",
     ]
 
 
+def test_the_spike_verdict_is_checked_in_the_report_and_the_alarm() -> None:
+    assert check(ROLLING, outcome(report_spike=False)) == [
+        "the deployment report's metric check found no spike"
+    ]
+    assert check(ROLLING, outcome(report_spike=None)) == [
+        "the deployment report has no metric spike check"
+    ]
+    quiet = outcome(lost_sessions=frozenset(), causes={}, report_lost=0)
+    assert check(QUIET, quiet) == [
+        "alarm deployment fired but should stay silent",
+        "alarm spike fired but should stay silent",
+        "the deployment report's metric check found a spike where none should be",
+    ]
+    # No deployment, no deployment window: the spike alarm must stay silent.
+    stale = outcome(
+        causes={"a": "stickiness", "b": "stickiness"},
+        alarms_fired=frozenset({ALARM_STICKINESS, ALARM_SPIKE}),
+        reports=0,
+        report_lost=None,
+        report_spike=None,
+    )
+    assert check(STALE, stale) == ["alarm spike fired but should stay silent"]
+
+
 def test_a_detector_error_alarm_fails_every_scenario() -> None:
-    fired = frozenset({ALARM_DEPLOYMENT, "errors:sessionwatch-lab-session_events"})
+    fired = frozenset({ALARM_DEPLOYMENT, ALARM_SPIKE, "errors:sessionwatch-lab-session_events"})
     assert check(ROLLING, outcome(alarms_fired=fired)) == [
         "alarm errors:sessionwatch-lab-session_events fired: a detector raised"
     ]
