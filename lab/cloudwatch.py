@@ -20,7 +20,7 @@ import base64
 import gzip
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,8 +180,3 @@ def put_metric_data(cloudwatch: Any, datapoints: Iterable[Datapoint]) -> int:
             cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[i : i + 20])
             sent += len(data[i : i + 20])
     return sent
-
-
-def dims_of(mapping: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """A dimension mapping in the sorted-tuple form ``Datapoint`` uses."""
-    return tuple(sorted(mapping.items()))
