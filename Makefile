@@ -32,16 +32,16 @@ bench: setup
 	$(PY) -m benchmarks
 
 serve: $(STAMP)
-	$(PY) -m server --port $(or $(PORT),8000)
+	$(PY) -m sessionwatch.server --port $(or $(PORT),8000)
 
 lab: setup
 	$(PY) -m lab $(LAB_ARGS)
 
 synth: $(STAMP)
-	$(PY) -m infra
+	$(PY) -m sessionwatch.infra
 
 dashboard: $(STAMP)
-	$(PY) -m dashboards
+	$(PY) -m sessionwatch.dashboards
 
 clean:
 	rm -rf cdk.out lab-report .pytest_cache .mypy_cache .ruff_cache

@@ -20,11 +20,11 @@ import time
 from collections import Counter
 from typing import Any
 
-from detectors.config import Config
-from detectors.core import DeploymentWindow, NotFound, SessionOrigin, TaskFacts, decide
-from detectors.facts import SessionCreated
-from detectors.ingest import ingest_log_payload
-from detectors.parsing import parse_line
+from sessionwatch.detectors.config import Config
+from sessionwatch.detectors.core import DeploymentWindow, NotFound, SessionOrigin, TaskFacts, decide
+from sessionwatch.detectors.facts import SessionCreated
+from sessionwatch.detectors.ingest import ingest_log_payload
+from sessionwatch.detectors.parsing import parse_line
 
 SERVICE = "mcp-service"
 N_CORE = 100_000
@@ -139,9 +139,9 @@ def through_moto(lines: list[str], tasks: dict[str, TaskFacts]) -> None:
     import boto3
     from moto import mock_aws
 
-    from detectors.facts import DeploymentObserved
-    from detectors.ledger import Ledger
-    from detectors.ledger_items import TABLE_SCHEMA
+    from sessionwatch.detectors.facts import DeploymentObserved
+    from sessionwatch.detectors.ledger import Ledger
+    from sessionwatch.detectors.ledger_items import TABLE_SCHEMA
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")

@@ -37,15 +37,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def build_variant(variant: str) -> Any:
     """The ASGI app for one variant (imports kept local: a variant pays only for what it uses)."""
-    from server.app import build_app, build_mcp_server
-    from server.identity import TaskIdentity
+    from sessionwatch.server.app import build_app, build_mcp_server
+    from sessionwatch.server.identity import TaskIdentity
 
     identity = TaskIdentity(task_id=f"bench-{variant}")
     mcp = build_mcp_server(identity)
     app: Any = build_app(mcp, session_idle_timeout=600)
     if variant == "b":
-        from server.instrumentation import instrument
-        from server.logs import build_event_logger, route_library_logs
+        from sessionwatch.server.instrumentation import instrument
+        from sessionwatch.server.logs import build_event_logger, route_library_logs
 
         logger = build_event_logger("bench", identity.task_id)
         route_library_logs(logger)
@@ -195,9 +195,9 @@ def middleware_cost(n: int = 10_000) -> dict[str, float]:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.trace import TracerProvider
 
-    from server.identity import TaskIdentity
-    from server.instrumentation import instrument
-    from server.logs import build_event_logger
+    from sessionwatch.server.identity import TaskIdentity
+    from sessionwatch.server.instrumentation import instrument
+    from sessionwatch.server.logs import build_event_logger
 
     scope = {
         "type": "http", "method": "POST", "path": "/mcp", "scheme": "http", "query_string": b"",

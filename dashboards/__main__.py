@@ -1,4 +1,4 @@
-"""`python -m dashboards --service mcp-service > dashboard.json`: the body for teams without CDK.
+"""`python -m sessionwatch.dashboards --service mcp-service`: the body for teams without CDK.
 
 Load it with `aws cloudwatch put-dashboard --dashboard-name SessionWatch --dashboard-body
 file://dashboard.json`.
@@ -11,14 +11,15 @@ import json
 import os
 import sys
 
-from dashboards.body import DashboardInputs, dashboard_body
+from sessionwatch.dashboards.body import DashboardInputs, dashboard_body
 
 DEMO_SERVICE = "mcp-service"
 
 
 def parse_args(argv: list[str] | None = None) -> DashboardInputs:
     parser = argparse.ArgumentParser(
-        prog="python -m dashboards", description="Print the SessionWatch dashboard body JSON."
+        prog="python -m sessionwatch.dashboards",
+        description="Print the SessionWatch dashboard body JSON.",
     )
     parser.add_argument(
         "--service",

@@ -1,9 +1,10 @@
 """The SessionWatch CloudWatch dashboard as a pure function: typed inputs in, dashboard body out.
 
-The CDK construct renders this body into a `AWS::CloudWatch::Dashboard`; teams without CDK export
-the same body with `python -m dashboards`. It puts what MCP clients saw (sessions lost, by cause
-and by task) beside what the infrastructure shows (healthy hosts, no 5xx), because that contrast
-is the whole point: during a rolling deployment the second row stays green while the first does not.
+The CDK construct renders this body into a `AWS::CloudWatch::Dashboard`; teams without CDK
+export the same body with `python -m sessionwatch.dashboards`. It puts what MCP clients saw
+(sessions lost, by cause and by task) beside what the infrastructure shows (healthy hosts, no
+5xx), because that contrast is the whole point: during a rolling deployment the second row stays
+green while the first does not.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from detectors import names
-from infra.adot import SERVER_METRICS_NAMESPACE
-from server import semconv
+from sessionwatch import contract
+from sessionwatch.contract import SERVER_METRICS_NAMESPACE
 
 ALB_NAMESPACE = "AWS/ApplicationELB"
 PERIOD_SECONDS = 60
@@ -53,7 +53,7 @@ def _search(inputs: DashboardInputs, metric: str, dims: tuple[str, ...], stat: s
     discovered at view time; the schema pins the exact dimension set awsemf writes.
     """
     schema = ",".join(_quote(part) for part in (inputs.server_metrics_namespace, *dims))
-    service = f"{_quote(semconv.RESOURCE_SERVICE_NAME)}={_quote(inputs.server_service_name)}"
+    service = f"{_quote(contract.RESOURCE_SERVICE_NAME)}={_quote(inputs.server_service_name)}"
     query = f"{{{schema}}} MetricName={_quote(metric)} {service}"
     return f"SEARCH('{query}', '{stat}', {PERIOD_SECONDS})"
 
@@ -79,7 +79,7 @@ def _text(markdown: str) -> Widget:
 
 
 def _sessionwatch_metric(metric: str, service: str, label: str, **dims: str) -> list[Any]:
-    row: list[Any] = [names.NAMESPACE, metric, names.DIMENSION_SERVICE, service]
+    row: list[Any] = [contract.NAMESPACE, metric, contract.DIMENSION_SERVICE, service]
     for key, value in dims.items():
         row += [key, value]
     row.append({"label": label})
@@ -90,13 +90,13 @@ def sessions_lost_by_cause(inputs: DashboardInputs) -> Widget:
     """One line per service and cause: the verdicts of DESIGN section 5."""
     metrics = [
         _sessionwatch_metric(
-            names.METRIC_SESSIONS_LOST,
+            contract.METRIC_SESSIONS_LOST,
             service,
             f"{service} {cause.value}",
-            **{names.DIMENSION_CAUSE: cause.value},
+            **{contract.DIMENSION_CAUSE: cause.value},
         )
         for service in inputs.services
-        for cause in names.Cause
+        for cause in contract.Cause
     ]
     return _metric_widget(inputs, "Sessions lost, by cause", metrics, "Sum", stacked=True)
 
@@ -137,8 +137,8 @@ def session_not_found_by_task(inputs: DashboardInputs) -> Widget:
     return _per_service_search(
         inputs,
         "Session not found (HTTP 404, -32600), by task",
-        semconv.METRIC_SESSION_NOT_FOUND,
-        (semconv.RESOURCE_SERVICE_NAME, semconv.ATTR_ECS_TASK_ID),
+        contract.METRIC_SESSION_NOT_FOUND,
+        (contract.RESOURCE_SERVICE_NAME, contract.ATTR_ECS_TASK_ID),
         "Sum",
     )
 
@@ -147,8 +147,8 @@ def active_sessions_by_task(inputs: DashboardInputs) -> Widget:
     return _per_service_search(
         inputs,
         "Active sessions, by task",
-        semconv.METRIC_SESSION_ACTIVE,
-        (semconv.RESOURCE_SERVICE_NAME, semconv.ATTR_ECS_TASK_ID),
+        contract.METRIC_SESSION_ACTIVE,
+        (contract.RESOURCE_SERVICE_NAME, contract.ATTR_ECS_TASK_ID),
         "Maximum",
     )
 
@@ -158,15 +158,15 @@ def requests_by_protocol_version(inputs: DashboardInputs) -> Widget:
     return _per_service_search(
         inputs,
         "Requests, by MCP protocol version",
-        semconv.METRIC_OPERATION_DURATION,
-        (semconv.RESOURCE_SERVICE_NAME, semconv.ATTR_MCP_PROTOCOL_VERSION),
+        contract.METRIC_OPERATION_DURATION,
+        (contract.RESOURCE_SERVICE_NAME, contract.ATTR_MCP_PROTOCOL_VERSION),
         "SampleCount",
     )
 
 
 def sessions_at_risk(inputs: DashboardInputs) -> Widget:
     metrics = [
-        _sessionwatch_metric(names.METRIC_SESSIONS_AT_RISK, service, service)
+        _sessionwatch_metric(contract.METRIC_SESSIONS_AT_RISK, service, service)
         for service in inputs.services
     ]
     return _metric_widget(
@@ -176,7 +176,7 @@ def sessions_at_risk(inputs: DashboardInputs) -> Widget:
 
 def deployments_in_progress(inputs: DashboardInputs) -> Widget:
     metrics = [
-        _sessionwatch_metric(names.METRIC_DEPLOYMENTS_IN_PROGRESS, service, service)
+        _sessionwatch_metric(contract.METRIC_DEPLOYMENTS_IN_PROGRESS, service, service)
         for service in inputs.services
     ]
     return _metric_widget(inputs, "Deployments in progress", metrics, "Maximum")
@@ -194,7 +194,6 @@ def alarm_status(inputs: DashboardInputs) -> Widget:
 # The detectors (detectors/handlers/runtime.py, from the session-events handler and from the
 # reporter for verdicts decided late) log one Powertools JSON line per final verdict with this
 # message and these fields; `session` is a fingerprint.
-VERDICT_LOG_MESSAGE = "session loss decided"
 VERDICT_LOG_FIELDS = (
     "ecs_service",
     "cause",
@@ -206,7 +205,7 @@ VERDICT_LOG_FIELDS = (
 )
 LOST_SESSIONS_QUERY = (
     f"fields @timestamp, {', '.join(VERDICT_LOG_FIELDS)}"
-    f' | filter message = "{VERDICT_LOG_MESSAGE}"'
+    f' | filter message = "{contract.VERDICT_LOG_MESSAGE}"'
     " | sort @timestamp desc"
     " | limit 50"
 )

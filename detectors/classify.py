@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from detectors.config import Config
-from detectors.core import NotFound, Verdict, decide
-from detectors.ledger import Ledger
-from detectors.ledger_items import (
+from sessionwatch.contract import Cause
+from sessionwatch.detectors.config import Config
+from sessionwatch.detectors.core import NotFound, Verdict, decide
+from sessionwatch.detectors.ledger import Ledger
+from sessionwatch.detectors.ledger_items import (
     TASK_SHARD_KEYS,
     WINDOWS_KEY,
     origin_from_item,
@@ -28,7 +29,6 @@ from detectors.ledger_items import (
     tasks_from_items,
     windows_from_item,
 )
-from detectors.names import Cause
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from detectors.names import Cause
+from sessionwatch.contract import Cause
 
 # The server clock and ECS's clock disagree a little; a 404 logged a moment before ECS says
 # the origin task began draining is still a loss caused by that drain.

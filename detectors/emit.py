@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-from detectors.names import (
+from sessionwatch.contract import (
     BAD_INPUT_SERVICE_NAME,
     DIMENSION_CAUSE,
     DIMENSION_SERVICE,

@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from detectors.classify import Decision, classify
-from detectors.config import Config
-from detectors.core import NotFound, TaskFacts
-from detectors.emit import MetricPoint, bad_input, sessions_lost
-from detectors.facts import (
+from sessionwatch.detectors.classify import Decision, classify
+from sessionwatch.detectors.config import Config
+from sessionwatch.detectors.core import NotFound, TaskFacts
+from sessionwatch.detectors.emit import MetricPoint, bad_input, sessions_lost
+from sessionwatch.detectors.facts import (
     BadInput,
     DeploymentObserved,
     SessionClosed,
     SessionCreated,
 )
-from detectors.ledger import Ledger
-from detectors.parsing import decode_subscription, iter_lines, parse_ecs_event
+from sessionwatch.detectors.ledger import Ledger
+from sessionwatch.detectors.parsing import decode_subscription, iter_lines, parse_ecs_event
 
 
 @dataclass

@@ -17,9 +17,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from detectors.core import DeploymentWindow, NotFound, TaskFacts, Verdict
-from detectors.facts import DeploymentObserved, SessionClosed, SessionCreated
-from detectors.ledger_items import (
+from sessionwatch.detectors.core import DeploymentWindow, NotFound, TaskFacts, Verdict
+from sessionwatch.detectors.facts import DeploymentObserved, SessionClosed, SessionCreated
+from sessionwatch.detectors.ledger_items import (
     CLOSED_PREFIX,
     LOST_PREFIX,
     OPEN_PREFIX,

@@ -32,15 +32,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from detectors.core import (
+from sessionwatch.contract import Cause
+from sessionwatch.detectors.core import (
     DeploymentWindow,
     SessionOrigin,
     TaskFacts,
     merge_windows,
     reason_marks,
 )
-from detectors.facts import DeploymentObserved
-from detectors.names import Cause
+from sessionwatch.detectors.facts import DeploymentObserved
 
 Item = dict[str, Any]
 Key = tuple[str, str]

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from detectors import server_events as ev
+from sessionwatch import contract
 
 FINGERPRINT_PATTERN = r"^[0-9a-f]{16}$"  # DESIGN section 2; a raw session id never matches
 
@@ -82,9 +82,9 @@ class ShutdownStartedLine(ServerLine):
 
 
 LINE_MODELS: dict[str, type[ServerLine]] = {
-    ev.EVENT_SESSION_CREATED: SessionCreatedLine,
-    ev.EVENT_SESSION_CLOSED: SessionClosedLine,
-    ev.EVENT_SESSION_NOT_FOUND: SessionNotFoundLine,
-    ev.EVENT_TASK_STARTED: TaskStartedLine,
-    ev.EVENT_SHUTDOWN_STARTED: ShutdownStartedLine,
+    contract.EVENT_SESSION_CREATED: SessionCreatedLine,
+    contract.EVENT_SESSION_CLOSED: SessionClosedLine,
+    contract.EVENT_SESSION_NOT_FOUND: SessionNotFoundLine,
+    contract.EVENT_TASK_STARTED: TaskStartedLine,
+    contract.EVENT_SHUTDOWN_STARTED: ShutdownStartedLine,
 }

@@ -17,15 +17,15 @@ from datetime import UTC, datetime
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import ValidationError
 
-from detectors.config import Config, cluster_short_name
-from detectors.core import NotFound, TaskFacts
-from detectors.facts import (
+from sessionwatch.detectors.config import Config, cluster_short_name
+from sessionwatch.detectors.core import NotFound, TaskFacts
+from sessionwatch.detectors.facts import (
     BadInput,
     DeploymentObserved,
     SessionClosed,
     SessionCreated,
 )
-from detectors.models import (
+from sessionwatch.detectors.models import (
     LINE_MODELS,
     DeploymentDetail,
     ServiceActionDetail,

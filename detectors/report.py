@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from detectors.core import DeploymentWindow, TaskFacts, stop_category
-from detectors.ledger_items import SessionSpan
-from detectors.spike import SeriesSpike
+from sessionwatch.detectors.core import DeploymentWindow, TaskFacts, stop_category
+from sessionwatch.detectors.ledger_items import SessionSpan
+from sessionwatch.detectors.spike import SeriesSpike
 
 ADVICE = (
     "Sessions live in the memory of the task that created them, so a rolling deployment loses "

@@ -7,20 +7,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from detectors import server_events as ev
-from detectors import spike as spike_mod
-from detectors.classify import Decision, classify
-from detectors.config import Config
-from detectors.core import DeploymentWindow, TaskFacts
-from detectors.emit import MetricPoint, service_point, sessions_lost
-from detectors.ledger import Ledger
-from detectors.ledger_items import SessionSpan, report_key, window_is_stale
-from detectors.names import (
+from sessionwatch import contract
+from sessionwatch.contract import (
     METRIC_DEPLOYMENT_LOSS_SPIKE,
     METRIC_DEPLOYMENTS_IN_PROGRESS,
     METRIC_SESSIONS_AT_RISK,
 )
-from detectors.report import (
+from sessionwatch.detectors import spike as spike_mod
+from sessionwatch.detectors.classify import Decision, classify
+from sessionwatch.detectors.config import Config
+from sessionwatch.detectors.core import DeploymentWindow, TaskFacts
+from sessionwatch.detectors.emit import MetricPoint, service_point, sessions_lost
+from sessionwatch.detectors.ledger import Ledger
+from sessionwatch.detectors.ledger_items import SessionSpan, report_key, window_is_stale
+from sessionwatch.detectors.report import (
     DeploymentReport,
     is_replaced_by,
     open_at,
@@ -28,7 +28,7 @@ from detectors.report import (
     replaced_tasks,
     verdict_basis,
 )
-from detectors.spike import SeriesSpike
+from sessionwatch.detectors.spike import SeriesSpike
 
 ALB_NAMESPACE = "AWS/ApplicationELB"
 REPORT_ATTRIBUTE = "sessionwatch_report"
@@ -190,12 +190,12 @@ def _queries(cfg: Config) -> list[tuple[str, dict[str, Any]]]:
     if cfg.server_service_name:
         queries.append(
             (
-                ev.METRIC_SESSION_NOT_FOUND,
+                contract.METRIC_SESSION_NOT_FOUND,
                 {
                     "Namespace": cfg.server_metrics_namespace,
-                    "MetricName": ev.METRIC_SESSION_NOT_FOUND,
+                    "MetricName": contract.METRIC_SESSION_NOT_FOUND,
                     "Dimensions": [
-                        {"Name": ev.RESOURCE_SERVICE_NAME, "Value": cfg.server_service_name}
+                        {"Name": contract.RESOURCE_SERVICE_NAME, "Value": cfg.server_service_name}
                     ],
                 },
             )

@@ -1,4 +1,4 @@
-"""`python -m infra`: synthesize both stacks into cdk.out (also the `app` of cdk.json).
+"""`python -m sessionwatch.infra`: synthesize both stacks into cdk.out (also the `app` of cdk.json).
 
 Under the CDK CLI, CDK_OUTDIR and the context (cdk.json plus `-c` flags) come from the CLI and
 App() reads them itself; standalone, this reads cdk.json's context and writes ./cdk.out.
@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from infra.app import build_app
+from sessionwatch.infra.app import build_app
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 

@@ -14,8 +14,8 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_logs as logs
 from constructs import Construct, Node
 
-from infra.alarms import Thresholds
-from infra.construct import SessionWatch, SessionWatchProps
+from sessionwatch.infra.alarms import Thresholds
+from sessionwatch.infra.construct import SessionWatch, SessionWatchProps
 
 CONTEXT_PREFIX = "sessionwatch:"
 

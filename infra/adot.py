@@ -10,17 +10,16 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from server import semconv
-
-SERVER_METRICS_NAMESPACE: Final = "SessionWatch/MCPServer"
+from sessionwatch import contract
+from sessionwatch.contract import SERVER_METRICS_NAMESPACE
 
 # awsemf emits each datapoint once per dimension set whose every key is present on it, so a set
 # such as [service.name, mcp.protocol.version] rolls the per-task series up without aggregation.
 DIMENSION_SETS: Final[tuple[tuple[str, ...], ...]] = (
-    (semconv.RESOURCE_SERVICE_NAME,),
-    (semconv.RESOURCE_SERVICE_NAME, semconv.ATTR_ECS_TASK_ID),
-    (semconv.RESOURCE_SERVICE_NAME, semconv.ATTR_MCP_PROTOCOL_VERSION),
-    (semconv.RESOURCE_SERVICE_NAME, semconv.ATTR_MCP_METHOD_NAME, semconv.ATTR_ERROR_TYPE),
+    (contract.RESOURCE_SERVICE_NAME,),
+    (contract.RESOURCE_SERVICE_NAME, contract.ATTR_ECS_TASK_ID),
+    (contract.RESOURCE_SERVICE_NAME, contract.ATTR_MCP_PROTOCOL_VERSION),
+    (contract.RESOURCE_SERVICE_NAME, contract.ATTR_MCP_METHOD_NAME, contract.ATTR_ERROR_TYPE),
 )
 
 COLLECTOR_IMAGE: Final = "public.ecr.aws/aws-observability/aws-otel-collector:v0.49.0"
@@ -32,7 +31,7 @@ CONFIG_ENV_VAR: Final = "AOT_CONFIG_CONTENT"
 
 def metric_name_selectors() -> list[str]:
     """Anchored regexes for exactly the server's instruments: nothing else becomes a metric."""
-    return ["^" + name.replace(".", r"\.") + "$" for name in semconv.METRICS]
+    return ["^" + name.replace(".", r"\.") + "$" for name in contract.SERVER_METRICS]
 
 
 def collector_config(log_group_name: str, namespace: str = SERVER_METRICS_NAMESPACE) -> str:

@@ -15,7 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from detectors import names
+from sessionwatch import contract
 
 PERIOD = Duration.minutes(1)
 DETECTOR_ERRORS_PERIOD = Duration.minutes(5)
@@ -44,9 +44,9 @@ class ServiceAlarms:
 
 def _metric(metric_name: str, service: str, statistic: str, **dims: str) -> cloudwatch.Metric:
     return cloudwatch.Metric(
-        namespace=names.NAMESPACE,
+        namespace=contract.NAMESPACE,
         metric_name=metric_name,
-        dimensions_map={names.DIMENSION_SERVICE: service, **dims},
+        dimensions_map={contract.DIMENSION_SERVICE: service, **dims},
         statistic=statistic,
         period=PERIOD,
     )
@@ -88,7 +88,7 @@ def service_alarms(
     topic: sns.ITopic,
 ) -> ServiceAlarms:
     """The three alarms for `service`; names are literal so ECS deployment alarms can use them."""
-    cause = names.DIMENSION_CAUSE
+    cause = contract.DIMENSION_CAUSE
     base = f"{name_prefix}-{service}"
     alarms = ServiceAlarms(
         deployment_loss=_alarm(
@@ -100,7 +100,10 @@ def service_alarms(
                 "'Session not found' because their task was replaced. ALB and ECS stay green."
             ),
             metric=_metric(
-                names.METRIC_SESSIONS_LOST, service, "Sum", **{cause: names.Cause.DEPLOYMENT.value}
+                contract.METRIC_SESSIONS_LOST,
+                service,
+                "Sum",
+                **{cause: contract.Cause.DEPLOYMENT.value},
             ),
             threshold=thresholds.deployment_loss,
             topic=topic,
@@ -114,7 +117,10 @@ def service_alarms(
                 "keep the rotated AWSALB cookie, or stickiness is off."
             ),
             metric=_metric(
-                names.METRIC_SESSIONS_LOST, service, "Sum", **{cause: names.Cause.STICKINESS.value}
+                contract.METRIC_SESSIONS_LOST,
+                service,
+                "Sum",
+                **{cause: contract.Cause.STICKINESS.value},
             ),
             threshold=thresholds.stickiness_loss,
             topic=topic,
@@ -127,7 +133,7 @@ def service_alarms(
                 f"During a deployment of {service}, session-not-found or ALB non-sticky requests "
                 "rose above their pre-deployment baseline."
             ),
-            metric=_metric(names.METRIC_DEPLOYMENT_LOSS_SPIKE, service, "Maximum"),
+            metric=_metric(contract.METRIC_DEPLOYMENT_LOSS_SPIKE, service, "Maximum"),
             threshold=thresholds.loss_spike,
             topic=topic,
         ),

@@ -14,8 +14,8 @@ from typing import Any
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from infra.addon import AddonSettings, SessionWatchStack
-from infra.demo import DemoServiceProps, DemoServiceStack
+from sessionwatch.infra.addon import AddonSettings, SessionWatchStack
+from sessionwatch.infra.demo import DemoServiceProps, DemoServiceStack
 
 ADDON_STACK = "SessionWatchStack"
 DEMO_STACK = "DemoServiceStack"

@@ -30,17 +30,17 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_logs_destinations as log_destinations
 from constructs import Construct
 
-from dashboards.body import DashboardInputs, dashboard_body
-from detectors import names
-from infra import functions, topic
-from infra.adot import SERVER_METRICS_NAMESPACE
-from infra.alarms import ServiceAlarms, Thresholds, detector_errors_alarm, service_alarms
-from infra.event_pattern import ecs_event_pattern
-
-# The server's session events (DESIGN section 3); everything else on its stdout is ignored.
-SESSION_EVENTS_FILTER = (
-    '{ $.event = "session_*" || $.event = "task_started" || $.event = "shutdown_started" }'
+from sessionwatch import contract
+from sessionwatch.contract import SERVER_METRICS_NAMESPACE
+from sessionwatch.dashboards.body import DashboardInputs, dashboard_body
+from sessionwatch.infra import functions, topic
+from sessionwatch.infra.alarms import (
+    ServiceAlarms,
+    Thresholds,
+    detector_errors_alarm,
+    service_alarms,
 )
+from sessionwatch.infra.event_pattern import ecs_event_pattern
 
 # Exactly the item calls detectors/ledger.py makes (no Scan, no stream reads, no table admin).
 LEDGER_ACTIONS = [
@@ -134,7 +134,7 @@ class SessionWatch(Construct):
             "SessionEventsSubscription",
             log_group=props.server_log_group,
             destination=log_destinations.LambdaDestination(self.session_events.function),
-            filter_pattern=logs.FilterPattern.literal(SESSION_EVENTS_FILTER),
+            filter_pattern=logs.FilterPattern.literal(contract.SESSION_EVENTS_FILTER_PATTERN),
         )
         self.schedule = events.Rule(
             self,
@@ -222,7 +222,7 @@ class SessionWatch(Construct):
             "LEDGER_TTL_DAYS": str(props.ledger_ttl_days),
             "SERVER_METRICS_NAMESPACE": SERVER_METRICS_NAMESPACE,
             "POWERTOOLS_SERVICE_NAME": "sessionwatch",
-            "POWERTOOLS_METRICS_NAMESPACE": names.NAMESPACE,
+            "POWERTOOLS_METRICS_NAMESPACE": contract.NAMESPACE,
         }
         optional = {
             "DEREGISTRATION_DELAY_SECONDS": props.deregistration_delay_seconds,

@@ -20,9 +20,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
-from infra import adot
-from infra.construct import SessionWatch, SessionWatchProps
-from infra.functions import REPO_ROOT
+from sessionwatch.infra import adot
+from sessionwatch.infra.construct import SessionWatch, SessionWatchProps
+from sessionwatch.infra.functions import REPO_ROOT
 
 SERVER_PORT: Final = 8000
 SERVER_CONTAINER: Final = "mcp-server"

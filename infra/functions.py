@@ -1,23 +1,34 @@
 """The detector Lambda functions: code asset, Powertools layer, log group, least-privilege role.
 
-No Docker bundling: the asset is the repo's `detectors/` package as-is (it imports only the stdlib,
-boto3, Powertools and pydantic), and Powertools plus pydantic come from the public Powertools v3
-layer, which AWS publishes per region, Python version and architecture.
+No Docker bundling: the asset is the `sessionwatch` package cut down to what the detectors import
+(``__init__``, ``contract``, ``detectors/``), copied from wherever the package is installed, so a
+user's CDK app synthesizes it from the wheel as this repository does. Beyond the stdlib the
+detectors need boto3 (in the runtime), Powertools and pydantic (the public Powertools v3 layer,
+which AWS publishes per region, Python version and architecture).
 """
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Final
 
-from aws_cdk import Aws, Duration, IgnoreMode, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+import sessionwatch
+
+# Where `sessionwatch` is imported from: the repository (through its symlinks) or site-packages.
+PACKAGE_DIR: Final = Path(sessionwatch.__file__).parent
+# The repository checkout, for the demo's container image (only meaningful in a clone).
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 
 # Published by the Powertools team in account 017000801446 of every commercial region.
@@ -26,13 +37,14 @@ POWERTOOLS_LAYER_VERSION: Final = 38
 PYTHON_RUNTIME: Final = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE: Final = lambda_.Architecture.ARM_64
 
-# Everything but the detectors package: the asset root holds `detectors/` and nothing else.
-ASSET_EXCLUDE: Final = ["*", ".*", "!detectors", "!detectors/**", "**/__pycache__", "**/*.pyc"]
+# The modules the Lambda asset carries: the detectors and the one module they share.
+ASSET_MODULES: Final = ("__init__.py", "contract.py")
+ASSET_PACKAGES: Final = ("detectors",)
 
 HANDLERS: Final = {
-    "EcsEvents": "detectors.handlers.ecs_events.handler",
-    "SessionEvents": "detectors.handlers.session_events.handler",
-    "Reporter": "detectors.handlers.reporter.handler",
+    "EcsEvents": "sessionwatch.detectors.handlers.ecs_events.handler",
+    "SessionEvents": "sessionwatch.detectors.handlers.session_events.handler",
+    "Reporter": "sessionwatch.detectors.handlers.reporter.handler",
 }
 
 
@@ -49,10 +61,30 @@ def powertools_layer_arn(
     )
 
 
+@cache
+def detectors_asset_dir() -> Path:
+    """A staged copy of the asset: ``<dir>/sessionwatch/{__init__,contract}.py, detectors/``.
+
+    Staged once per process into a temporary directory (removed at exit); CDK copies it into the
+    cloud assembly and hashes its content, so the template does not depend on the directory.
+    """
+    staged = Path(tempfile.mkdtemp(prefix="sessionwatch-asset-"))
+    atexit.register(shutil.rmtree, staged, True)
+    package = staged / "sessionwatch"
+    package.mkdir()
+    for module in ASSET_MODULES:
+        shutil.copyfile(PACKAGE_DIR / module, package / module)
+    for sub in ASSET_PACKAGES:
+        shutil.copytree(
+            PACKAGE_DIR / sub,
+            package / sub,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.md"),
+        )
+    return staged
+
+
 def detectors_code() -> lambda_.Code:
-    return lambda_.Code.from_asset(
-        str(REPO_ROOT), exclude=ASSET_EXCLUDE, ignore_mode=IgnoreMode.GLOB
-    )
+    return lambda_.Code.from_asset(str(detectors_asset_dir()))
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.adot import DIMENSION_SETS, SERVER_METRICS_NAMESPACE
 from lab.alarm_replay import Datapoint
 from lab.otlp_receiver import DataPoint as OtlpPoint
+from sessionwatch.infra.adot import DIMENSION_SETS, SERVER_METRICS_NAMESPACE
 
 ACCOUNT_OWNER = "123456789012"
 

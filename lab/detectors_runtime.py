@@ -26,12 +26,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors.config import SPIKE_PERIOD_ENV
 from lab.alarm_replay import Datapoint
 from lab.cloudwatch import emf_datapoints, put_metric_data
 from lab.ecs_events import EcsEvent
 from lab.moto import ACCOUNT, MotoServer
 from lab.template import HANDLER_PREFIX, AddonTemplate
+from sessionwatch.detectors.config import SPIKE_PERIOD_ENV
 
 ECS_HANDLER = HANDLER_PREFIX + "ecs_events.handler"
 SESSION_HANDLER = HANDLER_PREFIX + "session_events.handler"
@@ -178,7 +178,12 @@ class LabAccount:
         # stdout pointed at the sink, so their log lines land where Lambda's would.
         env = {**self._env[SESSION_HANDLER], **self.moto.env()}
         with self._environment(env), contextlib.redirect_stdout(self._sink):
-            from detectors.handlers import ecs_events, reporter, runtime, session_events
+            from sessionwatch.detectors.handlers import (
+                ecs_events,
+                reporter,
+                runtime,
+                session_events,
+            )
 
             runtime.reset()
         self._handlers = {
@@ -202,7 +207,7 @@ class LabAccount:
 
     def invoke(self, handler: str, event: Any) -> Invocation:
         """Call ``handler`` once with its template environment; never raises."""
-        from detectors.handlers import runtime
+        from sessionwatch.detectors.handlers import runtime
 
         with self._lock:
             env = {**self._env[handler], **self.moto.env()}
@@ -286,7 +291,7 @@ class LabAccount:
 
         A session is counted once per cause; when it has several, the one of its earliest 404.
         """
-        from detectors.ledger import lost_prefix
+        from sessionwatch.detectors.ledger import lost_prefix
 
         ddb = self.moto.client("dynamodb")
         found: dict[str, dict[str, Any]] = {}

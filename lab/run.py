@@ -5,7 +5,7 @@ The order of a run (each step is one of the lab's modules):
 1. the add-on template (``lab.template``), moto and the account wired from it
    (``lab.detectors_runtime``), the OTLP receiver, HAProxy (``lab.haproxy``);
 2. the service's first tasks (``lab.cluster``) and the pipeline thread (``lab.pipeline``);
-3. probe clients (``lab.client``) on the asyncio loop, one call record per HTTP exchange;
+3. probe clients (``sessionwatch.ops.client``) on the asyncio loop, one record per HTTP exchange;
 4. the scenario's actions (deployment, crash, or nothing) on a worker thread, so probes keep
    their rhythm while the lab blocks on processes and sockets;
 5. settle: wait until every lost session has a verdict and the expected report arrived;
@@ -31,14 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from detectors.names import (
-    DIMENSION_CAUSE,
-    METRIC_DEPLOYMENT_LOSS_SPIKE,
-    METRIC_SESSIONS_LOST,
-    Cause,
-)
 from lab.alarm_replay import ALARM, AlarmDefinition, alarms_from_template, replay
-from lab.client import CallRecord, ProbeClient, ProbeMode, drive
 from lab.cluster import Cluster
 from lab.detectors_runtime import LAMBDA_NAMESPACE, REPORTER_HANDLER, LabAccount, scaled_env
 from lab.ecs_events import (
@@ -63,6 +56,13 @@ from lab.scenarios import (
     check,
 )
 from lab.template import AddonTemplate, LabSettings, synth_addon
+from sessionwatch.contract import (
+    DIMENSION_CAUSE,
+    METRIC_DEPLOYMENT_LOSS_SPIKE,
+    METRIC_SESSIONS_LOST,
+    Cause,
+)
+from sessionwatch.ops.client import CallRecord, ProbeClient, ProbeMode, drive
 
 
 class LabStartError(RuntimeError):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from detectors.names import Cause
-from lab.client import ProbeMode
+from sessionwatch.contract import Cause
+from sessionwatch.ops.client import ProbeMode
 
 ALARM_DEPLOYMENT = "deployment"
 ALARM_STICKINESS = "stickiness"

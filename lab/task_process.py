@@ -79,7 +79,16 @@ class ServerTask:
             return "\n".join(self.stdout_lines + self.stderr_lines)
 
     def start(self) -> ServerTask:
-        cmd = [self.python, "-m", "server", "--host", "127.0.0.1", "--port", "0", *self.args]
+        cmd = [
+            self.python,
+            "-m",
+            "sessionwatch.server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            *self.args,
+        ]
         self._proc = subprocess.Popen(
             cmd,
             cwd=self.cwd,

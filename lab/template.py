@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 ADDON_STACK = "SessionWatchStack"
-HANDLER_PREFIX = "detectors.handlers."
+HANDLER_PREFIX = "sessionwatch.detectors.handlers."
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def synth_addon(outdir: Path, settings: LabSettings) -> Path:
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     from aws_cdk import App  # imported here: starting jsii costs seconds, only synth needs it
 
-    from infra.addon import AddonSettings, SessionWatchStack
+    from sessionwatch.infra.addon import AddonSettings, SessionWatchStack
 
     app = App(outdir=str(outdir))
     SessionWatchStack(

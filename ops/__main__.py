@@ -2,6 +2,6 @@
 
 import sys
 
-from ops.cli import main
+from sessionwatch.ops.cli import main
 
 sys.exit(main())

@@ -25,7 +25,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from ops.audit_model import (
+from sessionwatch.ops.audit_model import (
     AlarmConfig,
     ServiceConfig,
     alarm_from_response,
@@ -33,7 +33,14 @@ from ops.audit_model import (
     service_config_from,
     target_group_from_attributes,
 )
-from ops.audit_rules import Finding, Severity, SurvivalWindow, findings, survival_window, worst
+from sessionwatch.ops.audit_rules import (
+    Finding,
+    Severity,
+    SurvivalWindow,
+    findings,
+    survival_window,
+    worst,
+)
 
 EXIT_OK = 0
 EXIT_RISK = 1

@@ -12,13 +12,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors.names import DIMENSION_SERVICE, NAMESPACE
-from server.semconv import (
+from sessionwatch.contract import (
+    DIMENSION_SERVICE,
     ENV_DRAIN_SECONDS,
     ENV_SESSION_IDLE_TIMEOUT,
     FLAG_DRAIN_SECONDS,
     FLAG_GRACEFUL_SECONDS,
     FLAG_SESSION_IDLE_TIMEOUT,
+    NAMESPACE,
 )
 
 # Fargate (and the ECS agent's ECS_CONTAINER_STOP_TIMEOUT) default: SIGKILL 30 s after SIGTERM.

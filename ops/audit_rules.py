@@ -12,13 +12,17 @@ from dataclasses import asdict, dataclass
 from enum import IntEnum
 from typing import Any
 
-from ops.audit_model import (
+from sessionwatch.contract import ENV_DRAIN_SECONDS, ENV_SESSION_IDLE_TIMEOUT
+from sessionwatch.ops.audit_model import (
     DEFAULT_DEREGISTRATION_DELAY_S,
     DEFAULT_SESSION_IDLE_TIMEOUT_S,
     ServiceConfig,
 )
-from server.runner import DEFAULT_GRACEFUL_SECONDS, FLUSH_ALLOWANCE_SECONDS, check_drain_budget
-from server.semconv import ENV_DRAIN_SECONDS, ENV_SESSION_IDLE_TIMEOUT
+from sessionwatch.server.drain_budget import (
+    DEFAULT_GRACEFUL_SECONDS,
+    FLUSH_ALLOWANCE_SECONDS,
+    check_drain_budget,
+)
 
 
 class Severity(IntEnum):

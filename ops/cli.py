@@ -1,7 +1,7 @@
-"""The ``sessionwatch`` command: ``probe``, ``audit`` and ``lab``.
+"""The ``sessionwatch`` command: ``probe`` and ``audit`` (the lab is the repo's ``python -m lab``).
 
 Argument parsing lives here; each subcommand's work lives in its own module, imported only when
-that subcommand runs, so ``sessionwatch audit`` does not need the lab or the MCP SDK loaded.
+that subcommand runs, so ``sessionwatch audit`` does not need the MCP SDK or uvicorn loaded.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sessionwatch",
         description="Operator tools for stateful MCP servers on ECS behind a sticky ALB.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{probe,audit,lab}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{probe,audit}")
 
     probe = sub.add_parser(
         "probe",
@@ -69,7 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="lowest severity that makes the exit status 1 (default: high)",
     )
 
-    sub.add_parser("lab", help="run the local reproduction (python -m lab)", add_help=False)
     return parser
 
 
@@ -77,8 +76,8 @@ def _run_audit(args: argparse.Namespace) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError
 
-    from ops.audit import EXIT_ERROR, AuditError, audit, render_json, render_text
-    from ops.audit_rules import Severity
+    from sessionwatch.ops.audit import EXIT_ERROR, AuditError, audit, render_json, render_text
+    from sessionwatch.ops.audit_rules import Severity
 
     try:
         session = boto3.Session(region_name=args.region, profile_name=args.profile)
@@ -99,7 +98,7 @@ def _run_audit(args: argparse.Namespace) -> int:
 
 
 def _run_probe(args: argparse.Namespace) -> int:
-    from ops.probe import run_probe
+    from sessionwatch.ops.probe import run_probe
 
     return run_probe(
         args.url,
@@ -114,18 +113,7 @@ def _run_probe(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sessionwatch`` console script; returns the exit status."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["lab"]:
-        # Lazy: the lab is a separate part and may pull in heavy dependencies.
-        try:
-            from lab.__main__ import main as lab_main
-        except ModuleNotFoundError as exc:
-            if exc.name not in ("lab", "lab.__main__"):
-                raise
-            print("sessionwatch lab: the lab is not installed (lab/__main__.py)", file=sys.stderr)
-            return EXIT_USAGE
-        return int(lab_main(args_list[1:]) or 0)
-    args = build_parser().parse_args(args_list)
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.command == "audit":
         return _run_audit(args)
     return _run_probe(args)

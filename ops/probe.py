@@ -1,7 +1,7 @@
 """``sessionwatch probe URL``: hold one MCP session through the load balancer and report each call.
 
 The wire work (initialize, write-then-read cycles, cookie jar, stale-cookie mode, records with
-fingerprints) is the lab's shared client, ``lab.client``; this module adds the operator's view:
+fingerprints) is ``sessionwatch.ops.client``; this module adds the operator's view:
 what each call means (``ops.probe_events``), how long to run, what to print and the exit status.
 """
 
@@ -14,9 +14,9 @@ from collections.abc import Callable
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from lab.client import INITIALIZED, CallRecord, ProbeMode
-from lab.client import run_probe as run_client
-from ops.probe_events import Observation, ProbeTally
+from sessionwatch.ops.client import INITIALIZED, CallRecord, ProbeMode
+from sessionwatch.ops.client import run_probe as run_client
+from sessionwatch.ops.probe_events import Observation, ProbeTally
 
 EXIT_OK = 0
 EXIT_LOSS = 1
@@ -24,7 +24,7 @@ EXIT_ERROR = 2
 
 
 def _human(obs: Observation) -> str:
-    """The lab client's call line, then what it means on indented lines below it."""
+    """The client's call line, then what it means on indented lines below it."""
     line = obs.record.line()
     if obs.note:
         line += f"\n    {str(obs.event).upper()}: {obs.note}"

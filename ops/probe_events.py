@@ -4,7 +4,7 @@ The experiment's lesson (finding 1): verify routing by task id, never by the sti
 value rotates on every response even when the target is unchanged. So a rotated cookie with an
 unchanged task is reported as normal, with that reason, and a task change is what makes a
 stickiness break. A 404 with JSON-RPC -32600 is a lost session, named with the task that held it
-and the task that answered. Works on ``lab.client.CallRecord`` values; no I/O.
+and the task that answered. Works on ``sessionwatch.ops.client.CallRecord`` values; no I/O.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from lab.client import CallRecord
-from server.semconv import TASK_ID_HEADER
+from sessionwatch.contract import TASK_ID_HEADER
+from sessionwatch.ops.client import CallRecord
 
 
 class Event(StrEnum):

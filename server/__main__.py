@@ -13,24 +13,29 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from server.app import build_app, build_mcp_server
-from server.identity import DEFAULT_TIMEOUT_S, METADATA_ENV, TASK_ID_ENV, resolve_identity
-from server.instrumentation import DEFAULT_SERVICE, SERVICE_ENV, instrument
-from server.logs import build_event_logger, route_library_logs
-from server.runner import (
-    DEFAULT_DRAIN_SECONDS,
-    DEFAULT_GRACEFUL_SECONDS,
-    ECS_DEFAULT_STOP_TIMEOUT,
-    DrainingServer,
-    check_drain_budget,
-)
-from server.semconv import (
+from sessionwatch.contract import (
     ENV_DRAIN_SECONDS,
     ENV_SESSION_IDLE_TIMEOUT,
     FLAG_DRAIN_SECONDS,
     FLAG_GRACEFUL_SECONDS,
     FLAG_SESSION_IDLE_TIMEOUT,
 )
+from sessionwatch.server.app import build_app, build_mcp_server
+from sessionwatch.server.drain_budget import (
+    DEFAULT_DRAIN_SECONDS,
+    DEFAULT_GRACEFUL_SECONDS,
+    ECS_DEFAULT_STOP_TIMEOUT,
+    check_drain_budget,
+)
+from sessionwatch.server.identity import (
+    DEFAULT_TIMEOUT_S,
+    METADATA_ENV,
+    TASK_ID_ENV,
+    resolve_identity,
+)
+from sessionwatch.server.instrumentation import DEFAULT_SERVICE, SERVICE_ENV, instrument
+from sessionwatch.server.logs import build_event_logger, route_library_logs
+from sessionwatch.server.runner import DrainingServer
 
 DEFAULT_IDLE_TIMEOUT = 1800.0
 

@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.identity import TaskIdentity
+from sessionwatch.server.identity import TaskIdentity
 
 MAX_SESSIONS = 10_000  # the SDK's default session limit: never more live sessions than this
 

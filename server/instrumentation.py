@@ -28,8 +28,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from opentelemetry.sdk.metrics import MeterProvider
 
-from server import sdk_private, semconv
-from server.exchange import (
+from sessionwatch import contract
+from sessionwatch.server import sdk_private
+from sessionwatch.server.exchange import (
     PEEK_BYTES,
     TOOL_ERROR,
     error_code,
@@ -37,17 +38,17 @@ from server.exchange import (
     negotiated_version,
     parse_request,
 )
-from server.fingerprint import fingerprint
-from server.identity import (
+from sessionwatch.server.fingerprint import fingerprint
+from sessionwatch.server.identity import (
     DEFAULT_TIMEOUT_S,
     METADATA_ENV,
     TASK_ID_ENV,
     TaskIdentity,
     resolve_identity,
 )
-from server.logs import build_event_logger
-from server.sessions import OpenSession, SessionTracker
-from server.telemetry import SCOPE, Instruments, build_meter_provider
+from sessionwatch.server.logs import build_event_logger
+from sessionwatch.server.sessions import OpenSession, SessionTracker
+from sessionwatch.server.telemetry import SCOPE, Instruments, build_meter_provider
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -59,9 +60,9 @@ SERVICE_ENV = "SESSIONWATCH_SERVICE"
 DEFAULT_SERVICE = "mcp-server"
 MAX_SHUTDOWN_FINGERPRINTS = 1000
 FLUSH_TIMEOUT_MS = 3000
-_SESSION_HEADER = semconv.SESSION_ID_HEADER.encode()
-_PROTOCOL_HEADER = semconv.MCP_PROTOCOL_VERSION_HEADER.encode()
-_TASK_HEADER = semconv.TASK_ID_HEADER.lower().encode()
+_SESSION_HEADER = contract.SESSION_ID_HEADER.encode()
+_PROTOCOL_HEADER = contract.MCP_PROTOCOL_VERSION_HEADER.encode()
+_TASK_HEADER = contract.TASK_ID_HEADER.lower().encode()
 
 
 class _Exchange:
@@ -110,7 +111,7 @@ class SessionWatchMiddleware:
         self._owns_provider = owns_meter_provider
         self._closed = False
         self._task_header = (_TASK_HEADER, identity.task_id.encode("latin-1", "replace"))
-        self._task_attrs = {semconv.ATTR_ECS_TASK_ID: identity.task_id}
+        self._task_attrs = {contract.ATTR_ECS_TASK_ID: identity.task_id}
         self._reconciler: asyncio.Task[None] | None = None
         self._manager = session_manager
         if session_manager is not None:
@@ -134,7 +135,7 @@ class SessionWatchMiddleware:
                     fault=where,
                     error=detail,
                 )
-            self.instruments.instrumentation_errors.add(1, {semconv.ATTR_FAULT: where})
+            self.instruments.instrumentation_errors.add(1, {contract.ATTR_FAULT: where})
         except Exception:  # noqa: S110 - the fault path itself must never raise
             pass
 
@@ -215,7 +216,7 @@ class SessionWatchMiddleware:
         # A client close: account for it before the SDK forgets the session, so the reconciler
         # cannot mistake it for an idle expiry.
         if scope.get("method") == "DELETE" and request_session and ex.status < 300:
-            self._close(request_session, semconv.CLOSE_CLIENT_DELETE)
+            self._close(request_session, contract.CLOSE_CLIENT_DELETE)
         return {**message, "headers": headers}
 
     def _after(
@@ -239,31 +240,31 @@ class SessionWatchMiddleware:
         if new_session and new_session != request_session and status is not None and status < 400:
             negotiated = negotiated_version(bytes(ex.resp_body)) if ex.resp_body else None
             self._created(new_session, now, negotiated or version)
-        if status == 404 and request_session and code == semconv.JSONRPC_SESSION_NOT_FOUND:
+        if status == 404 and request_session and code == contract.JSONRPC_SESSION_NOT_FOUND:
             self._not_found(request_session, scope.get("method", ""), code, status)
 
         if info is not None and info.method is not None:
             attrs: dict[str, str] = {
-                semconv.ATTR_MCP_METHOD_NAME: info.method,
+                contract.ATTR_MCP_METHOD_NAME: info.method,
                 **self._task_attrs,
             }
             if version:
-                attrs[semconv.ATTR_MCP_PROTOCOL_VERSION] = version
+                attrs[contract.ATTR_MCP_PROTOCOL_VERSION] = version
             if code is not None:
-                attrs[semconv.ATTR_ERROR_TYPE] = str(code)
+                attrs[contract.ATTR_ERROR_TYPE] = str(code)
             elif failure is not None:
-                attrs[semconv.ATTR_ERROR_TYPE] = failure
+                attrs[contract.ATTR_ERROR_TYPE] = failure
             elif status is not None and status >= 400:
-                attrs[semconv.ATTR_ERROR_TYPE] = str(status)
+                attrs[contract.ATTR_ERROR_TYPE] = str(status)
             elif info.method == "tools/call" and is_tool_error(bytes(ex.resp_body)):
-                attrs[semconv.ATTR_ERROR_TYPE] = TOOL_ERROR
+                attrs[contract.ATTR_ERROR_TYPE] = TOOL_ERROR
             self.instruments.operation_duration.record(time.perf_counter() - start, attrs)
 
         if self.log_requests:
             known = request_session or new_session
             self.logger.info(
                 "request",
-                event=semconv.EVENT_REQUEST,
+                event=contract.EVENT_REQUEST,
                 http_method=scope.get("method"),
                 path=scope.get("path"),
                 status=status,
@@ -281,7 +282,7 @@ class SessionWatchMiddleware:
             return
         self.logger.info(
             "session created",
-            event=semconv.EVENT_SESSION_CREATED,
+            event=contract.EVENT_SESSION_CREATED,
             session=session.fingerprint,
             protocol_version=protocol_version,
         )
@@ -297,7 +298,7 @@ class SessionWatchMiddleware:
         age = session.age(now)
         self.logger.info(
             "session closed",
-            event=semconv.EVENT_SESSION_CLOSED,
+            event=contract.EVENT_SESSION_CLOSED,
             session=session.fingerprint,
             reason=reason,
             age_s=round(age, 3),
@@ -308,10 +309,10 @@ class SessionWatchMiddleware:
     def _not_found(self, session_id: str, http_method: str, code: int, status: int) -> None:
         if session_id in self.sessions:
             # Opened here and now unknown to the SDK: it expired on this task. Say so first.
-            self._close(session_id, semconv.CLOSE_IDLE_TIMEOUT)
+            self._close(session_id, contract.CLOSE_IDLE_TIMEOUT)
         self.logger.info(
             "session not found",
-            event=semconv.EVENT_SESSION_NOT_FOUND,
+            event=contract.EVENT_SESSION_NOT_FOUND,
             session=fingerprint(session_id),
             http_method=http_method,
             jsonrpc_code=code,
@@ -336,7 +337,7 @@ class SessionWatchMiddleware:
         else:
             return
         for _sid, session in gone:
-            self._log_closed(session, semconv.CLOSE_IDLE_TIMEOUT, now)
+            self._log_closed(session, contract.CLOSE_IDLE_TIMEOUT, now)
 
     def _start_reconciler(self) -> None:
         if self._manager is None and self.session_idle_timeout is None:
@@ -392,7 +393,7 @@ class SessionWatchMiddleware:
         try:
             self.logger.info(
                 "shutdown started",
-                event=semconv.EVENT_SHUTDOWN_STARTED,
+                event=contract.EVENT_SHUTDOWN_STARTED,
                 signal=signal_name,
                 active_sessions=len(self.sessions),
                 sessions=self.sessions.fingerprints(MAX_SHUTDOWN_FINGERPRINTS),
@@ -417,7 +418,7 @@ class SessionWatchMiddleware:
             now = time.monotonic()
             remaining = self.sessions.close_all()
             for session in remaining:
-                self._log_closed(session, semconv.CLOSE_SHUTDOWN, now)
+                self._log_closed(session, contract.CLOSE_SHUTDOWN, now)
             self.instruments.session_dropped.add(len(remaining), self._task_attrs)
         except Exception as exc:
             self.fault("shutdown_accounting", exc)
@@ -496,7 +497,7 @@ def instrument(
     export_failures.append(middleware)
     logger.info(
         "task started",
-        event=semconv.EVENT_TASK_STARTED,
+        event=contract.EVENT_TASK_STARTED,
         task_arn=identity.task_arn,
         cluster=identity.cluster,
         family=identity.family,

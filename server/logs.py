@@ -20,7 +20,7 @@ from typing import IO, Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from server.fingerprint import fingerprint
+from sessionwatch.server.fingerprint import fingerprint
 
 # A session id from the SDK is uuid4().hex; other servers use dashed UUIDs or longer tokens.
 _ID_TOKEN = re.compile(
@@ -29,7 +29,7 @@ _ID_TOKEN = re.compile(
 )
 # Loggers of the libraries the server runs on; routed through the same JSON, scrubbing handler.
 LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "mcp", "opentelemetry", "httpx")
-EVENT_LOG = "log"  # the `event` of lines that are not one of the semconv events
+EVENT_LOG = "log"  # the `event` of lines that are not one of the contract events
 
 
 def scrub(text: str, keep: frozenset[str] = frozenset()) -> str:

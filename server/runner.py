@@ -24,11 +24,6 @@ from types import FrameType
 
 import uvicorn
 
-DEFAULT_DRAIN_SECONDS = 10.0
-DEFAULT_GRACEFUL_SECONDS = 5.0
-FLUSH_ALLOWANCE_SECONDS = 3.0
-ECS_DEFAULT_STOP_TIMEOUT = 30.0
-
 
 class DrainingServer(uvicorn.Server):
     """A uvicorn server that drains for ``drain_seconds`` after the first SIGTERM/SIGINT."""
@@ -70,17 +65,3 @@ class DrainingServer(uvicorn.Server):
 
     def _end_drain(self) -> None:
         self.should_exit = True
-
-
-def check_drain_budget(
-    drain_seconds: float, graceful_seconds: float, stop_timeout: float
-) -> str | None:
-    """A warning when drain + graceful shutdown + final flush would not fit in ``stop_timeout``."""
-    need = drain_seconds + graceful_seconds + FLUSH_ALLOWANCE_SECONDS
-    if need >= stop_timeout:
-        return (
-            f"drain {drain_seconds:g}s + graceful {graceful_seconds:g}s + flush "
-            f"{FLUSH_ALLOWANCE_SECONDS:g}s = {need:g}s does not fit in "
-            f"stopTimeout {stop_timeout:g}s"
-        )
-    return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
-from server.fingerprint import fingerprint
+from sessionwatch.server.fingerprint import fingerprint
 
 MAX_TRACKED = 100_000  # beyond the SDK's own 10,000 default, so only a leak would reach it
 

@@ -23,8 +23,8 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 
-from server import semconv
-from server.identity import TaskIdentity
+from sessionwatch import contract
+from sessionwatch.server.identity import TaskIdentity
 
 SCOPE = "sessionwatch.server"
 DEFAULT_EXPORT_INTERVAL_MS = 60_000
@@ -60,12 +60,12 @@ class CountingOtlpExporter(OTLPMetricExporter):
 
 def build_resource(service: str, identity: TaskIdentity) -> Resource:
     """Resource attributes: service.name plus the ECS task and cluster ARNs where known."""
-    attrs: dict[str, str] = {semconv.RESOURCE_SERVICE_NAME: service}
+    attrs: dict[str, str] = {contract.RESOURCE_SERVICE_NAME: service}
     optional = {
-        semconv.RESOURCE_ECS_TASK_ARN: identity.task_arn,
-        semconv.RESOURCE_ECS_CLUSTER_ARN: identity.cluster,
-        semconv.RESOURCE_ECS_TASK_FAMILY: identity.family,
-        semconv.RESOURCE_ECS_TASK_REVISION: identity.revision,
+        contract.RESOURCE_ECS_TASK_ARN: identity.task_arn,
+        contract.RESOURCE_ECS_CLUSTER_ARN: identity.cluster,
+        contract.RESOURCE_ECS_TASK_FAMILY: identity.family,
+        contract.RESOURCE_ECS_TASK_REVISION: identity.revision,
     }
     attrs.update({k: v for k, v in optional.items() if v})
     return Resource.create(attrs)
@@ -99,7 +99,7 @@ def build_meter_provider(
 
 @dataclass(frozen=True)
 class Instruments:
-    """The instruments of DESIGN section 4 (names from ``server.semconv``)."""
+    """The instruments of DESIGN section 4 (names from ``sessionwatch.contract``)."""
 
     operation_duration: Histogram
     session_duration: Histogram
@@ -113,35 +113,35 @@ class Instruments:
     def create(cls, meter: Meter) -> Instruments:
         return cls(
             operation_duration=meter.create_histogram(
-                semconv.METRIC_OPERATION_DURATION,
+                contract.METRIC_OPERATION_DURATION,
                 unit="s",
                 description="Duration of MCP requests as seen by the server.",
                 explicit_bucket_boundaries_advisory=OPERATION_BUCKETS,
             ),
             session_duration=meter.create_histogram(
-                semconv.METRIC_SESSION_DURATION,
+                contract.METRIC_SESSION_DURATION,
                 unit="s",
                 description="Lifetime of MCP sessions, from creation to close.",
                 explicit_bucket_boundaries_advisory=SESSION_BUCKETS,
             ),
             session_created=meter.create_counter(
-                semconv.METRIC_SESSION_CREATED, unit="{session}", description="Sessions created."
+                contract.METRIC_SESSION_CREATED, unit="{session}", description="Sessions created."
             ),
             session_not_found=meter.create_counter(
-                semconv.METRIC_SESSION_NOT_FOUND,
+                contract.METRIC_SESSION_NOT_FOUND,
                 unit="{request}",
                 description="Requests answered 404 / -32600 Session not found.",
             ),
             session_active=meter.create_up_down_counter(
-                semconv.METRIC_SESSION_ACTIVE, unit="{session}", description="Open sessions."
+                contract.METRIC_SESSION_ACTIVE, unit="{session}", description="Open sessions."
             ),
             session_dropped=meter.create_counter(
-                semconv.METRIC_SESSION_DROPPED,
+                contract.METRIC_SESSION_DROPPED,
                 unit="{session}",
                 description="Sessions still open when the process stopped.",
             ),
             instrumentation_errors=meter.create_counter(
-                semconv.METRIC_INSTRUMENTATION_ERRORS,
+                contract.METRIC_INSTRUMENTATION_ERRORS,
                 unit="{error}",
                 description="Failures inside SessionWatch's own instrumentation (swallowed).",
             ),

@@ -6,9 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from detectors.emit import emit
-from detectors.handlers import runtime
-from detectors.reporting import ReporterOutcome, run_reporter
+from sessionwatch.detectors.emit import emit
+from sessionwatch.detectors.handlers import runtime
+from sessionwatch.detectors.reporting import ReporterOutcome, run_reporter
 
 logger = runtime.logger
 

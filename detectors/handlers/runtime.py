@@ -14,10 +14,11 @@ import boto3
 from aws_lambda_powertools import Logger
 from botocore.config import Config as BotoConfig
 
-from detectors.classify import Decision
-from detectors.config import Config, load_config
-from detectors.facts import BadInput
-from detectors.ledger import Ledger
+from sessionwatch import contract
+from sessionwatch.detectors.classify import Decision
+from sessionwatch.detectors.config import Config, load_config
+from sessionwatch.detectors.facts import BadInput
+from sessionwatch.detectors.ledger import Ledger
 
 READ_WIDTH = 50
 # Contract default service name; Powertools' own default would be "service_undefined".
@@ -67,7 +68,7 @@ def log_decisions(decisions: list[Decision]) -> None:
     """One line per decided or parked loss: fingerprints only, never a raw session id."""
     for d in decisions:
         logger.info(
-            "session loss decided" if d.verdict.final else "session loss pending",
+            contract.VERDICT_LOG_MESSAGE if d.verdict.final else contract.PENDING_LOG_MESSAGE,
             extra={
                 "session": d.occurrence.fingerprint,
                 "cause": d.verdict.cause.value,

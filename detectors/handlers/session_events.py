@@ -6,9 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from detectors.emit import emit
-from detectors.handlers import runtime
-from detectors.ingest import Outcome, ingest_log_payload
+from sessionwatch.detectors.emit import emit
+from sessionwatch.detectors.handlers import runtime
+from sessionwatch.detectors.ingest import Outcome, ingest_log_payload
 
 logger = runtime.logger
 

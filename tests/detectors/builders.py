@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from server.fingerprint import fingerprint
+from sessionwatch.server.fingerprint import fingerprint
 
 ECS_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ecs"
 CLUSTER = "mcp-cluster"

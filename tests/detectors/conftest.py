@@ -12,9 +12,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from detectors.config import Config
-from detectors.ledger import Ledger
-from detectors.ledger_items import TABLE_SCHEMA
+from sessionwatch.detectors.config import Config
+from sessionwatch.detectors.ledger import Ledger
+from sessionwatch.detectors.ledger_items import TABLE_SCHEMA
 from tests.detectors.builders import CLUSTER, SERVICE
 
 _names = itertools.count()

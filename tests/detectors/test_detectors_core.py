@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.core import (
+from sessionwatch.contract import Cause
+from sessionwatch.detectors.core import (
     DeploymentWindow,
     NotFound,
     SessionOrigin,
@@ -13,7 +14,6 @@ from detectors.core import (
     merge_windows,
     stop_category,
 )
-from detectors.names import Cause
 
 GRACE = 120.0
 T = 10_000.0

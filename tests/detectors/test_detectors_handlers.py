@@ -9,11 +9,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from detectors.core import NotFound, TaskFacts
-from detectors.facts import DeploymentObserved, SessionCreated
-from detectors.handlers import ecs_events, reporter, runtime, session_events
-from detectors.ledger import Ledger
-from detectors.names import (
+from sessionwatch.contract import (
     BAD_INPUT_SERVICE_NAME,
     DIMENSION_CAUSE,
     DIMENSION_SERVICE,
@@ -21,6 +17,10 @@ from detectors.names import (
     METRIC_SESSIONS_LOST,
     Cause,
 )
+from sessionwatch.detectors.core import NotFound, TaskFacts
+from sessionwatch.detectors.facts import DeploymentObserved, SessionCreated
+from sessionwatch.detectors.handlers import ecs_events, reporter, runtime, session_events
+from sessionwatch.detectors.ledger import Ledger
 from tests.detectors.builders import SERVICE, T0, fp, line, load, subscription
 from tests.detectors.conftest import LedgerEnv
 from tests.detectors.test_detectors_scenario import emf_docs

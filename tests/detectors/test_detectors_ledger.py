@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 
-from detectors.classify import classify
-from detectors.core import NotFound, TaskFacts, Verdict, reason_marks, stop_category
-from detectors.facts import DeploymentObserved, SessionClosed, SessionCreated
-from detectors.ledger_items import (
+from sessionwatch.contract import Cause
+from sessionwatch.detectors.classify import classify
+from sessionwatch.detectors.core import NotFound, TaskFacts, Verdict, reason_marks, stop_category
+from sessionwatch.detectors.facts import DeploymentObserved, SessionClosed, SessionCreated
+from sessionwatch.detectors.ledger_items import (
     TASK_SHARD_KEYS,
     lost_key,
     lost_prefix,
     stale_window_entries,
     task_shard_key,
 )
-from detectors.names import Cause
 from tests.detectors.builders import SERVICE, T0, fp
 from tests.detectors.conftest import LedgerEnv
 

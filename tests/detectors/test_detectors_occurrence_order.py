@@ -18,15 +18,15 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from detectors.classify import Decision, classify
-from detectors.config import Config
-from detectors.core import NotFound, TaskFacts, Verdict
-from detectors.facts import DeploymentObserved, SessionCreated
-from detectors.handlers import runtime, session_events
-from detectors.ledger import Ledger
-from detectors.ledger_items import lost_prefix
-from detectors.names import DIMENSION_CAUSE, METRIC_SESSIONS_LOST, Cause
-from detectors.reporting import run_reporter
+from sessionwatch.contract import DIMENSION_CAUSE, METRIC_SESSIONS_LOST, Cause
+from sessionwatch.detectors.classify import Decision, classify
+from sessionwatch.detectors.config import Config
+from sessionwatch.detectors.core import NotFound, TaskFacts, Verdict
+from sessionwatch.detectors.facts import DeploymentObserved, SessionCreated
+from sessionwatch.detectors.handlers import runtime, session_events
+from sessionwatch.detectors.ledger import Ledger
+from sessionwatch.detectors.ledger_items import lost_prefix
+from sessionwatch.detectors.reporting import run_reporter
 from tests.detectors.builders import CLUSTER, SERVICE, T0, fp, line, subscription
 from tests.detectors.conftest import create_table
 from tests.detectors.test_detectors_scenario import emf_docs

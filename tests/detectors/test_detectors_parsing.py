@@ -9,38 +9,23 @@ import zlib
 
 import pytest
 
-from detectors import server_events
-from detectors.config import Config, ConfigError, load_config
-from detectors.core import NotFound, TaskFacts
-from detectors.facts import (
+from sessionwatch.detectors.config import Config, ConfigError, load_config
+from sessionwatch.detectors.core import NotFound, TaskFacts
+from sessionwatch.detectors.facts import (
     BadInput,
     DeploymentObserved,
     SessionClosed,
     SessionCreated,
 )
-from detectors.parsing import (
+from sessionwatch.detectors.parsing import (
     MAX_DECOMPRESSED_BYTES,
     decode_subscription,
     iter_lines,
     parse_ecs_event,
 )
-from server import semconv
 from tests.detectors.builders import T0, fp, line, load, subscription, task
 
 CFG = Config(table_name="t", cluster_name="mcp-cluster")
-
-
-def test_server_event_names_mirror_semconv() -> None:
-    for name in (
-        "EVENT_TASK_STARTED",
-        "EVENT_SESSION_CREATED",
-        "EVENT_SESSION_CLOSED",
-        "EVENT_SESSION_NOT_FOUND",
-        "EVENT_SHUTDOWN_STARTED",
-        "METRIC_SESSION_NOT_FOUND",
-    ):
-        assert getattr(server_events, name) == getattr(semconv, name), name
-    assert server_events.RESOURCE_SERVICE_NAME == semconv.RESOURCE_SERVICE_NAME
 
 
 def test_every_sample_parses() -> None:

@@ -10,13 +10,18 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from detectors import server_events as ev
-from detectors.config import DEFAULT_SPIKE_PERIOD_SECONDS, Config, ConfigError, load_config
-from detectors.core import TaskFacts
-from detectors.facts import DeploymentObserved
-from detectors.names import METRIC_DEPLOYMENT_LOSS_SPIKE
-from detectors.reporting import ALB_NAMESPACE, run_reporter
-from detectors.spike import evaluate
+from sessionwatch import contract
+from sessionwatch.contract import METRIC_DEPLOYMENT_LOSS_SPIKE
+from sessionwatch.detectors.config import (
+    DEFAULT_SPIKE_PERIOD_SECONDS,
+    Config,
+    ConfigError,
+    load_config,
+)
+from sessionwatch.detectors.core import TaskFacts
+from sessionwatch.detectors.facts import DeploymentObserved
+from sessionwatch.detectors.reporting import ALB_NAMESPACE, run_reporter
+from sessionwatch.detectors.spike import evaluate
 from tests.detectors.builders import SERVICE
 from tests.detectors.conftest import LedgerEnv
 
@@ -95,9 +100,9 @@ def test_the_spike_check_queries_and_judges_with_the_configured_period(
     now = float(int(time.time()))
     start, end = now - 60, now - 50
     cw = clients["cw"]
-    dims = [{"Name": ev.RESOURCE_SERVICE_NAME, "Value": server}]
-    put(cw, "SessionWatch/MCPServer", ev.METRIC_SESSION_NOT_FOUND, dims, start - 100, 100)
-    put(cw, "SessionWatch/MCPServer", ev.METRIC_SESSION_NOT_FOUND, dims, start + 4, 2)
+    dims = [{"Name": contract.RESOURCE_SERVICE_NAME, "Value": server}]
+    put(cw, "SessionWatch/MCPServer", contract.METRIC_SESSION_NOT_FOUND, dims, start - 100, 100)
+    put(cw, "SessionWatch/MCPServer", contract.METRIC_SESSION_NOT_FOUND, dims, start + 4, 2)
     lg = ledger_env.ledger
     lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/fast", start, False))
     lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/fast", end, True, "COMPLETED"))
@@ -131,9 +136,9 @@ def test_metrics_only_service_gets_a_spike_verdict_in_metric_and_report(
     now = time.time()
     start, end = now - 600, now - 300
     cw = clients["cw"]
-    dims = [{"Name": ev.RESOURCE_SERVICE_NAME, "Value": SERVER}]
-    put(cw, "SessionWatch/MCPServer", ev.METRIC_SESSION_NOT_FOUND, dims, start - 900, 1)
-    put(cw, "SessionWatch/MCPServer", ev.METRIC_SESSION_NOT_FOUND, dims, start + 120, 9)
+    dims = [{"Name": contract.RESOURCE_SERVICE_NAME, "Value": SERVER}]
+    put(cw, "SessionWatch/MCPServer", contract.METRIC_SESSION_NOT_FOUND, dims, start - 900, 1)
+    put(cw, "SessionWatch/MCPServer", contract.METRIC_SESSION_NOT_FOUND, dims, start + 120, 9)
     alb = [{"Name": "TargetGroup", "Value": TG}, {"Name": "LoadBalancer", "Value": LB}]
     put(cw, ALB_NAMESPACE, "NonStickyRequestCount", alb, start - 600, 50)
     put(cw, ALB_NAMESPACE, "NonStickyRequestCount", alb, start + 60, 5)
@@ -155,13 +160,13 @@ def test_metrics_only_service_gets_a_spike_verdict_in_metric_and_report(
     [report] = out.reports
     checks = {c.label: c for c in report.spike}
     assert set(checks) == {
-        ev.METRIC_SESSION_NOT_FOUND,
+        contract.METRIC_SESSION_NOT_FOUND,
         "NonStickyRequestCount",
         "HTTPCode_Target_4XX_Count",
     }
     assert (
-        checks[ev.METRIC_SESSION_NOT_FOUND].spiked
-        and checks[ev.METRIC_SESSION_NOT_FOUND].window_total == 9
+        checks[contract.METRIC_SESSION_NOT_FOUND].spiked
+        and checks[contract.METRIC_SESSION_NOT_FOUND].window_total == 9
     )
     assert not checks["NonStickyRequestCount"].spiked
     assert report.verdict_basis.startswith("metrics only")

@@ -16,9 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
-from detectors.handlers import ecs_events, reporter, runtime, session_events
-from detectors.ledger_items import lost_key, lost_prefix
-from detectors.names import (
+from sessionwatch.contract import (
     DIMENSION_CAUSE,
     DIMENSION_SERVICE,
     METRIC_DEPLOYMENTS_IN_PROGRESS,
@@ -27,6 +25,8 @@ from detectors.names import (
     NAMESPACE,
     Cause,
 )
+from sessionwatch.detectors.handlers import ecs_events, reporter, runtime, session_events
+from sessionwatch.detectors.ledger_items import lost_key, lost_prefix
 from tests.detectors.builders import SERVICE, T0, deployment, fp, line, subscription, task
 from tests.detectors.conftest import create_table
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from infra.app import ADDON_STACK, DEMO_STACK, build_app
+from sessionwatch.infra.app import ADDON_STACK, DEMO_STACK, build_app
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +48,7 @@ def synth(outdir: Path, context: dict[str, Any]) -> Synth:
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """The app exactly as `python -m infra` builds it, with cdk.json's context."""
+    """The app exactly as `python -m sessionwatch.infra` builds it, with cdk.json's context."""
     return synth(tmp_path_factory.mktemp("cdk-out"), cdk_json_context())
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from infra import adot
-from server import semconv
+from sessionwatch import contract
+from sessionwatch.infra import adot
 
 
 def test_pipeline_receives_otlp_http_and_exports_awsemf() -> None:
@@ -43,7 +43,7 @@ def test_selectors_keep_exactly_the_server_instruments() -> None:
     def kept(name: str) -> bool:
         return any(s.search(name) for s in selectors)
 
-    assert all(kept(name) for name in semconv.METRICS)
+    assert all(kept(name) for name in contract.SERVER_METRICS)
     for other in (
         "http.server.duration",
         "mcp.server.session.createdX",

@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 
-from dashboards import body
-from dashboards.__main__ import main
-from dashboards.body import DashboardInputs, dashboard_body
-from detectors import names
-from infra import adot
-from infra.functions import HANDLERS
-from server import semconv
+from sessionwatch import contract
+from sessionwatch.dashboards import body
+from sessionwatch.dashboards.__main__ import main
+from sessionwatch.dashboards.body import DashboardInputs, dashboard_body
+from sessionwatch.infra import adot
+from sessionwatch.infra.functions import HANDLERS
 from tests.infra import cfn
 from tests.infra.conftest import Synth
 
@@ -115,11 +114,11 @@ def assert_valid_dashboard(dashboard: dict[str, Any]) -> None:
 def assert_only_emitted_metrics(dashboard: dict[str, Any]) -> None:
     server_dimension_sets = {frozenset(dims) for dims in adot.DIMENSION_SETS}
     for namespace, metric, dims in named_metrics(dashboard):
-        if namespace == names.NAMESPACE:
-            assert metric in names.METRICS
-            assert dims <= {names.DIMENSION_SERVICE, names.DIMENSION_CAUSE}
+        if namespace == contract.NAMESPACE:
+            assert metric in contract.DETECTOR_METRICS
+            assert dims <= {contract.DIMENSION_SERVICE, contract.DIMENSION_CAUSE}
         elif namespace == adot.SERVER_METRICS_NAMESPACE:
-            assert metric in semconv.METRICS
+            assert metric in contract.SERVER_METRICS
             assert dims in server_dimension_sets, (metric, dims)
         else:
             assert namespace == body.ALB_NAMESPACE
@@ -137,13 +136,13 @@ def test_body_is_a_valid_dashboard_of_emitted_metrics(inputs: DashboardInputs) -
 def test_widgets_of_the_issue_are_all_there() -> None:
     dashboard = dashboard_body(FULL)
     named = {(ns, metric) for ns, metric, _ in named_metrics(dashboard)}
-    assert (names.NAMESPACE, names.METRIC_SESSIONS_LOST) in named
-    assert (names.NAMESPACE, names.METRIC_SESSIONS_AT_RISK) in named
-    assert (names.NAMESPACE, names.METRIC_DEPLOYMENTS_IN_PROGRESS) in named
+    assert (contract.NAMESPACE, contract.METRIC_SESSIONS_LOST) in named
+    assert (contract.NAMESPACE, contract.METRIC_SESSIONS_AT_RISK) in named
+    assert (contract.NAMESPACE, contract.METRIC_DEPLOYMENTS_IN_PROGRESS) in named
     for metric in (
-        semconv.METRIC_SESSION_NOT_FOUND,
-        semconv.METRIC_SESSION_ACTIVE,
-        semconv.METRIC_OPERATION_DURATION,
+        contract.METRIC_SESSION_NOT_FOUND,
+        contract.METRIC_SESSION_ACTIVE,
+        contract.METRIC_OPERATION_DURATION,
     ):
         assert (adot.SERVER_METRICS_NAMESPACE, metric) in named
     assert {(body.ALB_NAMESPACE, m) for m in ALB_METRICS} <= named
@@ -154,19 +153,19 @@ def test_widgets_of_the_issue_are_all_there() -> None:
 def test_sessions_lost_has_every_cause_of_every_service() -> None:
     lost = body.sessions_lost_by_cause(FULL)["properties"]["metrics"]
     seen = {(row[3], row[5]) for row in lost}
-    assert seen == {(s, c.value) for s in FULL.services for c in names.Cause}
+    assert seen == {(s, c.value) for s in FULL.services for c in contract.Cause}
 
 
 def test_per_task_and_per_version_searches_filter_the_service() -> None:
     for widget, dim in (
-        (body.session_not_found_by_task(FULL), semconv.ATTR_ECS_TASK_ID),
-        (body.active_sessions_by_task(FULL), semconv.ATTR_ECS_TASK_ID),
-        (body.requests_by_protocol_version(FULL), semconv.ATTR_MCP_PROTOCOL_VERSION),
+        (body.session_not_found_by_task(FULL), contract.ATTR_ECS_TASK_ID),
+        (body.active_sessions_by_task(FULL), contract.ATTR_ECS_TASK_ID),
+        (body.requests_by_protocol_version(FULL), contract.ATTR_MCP_PROTOCOL_VERSION),
     ):
         (row,) = widget["properties"]["metrics"]
         schema, _, filters, _ = _split_search(row[0]["expression"])
-        assert schema[1:] == [semconv.RESOURCE_SERVICE_NAME, dim]
-        assert filters == {semconv.RESOURCE_SERVICE_NAME: "mcp-server"}
+        assert schema[1:] == [contract.RESOURCE_SERVICE_NAME, dim]
+        assert filters == {contract.RESOURCE_SERVICE_NAME: "mcp-server"}
 
 
 def test_infrastructure_widget_sits_beside_sessions_lost() -> None:

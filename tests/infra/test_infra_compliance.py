@@ -9,7 +9,7 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_sns as sns
 from cfnlint.api import lint_file
 
-from infra.app import ADDON_STACK, DEMO_STACK, add_compliance_checks
+from sessionwatch.infra.app import ADDON_STACK, DEMO_STACK, add_compliance_checks
 from tests.infra.conftest import Synth
 from tests.infra.test_infra_iam import UNSCOPABLE_ACTIONS
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
-from infra.event_pattern import DETAIL_TYPES
+from sessionwatch.infra.event_pattern import DETAIL_TYPES
 from tests.infra import cfn
 from tests.infra.conftest import Synth
 

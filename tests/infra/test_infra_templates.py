@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from detectors import names
-from infra import adot
-from infra.construct import LEDGER_ACTIONS, SESSION_EVENTS_FILTER
-from infra.functions import HANDLERS, PYTHON_RUNTIME
-from server.runner import DEFAULT_GRACEFUL_SECONDS, check_drain_budget
+from sessionwatch import contract
+from sessionwatch.infra import adot
+from sessionwatch.infra.construct import LEDGER_ACTIONS, SESSION_EVENTS_FILTER
+from sessionwatch.infra.functions import HANDLERS, PYTHON_RUNTIME
+from sessionwatch.server.drain_budget import DEFAULT_GRACEFUL_SECONDS, check_drain_budget
 from tests.infra import cfn
 from tests.infra.conftest import ADDON_CONTEXT, Synth
 
@@ -83,14 +83,14 @@ def test_detectors_share_the_contract_config(template: dict[str, Any]) -> None:
         assert set(env) >= REQUIRED_ENV
         assert env["LEDGER_TABLE_NAME"] == {"Ref": table_id}
         assert env["REPORT_TOPIC_ARN"] == {"Ref": topic_id}
-        assert env["POWERTOOLS_METRICS_NAMESPACE"] == names.NAMESPACE
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == contract.NAMESPACE
         assert env["SERVER_METRICS_NAMESPACE"] == adot.SERVER_METRICS_NAMESPACE
         assert env["SERVICE_NAMES"] == "mcp-service"
         assert cfn.resolve(env["CLUSTER_NAME"], refs) == cluster_arn
 
 
 def test_lambda_asset_holds_the_detectors_package_only(synthesized: Synth) -> None:
-    code = _functions(synthesized.addon)["detectors.handlers.ecs_events.handler"]
+    code = _functions(synthesized.addon)["sessionwatch.detectors.handlers.ecs_events.handler"]
     asset_hash = code["Properties"]["Code"]["S3Key"].removesuffix(".zip")
     staged = synthesized.outdir / f"asset.{asset_hash}"
     if staged.is_dir():
@@ -158,7 +158,7 @@ def test_reporter_runs_every_minute(template: dict[str, Any]) -> None:
     assert schedule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
 
 
-def _alarms(template: dict[str, Any], namespace: str = names.NAMESPACE) -> list[dict[str, Any]]:
+def _alarms(template: dict[str, Any], namespace: str = contract.NAMESPACE) -> list[dict[str, Any]]:
     return [
         a["Properties"]
         for a in cfn.resources(template, "AWS::CloudWatch::Alarm").values()
@@ -174,22 +174,22 @@ def test_alarms_of_design_section_6_act_on_the_topic(template: dict[str, Any]) -
     topic_id = cfn.one(template, "AWS::SNS::Topic")[0]
     alarms = _alarms(template)
     assert len(alarms) == 3
-    by_kind = {(a["MetricName"], _dims(a).get(names.DIMENSION_CAUSE)): a for a in alarms}
+    by_kind = {(a["MetricName"], _dims(a).get(contract.DIMENSION_CAUSE)): a for a in alarms}
     assert set(by_kind) == {
-        (names.METRIC_SESSIONS_LOST, names.Cause.DEPLOYMENT.value),
-        (names.METRIC_SESSIONS_LOST, names.Cause.STICKINESS.value),
-        (names.METRIC_DEPLOYMENT_LOSS_SPIKE, None),
+        (contract.METRIC_SESSIONS_LOST, contract.Cause.DEPLOYMENT.value),
+        (contract.METRIC_SESSIONS_LOST, contract.Cause.STICKINESS.value),
+        (contract.METRIC_DEPLOYMENT_LOSS_SPIKE, None),
     }
     for alarm in alarms:
-        assert alarm["Namespace"] == names.NAMESPACE
-        assert _dims(alarm)[names.DIMENSION_SERVICE] == "mcp-service"
+        assert alarm["Namespace"] == contract.NAMESPACE
+        assert _dims(alarm)[contract.DIMENSION_SERVICE] == "mcp-service"
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
         assert alarm["TreatMissingData"] == "notBreaching"
         assert alarm["Period"] == 60
         assert alarm["EvaluationPeriods"] == 1
         assert alarm["Threshold"] == 1
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-    deployment = by_kind[(names.METRIC_SESSIONS_LOST, names.Cause.DEPLOYMENT.value)]
+    deployment = by_kind[(contract.METRIC_SESSIONS_LOST, contract.Cause.DEPLOYMENT.value)]
     assert deployment["Statistic"] == "Sum"
 
 
@@ -274,8 +274,8 @@ def test_addon_context_sets_services_alb_emails_and_thresholds(
     template = synthesized_custom.addon
     alarms = _alarms(template)
     assert len(alarms) == 6
-    assert {_dims(a)[names.DIMENSION_SERVICE] for a in alarms} == {"mcp-a", "mcp-b"}
-    deployment = [a for a in alarms if _dims(a).get(names.DIMENSION_CAUSE) == "deployment"]
+    assert {_dims(a)[contract.DIMENSION_SERVICE] for a in alarms} == {"mcp-a", "mcp-b"}
+    deployment = [a for a in alarms if _dims(a).get(contract.DIMENSION_CAUSE) == "deployment"]
     assert {a["Threshold"] for a in deployment} == {3}
     emails = [s["Properties"] for s in cfn.resources(template, "AWS::SNS::Subscription").values()]
     assert sorted(e["Endpoint"] for e in emails) == ["oncall@example.com", "sre@example.com"]
@@ -296,14 +296,15 @@ def test_addon_context_sets_services_alb_emails_and_thresholds(
     deployment_ids = {
         k
         for k, a in cfn.resources(template, "AWS::CloudWatch::Alarm").items()
-        if {"Name": names.DIMENSION_CAUSE, "Value": "deployment"} in a["Properties"]["Dimensions"]
+        if {"Name": contract.DIMENSION_CAUSE, "Value": "deployment"}
+        in a["Properties"]["Dimensions"]
     }
     outputs = [o["Value"] for k, o in template["Outputs"].items() if "DeploymentAlarmName" in k]
     assert {o["Ref"] for o in outputs} == deployment_ids and len(deployment_ids) == 2
 
 
 def test_addon_without_context_says_what_is_missing(tmp_path: Path) -> None:
-    from infra.app import build_app
+    from sessionwatch.infra.app import build_app
 
     with pytest.raises(ValueError, match="sessionwatch:clusterName"):
         build_app(outdir=str(tmp_path), context={})
@@ -358,7 +359,8 @@ def test_demo_service_rolls_with_circuit_breaker_and_deployment_alarm(
     deployment_alarm_ids = [
         k
         for k, a in cfn.resources(template, "AWS::CloudWatch::Alarm").items()
-        if {"Name": names.DIMENSION_CAUSE, "Value": "deployment"} in a["Properties"]["Dimensions"]
+        if {"Name": contract.DIMENSION_CAUSE, "Value": "deployment"}
+        in a["Properties"]["Dimensions"]
     ]
     assert config["Alarms"]["AlarmNames"] == [{"Ref": deployment_alarm_ids[0]}]
     assert config["Alarms"]["Enable"] is True
@@ -435,9 +437,9 @@ def test_demo_health_check_is_a_route_the_server_answers(synthesized: Synth) -> 
     ever healthy and every deployment rolls back."""
     from starlette.testclient import TestClient
 
-    from infra.demo import HEALTH_CHECK_PATH, HEALTHY_HTTP_CODES
-    from server.app import build_app, build_mcp_server
-    from server.identity import TaskIdentity
+    from sessionwatch.infra.demo import HEALTH_CHECK_PATH, HEALTHY_HTTP_CODES
+    from sessionwatch.server.app import build_app, build_mcp_server
+    from sessionwatch.server.identity import TaskIdentity
 
     _, target_group = cfn.one(synthesized.demo, "AWS::ElasticLoadBalancingV2::TargetGroup")
     assert target_group["Properties"]["HealthCheckPath"] == HEALTH_CHECK_PATH
@@ -450,10 +452,10 @@ def test_demo_health_check_is_a_route_the_server_answers(synthesized: Synth) -> 
 def test_python_m_infra_synthesizes_both_stacks_offline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`python -m infra` outside the CDK CLI: cdk.json's context, ./cdk.out, no AWS call."""
-    from infra.__main__ import CDK_JSON, main
+    """`python -m sessionwatch.infra` outside the CDK CLI: cdk.json's context, no AWS call."""
+    from sessionwatch.infra.__main__ import CDK_JSON, main
 
-    assert json.loads(CDK_JSON.read_text())["app"].endswith("python -m infra")
+    assert json.loads(CDK_JSON.read_text())["app"].endswith("python -m sessionwatch.infra")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CDK_OUTDIR", raising=False)
     for variable in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "CDK_DEFAULT_ACCOUNT"):

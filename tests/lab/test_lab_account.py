@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from detectors.config import load_config
 from lab.detectors_runtime import (
     ECS_HANDLER,
     REPORTER_HANDLER,
@@ -19,6 +18,7 @@ from lab.detectors_runtime import (
 from lab.ecs_events import ServiceRef, deployment_event, new_deployment_id
 from lab.moto import ACCOUNT, MotoServer
 from lab.template import AddonTemplate
+from sessionwatch.detectors.config import load_config
 
 
 @pytest.fixture(scope="module")

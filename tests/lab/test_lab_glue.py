@@ -8,9 +8,6 @@ from typing import Any
 
 import pytest
 
-from detectors.config import load_config
-from detectors.parsing import decode_subscription, parse_ecs_event
-from infra.adot import DIMENSION_SETS, SERVER_METRICS_NAMESPACE
 from lab.cloudwatch import AwsEmfBridge, emf_datapoints, subscription_payload
 from lab.ecs_events import (
     ServiceRef,
@@ -25,6 +22,9 @@ from lab.filter_pattern import compile_pattern
 from lab.otlp_receiver import DataPoint
 from lab.pipeline import line_timestamp_ms
 from lab.template import AddonTemplate, resolve
+from sessionwatch.detectors.config import load_config
+from sessionwatch.detectors.parsing import decode_subscription, parse_ecs_event
+from sessionwatch.infra.adot import DIMENSION_SETS, SERVER_METRICS_NAMESPACE
 
 REF = ServiceRef("us-east-1", "123456789012", "lab-cluster", "mcp-server")
 
@@ -193,7 +193,9 @@ def test_the_real_template_gives_the_lab_its_wiring(addon_template: Path) -> Non
     assert "arn:aws:ecs:us-east-1:123456789012:cluster/sessionwatch-lab" in json.dumps(pattern)
     table_id, table = template.table()
     assert {k["AttributeName"] for k in table["KeySchema"]} == {"pk", "sk"}
-    env = template.function_env("detectors.handlers.session_events.handler", {table_id: "tbl"})
+    env = template.function_env(
+        "sessionwatch.detectors.handlers.session_events.handler", {table_id: "tbl"}
+    )
     assert env["LEDGER_TABLE_NAME"] == "tbl" and env["SERVICE_NAMES"] == "mcp-server"
 
 

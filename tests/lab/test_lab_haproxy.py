@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.client import ProbeClient, ProbeMode
 from lab.haproxy import HAProxy, HAProxyError, render_config
+from sessionwatch.ops.client import ProbeClient, ProbeMode
 from tests.lab.conftest import SdkServer
 
 pytestmark = pytest.mark.anyio

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from lab.scenarios import SCENARIOS
-from server.fingerprint import is_fingerprint
+from sessionwatch.server.fingerprint import is_fingerprint
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow

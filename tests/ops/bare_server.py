@@ -6,8 +6,8 @@ included) still name their task in their results. In-process uvicorn on a free l
 
 from __future__ import annotations
 
-from server.app import build_app, build_mcp_server
-from server.identity import TaskIdentity
+from sessionwatch.server.app import build_app, build_mcp_server
+from sessionwatch.server.identity import TaskIdentity
 from tests.lab.conftest import SdkServer, serve_in_thread
 
 

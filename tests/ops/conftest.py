@@ -10,7 +10,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from detectors.names import DIMENSION_CAUSE, DIMENSION_SERVICE, METRIC_SESSIONS_LOST, NAMESPACE
+from sessionwatch.contract import (
+    DIMENSION_CAUSE,
+    DIMENSION_SERVICE,
+    METRIC_SESSIONS_LOST,
+    NAMESPACE,
+)
 
 REGION = "eu-west-1"
 CLUSTER = "prod"

@@ -9,8 +9,8 @@ import threading
 import time
 from typing import Any
 
-from ops.probe import run_probe
-from server.fingerprint import is_fingerprint
+from sessionwatch.ops.probe import run_probe
+from sessionwatch.server.fingerprint import is_fingerprint
 
 # SDK session ids are 32 hex characters (uuid4 hex), like ECS task ids: task ids are removed
 # from the output before looking for one.

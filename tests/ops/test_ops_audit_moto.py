@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto.core import set_initial_no_auth_action_count
 
-from ops.audit import AuditError, audit
-from ops.cli import main
+from sessionwatch.ops.audit import AuditError, audit
+from sessionwatch.ops.cli import main
 from tests.ops.conftest import CLUSTER, REGION, SERVICE, ServiceSpec, build_service
 
 
@@ -215,7 +215,7 @@ def test_real_aws_error_shapes_map_to_clear_kinds(code: str, status: int, kind: 
     # protocols arrive as an XML document with code "403").
     from botocore.exceptions import ClientError
 
-    from ops.audit import _explain
+    from sessionwatch.ops.audit import _explain
 
     response: Any = {
         "Error": {

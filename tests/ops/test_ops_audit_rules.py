@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from ops.audit_model import (
+from sessionwatch.ops.audit_model import (
     ServiceConfig,
     alarm_from_response,
     service_config_from,
     target_group_from_attributes,
 )
-from ops.audit_rules import Severity, findings, survival_window, tasks_per_wave, worst
+from sessionwatch.ops.audit_rules import Severity, findings, survival_window, tasks_per_wave, worst
 
 DATA = Path(__file__).parent / "data"
 
@@ -62,8 +62,16 @@ def test_real_shapes_parse_into_the_config() -> None:
     [
         ([], 34, False),  # env drain 25 + default graceful 5 + flush 3 = 33 < 34
         ([], 33, True),
-        (["python", "-m", "server", "--drain-seconds", "5"], 20, False),  # the flag wins
-        (["python", "-m", "server", "--drain-seconds=5", "--graceful-seconds=15"], 20, True),
+        (
+            ["python", "-m", "sessionwatch.server", "--drain-seconds", "5"],
+            20,
+            False,
+        ),  # the flag wins
+        (
+            ["python", "-m", "sessionwatch.server", "--drain-seconds=5", "--graceful-seconds=15"],
+            20,
+            True,
+        ),
     ],
 )
 def test_drain_budget_follows_the_server_flags_and_env(

@@ -1,35 +1,13 @@
-"""The `sessionwatch` entry point: subcommand dispatch, usage errors, the lazy `lab` delegation."""
+"""The `sessionwatch` entry point: dispatch, usage errors, what each subcommand imports."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import types
 
 import pytest
 
-from ops.cli import main
-
-
-def test_lab_delegates_its_argv_untouched(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[list[str]] = []
-
-    def lab_main(argv: list[str]) -> int:
-        seen.append(argv)
-        return 3
-
-    # The lab's entry point belongs to another part; only the delegation is under test here.
-    monkeypatch.setitem(sys.modules, "lab.__main__", types.SimpleNamespace(main=lab_main))
-    assert main(["lab", "--scenario", "rolling", "--help"]) == 3
-    assert seen == [["--scenario", "rolling", "--help"]]
-
-
-def test_lab_missing_is_a_usage_error(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setitem(sys.modules, "lab.__main__", None)  # import raises ModuleNotFoundError
-    assert main(["lab"]) == 2
-    assert "lab is not installed" in capsys.readouterr().err
+from sessionwatch.ops.cli import main
 
 
 @pytest.mark.parametrize(
@@ -37,6 +15,7 @@ def test_lab_missing_is_a_usage_error(
     [
         [],
         ["nope"],
+        ["lab"],  # the lab is a repository tool (python -m lab), not a subcommand
         ["audit", "--cluster", "c"],
         ["probe"],
         ["audit", "--cluster", "c", "--service", "s", "--fail-on", "sometimes"],
@@ -48,11 +27,11 @@ def test_usage_errors_exit_2(argv: list[str]) -> None:
     assert exited.value.code == 2
 
 
-def test_audit_does_not_import_the_mcp_sdk_or_the_lab() -> None:
+def test_audit_does_not_import_the_mcp_sdk_uvicorn_or_the_lab() -> None:
     # `sessionwatch audit` runs in deploy pipelines: it must not drag in the server or lab stack.
     code = (
-        "import sys, ops.cli, ops.audit; "
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'mcp', 'lab', 'httpx'}))"
+        "import sys, sessionwatch.ops.cli, sessionwatch.ops.audit; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'mcp', 'lab', 'httpx', 'uvicorn'}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
@@ -62,6 +41,8 @@ def test_audit_does_not_import_the_mcp_sdk_or_the_lab() -> None:
 
 def test_console_script_runs() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "ops", "audit", "--help"], capture_output=True, text=True
+        [sys.executable, "-m", "sessionwatch.ops", "audit", "--help"],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0 and "--fail-on" in out.stdout

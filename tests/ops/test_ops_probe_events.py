@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.client import CallRecord
-from ops.probe_events import ROTATION_NORMAL, Event, ProbeTally
-from server.fingerprint import fingerprint
+from sessionwatch.ops.client import CallRecord
+from sessionwatch.ops.probe_events import ROTATION_NORMAL, Event, ProbeTally
+from sessionwatch.server.fingerprint import fingerprint
 
 S1 = fingerprint("session-one")
 S2 = fingerprint("session-two")

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from lab.haproxy import BACKEND, HAProxy
-from ops.probe import EXIT_LOSS, EXIT_OK, run_probe
-from server.semconv import TASK_ID_HEADER
+from sessionwatch.contract import TASK_ID_HEADER
+from sessionwatch.ops.probe import EXIT_LOSS, EXIT_OK, run_probe
 from tests.lab.conftest import SdkServer
 from tests.ops.bare_server import start_bare_reference_server
 from tests.ops.probe_helpers import BackgroundProbe, assert_no_raw_session_id, json_lines

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from ops.audit_model import service_config_from
-from server.__main__ import parse_args
-from server.semconv import (
+from sessionwatch.contract import (
     ENV_DRAIN_SECONDS,
     ENV_SESSION_IDLE_TIMEOUT,
     FLAG_DRAIN_SECONDS,
     FLAG_GRACEFUL_SECONDS,
     FLAG_SESSION_IDLE_TIMEOUT,
 )
+from sessionwatch.ops.audit_model import service_config_from
+from sessionwatch.server.__main__ import parse_args
 
 
 def audited(container: dict[str, object]) -> tuple[float | None, float | None, float | None]:
@@ -26,7 +26,7 @@ def test_flags_mean_the_same_to_the_server_and_the_audit() -> None:
     argv = [FLAG_DRAIN_SECONDS, "7", FLAG_GRACEFUL_SECONDS, "4", FLAG_SESSION_IDLE_TIMEOUT, "60"]
     args = parse_args(argv)
     assert (args.drain_seconds, args.graceful_seconds, args.session_idle_timeout) == (7, 4, 60)
-    assert audited({"command": ["python", "-m", "server", *argv]}) == (7, 4, 60)
+    assert audited({"command": ["python", "-m", "sessionwatch.server", *argv]}) == (7, 4, 60)
 
 
 def test_env_vars_mean_the_same_to_the_server_and_the_audit(

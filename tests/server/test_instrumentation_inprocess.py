@@ -14,20 +14,25 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from server import semconv
-from server.exchange import (
+from sessionwatch import contract
+from sessionwatch.server.drain_budget import check_drain_budget
+from sessionwatch.server.exchange import (
     PEEK_BYTES,
     error_code,
     is_tool_error,
     negotiated_version,
     parse_request,
 )
-from server.fingerprint import fingerprint
-from server.identity import MetadataError, TaskIdentity, parse_task_metadata, task_id_from_arn
-from server.instrumentation import SessionWatchMiddleware, instrument
-from server.logs import build_event_logger, scrub
-from server.runner import check_drain_budget
-from server.sessions import SessionTracker
+from sessionwatch.server.fingerprint import fingerprint
+from sessionwatch.server.identity import (
+    MetadataError,
+    TaskIdentity,
+    parse_task_metadata,
+    task_id_from_arn,
+)
+from sessionwatch.server.instrumentation import SessionWatchMiddleware, instrument
+from sessionwatch.server.logs import build_event_logger, scrub
+from sessionwatch.server.sessions import SessionTracker
 
 TASK = "0123456789abcdef0123456789abcdef"
 SID = "fedcba9876543210fedcba9876543210"
@@ -123,7 +128,7 @@ def test_task_header_on_every_response_of_any_app() -> None:
     middleware, _, _ = make(responder(status=418, body=b"teapot"))
     status, headers, body, _ = request(middleware, method="GET")
     assert (status, body) == (418, b"teapot")
-    assert headers[semconv.TASK_ID_HEADER.lower().encode()] == TASK.encode()
+    assert headers[contract.TASK_ID_HEADER.lower().encode()] == TASK.encode()
 
 
 def test_session_created_once_and_deleted_once() -> None:
@@ -144,8 +149,8 @@ def test_session_created_once_and_deleted_once() -> None:
     assert events[1]["reason"] == "client_delete"
     assert SID not in out.getvalue()
     sums = metric_values(reader)
-    assert sums[semconv.METRIC_SESSION_CREATED] == 1
-    assert sums[semconv.METRIC_SESSION_ACTIVE] == 0
+    assert sums[contract.METRIC_SESSION_CREATED] == 1
+    assert sums[contract.METRIC_SESSION_ACTIVE] == 0
 
 
 def metric_values(reader: InMemoryMetricReader) -> dict[str, Any]:
@@ -169,7 +174,7 @@ def test_not_found_needs_404_and_jsonrpc_32600() -> None:
     (event,) = [r for r in lines(out) if r["event"] == "session_not_found"]
     assert event["session"] == fingerprint(SID) and event["jsonrpc_code"] == -32600
     assert not [r for r in lines(other_out) if r["event"] == "session_not_found"]
-    assert metric_values(reader)[semconv.METRIC_SESSION_NOT_FOUND] == 1
+    assert metric_values(reader)[contract.METRIC_SESSION_NOT_FOUND] == 1
 
 
 def test_a_failing_telemetry_path_never_breaks_requests() -> None:

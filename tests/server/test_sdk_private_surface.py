@@ -8,9 +8,9 @@ import json
 import httpx
 import pytest
 
-from server import sdk_private
-from server.app import build_app, build_mcp_server
-from server.identity import TaskIdentity
+from sessionwatch.server import sdk_private
+from sessionwatch.server.app import build_app, build_mcp_server
+from sessionwatch.server.identity import TaskIdentity
 
 INIT = {
     "jsonrpc": "2.0",

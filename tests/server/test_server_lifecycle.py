@@ -11,8 +11,8 @@ import pytest
 from lab.ecs_metadata import EcsMetadataStub
 from lab.otlp_receiver import OtlpReceiver
 from lab.task_process import ServerTask
-from server import semconv
-from server.fingerprint import fingerprint
+from sessionwatch import contract
+from sessionwatch.server.fingerprint import fingerprint
 from tests.server.conftest import mcp_post, run_client, task_env, tool_call
 
 
@@ -23,17 +23,17 @@ def test_idle_expiry_is_logged_and_then_not_found_on_the_same_task(otlp: OtlpRec
     ):
         run = run_client(task.url, [("set_session_value", {"key": "k", "value": "v"})])
         fp = fingerprint(run.session_id)
-        closed = task.wait_for_event(semconv.EVENT_SESSION_CLOSED, session=fp, timeout=10)
-        assert closed["reason"] == semconv.CLOSE_IDLE_TIMEOUT
+        closed = task.wait_for_event(contract.EVENT_SESSION_CLOSED, session=fp, timeout=10)
+        assert closed["reason"] == contract.CLOSE_IDLE_TIMEOUT
         assert closed["age_s"] >= 1.0
         response = mcp_post(task.url, run.session_id, tool_call("get_session_state", {}))
         assert response.status_code == 404
-        task.wait_for_event(semconv.EVENT_SESSION_NOT_FOUND, session=fp)
-        assert len(task.events(semconv.EVENT_SESSION_CLOSED, session=fp)) == 1
+        task.wait_for_event(contract.EVENT_SESSION_NOT_FOUND, session=fp)
+        assert len(task.events(contract.EVENT_SESSION_CLOSED, session=fp)) == 1
         otlp.wait_for(
-            semconv.METRIC_SESSION_ACTIVE,
+            contract.METRIC_SESSION_ACTIVE,
             lambda p: p.value == 0,
-            **{semconv.ATTR_ECS_TASK_ID: md.task_id},
+            **{contract.ATTR_ECS_TASK_ID: md.task_id},
         )
         assert run.session_id not in task.output
 
@@ -47,22 +47,22 @@ def test_sigterm_drains_then_accounts_for_open_sessions(otlp: OtlpReceiver) -> N
             fps = sorted(fingerprint(r.session_id) for r in runs)
             signalled = time.monotonic()
             task.signal()
-            started = task.wait_for_event(semconv.EVENT_SHUTDOWN_STARTED)
+            started = task.wait_for_event(contract.EVENT_SHUTDOWN_STARTED)
             assert started["signal"] == "SIGTERM"
             assert started["active_sessions"] == 2
             assert sorted(started["sessions"]) == fps
             # Still serving while draining: the open session keeps working.
             response = mcp_post(task.url, runs[0].session_id, tool_call("whoami", {}))
             assert response.status_code == 200
-            assert response.headers[semconv.TASK_ID_HEADER] == md.task_id
+            assert response.headers[contract.TASK_ID_HEADER] == md.task_id
             assert task.wait(timeout=30) == 0
             assert time.monotonic() - signalled >= drain
         finally:
             task.kill()
-        closed = task.events(semconv.EVENT_SESSION_CLOSED, reason=semconv.CLOSE_SHUTDOWN)
+        closed = task.events(contract.EVENT_SESSION_CLOSED, reason=contract.CLOSE_SHUTDOWN)
         assert sorted(c["session"] for c in closed) == fps
         dropped = otlp.wait_for(
-            semconv.METRIC_SESSION_DROPPED, **{semconv.ATTR_ECS_TASK_ID: md.task_id}
+            contract.METRIC_SESSION_DROPPED, **{contract.ATTR_ECS_TASK_ID: md.task_id}
         )
         assert dropped.value == 2
         for r in runs:
@@ -94,20 +94,20 @@ def test_broken_metadata_falls_back_and_is_counted_once(mode: str, otlp: OtlpRec
             SESSIONWATCH_SERVICE=service,
         )
         with ServerTask(env=env) as task:
-            (started,) = task.events(semconv.EVENT_TASK_STARTED)
+            (started,) = task.events(contract.EVENT_TASK_STARTED)
             assert started["task_id"] == "local-task-1"
             assert started["task_arn"] is None and started["availability_zone"] is None
             faults = task.events("instrumentation_error", fault="task_metadata")
             assert len(faults) == 1
             health = httpx.get(f"{task.url}/health")
             assert health.status_code == 200
-            assert health.headers[semconv.TASK_ID_HEADER] == "local-task-1"
+            assert health.headers[contract.TASK_ID_HEADER] == "local-task-1"
             run = run_client(task.url, [("whoami", {})])
             assert run.results["whoami"]["task_id"] == "local-task-1"
             counted = otlp.wait_for(
-                semconv.METRIC_INSTRUMENTATION_ERRORS,
-                lambda p: p.resource[semconv.RESOURCE_SERVICE_NAME] == service,
-                **{semconv.ATTR_FAULT: "task_metadata"},
+                contract.METRIC_INSTRUMENTATION_ERRORS,
+                lambda p: p.resource[contract.RESOURCE_SERVICE_NAME] == service,
+                **{contract.ATTR_FAULT: "task_metadata"},
             )
             assert counted.value == 1
         if mode != "down":
@@ -131,7 +131,7 @@ def test_otlp_endpoint_down_does_not_hurt_the_server() -> None:
         print("shutdown took", time.monotonic() - stopped)
         assert time.monotonic() - stopped < 8  # the final flush is bounded
     assert len(task.events("instrumentation_error", fault="otlp_export")) == 1
-    assert len(task.events(semconv.EVENT_SESSION_CLOSED, reason=semconv.CLOSE_SHUTDOWN)) == 3
+    assert len(task.events(contract.EVENT_SESSION_CLOSED, reason=contract.CLOSE_SHUTDOWN)) == 3
 
 
 def test_ten_megabyte_post_passes_through() -> None:
@@ -156,7 +156,7 @@ def test_sdk_lines_at_info_are_scrubbed_in_process_output() -> None:
         run = run_client(task.url, [("whoami", {})])
         fp = fingerprint(run.session_id)
         mcp_post(task.url, "0" * 32, tool_call("whoami", {}))  # an unknown id, logged by the SDK
-        task.wait_for_event(semconv.EVENT_SESSION_CLOSED, session=fp, timeout=10)
+        task.wait_for_event(contract.EVENT_SESSION_CLOSED, session=fp, timeout=10)
         sdk_lines = [r["message"] for r in task.events("log") if "session ID" in r["message"]]
         assert any(fp in line for line in sdk_lines), sdk_lines  # the SDK did log it, scrubbed
         assert any(fingerprint("0" * 32) in line for line in sdk_lines)
@@ -166,11 +166,11 @@ def test_sdk_lines_at_info_are_scrubbed_in_process_output() -> None:
 def test_log_requests_flag_adds_request_lines_with_fingerprints() -> None:
     with ServerTask(env={"SESSIONWATCH_DRAIN_SECONDS": "0"}, args=["--log-requests"]) as task:
         run = run_client(task.url, [("whoami", {})])
-        line = task.wait_for_event(semconv.EVENT_REQUEST, mcp_method="tools/call")
+        line = task.wait_for_event(contract.EVENT_REQUEST, mcp_method="tools/call")
         assert line["session"] == fingerprint(run.session_id)
         assert line["status"] == 200 and line["http_method"] == "POST"
         assert run.session_id not in task.output
     with ServerTask(env={"SESSIONWATCH_DRAIN_SECONDS": "0"}) as quiet:
         run_client(quiet.url, [("whoami", {})])
-        quiet.wait_for_event(semconv.EVENT_SESSION_CREATED)
-        assert quiet.events(semconv.EVENT_REQUEST) == []
+        quiet.wait_for_event(contract.EVENT_SESSION_CREATED)
+        assert quiet.events(contract.EVENT_REQUEST) == []

@@ -10,8 +10,8 @@ import pytest
 from lab.ecs_metadata import EcsMetadataStub
 from lab.otlp_receiver import OtlpReceiver
 from lab.task_process import ServerTask
-from server import semconv
-from server.fingerprint import fingerprint, is_fingerprint
+from sessionwatch import contract
+from sessionwatch.server.fingerprint import fingerprint, is_fingerprint
 from tests.server.conftest import mcp_post, run_client, tool_call
 
 Tasks = tuple[ServerTask, ServerTask, EcsMetadataStub, EcsMetadataStub]
@@ -49,8 +49,8 @@ def test_task_b_answers_404_session_not_found(two_tasks: Tasks, lost_session: di
     _, _, _, md_b = two_tasks
     response = lost_session["response"]
     assert response.status_code == 404
-    assert response.json()["error"]["code"] == semconv.JSONRPC_SESSION_NOT_FOUND
-    assert response.headers[semconv.TASK_ID_HEADER] == md_b.task_id
+    assert response.json()["error"]["code"] == contract.JSONRPC_SESSION_NOT_FOUND
+    assert response.headers[contract.TASK_ID_HEADER] == md_b.task_id
 
 
 def test_logs_on_both_sides_carry_the_same_fingerprint(
@@ -58,21 +58,21 @@ def test_logs_on_both_sides_carry_the_same_fingerprint(
 ) -> None:
     task_a, task_b, md_a, md_b = two_tasks
     fp = fingerprint(lost_session["run"].session_id)
-    created = task_a.wait_for_event(semconv.EVENT_SESSION_CREATED, session=fp)
+    created = task_a.wait_for_event(contract.EVENT_SESSION_CREATED, session=fp)
     assert created["task_id"] == md_a.task_id
     assert created["protocol_version"] == "2025-11-25"
-    not_found = task_b.wait_for_event(semconv.EVENT_SESSION_NOT_FOUND, session=fp)
+    not_found = task_b.wait_for_event(contract.EVENT_SESSION_NOT_FOUND, session=fp)
     assert not_found["task_id"] == md_b.task_id
     assert not_found["http_method"] == "POST"
-    assert not_found["jsonrpc_code"] == semconv.JSONRPC_SESSION_NOT_FOUND
+    assert not_found["jsonrpc_code"] == contract.JSONRPC_SESSION_NOT_FOUND
     assert not_found["http_status"] == 404
-    assert not task_b.events(semconv.EVENT_SESSION_CREATED, session=fp)
-    assert not task_a.events(semconv.EVENT_SESSION_NOT_FOUND, session=fp)
+    assert not task_b.events(contract.EVENT_SESSION_CREATED, session=fp)
+    assert not task_a.events(contract.EVENT_SESSION_NOT_FOUND, session=fp)
 
 
 def test_task_started_names_the_task(two_tasks: Tasks) -> None:
     for task, md in ((two_tasks[0], two_tasks[2]), (two_tasks[1], two_tasks[3])):
-        (started,) = task.events(semconv.EVENT_TASK_STARTED)
+        (started,) = task.events(contract.EVENT_TASK_STARTED)
         assert started["task_id"] == md.task_id
         assert started["task_arn"] == md.task_arn
         assert started["cluster"] == md.cluster_arn
@@ -84,7 +84,7 @@ def test_task_started_names_the_task(two_tasks: Tasks) -> None:
 def test_raw_session_id_never_written(two_tasks: Tasks, lost_session: dict) -> None:
     task_a, task_b, _, _ = two_tasks
     raw = lost_session["run"].session_id
-    task_b.wait_for_event(semconv.EVENT_SESSION_NOT_FOUND)
+    task_b.wait_for_event(contract.EVENT_SESSION_NOT_FOUND)
     for task in (task_a, task_b):
         assert task.output.strip(), "expected some output to check"
         assert raw not in task.output
@@ -107,36 +107,36 @@ def test_metrics_exported_over_otlp(
     two_tasks: Tasks, lost_session: dict, otlp: OtlpReceiver
 ) -> None:
     _, _, md_a, md_b = two_tasks
-    task_a_attr = {semconv.ATTR_ECS_TASK_ID: md_a.task_id}
-    task_b_attr = {semconv.ATTR_ECS_TASK_ID: md_b.task_id}
-    created = otlp.wait_for(semconv.METRIC_SESSION_CREATED, lambda p: p.value >= 1, **task_a_attr)
+    task_a_attr = {contract.ATTR_ECS_TASK_ID: md_a.task_id}
+    task_b_attr = {contract.ATTR_ECS_TASK_ID: md_b.task_id}
+    created = otlp.wait_for(contract.METRIC_SESSION_CREATED, lambda p: p.value >= 1, **task_a_attr)
     assert created.monotonic is True
-    assert created.resource[semconv.RESOURCE_SERVICE_NAME] == "mcp-server"
-    assert created.resource[semconv.RESOURCE_ECS_TASK_ARN] == md_a.task_arn
-    assert created.resource[semconv.RESOURCE_ECS_CLUSTER_ARN] == md_a.cluster_arn
-    active = otlp.wait_for(semconv.METRIC_SESSION_ACTIVE, lambda p: p.value == 1, **task_a_attr)
+    assert created.resource[contract.RESOURCE_SERVICE_NAME] == "mcp-server"
+    assert created.resource[contract.RESOURCE_ECS_TASK_ARN] == md_a.task_arn
+    assert created.resource[contract.RESOURCE_ECS_CLUSTER_ARN] == md_a.cluster_arn
+    active = otlp.wait_for(contract.METRIC_SESSION_ACTIVE, lambda p: p.value == 1, **task_a_attr)
     assert active.monotonic is False
-    otlp.wait_for(semconv.METRIC_SESSION_NOT_FOUND, lambda p: p.value == 1, **task_b_attr)
+    otlp.wait_for(contract.METRIC_SESSION_NOT_FOUND, lambda p: p.value == 1, **task_b_attr)
     lost_call = otlp.wait_for(
-        semconv.METRIC_OPERATION_DURATION,
+        contract.METRIC_OPERATION_DURATION,
         lambda p: p.count == 1,
         **{
-            semconv.ATTR_ERROR_TYPE: "-32600",
-            semconv.ATTR_MCP_METHOD_NAME: "tools/call",
-            semconv.ATTR_MCP_PROTOCOL_VERSION: "2025-11-25",
+            contract.ATTR_ERROR_TYPE: "-32600",
+            contract.ATTR_MCP_METHOD_NAME: "tools/call",
+            contract.ATTR_MCP_PROTOCOL_VERSION: "2025-11-25",
             **task_b_attr,
         },
     )
     assert lost_call.unit == "s"
     ok_calls = otlp.wait_for(
-        semconv.METRIC_OPERATION_DURATION,
-        lambda p: p.count >= 3 and semconv.ATTR_ERROR_TYPE not in p.attributes,
-        **{semconv.ATTR_MCP_METHOD_NAME: "tools/call", **task_a_attr},
+        contract.METRIC_OPERATION_DURATION,
+        lambda p: p.count >= 3 and contract.ATTR_ERROR_TYPE not in p.attributes,
+        **{contract.ATTR_MCP_METHOD_NAME: "tools/call", **task_a_attr},
     )
-    assert ok_calls.attributes[semconv.ATTR_MCP_PROTOCOL_VERSION] == "2025-11-25"
+    assert ok_calls.attributes[contract.ATTR_MCP_PROTOCOL_VERSION] == "2025-11-25"
     otlp.wait_for(
-        semconv.METRIC_OPERATION_DURATION,
-        **{semconv.ATTR_MCP_METHOD_NAME: "initialize", **task_a_attr},
+        contract.METRIC_OPERATION_DURATION,
+        **{contract.ATTR_MCP_METHOD_NAME: "initialize", **task_a_attr},
     )
 
 
@@ -144,7 +144,7 @@ def test_no_session_identifier_in_metric_attributes(
     two_tasks: Tasks, lost_session: dict, otlp: OtlpReceiver
 ) -> None:
     raw = lost_session["run"].session_id
-    otlp.wait_for(semconv.METRIC_SESSION_NOT_FOUND)
+    otlp.wait_for(contract.METRIC_SESSION_NOT_FOUND)
     values = [str(v) for p in otlp.points() for v in (*p.attributes.values(), *p.resource.values())]
     assert values
     assert raw not in values and fingerprint(raw) not in values
@@ -155,15 +155,15 @@ def test_client_delete_closes_the_session(two_tasks: Tasks, otlp: OtlpReceiver) 
     task_a, _, md_a, _ = two_tasks
     run = run_client(task_a.url, [("whoami", {})], terminate_on_close=True)
     fp = fingerprint(run.session_id)
-    closed = task_a.wait_for_event(semconv.EVENT_SESSION_CLOSED, session=fp)
-    assert closed["reason"] == semconv.CLOSE_CLIENT_DELETE
+    closed = task_a.wait_for_event(contract.EVENT_SESSION_CLOSED, session=fp)
+    assert closed["reason"] == contract.CLOSE_CLIENT_DELETE
     assert closed["age_s"] >= 0
     # Closed once, never again as idle.
-    assert len(task_a.events(semconv.EVENT_SESSION_CLOSED, session=fp)) == 1
+    assert len(task_a.events(contract.EVENT_SESSION_CLOSED, session=fp)) == 1
     otlp.wait_for(
-        semconv.METRIC_SESSION_DURATION,
+        contract.METRIC_SESSION_DURATION,
         lambda p: p.count >= 1,
-        **{semconv.ATTR_ECS_TASK_ID: md_a.task_id},
+        **{contract.ATTR_ECS_TASK_ID: md_a.task_id},
     )
     # The DELETEd id is now unknown to A itself.
     assert mcp_post(task_a.url, run.session_id, tool_call("whoami", {})).status_code == 404
@@ -176,7 +176,7 @@ def test_health_on_the_same_port_with_task_header(two_tasks: Tasks) -> None:
     response = httpx.get(f"{task_a.url}/health")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
-    assert response.headers[semconv.TASK_ID_HEADER] == md_a.task_id
+    assert response.headers[contract.TASK_ID_HEADER] == md_a.task_id
 
 
 def test_modern_protocol_client_holds_no_session_but_is_counted(
@@ -187,8 +187,8 @@ def test_modern_protocol_client_holds_no_session_but_is_counted(
     from mcp import Client
 
     task_a, _, md_a, _ = two_tasks
-    task_a.wait_for_event(semconv.EVENT_SESSION_CREATED)
-    before = len(task_a.events(semconv.EVENT_SESSION_CREATED))
+    task_a.wait_for_event(contract.EVENT_SESSION_CREATED)
+    before = len(task_a.events(contract.EVENT_SESSION_CREATED))
 
     async def call() -> dict:
         async with Client(f"{task_a.url}/mcp", mode="2026-07-28") as client:
@@ -197,11 +197,11 @@ def test_modern_protocol_client_holds_no_session_but_is_counted(
 
     assert asyncio.run(call())["task_id"] == md_a.task_id
     otlp.wait_for(
-        semconv.METRIC_OPERATION_DURATION,
+        contract.METRIC_OPERATION_DURATION,
         **{
-            semconv.ATTR_MCP_PROTOCOL_VERSION: "2026-07-28",
-            semconv.ATTR_MCP_METHOD_NAME: "tools/call",
-            semconv.ATTR_ECS_TASK_ID: md_a.task_id,
+            contract.ATTR_MCP_PROTOCOL_VERSION: "2026-07-28",
+            contract.ATTR_MCP_METHOD_NAME: "tools/call",
+            contract.ATTR_ECS_TASK_ID: md_a.task_id,
         },
     )
-    assert len(task_a.events(semconv.EVENT_SESSION_CREATED)) == before
+    assert len(task_a.events(contract.EVENT_SESSION_CREATED)) == before

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from lab.client import (
+from sessionwatch.ops.client import (
     CallRecord,
     ProbeClient,
     ProbeMode,
@@ -17,7 +17,7 @@ from lab.client import (
     run_probe,
     sticky_cookie_from,
 )
-from server.fingerprint import is_fingerprint
+from sessionwatch.server.fingerprint import is_fingerprint
 from tests.lab.conftest import SdkServer
 from tests.ops.bare_server import start_bare_reference_server
 

@@ -57,8 +57,8 @@ from typing import Any, Literal
 
 import httpx
 
-from server.fingerprint import fingerprint
-from server.semconv import JSONRPC_SESSION_NOT_FOUND, SESSION_ID_HEADER, TASK_ID_HEADER
+from sessionwatch.contract import JSONRPC_SESSION_NOT_FOUND, SESSION_ID_HEADER, TASK_ID_HEADER
+from sessionwatch.server.fingerprint import fingerprint
 
 HANDSHAKE_PROTOCOL = "2025-11-25"
 STATELESS_PROTOCOL = "2026-07-28"

@@ -1,12 +1,18 @@
-"""Names the server emits: log events, metric instruments, attributes (DESIGN sections 3 and 4).
+"""The names the parts of SessionWatch share: the one contract module.
 
-One source of truth: the instrumentation emits these, the dashboard and the lab read them, and the
-tests check each side against this module rather than against a copy of the strings.
+The server emits the log events and metrics named here, the detectors consume them and emit their
+own, the construct wires alarms, filters and the dashboard to them, and the lab and the tests check
+each side against this module rather than against a copy of the strings. It imports nothing but the
+standard library, so the Lambda asset, the server image and the CDK app can all carry it.
+See docs/architecture.md for the tables these names fill.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final
+
+# ---- The server: log events, metrics, attributes, settings (docs/architecture.md, server) ----
 
 # Log events (DESIGN section 3), the value of the `event` field of each JSON line.
 EVENT_TASK_STARTED: Final = "task_started"
@@ -34,7 +40,7 @@ METRIC_SESSION_CREATED: Final = "mcp.server.session.created"
 METRIC_SESSION_NOT_FOUND: Final = "mcp.server.session.not_found"
 METRIC_SESSION_ACTIVE: Final = "mcp.server.session.active"
 METRIC_SESSION_DROPPED: Final = "mcp.server.session.dropped"
-METRICS: Final = (
+SERVER_METRICS: Final = (
     METRIC_OPERATION_DURATION,
     METRIC_SESSION_DURATION,
     METRIC_SESSION_CREATED,
@@ -75,3 +81,56 @@ ENV_SESSION_IDLE_TIMEOUT: Final = "SESSIONWATCH_SESSION_IDLE_TIMEOUT"
 FLAG_DRAIN_SECONDS: Final = "--drain-seconds"
 FLAG_GRACEFUL_SECONDS: Final = "--graceful-seconds"
 FLAG_SESSION_IDLE_TIMEOUT: Final = "--session-idle-timeout"
+
+# ---- The detectors: causes and CloudWatch metrics (docs/architecture.md, detectors) ----
+
+
+class Cause(StrEnum):
+    """Why a session was lost: the verdict for one `session_not_found` (DESIGN section 5)."""
+
+    DEPLOYMENT = "deployment"
+    SCALE_IN = "scale_in"
+    TASK_FAILURE = "task_failure"
+    INFRASTRUCTURE = "infrastructure"
+    STICKINESS = "stickiness"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+    PENDING = "pending"
+
+
+# CloudWatch metrics (EMF via Powertools Metrics).
+NAMESPACE: Final = "SessionWatch"
+DIMENSION_SERVICE: Final = "ServiceName"
+DIMENSION_CAUSE: Final = "Cause"
+
+METRIC_SESSIONS_LOST: Final = "SessionsLost"
+METRIC_SESSIONS_AT_RISK: Final = "SessionsAtRisk"
+METRIC_DEPLOYMENTS_IN_PROGRESS: Final = "DeploymentsInProgress"
+METRIC_DEPLOYMENT_LOSS_SPIKE: Final = "DeploymentLossSpike"
+METRIC_BAD_INPUT: Final = "DetectorBadInput"
+DETECTOR_METRICS: Final = (
+    METRIC_SESSIONS_LOST,
+    METRIC_SESSIONS_AT_RISK,
+    METRIC_DEPLOYMENTS_IN_PROGRESS,
+    METRIC_DEPLOYMENT_LOSS_SPIKE,
+    METRIC_BAD_INPUT,
+)
+
+# DetectorBadInput is not about one ECS service; it carries this ServiceName value instead.
+BAD_INPUT_SERVICE_NAME: Final = "sessionwatch-detectors"
+# ServiceName of a lost session whose service could not be told (no ECS facts, no log field).
+UNKNOWN_SERVICE_NAME: Final = "unknown"
+
+# ---- Wiring between the parts ----
+
+# CloudWatch namespace the ADOT collector's awsemf exporter writes the server's metrics into.
+SERVER_METRICS_NAMESPACE: Final = "SessionWatch/MCPServer"
+
+# The Logs subscription filter: the server's session events reach the detectors, nothing else does.
+SESSION_EVENTS_FILTER_PATTERN: Final = (
+    '{ $.event = "session_*" || $.event = "task_started" || $.event = "shutdown_started" }'
+)
+
+# The detectors' verdict log lines; the dashboard's Logs Insights widget queries the first.
+VERDICT_LOG_MESSAGE: Final = "session loss decided"
+PENDING_LOG_MESSAGE: Final = "session loss pending"
