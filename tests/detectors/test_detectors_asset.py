@@ -39,7 +39,8 @@ def test_asset_sources_import_only_lambda_modules_and_themselves() -> None:
         for module in _imports(path):
             top = module.split(".")[0]
             inside = module in ASSET_MODULES or module.startswith("sessionwatch.detectors")
-            assert inside or top in ALLOWED | stdlib, f"{path.relative_to(package)} imports {module}"
+            where = path.relative_to(package)
+            assert inside or top in ALLOWED | stdlib, f"{where} imports {module}"
 
 
 def test_every_handler_imports_from_the_asset_alone() -> None:
