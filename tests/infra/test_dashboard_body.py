@@ -187,7 +187,7 @@ def test_lost_sessions_query_reads_what_the_detectors_log() -> None:
     (source,) = [
         text
         for text in (path.read_text() for path in handlers.glob("*.py"))
-        if f'"{body.VERDICT_LOG_MESSAGE}"' in text
+        if "contract.VERDICT_LOG_MESSAGE" in text
     ]
     for field in body.VERDICT_LOG_FIELDS:
         assert f'"{field}":' in source, field

@@ -11,7 +11,7 @@ import pytest
 
 from sessionwatch import contract
 from sessionwatch.infra import adot
-from sessionwatch.infra.construct import LEDGER_ACTIONS, SESSION_EVENTS_FILTER
+from sessionwatch.infra.construct import LEDGER_ACTIONS
 from sessionwatch.infra.functions import HANDLERS, PYTHON_RUNTIME
 from sessionwatch.server.drain_budget import DEFAULT_GRACEFUL_SECONDS, check_drain_budget
 from tests.infra import cfn
@@ -100,7 +100,7 @@ def test_lambda_asset_holds_the_detectors_package_only(synthesized: Synth) -> No
         with zipfile.ZipFile(staged.with_suffix(".zip")) as archive:
             files = archive.namelist()
         top = {name.split("/")[0] for name in files}
-    assert top == {"detectors"}
+    assert top == {"sessionwatch"}
     for handler in HANDLERS.values():
         module = handler.rsplit(".", 1)[0].replace(".", "/") + ".py"
         assert module in files, module
@@ -131,7 +131,7 @@ def test_ecs_rule_targets_the_ecs_events_detector(template: dict[str, Any]) -> N
 
 
 def test_subscription_filter_selects_the_session_events(template: dict[str, Any]) -> None:
-    assert SESSION_EVENTS_FILTER == CONTRACT_FILTER
+    assert contract.SESSION_EVENTS_FILTER_PATTERN == CONTRACT_FILTER
     _, subscription = cfn.one(template, "AWS::Logs::SubscriptionFilter")
     props = subscription["Properties"]
     assert props["FilterPattern"] == CONTRACT_FILTER

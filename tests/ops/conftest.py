@@ -17,6 +17,9 @@ from sessionwatch.contract import (
     NAMESPACE,
 )
 
+# The in-process SDK servers the shared client's tests run against (the lab's suite uses them too).
+from tests.lab.conftest import anyio_backend, sdk_servers  # noqa: F401
+
 REGION = "eu-west-1"
 CLUSTER = "prod"
 SERVICE = "mcp-server"
