@@ -13,6 +13,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from sessionwatch import contract
@@ -61,6 +62,9 @@ def _alarm(
     metric: cloudwatch.IMetric,
     threshold: int,
     topic: sns.ITopic,
+    comparison: cloudwatch.ComparisonOperator = (
+        cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+    ),
 ) -> cloudwatch.Alarm:
     alarm = cloudwatch.Alarm(
         scope,
@@ -69,7 +73,7 @@ def _alarm(
         alarm_description=description,
         metric=metric,
         threshold=threshold,
-        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        comparison_operator=comparison,
         evaluation_periods=1,
         datapoints_to_alarm=1,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
@@ -162,5 +166,34 @@ def detector_errors_alarm(
         ),
         metric=function.metric_errors(period=DETECTOR_ERRORS_PERIOD, statistic="Sum"),
         threshold=1,
+        topic=topic,
+    )
+
+
+def queue_depth_alarm(
+    scope: Construct,
+    id: str,
+    *,
+    name: str,
+    queue: sqs.IQueue,
+    what: str,
+    period: Duration,
+    topic: sns.ITopic,
+) -> cloudwatch.Alarm:
+    """Any message waiting in a failure queue is an event the detectors have not counted yet."""
+    return _alarm(
+        scope,
+        id,
+        name=name,
+        description=(
+            f"SessionWatch: {what} is waiting in queue {queue.queue_name}. Its sessions are not "
+            "counted until it is re-fed: fix the cause (see the detector's log group), then run "
+            "`sessionwatch redrive`."
+        ),
+        metric=queue.metric_approximate_number_of_messages_visible(
+            period=period, statistic="Maximum"
+        ),
+        threshold=0,
+        comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         topic=topic,
     )

@@ -33,11 +33,12 @@ from constructs import Construct
 from sessionwatch import contract
 from sessionwatch.contract import SERVER_METRICS_NAMESPACE
 from sessionwatch.dashboards.body import DashboardInputs, dashboard_body
-from sessionwatch.infra import functions, topic
+from sessionwatch.infra import failures, functions, topic
 from sessionwatch.infra.alarms import (
     ServiceAlarms,
     Thresholds,
     detector_errors_alarm,
+    queue_depth_alarm,
     service_alarms,
 )
 from sessionwatch.infra.event_pattern import ecs_event_pattern
@@ -52,6 +53,28 @@ LEDGER_ACTIONS = [
     "dynamodb:Query",
     "dynamodb:UpdateItem",
 ]
+# What the detectors read of a deployment (once per deployment): scoped to the watched services.
+ECS_SERVICE_ACTIONS = ["ecs:DescribeServices", "ecs:ListServiceDeployments"]
+# Scoped to the deployments of the watched services (a deployment's id is only known at runtime).
+ECS_DEPLOYMENT_ACTIONS = ["ecs:DescribeServiceDeployments"]
+# The detectors that make those calls: the ECS-events handler and the reporter.
+ECS_READERS = ("EcsEvents", "Reporter")
+
+
+def nag_finding(stack: Stack, value: str) -> str:
+    """How cdk-nag names a resource in a finding: literals as-is, `Ref` X as `<X>`, `Fn::GetAtt`
+    X.Attr as `<X.Attr>`, joined (what an acknowledgment id must repeat exactly)."""
+    resolved = stack.resolve(value)
+    parts = resolved["Fn::Join"][1] if isinstance(resolved, dict) else [resolved]
+    rendered = []
+    for part in parts:
+        if isinstance(part, dict) and "Ref" in part:
+            rendered.append(f"<{part['Ref']}>")
+        elif isinstance(part, dict) and "Fn::GetAtt" in part:
+            rendered.append(f"<{'.'.join(part['Fn::GetAtt'])}>")
+        else:
+            rendered.append(str(part))
+    return "".join(rendered)
 
 
 @dataclass(frozen=True)
@@ -105,6 +128,29 @@ class SessionWatch(Construct):
             self, "PowertoolsLayer", functions.powertools_layer_arn()
         )
         environment = self._environment(props)
+        self.failed_invocations = {
+            name: failures.failure_queue(
+                self,
+                f"{name}FailedInvocations",
+                description=(
+                    f"Invocations the {name} detector failed after Lambda's retries; "
+                    "`sessionwatch redrive` re-feeds them"
+                ),
+                output_id=f"{failures.FAILED_INVOCATIONS_OUTPUT}{name}",
+                removal_policy=props.removal_policy,
+            )
+            for name in functions.HANDLERS
+        }
+        self.undelivered_events = failures.failure_queue(
+            self,
+            "UndeliveredEvents",
+            description=(
+                "Events EventBridge could not deliver to the EcsEvents detector or the Reporter; "
+                "`sessionwatch redrive` re-feeds them"
+            ),
+            output_id=failures.EVENTS_DLQ_OUTPUT,
+            removal_policy=props.removal_policy,
+        )
         detectors = {
             name: functions.detector_function(
                 self,
@@ -115,6 +161,9 @@ class SessionWatch(Construct):
                 timeout=Duration.seconds(60),
                 log_retention=props.log_retention,
                 removal_policy=props.removal_policy,
+                failed_invocations=self.failed_invocations[name],
+                retry_attempts=failures.ASYNC_RETRY_ATTEMPTS,
+                max_event_age=failures.ASYNC_MAX_EVENT_AGE,
             )
             for name in functions.HANDLERS
         }
@@ -127,6 +176,8 @@ class SessionWatch(Construct):
         self.reporter = detectors["Reporter"]
         topic.grant_publish(self.topic, self.key, self.reporter.role)
         self._grant_metric_reads(self.reporter.role)
+        for name in ECS_READERS:
+            self._grant_deployment_reads(stack, detectors[name].role)
 
         self.ecs_rule = self._ecs_rule(stack)
         self.subscription = logs.SubscriptionFilter(
@@ -141,7 +192,14 @@ class SessionWatch(Construct):
             "ReporterSchedule",
             description="SessionWatch: decide pending verdicts and send deployment reports",
             schedule=events.Schedule.rate(Duration.minutes(1)),
-            targets=[targets.LambdaFunction(self.reporter.function, retry_attempts=0)],
+            targets=[
+                targets.LambdaFunction(
+                    self.reporter.function,
+                    dead_letter_queue=self.undelivered_events,
+                    retry_attempts=failures.SCHEDULE_RETRY_ATTEMPTS,
+                    max_event_age=failures.SCHEDULE_MAX_EVENT_AGE,
+                )
+            ],
         )
 
         self.alarms: dict[str, ServiceAlarms] = {
@@ -163,6 +221,28 @@ class SessionWatch(Construct):
                 topic=self.topic,
             )
             for name, detector in detectors.items()
+        }
+        queues = {
+            **{
+                f"{name}FailedInvocations": (queue, f"a failed invocation of the {name} detector")
+                for name, queue in self.failed_invocations.items()
+            },
+            "UndeliveredEvents": (
+                self.undelivered_events,
+                "an event EventBridge could not deliver",
+            ),
+        }
+        self.queue_alarms = {
+            id: queue_depth_alarm(
+                Construct(self, f"Alarms-{id}"),
+                id,
+                name=f"{stack.stack_name}-SessionWatch-{id}-waiting",
+                queue=queue,
+                what=what,
+                period=failures.DEPTH_PERIOD,
+                topic=self.topic,
+            )
+            for id, (queue, what) in queues.items()
         }
         self.dashboard = cloudwatch.CfnDashboard(
             self,
@@ -188,6 +268,7 @@ class SessionWatch(Construct):
             alarm_arns=(
                 *(alarm.alarm_arn for alarms in self.alarms.values() for alarm in alarms.all()),
                 *(alarm.alarm_arn for alarm in self.detector_alarms.values()),
+                *(alarm.alarm_arn for alarm in self.queue_alarms.values()),
             ),
             # Both decide verdicts: session events as they arrive, the reporter for pending ones.
             verdict_log_groups=(
@@ -254,17 +335,58 @@ class SessionWatch(Construct):
                     id="EcsEventsDetector",
                     arn=function.function_arn,
                     retry_policy=events.CfnRule.RetryPolicyProperty(
-                        maximum_event_age_in_seconds=3600, maximum_retry_attempts=20
+                        maximum_event_age_in_seconds=int(
+                            failures.ECS_RULE_MAX_EVENT_AGE.to_seconds()
+                        ),
+                        maximum_retry_attempts=failures.ECS_RULE_RETRY_ATTEMPTS,
+                    ),
+                    dead_letter_config=events.CfnRule.DeadLetterConfigProperty(
+                        arn=self.undelivered_events.queue_arn
                     ),
                 )
             ],
         )
+        failures.allow_rule_to_send(self.undelivered_events, rule.attr_arn, "EcsEventsRuleDlq")
         function.add_permission(
             "InvokedByEcsEventsRule",
             principal=iam.ServicePrincipal("events.amazonaws.com"),
             source_arn=rule.attr_arn,
         )
         return rule
+
+    def _grant_deployment_reads(self, stack: Stack, role: iam.IRole) -> None:
+        """Describe the watched services and their deployments, nothing else of the cluster."""
+
+        def arns(resource: str, suffix: str) -> list[str]:
+            return [
+                stack.format_arn(
+                    service="ecs",
+                    resource=resource,
+                    resource_name=f"{self.props.cluster_name}/{service}{suffix}",
+                    arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+                )
+                for service in self.props.service_names
+            ]
+
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=ECS_SERVICE_ACTIONS, resources=arns("service", ""))
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=ECS_DEPLOYMENT_ACTIONS, resources=arns("service-deployment", "/*")
+            )
+        )
+        for arn in arns("service-deployment", "/*"):
+            Validations.of(role).acknowledge(
+                Acknowledgment(
+                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{nag_finding(stack, arn)}]",
+                    reason=(
+                        "ecs:DescribeServiceDeployments is scoped to the deployments of one "
+                        "watched service (service-deployment/<cluster>/<service>/*): a "
+                        "deployment's id is only known when its event arrives."
+                    ),
+                )
+            )
 
     @staticmethod
     def _grant_metric_reads(role: iam.IRole) -> None:

@@ -21,7 +21,9 @@ from typing import Final
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 import sessionwatch
@@ -104,10 +106,16 @@ def detector_function(
     timeout: Duration,
     log_retention: logs.RetentionDays,
     removal_policy: RemovalPolicy,
+    failed_invocations: sqs.IQueue,
+    retry_attempts: int,
+    max_event_age: Duration,
 ) -> DetectorFunction:
     """One detector: its own role that can write only its own log group (no managed policy).
 
-    The caller grants the data permissions (ledger, topic, metrics) on top.
+    Every trigger invokes it asynchronously (EventBridge, CloudWatch Logs), so Lambda retries a
+    failed invocation `retry_attempts` times and then records it in `failed_invocations`; the
+    destination grants the role SendMessage on that queue alone. The caller grants the data
+    permissions (ledger, topic, metrics, ECS) on top.
     """
     log_group = logs.LogGroup(
         scope, f"{id}Logs", retention=log_retention, removal_policy=removal_policy
@@ -138,5 +146,8 @@ def detector_function(
         role=role,
         log_group=log_group,
         description=f"SessionWatch detector: {HANDLERS[id]}",
+        on_failure=destinations.SqsDestination(failed_invocations),
+        retry_attempts=retry_attempts,
+        max_event_age=max_event_age,
     )
     return DetectorFunction(function=function, role=role, log_group=log_group)

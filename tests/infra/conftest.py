@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk import App, Stack
+from aws_cdk.assertions import Template
 
 from sessionwatch.infra.app import ADDON_STACK, DEMO_STACK, build_app
 
@@ -17,8 +19,28 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class Synth:
+    """One synthesized app: its stacks, their templates as JSON and as `Template`s."""
+
     outdir: Path
+    app: App
     templates: dict[str, dict[str, Any]]
+
+    def stack(self, name: str) -> Stack:
+        stack = self.app.node.find_child(name)
+        assert isinstance(stack, Stack)
+        return stack
+
+    def template(self, name: str) -> Template:
+        """`Template.from_stack` reads the app's one cached synth (no second synth)."""
+        return Template.from_stack(self.stack(name))
+
+    @property
+    def addon_template(self) -> Template:
+        return self.template(ADDON_STACK)
+
+    @property
+    def demo_template(self) -> Template:
+        return self.template(DEMO_STACK)
 
     @property
     def addon(self) -> dict[str, Any]:
@@ -38,12 +60,13 @@ def cdk_json_context() -> dict[str, Any]:
 
 def synth(outdir: Path, context: dict[str, Any]) -> Synth:
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    build_app(outdir=str(outdir), context=context).synth()
+    app = build_app(outdir=str(outdir), context=context)
+    app.synth()
     templates = {
         path.name.removesuffix(".template.json"): json.loads(path.read_text())
         for path in outdir.glob("*.template.json")
     }
-    return Synth(outdir=outdir, templates=templates)
+    return Synth(outdir=outdir, app=app, templates=templates)
 
 
 @pytest.fixture(scope="session")

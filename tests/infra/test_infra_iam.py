@@ -16,7 +16,11 @@ from tests.infra.conftest import Synth
 
 # Actions that support no resource-level permissions: "*" is the only resource AWS accepts.
 UNSCOPABLE_ACTIONS = {"cloudwatch:GetMetricData", "ecr:GetAuthorizationToken"}
+# Actions on resources whose last ARN part is known only at runtime (a deployment's id): scoped
+# to one named parent (`service-deployment/<cluster>/<service>/*`), never wider.
+PER_PARENT_ACTIONS = {"ecs:DescribeServiceDeployments"}
 IDENTITY_POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+RESOURCE_POLICY_TYPES = ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy")
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -28,7 +32,7 @@ def _statements(template: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, 
     for logical_id, resource in template["Resources"].items():
         props = resource.get("Properties", {})
         documents = []
-        if resource["Type"] in (*IDENTITY_POLICY_TYPES, "AWS::SNS::TopicPolicy"):
+        if resource["Type"] in (*IDENTITY_POLICY_TYPES, *RESOURCE_POLICY_TYPES):
             documents.append(props["PolicyDocument"])
         elif resource["Type"] == "AWS::IAM::Role":
             documents += [p["PolicyDocument"] for p in props.get("Policies", [])]
@@ -52,11 +56,15 @@ def test_policies_exist_to_check(template: dict[str, Any]) -> None:
     assert sum(1 for _ in _statements(template)) >= 10
 
 
-def test_no_wildcard_action_anywhere(template: dict[str, Any]) -> None:
+def test_no_wildcard_action_is_allowed_anywhere(template: dict[str, Any]) -> None:
+    """A wildcard may only deny (the queues' TLS-only statement denies `sqs:*` without TLS)."""
     for logical_id, _, statement in _statements(template):
+        assert "NotAction" not in statement, logical_id
+        if statement["Effect"] == "Deny":
+            assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            continue
         for action in _as_list(statement.get("Action", [])):
             assert "*" not in action, f"{logical_id}: {action}"
-        assert "NotAction" not in statement, logical_id
     for permission in cfn.resources(template, "AWS::Lambda::Permission").values():
         assert permission["Properties"]["Action"] == "lambda:InvokeFunction"
 
@@ -69,6 +77,10 @@ def test_every_scopable_permission_is_scoped_to_its_resource(template: dict[str,
         for resource in _as_list(statement["Resource"]):
             if resource == "*":
                 assert set(_as_list(statement["Action"])) <= UNSCOPABLE_ACTIONS, logical_id
+            elif set(_as_list(statement["Action"])) <= PER_PARENT_ACTIONS:
+                text = json.dumps(resource)
+                assert text.count("*") == 1 and text.endswith('/*"]]}'), f"{logical_id}: {text}"
+                assert ":service-deployment/" in text, text
             else:
                 # A reference to a resource of this template or a built ARN, never a wildcard.
                 assert "*" not in json.dumps(resource), f"{logical_id}: {resource}"
@@ -80,13 +92,18 @@ def test_no_managed_policies_on_roles(template: dict[str, Any]) -> None:
 
 
 def test_resource_policies_name_their_principals(template: dict[str, Any]) -> None:
-    """The topic's and the key's allow statements go to named principals, never to anyone."""
+    """The topic's, queues' and key's allow statements go to named principals, never to anyone."""
+    checked = 0
     for logical_id, type_, statement in _statements(template):
-        if type_ in ("AWS::SNS::TopicPolicy", "AWS::KMS::Key") and statement["Effect"] == "Allow":
+        if type_ in (*RESOURCE_POLICY_TYPES, "AWS::KMS::Key") and statement["Effect"] == "Allow":
+            checked += 1
             assert statement["Principal"] != "*", logical_id
             if "Service" in statement["Principal"]:
-                # A service may act only on behalf of this account (confused deputy).
-                assert "aws:SourceAccount" in json.dumps(statement["Condition"]), logical_id
+                # A service may act only on behalf of this account or one named resource of it
+                # (confused deputy).
+                condition = json.dumps(statement["Condition"])
+                assert "aws:SourceAccount" in condition or "aws:SourceArn" in condition, logical_id
+    assert checked >= 4
 
 
 def test_lambda_invocations_are_scoped_to_their_source(template: dict[str, Any]) -> None:
@@ -100,7 +117,7 @@ def test_detectors_call_only_granted_aws_operations(synthesized: Synth) -> None:
     session = boto3.session.Session(region_name=cfn.REGION)
     operations = {
         method: f"{service}:{api}"
-        for service in ("dynamodb", "sns", "cloudwatch")
+        for service in ("dynamodb", "sns", "cloudwatch", "ecs", "sqs")
         for method, api in session.client(service).meta.method_to_api_mapping.items()
     }
     detectors = Path(__file__).resolve().parents[2] / "detectors"

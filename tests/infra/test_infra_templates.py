@@ -101,6 +101,7 @@ def test_lambda_asset_holds_the_detectors_package_only(synthesized: Synth) -> No
             files = archive.namelist()
         top = {name.split("/")[0] for name in files}
     assert top == {"sessionwatch"}
+    assert {f.split("/")[1] for f in files} == {"__init__.py", "contract.py", "detectors"}
     for handler in HANDLERS.values():
         module = handler.rsplit(".", 1)[0].replace(".", "/") + ".py"
         assert module in files, module
