@@ -1,4 +1,11 @@
-"""One real CDK synth per test session (about 3 s), shared by every infra test."""
+"""One real CDK synth per test session (about 3 s), shared by every infra test.
+
+Tests read it through `aws_cdk.assertions.Template` (`Template.from_stack` on the synthesized app
+reads its cached assembly: no second synth) and name resources by the constructs that made them
+(`logical_id`), never by guessing logical ids. Where a test must evaluate an intrinsic as AWS
+would (the ECS rule's pattern, the dashboard body), it resolves it with the lab's resolver
+against `PSEUDO_REFS`, the ECS fixtures' account and region.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, Stack
+from aws_cdk import App, CfnElement, Stack
 from aws_cdk.assertions import Template
+from constructs import IConstruct
 
+from sessionwatch.infra.addon import SessionWatchStack
 from sessionwatch.infra.app import ADDON_STACK, DEMO_STACK, build_app
+from sessionwatch.infra.construct import SessionWatch
+from sessionwatch.infra.demo import DemoServiceStack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The ECS fixtures' account and region.
+ACCOUNT = "111122223333"
+REGION = "us-east-1"
+PSEUDO_REFS = {
+    "AWS::AccountId": ACCOUNT,
+    "AWS::Region": REGION,
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+
+
+def logical_id(construct: IConstruct) -> str:
+    """The logical id CloudFormation knows the construct's resource by."""
+    child = construct.node.default_child
+    assert isinstance(child, CfnElement), construct.node.path
+    return Stack.of(construct).get_logical_id(child)
 
 
 @dataclass(frozen=True)
@@ -41,6 +68,21 @@ class Synth:
     @property
     def demo_template(self) -> Template:
         return self.template(DEMO_STACK)
+
+    @property
+    def addon_stack(self) -> SessionWatchStack:
+        stack = self.stack(ADDON_STACK)
+        assert isinstance(stack, SessionWatchStack)
+        return stack
+
+    @property
+    def demo_stack(self) -> DemoServiceStack:
+        stack = self.stack(DEMO_STACK)
+        assert isinstance(stack, DemoServiceStack)
+        return stack
+
+    def sessionwatch(self, name: str) -> SessionWatch:
+        return self.addon_stack.sessionwatch if name == "addon" else self.demo_stack.sessionwatch
 
     @property
     def addon(self) -> dict[str, Any]:

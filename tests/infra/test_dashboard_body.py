@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Template
 
+from lab.template import resolve
 from sessionwatch import contract
 from sessionwatch.dashboards import body
 from sessionwatch.dashboards.__main__ import main
 from sessionwatch.dashboards.body import DashboardInputs, dashboard_body
 from sessionwatch.infra import adot
-from sessionwatch.infra.functions import HANDLERS
-from tests.infra import cfn
-from tests.infra.conftest import Synth
+from tests.infra.conftest import ACCOUNT, PSEUDO_REFS, REGION, Synth, logical_id
 
 # The ALB's own metrics shown beside ours (AWS/ApplicationELB, per AWS's ELB documentation).
 ALB_METRICS = {
@@ -218,36 +218,29 @@ def test_cli_defaults_to_the_demo_service(
 
 @pytest.mark.parametrize("stack", ["addon", "demo"])
 def test_synthesized_dashboard_is_the_same_valid_body(stack: str, synthesized: Synth) -> None:
-    template = getattr(synthesized, stack)
-    _, dashboard = cfn.one(template, "AWS::CloudWatch::Dashboard")
-    refs = {
-        f"{logical_id}.Arn": f"arn:aws:cloudwatch:{cfn.REGION}:{cfn.ACCOUNT}:alarm:{logical_id}"
-        for logical_id in cfn.resources(template, "AWS::CloudWatch::Alarm")
+    template: Template = getattr(synthesized, f"{stack}_template")
+    sw = synthesized.sessionwatch(stack)
+    (dashboard,) = template.find_resources("AWS::CloudWatch::Dashboard").values()
+    alarm_arns = {
+        f"{logical}.Arn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{logical}"
+        for logical in template.find_resources("AWS::CloudWatch::Alarm")
     }
-    rendered = json.loads(cfn.resolve(dashboard["Properties"]["DashboardBody"], refs))
+    # The session-events and reporter log groups: both log verdicts.
+    groups = {
+        logical_id(detector.log_group): f"/aws/lambda/{name}"
+        for name, detector in (("SessionEvents", sw.session_events), ("Reporter", sw.reporter))
+    }
+    refs = {**PSEUDO_REFS, **alarm_arns, **groups}
+    rendered = json.loads(resolve(dashboard["Properties"]["DashboardBody"], refs))
     assert_valid_dashboard(rendered)
     assert_only_emitted_metrics(rendered)
     alarms = next(w for w in rendered["widgets"] if w["type"] == "alarm")
     listed = alarms["properties"]["alarms"]
-    assert sorted(listed) == sorted(refs.values())  # every alarm of the stack, each once
+    assert sorted(listed) == sorted(alarm_arns.values())  # every alarm of the stack, each once
     log = next(w for w in rendered["widgets"] if w["type"] == "log")
-    assert log["properties"]["region"] == cfn.REGION
-    # The session-events and reporter log groups: both log verdicts.
-    groups = {
-        _function_log_group(template, handler)
-        for handler in (HANDLERS["SessionEvents"], HANDLERS["Reporter"])
-    }
+    assert log["properties"]["region"] == REGION
     sources = set(re.findall(r"SOURCE '([^']+)'", log["properties"]["query"]))
-    assert sources == {f"ref-{group}" for group in groups}
+    assert sources == set(groups.values())
     # The demo knows its ALB: the infrastructure widget shows real ALB metrics there.
     has_alb = any(ns == body.ALB_NAMESPACE for ns, _, _ in named_metrics(rendered))
     assert has_alb is (stack == "demo")
-
-
-def _function_log_group(template: dict[str, Any], handler: str) -> str:
-    (function,) = [
-        f
-        for f in cfn.resources(template, "AWS::Lambda::Function").values()
-        if f["Properties"]["Handler"] == handler
-    ]
-    return str(function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"])

@@ -8,36 +8,38 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Match, Template
 from moto.events.models import EventPattern
 
+from lab.template import resolve
 from sessionwatch.infra.event_pattern import DETAIL_TYPES
-from tests.infra import cfn
-from tests.infra.conftest import Synth
+from tests.infra.conftest import ACCOUNT, PSEUDO_REFS, REGION, Synth, logical_id
 
 ECS_FIXTURES = sorted((Path(__file__).resolve().parents[1] / "fixtures" / "ecs").glob("*.json"))
 # The demo stack's cluster resolves to this name (its `Ref`), like the fixtures' cluster.
 CLUSTER = "mcp-cluster"
 
 
-def _rule_pattern(template: dict[str, Any], refs: dict[str, str]) -> EventPattern:
-    rule = cfn.resources(template, "AWS::Events::Rule")
-    patterns = [
-        r["Properties"]["EventPattern"] for r in rule.values() if "EventPattern" in r["Properties"]
-    ]
-    assert len(patterns) == 1, "exactly one event-pattern rule (the ECS rule)"
-    return EventPattern.load(json.dumps(cfn.resolve(patterns[0], refs)))
+def _rule_pattern(template: Template, refs: dict[str, str]) -> EventPattern:
+    rules = template.find_resources(
+        "AWS::Events::Rule", {"Properties": {"EventPattern": Match.any_value()}}
+    )
+    assert len(rules) == 1, "exactly one event-pattern rule (the ECS rule)"
+    (rule,) = rules.values()
+    pattern = resolve(rule["Properties"]["EventPattern"], {**PSEUDO_REFS, **refs})
+    return EventPattern.load(json.dumps(pattern))
 
 
 @pytest.fixture(scope="module")
 def addon_pattern(synthesized: Synth) -> EventPattern:
-    return _rule_pattern(synthesized.addon, {})
+    return _rule_pattern(synthesized.addon_template, {})
 
 
 @pytest.fixture(scope="module")
 def demo_pattern(synthesized: Synth) -> EventPattern:
-    cluster_id = cfn.one(synthesized.demo, "AWS::ECS::Cluster")[0]
-    arn = f"arn:aws:ecs:{cfn.REGION}:{cfn.ACCOUNT}:cluster/{CLUSTER}"
-    return _rule_pattern(synthesized.demo, {cluster_id: CLUSTER, f"{cluster_id}.Arn": arn})
+    cluster_id = logical_id(synthesized.demo_stack.cluster)
+    arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{CLUSTER}"
+    return _rule_pattern(synthesized.demo_template, {cluster_id: CLUSTER, f"{cluster_id}.Arn": arn})
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -85,5 +87,5 @@ def test_other_sources_and_detail_types_are_rejected(addon_pattern: EventPattern
 
 def test_another_account_is_rejected(addon_pattern: EventPattern) -> None:
     for path in ECS_FIXTURES:
-        moved = json.loads(json.dumps(_load(path)).replace(cfn.ACCOUNT, "999988887777"))
+        moved = json.loads(json.dumps(_load(path)).replace(ACCOUNT, "999988887777"))
         assert not addon_pattern.matches_event(moved), path.stem

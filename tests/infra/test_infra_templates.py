@@ -8,14 +8,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk import Stack
+from aws_cdk.assertions import Match, Template
 
+from lab.template import resolve
 from sessionwatch import contract
 from sessionwatch.infra import adot
-from sessionwatch.infra.construct import LEDGER_ACTIONS
-from sessionwatch.infra.functions import HANDLERS, PYTHON_RUNTIME
+from sessionwatch.infra.construct import LEDGER_ACTIONS, SessionWatch
+from sessionwatch.infra.functions import (
+    HANDLERS,
+    PYTHON_RUNTIME,
+    DetectorFunction,
+    powertools_layer_arn,
+)
 from sessionwatch.server.drain_budget import DEFAULT_GRACEFUL_SECONDS, check_drain_budget
-from tests.infra import cfn
-from tests.infra.conftest import ADDON_CONTEXT, Synth
+from tests.infra.conftest import (
+    ACCOUNT,
+    ADDON_CONTEXT,
+    PSEUDO_REFS,
+    REGION,
+    Synth,
+    logical_id,
+)
 
 CONTRACT_FILTER = (
     '{ $.event = "session_*" || $.event = "task_started" || $.event = "shutdown_started" }'
@@ -31,76 +45,111 @@ REQUIRED_ENV = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
 }
+FUNCTION = "AWS::Lambda::Function"
+ALARM = "AWS::CloudWatch::Alarm"
+
+
+class Stack_:
+    """One stack under test: its `Template` and its SessionWatch construct."""
+
+    def __init__(self, synthesized: Synth, name: str) -> None:
+        self.name = name
+        self.template: Template = getattr(synthesized, f"{name}_template")
+        self.sw: SessionWatch = synthesized.sessionwatch(name)
+
+    def detector(self, name: str) -> DetectorFunction:
+        return {
+            "EcsEvents": self.sw.ecs_events,
+            "SessionEvents": self.sw.session_events,
+            "Reporter": self.sw.reporter,
+        }[name]
+
+    def function_id(self, name: str) -> str:
+        return logical_id(self.detector(name).function)
+
+    def function(self, name: str) -> dict[str, Any]:
+        properties: dict[str, Any] = self.template.to_json()["Resources"][self.function_id(name)][
+            "Properties"
+        ]
+        return properties
+
+    def resolve(self, value: Any) -> Any:
+        """A token as the template writes it (`{"Ref": ...}`, `{"Fn::Join": ...}`)."""
+        return Stack.of(self.sw).resolve(value)
 
 
 @pytest.fixture(params=["addon", "demo"])
-def template(request: pytest.FixtureRequest, synthesized: Synth) -> dict[str, Any]:
-    return getattr(synthesized, request.param)
+def under_test(request: pytest.FixtureRequest, synthesized: Synth) -> Stack_:
+    return Stack_(synthesized, request.param)
 
 
-def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Detector functions by handler name."""
-    return {
-        f["Properties"]["Handler"]: f
-        for f in cfn.resources(template, "AWS::Lambda::Function").values()
-    }
+def _arn(logical: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical, "Arn"]}
 
 
-def _function_id(template: dict[str, Any], handler: str) -> str:
-    for logical_id, f in cfn.resources(template, "AWS::Lambda::Function").items():
-        if f["Properties"]["Handler"] == handler:
-            return logical_id
-    raise AssertionError(f"no function with handler {handler}")
+def test_three_detectors_with_runtime_layer_and_log_retention(under_test: Stack_) -> None:
+    template = under_test.template
+    template.resource_count_is(FUNCTION, len(HANDLERS))
+    layer = under_test.resolve(powertools_layer_arn())
+    python = PYTHON_RUNTIME.name.replace(".", "")
+    assert resolve(layer, PSEUDO_REFS).startswith(
+        f"arn:aws:lambda:{REGION}:017000801446:layer:AWSLambdaPowertoolsPythonV3-{python}-arm64:"
+    )
+    for name, handler in HANDLERS.items():
+        log_group = logical_id(under_test.detector(name).log_group)
+        template.has_resource_properties(
+            FUNCTION,
+            {
+                "Handler": handler,
+                "Runtime": PYTHON_RUNTIME.name,
+                "Architectures": ["arm64"],
+                "Layers": [layer],
+                "LoggingConfig": {"LogGroup": {"Ref": log_group}},
+            },
+        )
+        retention = template.to_json()["Resources"][log_group]["Properties"]["RetentionInDays"]
+        assert retention > 0
 
 
-def test_three_detectors_with_runtime_layer_and_log_retention(template: dict[str, Any]) -> None:
-    functions = _functions(template)
-    assert set(functions) == set(HANDLERS.values())
-    log_groups = cfn.resources(template, "AWS::Logs::LogGroup")
-    for handler, function in functions.items():
-        props = function["Properties"]
-        assert props["Runtime"] == PYTHON_RUNTIME.name
-        assert props["Architectures"] == ["arm64"]
-        (layer,) = props["Layers"]
-        arn = cfn.resolve(layer)
-        assert arn == (
-            f"arn:aws:lambda:{cfn.REGION}:017000801446:layer:"
-            f"AWSLambdaPowertoolsPythonV3-{PYTHON_RUNTIME.name.replace('.', '')}-arm64:"
-            + arn.rsplit(":", 1)[1]
-        ), handler
-        log_group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
-        assert log_groups[log_group_id]["Properties"]["RetentionInDays"] > 0
-
-
-def test_detectors_share_the_contract_config(template: dict[str, Any]) -> None:
-    table_id = cfn.one(template, "AWS::DynamoDB::Table")[0]
-    topic_id = cfn.one(template, "AWS::SNS::Topic")[0]
-    # Both stacks watch a cluster named mcp-cluster: the add-on by context, the demo by its own.
-    cluster_arn = f"arn:aws:ecs:{cfn.REGION}:{cfn.ACCOUNT}:cluster/mcp-cluster"
-    refs = {f"{c}.Arn": cluster_arn for c in cfn.resources(template, "AWS::ECS::Cluster")}
-    for function in _functions(template).values():
-        env = function["Properties"]["Environment"]["Variables"]
-        assert set(env) >= REQUIRED_ENV
-        assert env["LEDGER_TABLE_NAME"] == {"Ref": table_id}
-        assert env["REPORT_TOPIC_ARN"] == {"Ref": topic_id}
-        assert env["POWERTOOLS_METRICS_NAMESPACE"] == contract.NAMESPACE
-        assert env["SERVER_METRICS_NAMESPACE"] == adot.SERVER_METRICS_NAMESPACE
-        assert env["SERVICE_NAMES"] == "mcp-service"
-        assert cfn.resolve(env["CLUSTER_NAME"], refs) == cluster_arn
+def test_detectors_share_the_contract_config(under_test: Stack_, synthesized: Synth) -> None:
+    sw = under_test.sw
+    env = Match.object_like(
+        {
+            "LEDGER_TABLE_NAME": {"Ref": logical_id(sw.ledger)},
+            "REPORT_TOPIC_ARN": {"Ref": logical_id(sw.topic)},
+            "POWERTOOLS_METRICS_NAMESPACE": contract.NAMESPACE,
+            "SERVER_METRICS_NAMESPACE": adot.SERVER_METRICS_NAMESPACE,
+            "SERVICE_NAMES": "mcp-service",
+            "CLUSTER_NAME": under_test.resolve(sw.cluster_arn),
+        }
+    )
+    functions = under_test.template.find_resources(
+        FUNCTION, {"Properties": {"Environment": {"Variables": env}}}
+    )
+    assert len(functions) == len(HANDLERS)
+    for function in functions.values():
+        assert set(function["Properties"]["Environment"]["Variables"]) >= REQUIRED_ENV
+    # The add-on watches the cluster named by context, the demo its own cluster.
+    cluster_arn = under_test.resolve(sw.cluster_arn)
+    if under_test.name == "demo":
+        assert cluster_arn == _arn(logical_id(synthesized.demo_stack.cluster))
+    else:
+        assert (
+            resolve(cluster_arn, PSEUDO_REFS)
+            == f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/mcp-cluster"
+        )
 
 
 def test_lambda_asset_holds_the_detectors_package_only(synthesized: Synth) -> None:
-    code = _functions(synthesized.addon)["sessionwatch.detectors.handlers.ecs_events.handler"]
-    asset_hash = code["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+    code = Stack_(synthesized, "addon").function("EcsEvents")["Code"]
+    asset_hash = code["S3Key"].removesuffix(".zip")
     staged = synthesized.outdir / f"asset.{asset_hash}"
     if staged.is_dir():
-        top = {p.name for p in staged.iterdir()}
         files = [p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()]
     else:
         with zipfile.ZipFile(staged.with_suffix(".zip")) as archive:
             files = archive.namelist()
-        top = {name.split("/")[0] for name in files}
-    assert top == {"sessionwatch"}
+    assert {f.split("/")[0] for f in files} == {"sessionwatch"}
     assert {f.split("/")[1] for f in files} == {"__init__.py", "contract.py", "detectors"}
     for handler in HANDLERS.values():
         module = handler.rsplit(".", 1)[0].replace(".", "/") + ".py"
@@ -108,72 +157,87 @@ def test_lambda_asset_holds_the_detectors_package_only(synthesized: Synth) -> No
     assert not any("__pycache__" in f for f in files)
 
 
-def test_ecs_rule_targets_the_ecs_events_detector(template: dict[str, Any]) -> None:
-    rules = cfn.resources(template, "AWS::Events::Rule")
-    (rule,) = [r for r in rules.values() if "EventPattern" in r["Properties"]]
-    pattern = rule["Properties"]["EventPattern"]
-    assert pattern["source"] == ["aws.ecs"]
-    assert set(pattern["detail-type"]) == {
-        "ECS Deployment State Change",
-        "ECS Task State Change",
-        "ECS Service Action",
-    }
-    scopes = pattern["$or"]
-    assert {"detail", "resources"} == {key for scope in scopes for key in scope}
-    (target,) = rule["Properties"]["Targets"]
-    function_id = _function_id(template, HANDLERS["EcsEvents"])
-    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
-    permissions = cfn.resources(template, "AWS::Lambda::Permission").values()
-    assert any(
-        p["Properties"]["Principal"] == "events.amazonaws.com"
-        and p["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
-        for p in permissions
+def test_ecs_rule_targets_the_ecs_events_detector(under_test: Stack_) -> None:
+    template = under_test.template
+    function = under_test.function_id("EcsEvents")
+    rules = template.find_resources(
+        "AWS::Events::Rule",
+        {
+            "Properties": {
+                "EventPattern": {
+                    "source": ["aws.ecs"],
+                    "detail-type": [
+                        "ECS Deployment State Change",
+                        "ECS Task State Change",
+                        "ECS Service Action",
+                    ],
+                    "$or": [
+                        {"detail": {"clusterArn": Match.any_value()}},
+                        {"resources": [{"prefix": Match.any_value()}]},
+                    ],
+                },
+                "Targets": [Match.object_like({"Arn": _arn(function)})],
+            }
+        },
+    )
+    assert len(rules) == 1
+    template.has_resource_properties(
+        "AWS::Lambda::Permission",
+        {
+            "Principal": "events.amazonaws.com",
+            "FunctionName": _arn(function),
+            "SourceArn": _arn(next(iter(rules))),
+        },
     )
 
 
-def test_subscription_filter_selects_the_session_events(template: dict[str, Any]) -> None:
+def test_subscription_filter_selects_the_session_events(under_test: Stack_) -> None:
     assert contract.SESSION_EVENTS_FILTER_PATTERN == CONTRACT_FILTER
-    _, subscription = cfn.one(template, "AWS::Logs::SubscriptionFilter")
-    props = subscription["Properties"]
-    assert props["FilterPattern"] == CONTRACT_FILTER
-    function_id = _function_id(template, HANDLERS["SessionEvents"])
-    assert props["DestinationArn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    under_test.template.resource_count_is("AWS::Logs::SubscriptionFilter", 1)
+    under_test.template.has_resource_properties(
+        "AWS::Logs::SubscriptionFilter",
+        {
+            "FilterPattern": CONTRACT_FILTER,
+            "DestinationArn": _arn(under_test.function_id("SessionEvents")),
+        },
+    )
 
 
 def test_subscription_reads_the_server_log_group(synthesized: Synth) -> None:
-    _, addon = cfn.one(synthesized.addon, "AWS::Logs::SubscriptionFilter")
-    assert addon["Properties"]["LogGroupName"] == "/ecs/mcp-server"
-    _, demo = cfn.one(synthesized.demo, "AWS::Logs::SubscriptionFilter")
-    _, task_def = cfn.one(synthesized.demo, "AWS::ECS::TaskDefinition")
-    server = _container(task_def, "mcp-server")
-    assert (
-        demo["Properties"]["LogGroupName"] == server["LogConfiguration"]["Options"]["awslogs-group"]
+    synthesized.addon_template.has_resource_properties(
+        "AWS::Logs::SubscriptionFilter", {"LogGroupName": "/ecs/mcp-server"}
+    )
+    demo = synthesized.demo_stack
+    server_logs = {"Ref": logical_id(demo.server_logs)}
+    synthesized.demo_template.has_resource_properties(
+        "AWS::Logs::SubscriptionFilter", {"LogGroupName": server_logs}
+    )
+    server = _container(synthesized.demo_template, "mcp-server")
+    assert server["LogConfiguration"]["Options"]["awslogs-group"] == server_logs
+
+
+def test_reporter_runs_every_minute(under_test: Stack_) -> None:
+    under_test.template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "rate(1 minute)",
+            "Targets": [Match.object_like({"Arn": _arn(under_test.function_id("Reporter"))})],
+        },
     )
 
 
-def test_reporter_runs_every_minute(template: dict[str, Any]) -> None:
-    rules = cfn.resources(template, "AWS::Events::Rule").values()
-    (schedule,) = [r for r in rules if "ScheduleExpression" in r["Properties"]]
-    assert schedule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
-    function_id = _function_id(template, HANDLERS["Reporter"])
-    assert schedule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
-
-
-def _alarms(template: dict[str, Any], namespace: str = contract.NAMESPACE) -> list[dict[str, Any]]:
-    return [
-        a["Properties"]
-        for a in cfn.resources(template, "AWS::CloudWatch::Alarm").values()
-        if a["Properties"]["Namespace"] == namespace
-    ]
+def _alarms(template: Template, namespace: str = contract.NAMESPACE) -> list[dict[str, Any]]:
+    found = template.find_resources(ALARM, {"Properties": {"Namespace": namespace}})
+    return [a["Properties"] for a in found.values()]
 
 
 def _dims(alarm: dict[str, Any]) -> dict[str, Any]:
     return {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
 
 
-def test_alarms_of_design_section_6_act_on_the_topic(template: dict[str, Any]) -> None:
-    topic_id = cfn.one(template, "AWS::SNS::Topic")[0]
-    alarms = _alarms(template)
+def test_alarms_of_the_architecture_act_on_the_topic(under_test: Stack_) -> None:
+    topic = {"Ref": logical_id(under_test.sw.topic)}
+    alarms = _alarms(under_test.template)
     assert len(alarms) == 3
     by_kind = {(a["MetricName"], _dims(a).get(contract.DIMENSION_CAUSE)): a for a in alarms}
     assert set(by_kind) == {
@@ -181,11 +245,12 @@ def test_alarms_of_design_section_6_act_on_the_topic(template: dict[str, Any]) -
         (contract.METRIC_SESSIONS_LOST, contract.Cause.STICKINESS.value),
         (contract.METRIC_DEPLOYMENT_LOSS_SPIKE, None),
     }
+    under_test.template.all_resources_properties(
+        ALARM,
+        {"AlarmActions": [topic], "OKActions": [topic], "TreatMissingData": "notBreaching"},
+    )
     for alarm in alarms:
-        assert alarm["Namespace"] == contract.NAMESPACE
         assert _dims(alarm)[contract.DIMENSION_SERVICE] == "mcp-service"
-        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
-        assert alarm["TreatMissingData"] == "notBreaching"
         assert alarm["Period"] == 60
         assert alarm["EvaluationPeriods"] == 1
         assert alarm["Threshold"] == 1
@@ -194,42 +259,44 @@ def test_alarms_of_design_section_6_act_on_the_topic(template: dict[str, Any]) -
     assert deployment["Statistic"] == "Sum"
 
 
-def test_failing_detectors_alarm_too(template: dict[str, Any]) -> None:
+def test_failing_detectors_alarm_too(under_test: Stack_) -> None:
     """Silence from a crashed detector must not read as "no sessions lost"."""
-    topic_id = cfn.one(template, "AWS::SNS::Topic")[0]
-    alarms = _alarms(template, namespace="AWS/Lambda")
-    function_ids = {_function_id(template, handler) for handler in HANDLERS.values()}
-    assert {_dims(a)["FunctionName"]["Ref"] for a in alarms} == function_ids
+    alarms = _alarms(under_test.template, namespace="AWS/Lambda")
+    assert {_dims(a)["FunctionName"]["Ref"] for a in alarms} == {
+        under_test.function_id(name) for name in HANDLERS
+    }
     for alarm in alarms:
         assert alarm["MetricName"] == "Errors" and alarm["Statistic"] == "Sum"
-        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
-        assert alarm["TreatMissingData"] == "notBreaching"
 
 
-def test_ledger_table_schema_and_protection(template: dict[str, Any]) -> None:
-    _, table = cfn.one(template, "AWS::DynamoDB::Table")
-    props = table["Properties"]
-    assert props["KeySchema"] == [
-        {"AttributeName": "pk", "KeyType": "HASH"},
-        {"AttributeName": "sk", "KeyType": "RANGE"},
-    ]
-    assert {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]} == {
-        "pk": "S",
-        "sk": "S",
-    }
-    assert props["BillingMode"] == "PAY_PER_REQUEST"
-    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    assert props["SSESpecification"]["SSEEnabled"] is True
-    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
-    assert "GlobalSecondaryIndexes" not in props and "LocalSecondaryIndexes" not in props
+def test_ledger_table_schema_and_protection(under_test: Stack_) -> None:
+    under_test.template.resource_count_is("AWS::DynamoDB::Table", 1)
+    under_test.template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            "BillingMode": "PAY_PER_REQUEST",
+            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "GlobalSecondaryIndexes": Match.absent(),
+            "LocalSecondaryIndexes": Match.absent(),
+        },
+    )
 
 
-def test_ledger_grants_are_the_item_calls_only(template: dict[str, Any]) -> None:
-    table_id = cfn.one(template, "AWS::DynamoDB::Table")[0]
-    table_arn = {"Fn::GetAtt": [table_id, "Arn"]}
+def test_ledger_grants_are_the_item_calls_only(under_test: Stack_) -> None:
+    table_arn = _arn(logical_id(under_test.sw.ledger))
     granted = [
         s
-        for policy in cfn.resources(template, "AWS::IAM::Policy").values()
+        for policy in under_test.template.find_resources("AWS::IAM::Policy").values()
         for s in policy["Properties"]["PolicyDocument"]["Statement"]
         if table_arn in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
     ]
@@ -238,32 +305,49 @@ def test_ledger_grants_are_the_item_calls_only(template: dict[str, Any]) -> None
         assert sorted(statement["Action"]) == sorted(LEDGER_ACTIONS)
 
 
-def test_topic_is_kms_encrypted_and_tls_only(template: dict[str, Any]) -> None:
-    topic_id, topic = cfn.one(template, "AWS::SNS::Topic")
-    key_id, key = cfn.one(template, "AWS::KMS::Key")
-    assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
-    assert key["Properties"]["EnableKeyRotation"] is True
-    services = {
-        s["Principal"].get("Service")
-        for s in key["Properties"]["KeyPolicy"]["Statement"]
-        if isinstance(s["Principal"], dict)
-    }
-    assert "cloudwatch.amazonaws.com" in services  # alarms can publish to the encrypted topic
-    _, policy = cfn.one(template, "AWS::SNS::TopicPolicy")
-    statements = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert {
-        "Action": "sns:Publish",
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        "Effect": "Deny",
-        "Principal": "*",
-        "Resource": {"Ref": topic_id},
-        "Sid": "AllowPublishThroughSSLOnly",
-    } in statements
+def test_topic_is_kms_encrypted_and_tls_only(under_test: Stack_) -> None:
+    template = under_test.template
+    topic, key = logical_id(under_test.sw.topic), logical_id(under_test.sw.key)
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": _arn(key)})
+    template.has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "EnableKeyRotation": True,
+            "KeyPolicy": {
+                "Statement": Match.array_with(
+                    [  # alarms can publish to the encrypted topic
+                        Match.object_like({"Principal": {"Service": "cloudwatch.amazonaws.com"}})
+                    ]
+                )
+            },
+        },
+    )
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": "sns:Publish",
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Resource": {"Ref": topic},
+                            "Sid": "AllowPublishThroughSSLOnly",
+                        }
+                    ]
+                )
+            }
+        },
+    )
 
 
-def test_dashboard_is_created(template: dict[str, Any]) -> None:
-    _, dashboard = cfn.one(template, "AWS::CloudWatch::Dashboard")
-    assert "DashboardBody" in dashboard["Properties"]
+def test_dashboard_is_created(under_test: Stack_) -> None:
+    under_test.template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    under_test.template.has_resource_properties(
+        "AWS::CloudWatch::Dashboard", {"DashboardBody": Match.any_value()}
+    )
 
 
 # --- the add-on stack, from context ---------------------------------------------------------
@@ -272,36 +356,49 @@ def test_dashboard_is_created(template: dict[str, Any]) -> None:
 def test_addon_context_sets_services_alb_emails_and_thresholds(
     synthesized_custom: Synth,
 ) -> None:
-    template = synthesized_custom.addon
+    template = synthesized_custom.addon_template
     alarms = _alarms(template)
     assert len(alarms) == 6
     assert {_dims(a)[contract.DIMENSION_SERVICE] for a in alarms} == {"mcp-a", "mcp-b"}
     deployment = [a for a in alarms if _dims(a).get(contract.DIMENSION_CAUSE) == "deployment"]
     assert {a["Threshold"] for a in deployment} == {3}
-    emails = [s["Properties"] for s in cfn.resources(template, "AWS::SNS::Subscription").values()]
-    assert sorted(e["Endpoint"] for e in emails) == ["oncall@example.com", "sre@example.com"]
-    assert {e["Protocol"] for e in emails} == {"email"}
-    for function in _functions(template).values():
-        env = function["Properties"]["Environment"]["Variables"]
-        assert env["SERVICE_NAMES"] == "mcp-a,mcp-b"
-        assert env["LOAD_BALANCER_FULL_NAME"] == ADDON_CONTEXT["sessionwatch:loadBalancerFullName"]
-        assert env["TARGET_GROUP_FULL_NAME"] == ADDON_CONTEXT["sessionwatch:targetGroupFullName"]
-        assert env["GRACE_PERIOD_SECONDS"] == "180"
-        assert env["DEREGISTRATION_DELAY_SECONDS"] == "60"
-        assert env["STOP_TIMEOUT_SECONDS"] == "90"
-        assert env["SERVER_SERVICE_NAME"] == "mcp-prod"
-        assert cfn.resolve(env["CLUSTER_NAME"]).endswith(":cluster/prod-mcp")
-    _, subscription = cfn.one(template, "AWS::Logs::SubscriptionFilter")
-    assert subscription["Properties"]["LogGroupName"] == "/ecs/prod-mcp"
+    emails = template.find_resources("AWS::SNS::Subscription")
+    assert sorted(e["Properties"]["Endpoint"] for e in emails.values()) == [
+        "oncall@example.com",
+        "sre@example.com",
+    ]
+    template.all_resources_properties("AWS::SNS::Subscription", {"Protocol": "email"})
+    template.all_resources_properties(
+        FUNCTION,
+        {
+            "Environment": {
+                "Variables": Match.object_like(
+                    {
+                        "SERVICE_NAMES": "mcp-a,mcp-b",
+                        "LOAD_BALANCER_FULL_NAME": ADDON_CONTEXT[
+                            "sessionwatch:loadBalancerFullName"
+                        ],
+                        "TARGET_GROUP_FULL_NAME": ADDON_CONTEXT["sessionwatch:targetGroupFullName"],
+                        "GRACE_PERIOD_SECONDS": "180",
+                        "DEREGISTRATION_DELAY_SECONDS": "60",
+                        "STOP_TIMEOUT_SECONDS": "90",
+                        "SERVER_SERVICE_NAME": "mcp-prod",
+                    }
+                )
+            }
+        },
+    )
+    sw = synthesized_custom.sessionwatch("addon")
+    cluster = resolve(Stack.of(sw).resolve(sw.cluster_arn), PSEUDO_REFS)
+    assert cluster == f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/prod-mcp"
+    template.has_resource_properties(
+        "AWS::Logs::SubscriptionFilter", {"LogGroupName": "/ecs/prod-mcp"}
+    )
     # Each service's deployment alarm is an output, to name in that service's ECS deployment alarms.
-    deployment_ids = {
-        k
-        for k, a in cfn.resources(template, "AWS::CloudWatch::Alarm").items()
-        if {"Name": contract.DIMENSION_CAUSE, "Value": "deployment"}
-        in a["Properties"]["Dimensions"]
-    }
-    outputs = [o["Value"] for k, o in template["Outputs"].items() if "DeploymentAlarmName" in k]
-    assert {o["Ref"] for o in outputs} == deployment_ids and len(deployment_ids) == 2
+    deployment_ids = {logical_id(a.deployment_loss) for a in sw.alarms.values()}
+    outputs = template.find_outputs("*")
+    named = [o["Value"] for k, o in outputs.items() if "DeploymentAlarmName" in k]
+    assert {o["Ref"] for o in named} == deployment_ids and len(deployment_ids) == 2
 
 
 def test_addon_without_context_says_what_is_missing(tmp_path: Path) -> None:
@@ -314,68 +411,77 @@ def test_addon_without_context_says_what_is_missing(tmp_path: Path) -> None:
 # --- the demo stack --------------------------------------------------------------------------
 
 
-def _container(task_def: dict[str, Any], name: str) -> dict[str, Any]:
+def _container(template: Template, name: str) -> dict[str, Any]:
+    (task_def,) = template.find_resources("AWS::ECS::TaskDefinition").values()
     (container,) = [c for c in task_def["Properties"]["ContainerDefinitions"] if c["Name"] == name]
     return container
-
-
-def _attributes(resource: dict[str, Any]) -> dict[str, str]:
-    return {a["Key"]: a["Value"] for a in resource["Properties"]["TargetGroupAttributes"]}
 
 
 def test_demo_target_group_is_sticky_for_a_day_with_the_configured_delay(
     synthesized: Synth,
 ) -> None:
-    _, target_group = cfn.one(synthesized.demo, "AWS::ElasticLoadBalancingV2::TargetGroup")
-    attributes = _attributes(target_group)
-    assert attributes["stickiness.enabled"] == "true"
-    assert attributes["stickiness.type"] == "lb_cookie"
-    assert attributes["stickiness.lb_cookie.duration_seconds"] == "86400"
-    assert attributes["deregistration_delay.timeout_seconds"] == "300"
-    assert target_group["Properties"]["TargetType"] == "ip"
+    synthesized.demo_template.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::TargetGroup",
+        {
+            "TargetType": "ip",
+            "TargetGroupAttributes": Match.array_with(
+                [
+                    {"Key": "deregistration_delay.timeout_seconds", "Value": "300"},
+                    {"Key": "stickiness.enabled", "Value": "true"},
+                    {"Key": "stickiness.type", "Value": "lb_cookie"},
+                    {"Key": "stickiness.lb_cookie.duration_seconds", "Value": "86400"},
+                ]
+            ),
+        },
+    )
 
 
 def test_demo_vpc_spans_two_azs(synthesized: Synth) -> None:
-    subnets = cfn.resources(synthesized.demo, "AWS::EC2::Subnet").values()
+    subnets = synthesized.demo_template.find_resources("AWS::EC2::Subnet").values()
     azs = {json.dumps(s["Properties"]["AvailabilityZone"]) for s in subnets}
     assert len(azs) == 2
-    _, alb = cfn.one(synthesized.demo, "AWS::ElasticLoadBalancingV2::LoadBalancer")
-    assert alb["Properties"]["Scheme"] == "internet-facing"
+    (alb,) = synthesized.demo_template.find_resources(
+        "AWS::ElasticLoadBalancingV2::LoadBalancer"
+    ).values()
     assert len(alb["Properties"]["Subnets"]) == 2
 
 
 def test_demo_service_rolls_with_circuit_breaker_and_deployment_alarm(
     synthesized: Synth,
 ) -> None:
-    template = synthesized.demo
-    _, service = cfn.one(template, "AWS::ECS::Service")
-    props = service["Properties"]
-    assert props["DesiredCount"] == 2
-    assert props["LaunchType"] == "FARGATE"
-    assert props["ServiceName"] == "mcp-service"
-    config = props["DeploymentConfiguration"]
-    assert config["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
-    assert config["MinimumHealthyPercent"] == 100 and config["MaximumPercent"] == 200
-    assert props["DeploymentController"] == {"Type": "ECS"}
-    deployment_alarm_ids = [
-        k
-        for k, a in cfn.resources(template, "AWS::CloudWatch::Alarm").items()
-        if {"Name": contract.DIMENSION_CAUSE, "Value": "deployment"}
-        in a["Properties"]["Dimensions"]
-    ]
-    assert config["Alarms"]["AlarmNames"] == [{"Ref": deployment_alarm_ids[0]}]
-    assert config["Alarms"]["Enable"] is True
-    assert config["Alarms"]["Rollback"] is False  # FAIL_ON_ALARM: marked failed, not rolled back
-    (listener_tg,) = props["LoadBalancers"]
-    assert listener_tg["ContainerName"] == "mcp-server"
-    assert listener_tg["ContainerPort"] == 8000
+    sw = synthesized.sessionwatch("demo")
+    deployment_alarm = logical_id(sw.deployment_alarm("mcp-service"))
+    synthesized.demo_template.has_resource_properties(
+        "AWS::ECS::Service",
+        {
+            "DesiredCount": 2,
+            "LaunchType": "FARGATE",
+            "ServiceName": "mcp-service",
+            "DeploymentController": {"Type": "ECS"},
+            "DeploymentConfiguration": {
+                "DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
+                "MinimumHealthyPercent": 100,
+                "MaximumPercent": 200,
+                # FAIL_ON_ALARM: marked failed, not rolled back
+                "Alarms": {
+                    "AlarmNames": [{"Ref": deployment_alarm}],
+                    "Enable": True,
+                    "Rollback": False,
+                },
+            },
+            "LoadBalancers": [
+                Match.object_like({"ContainerName": "mcp-server", "ContainerPort": 8000})
+            ],
+        },
+    )
 
 
 def test_demo_task_runs_server_from_asset_with_adot_sidecar(synthesized: Synth) -> None:
-    template = synthesized.demo
-    _, task_def = cfn.one(template, "AWS::ECS::TaskDefinition")
-    assert task_def["Properties"]["RequiresCompatibilities"] == ["FARGATE"]
-    server = _container(task_def, "mcp-server")
+    template = synthesized.demo_template
+    template.has_resource_properties(
+        "AWS::ECS::TaskDefinition", {"RequiresCompatibilities": ["FARGATE"]}
+    )
+    server = _container(template, "mcp-server")
     assert server["StopTimeout"] == 30
     env = {e["Name"]: e["Value"] for e in server["Environment"]}
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://localhost:4318"
@@ -386,17 +492,16 @@ def test_demo_task_runs_server_from_asset_with_adot_sidecar(synthesized: Synth) 
     assert check_drain_budget(drain, DEFAULT_GRACEFUL_SECONDS, server["StopTimeout"]) is None
     assert server["LogConfiguration"]["LogDriver"] == "awslogs"
     # The image is a staged Docker asset (ECR), built from server/Dockerfile at deploy time.
-    image = json.dumps(server["Image"])
-    assert "cdk-hnb659fds-container-assets" in image
+    assert "cdk-hnb659fds-container-assets" in json.dumps(server["Image"])
     assets = json.loads((synthesized.outdir / "DemoServiceStack.assets.json").read_text())
     (docker_asset,) = assets["dockerImages"].values()
     assert docker_asset["source"]["dockerFile"] == "server/Dockerfile"
 
-    collector = _container(task_def, "aws-otel-collector")
+    collector = _container(template, "aws-otel-collector")
     assert collector["Image"] == adot.COLLECTOR_IMAGE
     assert collector["Essential"] is False
     collector_env = {e["Name"]: e["Value"] for e in collector["Environment"]}
-    config = json.loads(cfn.resolve(collector_env[adot.CONFIG_ENV_VAR]))
+    config = json.loads(resolve(collector_env[adot.CONFIG_ENV_VAR], PSEUDO_REFS))
     emf = config["exporters"]["awsemf"]
     assert emf["namespace"] == adot.SERVER_METRICS_NAMESPACE
     assert [tuple(d) for d in emf["metric_declarations"][0]["dimensions"]] == list(
@@ -406,31 +511,42 @@ def test_demo_task_runs_server_from_asset_with_adot_sidecar(synthesized: Synth) 
 
 
 def test_demo_collector_may_write_only_its_metrics_log_group(synthesized: Synth) -> None:
-    template = synthesized.demo
-    _, task_def = cfn.one(template, "AWS::ECS::TaskDefinition")
-    collector = _container(task_def, "aws-otel-collector")
+    template = synthesized.demo_template
+    (task_def,) = template.find_resources("AWS::ECS::TaskDefinition").values()
+    collector = _container(template, "aws-otel-collector")
     env = {e["Name"]: e["Value"] for e in collector["Environment"]}
     log_group_ref = json.dumps(env[adot.CONFIG_ENV_VAR])
     task_role = task_def["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0]
-    statements = [
-        s
-        for p in cfn.resources(template, "AWS::IAM::Policy").values()
-        if {"Ref": task_role} in p["Properties"]["Roles"]
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    policies = template.find_resources(
+        "AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": task_role}]}}
+    )
+    (statement,) = [
+        s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
-    (statement,) = statements
     log_group_id = statement["Resource"]["Fn::GetAtt"][0]
     assert log_group_id in log_group_ref
     assert "logs:PutLogEvents" in statement["Action"]
 
 
 def test_demo_sessionwatch_quotes_the_demo_settings(synthesized: Synth) -> None:
-    for function in _functions(synthesized.demo).values():
-        env = function["Properties"]["Environment"]["Variables"]
-        assert env["DEREGISTRATION_DELAY_SECONDS"] == "300"
-        assert env["STOP_TIMEOUT_SECONDS"] == "30"
-        assert "LoadBalancerFullName" in json.dumps(env["LOAD_BALANCER_FULL_NAME"])
-        assert "TargetGroupFullName" in json.dumps(env["TARGET_GROUP_FULL_NAME"])
+    demo = synthesized.demo_stack
+    synthesized.demo_template.all_resources_properties(
+        FUNCTION,
+        {
+            "Environment": {
+                "Variables": Match.object_like(
+                    {
+                        "DEREGISTRATION_DELAY_SECONDS": "300",
+                        "STOP_TIMEOUT_SECONDS": "30",
+                        "LOAD_BALANCER_FULL_NAME": demo.resolve(demo.alb.load_balancer_full_name),
+                        "TARGET_GROUP_FULL_NAME": demo.resolve(
+                            demo.target_group.target_group_full_name
+                        ),
+                    }
+                )
+            }
+        },
+    )
 
 
 def test_demo_health_check_is_a_route_the_server_answers(synthesized: Synth) -> None:
@@ -442,9 +558,10 @@ def test_demo_health_check_is_a_route_the_server_answers(synthesized: Synth) -> 
     from sessionwatch.server.app import build_app, build_mcp_server
     from sessionwatch.server.identity import TaskIdentity
 
-    _, target_group = cfn.one(synthesized.demo, "AWS::ElasticLoadBalancingV2::TargetGroup")
-    assert target_group["Properties"]["HealthCheckPath"] == HEALTH_CHECK_PATH
-    assert target_group["Properties"]["Matcher"] == {"HttpCode": HEALTHY_HTTP_CODES}
+    synthesized.demo_template.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::TargetGroup",
+        {"HealthCheckPath": HEALTH_CHECK_PATH, "Matcher": {"HttpCode": HEALTHY_HTTP_CODES}},
+    )
     app = build_app(build_mcp_server(TaskIdentity(task_id="t")), session_idle_timeout=None)
     with TestClient(app) as client:
         assert client.get(HEALTH_CHECK_PATH).status_code == int(HEALTHY_HTTP_CODES)
