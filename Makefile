@@ -28,8 +28,10 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Every benchmark (server overhead, detector core, accuracy on ACCURACY_TIMELINES generated
+# timelines, default 12, ledger cost at 1k/10k/100k tasks); `make bench BENCH=accuracy` runs one.
 bench: setup
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks $(BENCH)
 
 serve: $(STAMP)
 	$(PY) -m sessionwatch.server --port $(or $(PORT),8000)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("server_overhead", "detector_core")
+BENCHMARKS = ("server_overhead", "detector_core", "accuracy", "ledger_cost")
 
 
 def main(argv: list[str]) -> int:

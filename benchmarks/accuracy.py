@@ -1,0 +1,403 @@
+"""Accuracy benchmark: generated ECS timelines with ground truth through the real handlers.
+
+``python -m benchmarks.accuracy --timelines 1000 --seed 1`` generates timelines
+(``benchmarks.timelines``), delivers each one late, reordered and duplicated, into the three
+real Lambda handlers over moto (DynamoDB, SNS -> SQS for the reports) with a simulated clock
+(``runtime.clock``), runs the reporter every simulated minute and once more after every grace
+period and follow-up interval, then compares:
+
+- the cause decided for every lost session (the last ``session loss decided`` line the handlers
+  logged for its fingerprint; a later "revised" line replaces it) with the ground truth, as a
+  confusion matrix per deployment strategy (rows: true cause, columns: decided cause,
+  ``none`` = never decided);
+- each deployment's report (``sessions_lost``, the largest over the report and any follow-up)
+  with the sessions the truth loses to that deployment.
+
+The detectors' ECS reads (DescribeServices, DescribeServiceDeployments) are answered from the
+timeline, as ECS would answer at the simulated time, by a botocore ``before-call`` hook on a
+real ECS client: no request leaves the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from benchmarks.timelines import CLUSTER, DEREGISTRATION_DELAY_S, Timeline, deliver, generate, iso
+from sessionwatch.contract import VERDICT_LOG_MESSAGE, Cause
+
+GRACE_S = 120.0
+FOLLOW_UP_S = 600.0
+CAUSES = [c.value for c in Cause if c is not Cause.PENDING]
+COLUMNS = [*CAUSES, "pending", "none"]
+
+
+class _Context:
+    """The attributes Powertools' Logger reads from a LambdaContext."""
+
+    function_name = "sessionwatch-accuracy"
+    memory_limit_in_mb = 256
+    invoked_function_arn = f"arn:aws:lambda:us-east-1:111122223333:function:{function_name}"
+    aws_request_id = "bench"
+
+
+@dataclass
+class Failure:
+    """One wrong verdict or report count, with enough of the timeline to reproduce it."""
+
+    seed: int
+    strategy: str
+    kind: str  # "cause" | "report"
+    detail: str
+    shapes: list[str]
+
+
+@dataclass
+class Results:
+    """Accumulated over timelines."""
+
+    matrices: dict[str, Counter[tuple[str, str]]] = field(
+        default_factory=lambda: defaultdict(Counter)
+    )
+    reports_checked: int = 0
+    report_errors: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    timelines: int = 0
+    handler_errors: int = 0
+
+    def wrong_causes(self) -> int:
+        return sum(n for m in self.matrices.values() for (t, d), n in m.items() if t != d)
+
+    def sessions(self) -> int:
+        return sum(sum(m.values()) for m in self.matrices.values())
+
+
+@contextlib.contextmanager
+def aws_env() -> Iterator[None]:
+    """moto in process, with fake credentials (restored afterwards)."""
+    from moto import mock_aws
+
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 -- moto's fake credentials
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    try:
+        with mock_aws():
+            yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def ecs_client_for(tl: Timeline, clock: Any) -> Any:
+    """A real boto3 ECS client whose reads are answered from the timeline at ``clock()``."""
+    import boto3
+    from botocore.awsrequest import AWSResponse
+    from botocore.compat import HTTPHeaders
+
+    client = boto3.client("ecs", region_name="us-east-1")
+
+    def answer(model: Any, params: Any, **_: Any) -> tuple[Any, dict[str, Any]]:
+        body = json.loads(params.get("body") or b"{}")
+        now = clock()
+        if model.name == "DescribeServices":
+            parsed = tl.describe_services(now, list(body.get("services", [])))
+        elif model.name == "DescribeServiceDeployments":
+            parsed = tl.describe_service_deployments(
+                now, list(body.get("serviceDeploymentArns", []))
+            )
+        elif model.name == "ListServiceDeployments":
+            svc = str(body.get("service", "")).rsplit("/", 1)[-1]
+            parsed = {
+                "serviceDeployments": [
+                    {"serviceDeploymentArn": a["serviceDeploymentArn"], "status": a["status"]}
+                    for a in tl.describe_service_deployments(
+                        now,
+                        [
+                            x
+                            for x in (
+                                _arn_of(tl, d) for d in tl.deployments.values() if d.service == svc
+                            )
+                        ],
+                    )["serviceDeployments"]
+                ]
+            }
+        else:
+            parsed = {"Error": {"Code": "AccessDeniedException", "Message": "not modelled"}}
+            return AWSResponse("https://ecs", 400, HTTPHeaders(), None), {
+                **parsed,
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            }
+        parsed["ResponseMetadata"] = {"HTTPStatusCode": 200}
+        return AWSResponse("https://ecs", 200, HTTPHeaders(), None), parsed
+
+    client.meta.events.register("before-call.ecs.*", cast(Any, answer))
+    return client
+
+
+def _arn_of(tl: Timeline, d: Any) -> str:
+    from benchmarks.timelines import service_deployment_arn
+
+    return service_deployment_arn(d)
+
+
+class Harness:
+    """The three handlers over one moto backend; one fresh table and topic per timeline."""
+
+    def __init__(self) -> None:
+        import boto3
+
+        from sessionwatch.detectors.handlers import ecs_events, reporter, runtime, session_events
+
+        self.runtime = runtime
+        self.handlers = {"ecs": ecs_events.handler, "logs": session_events.handler}
+        self.reporter = reporter.handler
+        self.db = boto3.client("dynamodb", region_name="us-east-1")
+        self.sns = boto3.client("sns", region_name="us-east-1")
+        self.sqs = boto3.client("sqs", region_name="us-east-1")
+        self.now = 0.0
+        self.runtime.clock = lambda: self.now
+        self.buffer = io.StringIO()
+        for h in runtime.logger._logger.handlers:
+            if hasattr(h, "setStream"):
+                h.setStream(self.buffer)
+        self.n = 0
+
+    def setup(self, tl: Timeline) -> str:
+        from sessionwatch.detectors.ledger_items import TABLE_SCHEMA
+
+        self.n += 1
+        table = f"ledger-{self.n}"
+        self.db.create_table(TableName=table, **TABLE_SCHEMA)
+        topic = self.sns.create_topic(Name=f"reports-{self.n}")["TopicArn"]
+        queue = self.sqs.create_queue(QueueName=f"reports-{self.n}")["QueueUrl"]
+        qarn = self.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        self.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn)
+        os.environ.update(
+            LEDGER_TABLE_NAME=table,
+            CLUSTER_NAME=CLUSTER,
+            SERVICE_NAMES="",
+            REPORT_TOPIC_ARN=topic,
+            GRACE_PERIOD_SECONDS=str(int(GRACE_S)),
+            DEREGISTRATION_DELAY_SECONDS=str(int(DEREGISTRATION_DELAY_S)),
+            POWERTOOLS_SERVICE_NAME="sessionwatch",
+        )
+        self.runtime.reset()
+        if hasattr(self.runtime, "ecs"):
+            client = ecs_client_for(tl, lambda: self.now)
+
+            def ecs() -> Any:
+                return client
+
+            ecs.cache_clear = lambda: None  # type: ignore[attr-defined]  # reset() calls it
+            self.runtime.ecs = ecs
+        return queue
+
+    def call(self, kind: str, payload: Any) -> None:
+        ctx: Any = _Context()
+        with contextlib.redirect_stdout(self.buffer):
+            if kind == "reporter":
+                self.reporter(payload, ctx)
+            else:
+                self.handlers[kind](payload, ctx)
+
+    def run(self, tl: Timeline) -> tuple[dict[str, str], dict[str, int], int]:
+        """Drive one timeline; return (fp -> decided cause, deployment -> reported lost)."""
+        queue = self.setup(tl)
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        deliveries = deliver(tl, tl.seed, GRACE_S)
+        errors = 0
+        start = min(d.at for d in deliveries)
+        next_report = start + 60
+        final = tl.end + GRACE_S + FOLLOW_UP_S + 180
+        i = 0
+        while i < len(deliveries) or next_report <= final:
+            if i < len(deliveries) and deliveries[i].at < next_report:
+                d = deliveries[i]
+                i += 1
+                self.now = d.at
+                try:
+                    self.call(d.kind, d.payload)
+                except Exception:  # an AWS error: Lambda would retry the same input
+                    errors += 1
+                    with contextlib.suppress(Exception):
+                        self.call(d.kind, d.payload)
+            else:
+                self.now = next_report
+                event = {
+                    "version": "0",
+                    "id": f"sched-{int(next_report)}",
+                    "detail-type": "Scheduled Event",
+                    "source": "aws.events",
+                    "time": iso(next_report),
+                    "detail": {},
+                }
+                try:
+                    self.call("reporter", event)
+                except Exception:
+                    errors += 1
+                # Quiet stretches: nothing new to deliver for a while, skip minutes ahead.
+                gap = (deliveries[i].at if i < len(deliveries) else final) - next_report
+                next_report += 60 if gap < 600 else 300
+        return self.verdicts(), self.reports(queue), errors
+
+    def verdicts(self) -> dict[str, str]:
+        decided: dict[str, str] = {}
+        for raw in self.buffer.getvalue().splitlines():
+            if not raw.startswith("{") or '"session"' not in raw:
+                continue
+            try:
+                doc = json.loads(raw)
+            except ValueError:
+                continue
+            msg = str(doc.get("message", ""))
+            if (msg == VERDICT_LOG_MESSAGE or "revised" in msg) and isinstance(
+                doc.get("session"), str
+            ):
+                cause = doc.get("cause") or doc.get("new_cause") or doc.get("revised_cause")
+                if isinstance(cause, str):
+                    decided[doc["session"]] = cause
+            elif msg == "session loss pending" and doc["session"] not in decided:
+                decided.setdefault(doc["session"], "pending")
+        return decided
+
+    def reports(self, queue: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        while True:
+            msgs = self.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not msgs:
+                return out
+            for m in msgs:
+                body = json.loads(m["Body"])
+                attr = body.get("MessageAttributes", {}).get("sessionwatch_report", {})
+                try:
+                    report = json.loads(attr.get("Value", "{}"))
+                except ValueError:
+                    continue
+                dep = report.get("deployment_id")
+                lost = report.get("sessions_lost")
+                if isinstance(dep, str) and isinstance(lost, int):
+                    out[dep] = max(out.get(dep, 0), lost)
+                self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+
+
+def check(tl: Timeline, decided: dict[str, str], reported: dict[str, int], res: Results) -> None:
+    for loss in tl.losses:
+        strategy = tl.strategy_of(loss.service) if loss.service in tl.services else "?"
+        got = decided.get(loss.fp, "none")
+        res.matrices[strategy][(loss.cause.value, got)] += 1
+        if got != loss.cause.value:
+            dep = tl.deployments.get(loss.deployment or "")
+            res.failures.append(
+                Failure(
+                    tl.seed,
+                    strategy,
+                    "cause",
+                    f"true {loss.cause.value} decided {got}: {loss.shape}"
+                    + (f" (deployment {dep.strategy} outcome {dep.outcome})" if dep else ""),
+                    tl.shapes,
+                )
+            )
+    for dep_id, exp in tl.expected_reports().items():
+        res.reports_checked += 1
+        got_n = reported.get(dep_id)
+        if got_n != exp.lost:
+            res.report_errors += 1
+            res.failures.append(
+                Failure(
+                    tl.seed,
+                    exp.strategy,
+                    "report",
+                    f"deployment {'rollback ' if exp.rollback else ''}{exp.outcome}: "
+                    f"expected {exp.lost} lost, report says "
+                    f"{'no report' if got_n is None else got_n}",
+                    tl.shapes,
+                )
+            )
+
+
+def run(
+    n: int, seed: int, progress_every: int = 0, out: Any = sys.stdout, load: float = 1.0
+) -> Results:
+    """Generate and drive ``n`` timelines (seeds derived from ``seed``), accumulate results."""
+    res = Results()
+    t0 = time.perf_counter()
+    with aws_env():
+        harness = Harness()
+        for k in range(n):
+            tl = generate(seed * 100_003 + k, load)
+            decided, reported, errors = harness.run(tl)
+            res.handler_errors += errors
+            res.timelines += 1
+            check(tl, decided, reported, res)
+            if progress_every and (k + 1) % progress_every == 0:
+                print(
+                    f"  {k + 1}/{n} timelines, {time.perf_counter() - t0:.0f} s, "
+                    f"{res.wrong_causes()} wrong causes of {res.sessions()}, "
+                    f"{res.report_errors} report errors of {res.reports_checked}",
+                    file=out,
+                    flush=True,
+                )
+    return res
+
+
+def print_results(res: Results, out: Any = sys.stdout, max_failures: int = 40) -> None:
+    p = lambda s="": print(s, file=out)  # noqa: E731
+    p(
+        f"{res.timelines} timelines, {res.sessions()} lost sessions, "
+        f"{res.wrong_causes()} wrong causes, {res.report_errors} report count errors "
+        f"of {res.reports_checked} deployments, {res.handler_errors} handler errors (retried)"
+    )
+    for strategy, m in sorted(res.matrices.items()):
+        rows = [c for c in CAUSES if any(m[(c, d)] for d in COLUMNS)]
+        cols = [c for c in COLUMNS if any(m[(r, c)] for r in CAUSES)]
+        p(f"\n{strategy}: true cause (rows) x decided cause (columns)")
+        p("| true \\ decided | " + " | ".join(cols) + " |")
+        p("|---|" + "---|" * len(cols))
+        for r in rows:
+            p(f"| {r} | " + " | ".join(str(m[(r, c)]) for c in cols) + " |")
+    if res.failures:
+        p(f"\nfailures (first {max_failures} of {len(res.failures)}):")
+        summary: Counter[str] = Counter(f"{f.kind}: {f.strategy}: {f.detail}" for f in res.failures)
+        for line, count in summary.most_common(max_failures):
+            seeds = sorted(
+                {f.seed for f in res.failures if f"{f.kind}: {f.strategy}: {f.detail}" == line}
+            )
+            p(f"  {count:>5} x {line}  [seeds {', '.join(map(str, seeds[:5]))}]")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--timelines", type=int, default=int(os.environ.get("ACCURACY_TIMELINES", 12)))
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--progress", type=int, default=10, help="a line every N timelines")
+    ap.add_argument("--load", type=float, default=1.0, help="client arrival rate factor")
+    args = ap.parse_args([] if argv is None else argv)
+    print(f"accuracy: {args.timelines} timelines, seed {args.seed}, load {args.load}", flush=True)
+    res = run(args.timelines, args.seed, args.progress, load=args.load)
+    print_results(res)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
