@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import Duration, Stack
+from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_logs as logs
 from constructs import Construct, Node
 
@@ -26,6 +27,11 @@ def _split(value: str | None) -> tuple[str, ...]:
 
 def _optional_int(value: Any) -> int | None:
     return None if value in (None, "") else int(value)
+
+
+def _flag(value: Any) -> bool:
+    """A context flag: `true`/`1`/`yes` (any case) or JSON true."""
+    return value is True or str(value).strip().lower() in ("true", "1", "yes")
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,9 @@ class AddonSettings:
     stickiness_loss_threshold: int = 1
     deregistration_delay_seconds: int | None = None
     stop_timeout_seconds: int | None = None
+    high_resolution_alarms: bool = False
+    slack_workspace_id: str | None = None
+    slack_channel_id: str | None = None
 
     @classmethod
     def from_context(cls, node: Node) -> AddonSettings:
@@ -69,6 +78,9 @@ class AddonSettings:
             stickiness_loss_threshold=int(get("stickinessLossThreshold") or 1),
             deregistration_delay_seconds=_optional_int(get("deregistrationDelaySeconds")),
             stop_timeout_seconds=_optional_int(get("stopTimeoutSeconds")),
+            high_resolution_alarms=_flag(get("highResolutionAlarms")),
+            slack_workspace_id=get("slackWorkspaceId"),
+            slack_channel_id=get("slackChannelId"),
         )
 
 
@@ -80,6 +92,22 @@ class SessionWatchStack(Stack):
     ) -> None:
         super().__init__(scope, id, **kwargs)
         self.settings = settings
+        self.slack_channel: chatbot.SlackChannelConfiguration | None = None
+        if settings.slack_workspace_id and settings.slack_channel_id:
+            # Notifications only: its role has no permissions, so nothing can be run from chat.
+            self.slack_channel = chatbot.SlackChannelConfiguration(
+                self,
+                "SlackChannel",
+                slack_channel_configuration_name=f"{self.stack_name}-sessionwatch",
+                slack_workspace_id=settings.slack_workspace_id,
+                slack_channel_id=settings.slack_channel_id,
+                logging_level=chatbot.LoggingLevel.ERROR,
+            )
+        elif settings.slack_workspace_id or settings.slack_channel_id:
+            raise ValueError(
+                "a Slack channel needs both sessionwatch:slackWorkspaceId and "
+                "sessionwatch:slackChannelId"
+            )
         self.sessionwatch = SessionWatch(
             self,
             "SessionWatch",
@@ -100,5 +128,7 @@ class SessionWatchStack(Stack):
                 grace_period=Duration.seconds(settings.grace_period_seconds),
                 deregistration_delay_seconds=settings.deregistration_delay_seconds,
                 stop_timeout_seconds=settings.stop_timeout_seconds,
+                high_resolution_alarms=settings.high_resolution_alarms,
+                chat_channels=[self.slack_channel] if self.slack_channel else [],
             ),
         )

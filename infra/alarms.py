@@ -19,12 +19,14 @@ from constructs import Construct
 from sessionwatch import contract
 
 PERIOD = Duration.minutes(1)
+# CloudWatch's high-resolution alarm period; the metric must be stored at 1-second resolution.
+HIGH_RESOLUTION_PERIOD = Duration.seconds(10)
 DETECTOR_ERRORS_PERIOD = Duration.minutes(5)
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Alarm thresholds, in lost sessions (or spike flags) per minute."""
+    """Alarm thresholds, in lost sessions (or spike flags) per alarm period."""
 
     deployment_loss: int = 1
     stickiness_loss: int = 1
@@ -43,13 +45,15 @@ class ServiceAlarms:
         return (self.deployment_loss, self.stickiness_loss, self.loss_spike)
 
 
-def _metric(metric_name: str, service: str, statistic: str, **dims: str) -> cloudwatch.Metric:
+def _metric(
+    metric_name: str, service: str, statistic: str, period: Duration = PERIOD, **dims: str
+) -> cloudwatch.Metric:
     return cloudwatch.Metric(
         namespace=contract.NAMESPACE,
         metric_name=metric_name,
         dimensions_map={contract.DIMENSION_SERVICE: service, **dims},
         statistic=statistic,
-        period=PERIOD,
+        period=period,
     )
 
 
@@ -90,8 +94,13 @@ def service_alarms(
     service: str,
     thresholds: Thresholds,
     topic: sns.ITopic,
+    loss_period: Duration = PERIOD,
 ) -> ServiceAlarms:
-    """The three alarms for `service`; names are literal so ECS deployment alarms can use them."""
+    """The three alarms for `service`; names are literal so ECS deployment alarms can use them.
+
+    `loss_period` is the period of the two SessionsLost alarms (10 s with high resolution); the
+    spike alarm keeps one minute, the reporter's own cadence.
+    """
     cause = contract.DIMENSION_CAUSE
     base = f"{name_prefix}-{service}"
     alarms = ServiceAlarms(
@@ -107,6 +116,7 @@ def service_alarms(
                 contract.METRIC_SESSIONS_LOST,
                 service,
                 "Sum",
+                loss_period,
                 **{cause: contract.Cause.DEPLOYMENT.value},
             ),
             threshold=thresholds.deployment_loss,
@@ -124,6 +134,7 @@ def service_alarms(
                 contract.METRIC_SESSIONS_LOST,
                 service,
                 "Sum",
+                loss_period,
                 **{cause: contract.Cause.STICKINESS.value},
             ),
             threshold=thresholds.stickiness_loss,

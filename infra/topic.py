@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import Aws, RemovalPolicy, Token
+from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -88,7 +89,15 @@ def alarm_topic(
     scope: Construct, id: str, key: kms.IKey, email_subscribers: Sequence[str]
 ) -> sns.Topic:
     topic = sns.Topic(scope, id, display_name="SessionWatch", master_key=key, enforce_ssl=True)
-    # The topic policy replaces SNS's default one, so CloudWatch alarms need their own grant.
+    allow_alarms_to_publish(topic)
+    subscribe_emails(topic, email_subscribers)
+    return topic
+
+
+def allow_alarms_to_publish(topic: sns.ITopic) -> None:
+    """CloudWatch alarms of this account may publish. A topic policy replaces SNS's default one,
+    so alarms need their own statement; on an imported topic CDK cannot add it (its own policy
+    must allow `cloudwatch.amazonaws.com`, as SNS's default policy does for the owner account)."""
     topic.add_to_resource_policy(
         iam.PolicyStatement(
             sid="CloudWatchAlarmsPublish",
@@ -98,16 +107,56 @@ def alarm_topic(
             conditions=_source_account(),
         )
     )
-    for address in email_subscribers:
+
+
+def subscribe_emails(topic: sns.ITopic, addresses: Sequence[str]) -> None:
+    for address in addresses:
         topic.add_subscription(subscriptions.EmailSubscription(address))
-    return topic
 
 
-def grant_publish(topic: sns.ITopic, key: kms.IKey, role: iam.IRole) -> None:
-    """Publish to exactly this topic, encrypting with exactly this key: no wildcard actions."""
+ChatChannel = (
+    chatbot.SlackChannelConfiguration
+    | chatbot.CfnSlackChannelConfiguration
+    | chatbot.CfnMicrosoftTeamsChannelConfiguration
+)
+
+
+def subscribe_chat_channels(topic: sns.ITopic, channels: Sequence[ChatChannel]) -> None:
+    """Add the topic to each channel configuration's SNS topics; Amazon Q Developer in chat
+    applications then subscribes to it over HTTPS itself.
+
+    A configuration must be defined in this CDK app (L2 Slack, or L1 Slack or Teams): one
+    imported by ARN cannot be changed by this stack, so it is refused with what to do instead.
+    """
+    for channel in channels:
+        if isinstance(channel, chatbot.SlackChannelConfiguration):
+            channel.add_notification_topic(topic)
+        elif isinstance(
+            channel,
+            (chatbot.CfnSlackChannelConfiguration, chatbot.CfnMicrosoftTeamsChannelConfiguration),
+        ):
+            current = channel.sns_topic_arns
+            if current is not None and Token.is_unresolved(current):
+                raise ValueError(
+                    f"{channel.node.path}: its SNS topics are a token; list SessionWatch's topic "
+                    "(the TopicArn output) in it yourself"
+                )
+            channel.sns_topic_arns = [*(current or []), topic.topic_arn]
+        else:
+            raise TypeError(
+                f"{channel!r}: pass a chat channel configuration defined in this app "
+                "(aws_chatbot.SlackChannelConfiguration, CfnSlackChannelConfiguration or "
+                "CfnMicrosoftTeamsChannelConfiguration). For one imported by ARN, add "
+                "SessionWatch's topic (the TopicArn output) to its notifications instead."
+            )
+
+
+def grant_publish(topic: sns.ITopic, key: kms.IKey | None, role: iam.IRole) -> None:
+    """Publish to exactly this topic, encrypting with exactly its key: no wildcard actions."""
     role.add_to_principal_policy(
         iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn])
     )
-    role.add_to_principal_policy(
-        iam.PolicyStatement(actions=KEY_PUBLISH_ACTIONS, resources=[key.key_arn])
-    )
+    if key is not None:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=KEY_PUBLISH_ACTIONS, resources=[key.key_arn])
+        )

@@ -129,6 +129,9 @@ ADDON_CONTEXT = {
     "sessionwatch:deploymentLossThreshold": "3",
     "sessionwatch:deregistrationDelaySeconds": "60",
     "sessionwatch:stopTimeoutSeconds": "90",
+    "sessionwatch:highResolutionAlarms": "true",
+    "sessionwatch:slackWorkspaceId": "T0123ABCD",
+    "sessionwatch:slackChannelId": "C0123ABCD",
 }
 
 
