@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +13,7 @@ from sessionwatch.contract import (
     METRIC_SESSIONS_AT_RISK,
 )
 from sessionwatch.detectors import spike as spike_mod
+from sessionwatch.detectors.chat import report_publish_request
 from sessionwatch.detectors.classify import Decision, classify
 from sessionwatch.detectors.config import Config
 from sessionwatch.detectors.core import DeploymentWindow, TaskFacts
@@ -31,7 +31,6 @@ from sessionwatch.detectors.report import (
 from sessionwatch.detectors.spike import SeriesSpike
 
 ALB_NAMESPACE = "AWS/ApplicationELB"
-REPORT_ATTRIBUTE = "sessionwatch_report"
 # Spike checks stop this many metric periods (15 minutes at 60 s) after a window closed, so a
 # deployment whose report cannot be sent (no topic configured) does not cost GetMetricData calls
 # every minute for days. In periods, like the baseline, so a lab running time faster scales it.
@@ -168,17 +167,7 @@ def send_report(
     if not ledger.claim_report(report.service, report.deployment_id, now):
         return False
     try:
-        sns.publish(
-            TopicArn=cfg.report_topic_arn,
-            Subject=report.subject(),
-            Message=report.to_text(),
-            MessageAttributes={
-                REPORT_ATTRIBUTE: {
-                    "DataType": "String",
-                    "StringValue": json.dumps(report.to_json(), sort_keys=True),
-                }
-            },
-        )
+        sns.publish(**report_publish_request(cfg.report_topic_arn, report))
     except Exception:
         ledger.release_report(report.service, report.deployment_id)
         raise

@@ -321,7 +321,10 @@ def test_the_whole_story(deployed, monkeypatch, capsys, lambda_context) -> None:
         [],
     )
     text = next(b["Message"] for b in bodies if D in b["Message"])
-    assert "Sessions lost (cause=deployment): 2" in text and "What to do" in text
+    # SQS subscribers get the chat notification (detectors/chat.py), the facts in its context.
+    chat_doc = json.loads(text)
+    assert chat_doc["metadata"]["additionalContext"]["sessionsLost"] == "2"
+    assert chat_doc["content"]["nextSteps"], "advice as next steps"
     # No raw session id anywhere in what left the detectors.
     everything = json.dumps(bodies)
     assert "session-a1" not in everything and fp("a1") not in text
