@@ -57,8 +57,11 @@ from typing import Any, Literal
 
 import httpx
 
-from sessionwatch.contract import JSONRPC_SESSION_NOT_FOUND, SESSION_ID_HEADER, TASK_ID_HEADER
-from sessionwatch.server.fingerprint import fingerprint
+from sessionwatch.contract import SESSION_ID_HEADER, TASK_ID_HEADER
+from sessionwatch.server.fingerprint import fingerprint, scrub
+from sessionwatch.server.lost_session import MAX_TEXT, read_error_body, recognize
+
+PEEK_BYTES = 4096  # how much of an answer is read for an error (a lost-session answer is small)
 
 HANDSHAKE_PROTOCOL = "2025-11-25"
 STATELESS_PROTOCOL = "2026-07-28"
@@ -102,6 +105,31 @@ class CallRecord:
     cookie_rotated: bool = False
     transport_error: str | None = None
     task_source: TaskSource | None = None  # where task_id came from; None when it is unknown
+    answer_text: str | None = None  # a plain-text error answer, ids scrubbed
+    jsonrpc_id: str | int | None = None  # the id of an error answer (mcp 1.x: "server-error")
+    # Derived from the fields above by the one recognizer (server.lost_session), never passed:
+    # the server said the session is gone, in which form, and which SDK answers in that form.
+    session_lost: bool = False
+    lost_form: str | None = None  # e.g. "404/-32001" or "400/text"
+    lost_sdk: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.http_status not in (400, 404):
+            return
+        if self.jsonrpc_code is not None:
+            error = {"code": self.jsonrpc_code, "message": self.jsonrpc_message or ""}
+            body = json.dumps({"jsonrpc": "2.0", "id": self.jsonrpc_id, "error": error})
+        else:
+            body = self.answer_text or ""
+        lost = recognize(self.http_status, body, sent_session=self.session is not None)
+        object.__setattr__(self, "session_lost", lost is not None)
+        object.__setattr__(self, "lost_form", lost.form if lost else None)
+        object.__setattr__(self, "lost_sdk", lost.sdk if lost else None)
+
+    @property
+    def failed(self) -> bool:
+        """Anything but a 2xx answer without a JSON-RPC error (lost sessions included)."""
+        return not self.ok
 
     @property
     def ok(self) -> bool:
@@ -114,8 +142,9 @@ class CallRecord:
 
     @property
     def session_not_found(self) -> bool:
-        """The failure SessionWatch exists for: HTTP 404 with JSON-RPC -32600."""
-        return self.http_status == 404 and self.jsonrpc_code == JSONRPC_SESSION_NOT_FOUND
+        """The failure SessionWatch exists for: the session is gone (404 -32600, 404 -32001,
+        400 "No valid session ID provided", ...: ``server.lost_session``)."""
+        return self.session_lost
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (what events.jsonl stores)."""
@@ -129,6 +158,8 @@ class CallRecord:
         text = f"{when} {self.probe} #{self.call_number:<4} {self.tool:<18} {status} task={task}"
         if self.jsonrpc_code is not None:
             text += f" jsonrpc={self.jsonrpc_code} {self.jsonrpc_message!r}"
+        elif self.answer_text:
+            text += f" {self.answer_text!r}"
         if self.transport_error:
             text += f" error={self.transport_error}"
         if self.cookie_rotated:
@@ -141,7 +172,8 @@ def parse_jsonrpc_body(content_type: str, body: bytes, request_id: int | None) -
 
     A POST answer is either ``application/json`` or a ``text/event-stream`` whose ``data:`` lines
     carry messages; with SSE the response is the message whose ``id`` matches the request (or any
-    error with ``id: null``, which is how the SDK answers a request it could not route).
+    error whose ``id`` is not a request id of ours: ``null`` in mcp 2.x and the TypeScript SDK,
+    ``"server-error"`` in mcp 1.27-1.30, which is how SDKs answer a request they could not route).
     """
     text = body.decode("utf-8", errors="replace").strip()
     if not text:
@@ -157,7 +189,8 @@ def parse_jsonrpc_body(content_type: str, body: bytes, request_id: int | None) -
             continue
         if not isinstance(message, dict):
             continue
-        if message.get("id") == request_id or ("error" in message and message.get("id") is None):
+        ident = message.get("id")
+        if ident == request_id or ("error" in message and not isinstance(ident, int)):
             return message
     return {}
 
@@ -390,6 +423,9 @@ class ProbeClient:
             response.headers.get("content-type", ""), response.content, request_id
         )
         error = body.get("error") if isinstance(body.get("error"), dict) else None
+        text = None
+        if error is None and not response.is_success:
+            text = scrub(read_error_body(response.content[:PEEK_BYTES]).message) or None
         task_id = response.headers.get(TASK_ID_HEADER)
         task_source: TaskSource | None = "header" if task_id else None
         if task_id is None and method == "tools/call" and response.is_success:
@@ -404,10 +440,12 @@ class ProbeClient:
             task_id=task_id,
             session=self.session if method == "initialize" else session_sent,
             jsonrpc_code=_int_or_none(error.get("code")) if error else None,
-            jsonrpc_message=str(error.get("message")) if error else None,
+            jsonrpc_message=scrub(str(error.get("message"))[:MAX_TEXT]) if error else None,
             latency_ms=latency_ms,
             cookie_rotated=rotated,
             task_source=task_source,
+            answer_text=text,
+            jsonrpc_id=_id_or_none(body.get("id")) if error else None,
         )
         self.records.append(record)
         return record
@@ -427,6 +465,10 @@ class ProbeClient:
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
+
+
+def _id_or_none(value: object) -> str | int | None:
+    return value if isinstance(value, (str, int)) and not isinstance(value, bool) else None
 
 
 def _int_or_none(value: object) -> int | None:

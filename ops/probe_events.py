@@ -3,8 +3,9 @@
 The experiment's lesson (finding 1): verify routing by task id, never by the sticky cookie, whose
 value rotates on every response even when the target is unchanged. So a rotated cookie with an
 unchanged task is reported as normal, with that reason, and a task change is what makes a
-stickiness break. A 404 with JSON-RPC -32600 is a lost session, named with the task that held it
-and the task that answered. Works on ``sessionwatch.ops.client.CallRecord`` values; no I/O.
+stickiness break. A lost-session answer in any SDK's form (``server.lost_session``: 404 with
+JSON-RPC -32600 or -32001, 400 "No valid session ID provided", ...) is a lost session, named with
+the task that held it, the task that answered and the form seen. Works on ``sessionwatch.ops.client.CallRecord`` values; no I/O.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ class ProbeTally:
                 if self.first_loss_time is None:
                     self.first_loss_time = record.time
             again = " (this session was already reported lost)" if repeat else ""
+            answer = _answer(record)
             if changed:
                 why = (
                     "the client sent a stale sticky cookie"
@@ -129,19 +131,19 @@ class ProbeTally:
                     "or stickiness is off"
                 )
                 return Event.SESSION_LOST, (
-                    f"session lost: 404/-32600 from task {record.task_id}, the session lived on "
+                    f"session lost: {answer} from task {record.task_id}, the session lived on "
                     f"task {holder}; routed away from its task because {why}{again}"
                 )
             if record.task_id is None:
                 # No header, and an error carries no tool result: who answered is unknown.
                 return Event.SESSION_LOST, (
-                    "session lost: 404/-32600 from an unidentified task (no "
+                    f"session lost: {answer} from an unidentified task (no "
                     f"{TASK_ID_HEADER} header), the session lived on task "
                     f"{holder or 'unknown'}: routed away from its task, or closed or expired "
                     f"there{again}"
                 )
             return Event.SESSION_LOST, (
-                f"session lost: 404/-32600 from task {record.task_id}, the task "
+                f"session lost: {answer} from task {record.task_id}, the task "
                 f"that held it: closed or expired there, or the task restarted{again}"
             )
         if changed:
@@ -190,3 +192,9 @@ class ProbeTally:
             "cookie_rotations": self.cookie_rotations,
             "seconds_to_first_loss": first_loss,
         }
+
+
+def _answer(record: CallRecord) -> str:
+    """How the server said the session is gone, e.g. ``404/-32001 (TypeScript SDK 1.x)``."""
+    form = record.lost_form or f"{record.http_status}"
+    return f"{form} ({record.lost_sdk})" if record.lost_sdk else form

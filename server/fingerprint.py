@@ -12,6 +12,11 @@ import re
 
 FINGERPRINT_LENGTH = 16
 FINGERPRINT_PATTERN = re.compile(r"^[0-9a-f]{16}$")
+# A session id from the SDK is uuid4().hex; other servers use dashed UUIDs or longer tokens.
+_ID_TOKEN = re.compile(
+    r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|[0-9a-fA-F]{32,})(?![0-9A-Za-z])"
+)
 
 
 def fingerprint(session_id: str) -> str:
@@ -22,3 +27,12 @@ def fingerprint(session_id: str) -> str:
 def is_fingerprint(value: object) -> bool:
     """True when ``value`` has the shape of a fingerprint (and so cannot be a raw session id)."""
     return isinstance(value, str) and FINGERPRINT_PATTERN.fullmatch(value) is not None
+
+
+def scrub(text: str, keep: frozenset[str] = frozenset()) -> str:
+    """Replace id-shaped tokens in ``text`` by their fingerprints, except those in ``keep``.
+
+    Any 32+ hex-digit or UUID-shaped token: the shapes of the session ids SDKs issue. Used on
+    every line the server writes and on any server text the probe prints.
+    """
+    return _ID_TOKEN.sub(lambda m: m[0] if m[0] in keep else fingerprint(m[0]), text)

@@ -6,7 +6,8 @@
 - an ``X-Mcp-Task-Id`` header on every response, so clients can verify routing by task;
 - the session lifecycle as JSON log events and OpenTelemetry metrics (DESIGN sections 3 and 4):
   created (a response carries a new ``mcp-session-id``), closed (DELETE answered 2xx, idle expiry,
-  shutdown) and not found (404 whose body is JSON-RPC -32600);
+  shutdown) and not found (any SDK's lost-session answer, ``server.lost_session``: 404 with
+  JSON-RPC -32600 or -32001, 400 "No valid session ID provided", ...);
 - shutdown accounting: :meth:`SessionWatchMiddleware.begin_shutdown` on SIGTERM logs the open
   sessions; at ASGI lifespan shutdown (or :meth:`SessionWatchMiddleware.close`) the sessions still
   open are logged as closed with reason ``shutdown`` and counted as dropped.
@@ -47,6 +48,7 @@ from sessionwatch.server.identity import (
     resolve_identity,
 )
 from sessionwatch.server.logs import build_event_logger
+from sessionwatch.server.lost_session import LostSessionAnswer, recognize
 from sessionwatch.server.sessions import OpenSession, SessionTracker
 from sessionwatch.server.telemetry import SCOPE, Instruments, build_meter_provider
 
@@ -240,8 +242,13 @@ class SessionWatchMiddleware:
         if new_session and new_session != request_session and status is not None and status < 400:
             negotiated = negotiated_version(bytes(ex.resp_body)) if ex.resp_body else None
             self._created(new_session, now, negotiated or version)
-        if status == 404 and request_session and code == contract.JSONRPC_SESSION_NOT_FOUND:
-            self._not_found(request_session, scope.get("method", ""), code, status)
+        lost = (
+            recognize(status, bytes(ex.resp_body), sent_session=True)
+            if request_session and status in (400, 404)
+            else None
+        )
+        if lost is not None and request_session:
+            self._not_found(request_session, scope.get("method", ""), lost)
 
         if info is not None and info.method is not None:
             attrs: dict[str, str] = {
@@ -250,7 +257,9 @@ class SessionWatchMiddleware:
             }
             if version:
                 attrs[contract.ATTR_MCP_PROTOCOL_VERSION] = version
-            if code is not None:
+            if lost is not None:  # the form seen: -32600, -32001, -32000, or 400 (plain text)
+                attrs[contract.ATTR_ERROR_TYPE] = lost.error_type
+            elif code is not None:
                 attrs[contract.ATTR_ERROR_TYPE] = str(code)
             elif failure is not None:
                 attrs[contract.ATTR_ERROR_TYPE] = failure
@@ -306,7 +315,7 @@ class SessionWatchMiddleware:
         self.instruments.session_active.add(-1, self._task_attrs)
         self.instruments.session_duration.record(age, self._task_attrs)
 
-    def _not_found(self, session_id: str, http_method: str, code: int, status: int) -> None:
+    def _not_found(self, session_id: str, http_method: str, lost: LostSessionAnswer) -> None:
         if session_id in self.sessions:
             # Opened here and now unknown to the SDK: it expired on this task. Say so first.
             self._close(session_id, contract.CLOSE_IDLE_TIMEOUT)
@@ -315,8 +324,8 @@ class SessionWatchMiddleware:
             event=contract.EVENT_SESSION_NOT_FOUND,
             session=fingerprint(session_id),
             http_method=http_method,
-            jsonrpc_code=code,
-            http_status=status,
+            jsonrpc_code=lost.jsonrpc_code,
+            http_status=lost.http_status,
         )
         self.instruments.session_not_found.add(1, self._task_attrs)
 

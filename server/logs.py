@@ -12,7 +12,6 @@ The task id (also 32 hex digits on Fargate) is exempt, it is not a secret.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Iterable
 from typing import IO, Any
@@ -20,21 +19,11 @@ from typing import IO, Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from sessionwatch.server.fingerprint import fingerprint
+from sessionwatch.server.fingerprint import scrub
 
-# A session id from the SDK is uuid4().hex; other servers use dashed UUIDs or longer tokens.
-_ID_TOKEN = re.compile(
-    r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-    r"|[0-9a-fA-F]{32,})(?![0-9A-Za-z])"
-)
 # Loggers of the libraries the server runs on; routed through the same JSON, scrubbing handler.
 LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "mcp", "opentelemetry", "httpx")
 EVENT_LOG = "log"  # the `event` of lines that are not one of the contract events
-
-
-def scrub(text: str, keep: frozenset[str] = frozenset()) -> str:
-    """Replace id-shaped tokens in ``text`` by their fingerprints, except those in ``keep``."""
-    return _ID_TOKEN.sub(lambda m: m[0] if m[0] in keep else fingerprint(m[0]), text)
 
 
 class ScrubbingStreamHandler(logging.StreamHandler):
@@ -59,7 +48,16 @@ def _default_event(record: logging.LogRecord) -> bool:
 
 # Event fields that are null where unknown (DESIGN section 3) instead of being dropped.
 NULLABLE_FIELDS = frozenset(
-    {"task_arn", "cluster", "family", "revision", "availability_zone", "protocol_version", "signal"}
+    {
+        "task_arn",
+        "cluster",
+        "family",
+        "revision",
+        "availability_zone",
+        "protocol_version",
+        "signal",
+        "jsonrpc_code",  # a plain-text lost-session answer (mcp <= 1.26) has none
+    }
 )
 
 

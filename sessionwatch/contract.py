@@ -67,8 +67,13 @@ RESOURCE_ECS_CLUSTER_ARN: Final = "aws.ecs.cluster.arn"
 RESOURCE_ECS_TASK_FAMILY: Final = "aws.ecs.task.family"
 RESOURCE_ECS_TASK_REVISION: Final = "aws.ecs.task.revision"
 
-# The JSON-RPC error a stateful server answers for an unknown session id, with HTTP 404.
+# The JSON-RPC error a stateful server answers for an unknown session id, with HTTP 404: the
+# mcp (Python) SDK's -32600 and the TypeScript SDK's -32001; -32000 is the generic server error
+# older TypeScript examples answer with HTTP 400. Every form SessionWatch recognizes as a lost
+# session is in sessionwatch.server.lost_session.
 JSONRPC_SESSION_NOT_FOUND: Final = -32600
+JSONRPC_SESSION_NOT_FOUND_TS: Final = -32001
+JSONRPC_SERVER_ERROR: Final = -32000
 TASK_ID_HEADER: Final = "X-Mcp-Task-Id"
 MCP_PROTOCOL_VERSION_HEADER: Final = "mcp-protocol-version"
 EVENT_REQUEST: Final = "request"  # per-request lines, off by default (--log-requests)

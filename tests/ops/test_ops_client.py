@@ -69,8 +69,13 @@ def test_sticky_cookie_from_reads_only_awsalb() -> None:
 
 
 def test_session_not_found_signature() -> None:
-    base = dict(time=0.0, probe="p", call_number=1, tool="t", task_id="x", session=None)
+    base = dict(time=0.0, probe="p", call_number=1, tool="t", task_id="x", session="0" * 16)
     assert CallRecord(**base, http_status=404, jsonrpc_code=-32600).session_not_found
+    assert CallRecord(**base, http_status=404, jsonrpc_code=-32001).session_lost
+    text = "Bad Request: No valid session ID provided"
+    plain = CallRecord(**base, http_status=400, answer_text=text)
+    assert plain.session_lost and plain.lost_form == "400/text"
+    assert not CallRecord(**{**base, "session": None}, http_status=404, jsonrpc_code=-32600).session_lost
     assert not CallRecord(**base, http_status=404, jsonrpc_code=None).session_not_found
     assert not CallRecord(**base, http_status=200).session_not_found
     assert CallRecord(**base, http_status=200).ok
