@@ -5,7 +5,8 @@ value rotates on every response even when the target is unchanged. So a rotated 
 unchanged task is reported as normal, with that reason, and a task change is what makes a
 stickiness break. A lost-session answer in any SDK's form (``server.lost_session``: 404 with
 JSON-RPC -32600 or -32001, 400 "No valid session ID provided", ...) is a lost session, named with
-the task that held it, the task that answered and the form seen. Works on ``sessionwatch.ops.client.CallRecord`` values; no I/O.
+the task that held it, the task that answered and the form seen. Works on
+``sessionwatch.ops.client.CallRecord`` values; no I/O.
 """
 
 from __future__ import annotations

@@ -75,7 +75,8 @@ def test_session_not_found_signature() -> None:
     text = "Bad Request: No valid session ID provided"
     plain = CallRecord(**base, http_status=400, answer_text=text)
     assert plain.session_lost and plain.lost_form == "400/text"
-    assert not CallRecord(**{**base, "session": None}, http_status=404, jsonrpc_code=-32600).session_lost
+    unsent = {**base, "session": None}
+    assert not CallRecord(**unsent, http_status=404, jsonrpc_code=-32600).session_lost
     assert not CallRecord(**base, http_status=404, jsonrpc_code=None).session_not_found
     assert not CallRecord(**base, http_status=200).session_not_found
     assert CallRecord(**base, http_status=200).ok

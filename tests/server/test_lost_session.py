@@ -63,7 +63,9 @@ LOST = [
 ]
 
 
-@pytest.mark.parametrize(("server", "status", "body", "code", "sdk"), LOST, ids=[c[0] for c in LOST])
+@pytest.mark.parametrize(
+    ("server", "status", "body", "code", "sdk"), LOST, ids=[c[0] for c in LOST]
+)
 def test_every_sdk_form_is_a_lost_session(
     server: str, status: int, body: bytes, code: int | None, sdk: str
 ) -> None:
@@ -92,9 +94,7 @@ NOT_LOST = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("case", "status", "body", "sent"), NOT_LOST, ids=[c[0] for c in NOT_LOST]
-)
+@pytest.mark.parametrize(("case", "status", "body", "sent"), NOT_LOST, ids=[c[0] for c in NOT_LOST])
 def test_other_answers_are_not_lost_sessions(
     case: str, status: int | None, body: bytes, sent: bool
 ) -> None:
