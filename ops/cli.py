@@ -32,8 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         "probe",
         help="hold one MCP session through the load balancer and report every call",
         description="Open a handshake-era MCP session, write then read every interval, and name "
-        "session loss, stickiness breaks and transport errors. Exit 0: no loss, 1: loss, "
-        "2: usage or connection error.",
+        "session loss (in any MCP SDK's form), stickiness breaks and failed calls; after a loss it "
+        "re-initializes and keeps counting (with --duration). Exit 0: no loss and no failed call, "
+        "1: any session lost, 2: no session could be opened or calls failed for another reason.",
     )
     probe.add_argument("url", help="MCP endpoint, e.g. https://mcp.example.com/mcp")
     probe.add_argument("--interval", type=_positive, default=5.0, help="seconds between cycles")
@@ -41,10 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--duration", type=_positive, default=None, help="seconds to run (default: until loss)"
     )
     probe.add_argument("--json", action="store_true", help="one JSON object per call (JSON lines)")
-    probe.add_argument(
+    cookies = probe.add_mutually_exclusive_group()
+    cookies.add_argument(
         "--stale-cookie",
         action="store_true",
         help="keep sending the first sticky cookie (a client that never stores the rotated one)",
+    )
+    cookies.add_argument(
+        "--no-cookies",
+        action="store_true",
+        help="never return a cookie (the TypeScript SDK's fetch, many agents)",
     )
     probe.add_argument(
         "--timeout", type=_positive, default=10.0, help="per-request timeout in seconds"
@@ -106,6 +113,7 @@ def _run_probe(args: argparse.Namespace) -> int:
         duration=args.duration,
         as_json=args.json,
         stale_cookie=args.stale_cookie,
+        no_cookies=args.no_cookies,
         timeout=args.timeout,
         out=sys.stdout,
     )

@@ -15,6 +15,8 @@ Modes (``ProbeMode``):
   jar updated on every response, like a well-behaved client.
 - ``stale_cookie``: the same session, but the client keeps the FIRST ``AWSALB`` value it was given
   and never stores a rotated one: the "natural implementation" that breaks ALB stickiness.
+- ``no_cookies``: the same session, but the client never returns a cookie at all, like the
+  TypeScript SDK's ``fetch`` and many agents: a sticky load balancer cannot keep it on its task.
 - ``stateless``: protocol ``2026-07-28``, no initialize and no session: such clients cannot lose
   a session at all.
 
@@ -85,6 +87,7 @@ class ProbeMode(StrEnum):
 
     SESSION = "session"
     STALE_COOKIE = "stale_cookie"
+    NO_COOKIES = "no_cookies"
     STATELESS = "stateless"
 
 
@@ -282,12 +285,20 @@ class ProbeClient:
         """Start a session (handshake-era modes); a no-op returning ``None`` when stateless.
 
         Returns the ``initialize`` record, or the ``initialized`` notification's record when that
-        one failed (the session is then not usable, and the caller must see why). The
-        notification is part of the handshake, so it shares initialize's call number: the
-        numbers a caller prints have no gaps.
+        one failed (the session is then not usable, and the caller must see why). Both records
+        are in :meth:`handshake`'s answer.
         """
-        if self.mode is ProbeMode.STATELESS:
+        records = await self.handshake()
+        if not records:
             return None
+        return records[-1] if not records[-1].ok else records[0]
+
+    async def handshake(self) -> list[CallRecord]:
+        """``initialize`` then ``notifications/initialized``: every record made (empty when
+        stateless). The notification is part of the handshake, so it shares initialize's call
+        number: the numbers a caller prints have no gaps."""
+        if self.mode is ProbeMode.STATELESS:
+            return []
         self._session_id = None
         params = {
             "protocolVersion": HANDSHAKE_PROTOCOL,
@@ -295,13 +306,14 @@ class ProbeClient:
             "clientInfo": CLIENT_INFO,
         }
         record = await self._exchange("initialize", "initialize", params)
+        records = [record]
         if record.ok and self._session_id is not None:
-            ack = await self._exchange(
-                "notifications/initialized", INITIALIZED, None, notify=True, same_call=True
+            records.append(
+                await self._exchange(
+                    "notifications/initialized", INITIALIZED, None, notify=True, same_call=True
+                )
             )
-            if not ack.ok:
-                return ack
-        return record
+        return records
 
     async def whoami(self) -> CallRecord:
         """Ask the answering task its identity (the reference server's ``whoami`` tool).
@@ -389,8 +401,9 @@ class ProbeClient:
                 headers[METHOD_HEADER] = method
                 if params is not None and "name" in params:
                     headers[NAME_HEADER] = str(params["name"])
-        if self.mode is ProbeMode.STALE_COOKIE:
-            # The jar must not hand a rotated cookie back: only the first value is ever sent.
+        if self.mode in (ProbeMode.STALE_COOKIE, ProbeMode.NO_COOKIES):
+            # The jar must not hand a rotated cookie back: only the first value is ever sent
+            # (stale_cookie), or none at all (no_cookies).
             self.http_client.cookies.clear()
         session_sent = self.session
         started = time.time()
@@ -509,8 +522,8 @@ async def drive(
     """Connect, then run ``cycle()`` every ``interval`` s until ``cycles`` or ``stop`` is set.
 
     One loop for ``sessionwatch probe`` and the lab's hundreds of clients, so both count and
-    reconnect the same way. ``on_lost`` says what to do after a session-not-found: ``reconnect``
-    (start a new session at the next cycle, like a client with retry logic), ``stop``, or
+    reconnect the same way. ``on_lost`` says what to do after a lost session: ``reconnect`` (a new
+    initialize right after the cycle that lost it, as the spec asks of a client), ``stop``, or
     ``continue`` with the dead session (like the original experiment's client, which had no retry
     logic). When a new session's ``initialize`` answer carries no ``X-Mcp-Task-Id``, a ``whoami``
     call follows it (reported like any other record) so the session's task is known before the
@@ -522,29 +535,39 @@ async def drive(
         started = time.monotonic()
         records: list[CallRecord] = []
         if pending_connect:
-            first = await probe.connect()
-            if first is not None:
-                records.append(first)
-            pending_connect = first is not None and not first.ok
-            if first is not None and first.ok and first.task_id is None:
-                # No X-Mcp-Task-Id: learn the new session's task before the first write,
-                # so a write routed elsewhere is named against it. Once per session.
-                records.append(await probe.whoami())
+            pending_connect = await _open(probe, records)
         if not pending_connect:
-            records.extend(await probe.cycle())
+            cycle = await probe.cycle()
+            records.extend(cycle)
+            if any(r.session_not_found for r in cycle) and on_lost == "reconnect":
+                # What the spec asks of a client after a lost session: a new initialize
+                # without a session id, at once (the next cycle then runs on the new session).
+                pending_connect = await _open(probe, records)
         done += 1  # a failed connect counts too: a dead endpoint must not loop forever
         for record in records:
             if on_record is not None:
                 result = on_record(record)
                 if asyncio.iscoroutine(result):
                     await result
-        if any(r.session_not_found for r in records):
-            if on_lost == "stop":
-                break
-            if on_lost == "reconnect":
-                pending_connect = True
+        if on_lost == "stop" and any(r.session_not_found for r in records):
+            break
         await _sleep_until(started + interval, stop)
     return list(probe.records)
+
+
+async def _open(probe: ProbeClient, records: list[CallRecord]) -> bool:
+    """Connect ``probe``, appending every record made; True when a connect is still pending."""
+    made = await probe.handshake()
+    # The initialize always; its notification only when it failed (it shares the call number).
+    records.extend(r for i, r in enumerate(made) if i == 0 or not r.ok)
+    if not made:
+        return False  # stateless: nothing to open
+    usable = all(r.ok for r in made)
+    if usable and made[0].task_id is None:
+        # No X-Mcp-Task-Id: learn the new session's task before the first write, so a write
+        # routed elsewhere is named against it. Once per session.
+        records.append(await probe.whoami())
+    return not usable
 
 
 async def _sleep_until(deadline: float, stop: asyncio.Event | None) -> None:

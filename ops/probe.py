@@ -36,21 +36,32 @@ def _human(obs: Observation) -> str:
 def _human_summary(summary: dict[str, Any], exit_code: int) -> str:
     if exit_code == EXIT_LOSS:
         verdict = (
-            f"LOST {summary['sessions_lost']} session(s), the first "
+            f"LOST {summary['sessions_lost']} of {summary['sessions_opened']} session(s) "
+            f"(loss rate {summary['loss_rate']:.0%}), the first "
             f"{summary['seconds_to_first_loss']} s after the probe started"
         )
     elif exit_code == EXIT_OK:
         verdict = "no session lost"
     elif summary["sessions"]:
-        verdict = "no session lost, but the endpoint did not always answer (transport errors)"
+        verdict = (
+            f"no session lost, but {summary['calls_failed']} call(s) failed "
+            f"(longest run of failures {summary['longest_failure_streak']})"
+        )
     else:
         verdict = "could not open a session"
     return (
-        f"probe: {verdict}; {summary['calls']} calls on {len(summary['tasks_seen'])} task(s) "
+        f"probe: {verdict}; {summary['sessions_opened']} session(s) opened, "
+        f"{summary['calls']} calls on {len(summary['tasks_seen'])} task(s) "
         f"{', '.join(summary['tasks_seen'])}; stickiness breaks {summary['stickiness_breaks']}, "
         f"transport errors {summary['transport_errors']}, other errors {summary['errors']}, "
         f"cookie rotations {summary['cookie_rotations']} (normal)"
     )
+
+
+def _mode(tally: ProbeTally) -> ProbeMode:
+    if tally.no_cookies:
+        return ProbeMode.NO_COOKIES
+    return ProbeMode.STALE_COOKIE if tally.stale_cookie else ProbeMode.SESSION
 
 
 async def probe(
@@ -64,9 +75,9 @@ async def probe(
 ) -> bool:
     """Run the probe, counting into ``tally``; returns whether the first session could be opened.
 
-    Without ``duration`` the run ends at the first loss; with it, a lost session is replaced by
-    a new one (as a client with retry logic would) until the time is up, so one run can count
-    every loss of a whole rolling deployment.
+    Without ``duration`` the run ends at the first loss; with it, a lost session is replaced at
+    once by a new one (a new ``initialize``, as the spec asks of a client after a 404) and the
+    probe keeps counting until the time is up, so one run counts every loss of a whole rollout.
     """
     stop = asyncio.Event()
     connected: list[bool] = []
@@ -75,8 +86,10 @@ async def probe(
         obs = tally.observe(record)
         # The handshake's outcome: initialize, or its notification when that one failed.
         if record.tool in ("initialize", INITIALIZED) and not connected:
-            connected.append(record.ok)
-            if not record.ok:
+            # A handshake that lost its session (a no-cookie client's notification routed away)
+            # did open one: that is a loss to count, not a connection error.
+            connected.append(record.ok or record.session_lost)
+            if not connected[0]:
                 stop.set()  # nothing to probe: a usage or connection error, not a loss
         on_observation(obs)
 
@@ -85,7 +98,7 @@ async def probe(
     try:
         await run_client(
             url,
-            mode=ProbeMode.STALE_COOKIE if tally.stale_cookie else ProbeMode.SESSION,
+            mode=_mode(tally),
             name="probe",
             interval=interval,
             on_record=on_record,
@@ -119,16 +132,23 @@ def run_probe(
     duration: float | None = None,
     as_json: bool = False,
     stale_cookie: bool = False,
+    no_cookies: bool = False,
     timeout: float = 10.0,
     out: TextIO | None = None,
 ) -> int:
-    """CLI body: 1 on any session loss; else 2 if no session opened or a call got no HTTP
-    answer (usage or connection error); else 0."""
+    """CLI body: 1 on any session loss; else 2 if no session opened or any call failed for
+    another reason (no HTTP answer, an HTTP or JSON-RPC error); else 0."""
     out = sys.stdout if out is None else out
     if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
         print(f"sessionwatch probe: not an http(s) URL: {url}", file=sys.stderr)
         return EXIT_ERROR
-    tally = ProbeTally(stale_cookie=stale_cookie)
+    if stale_cookie and no_cookies:
+        print(
+            "sessionwatch probe: --stale-cookie and --no-cookies exclude each other",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    tally = ProbeTally(stale_cookie=stale_cookie, no_cookies=no_cookies)
     try:
         connected = asyncio.run(
             probe(
@@ -145,7 +165,7 @@ def run_probe(
     summary = tally.summary()
     if tally.losses:
         code = EXIT_LOSS
-    elif not connected or tally.transport_errors:
+    elif not connected or tally.transport_errors or tally.errors:
         code = EXIT_ERROR
     else:
         code = EXIT_OK

@@ -62,12 +62,15 @@ class ProbeTally:
     """Running state of one probe run: which task holds the session, and the counts so far."""
 
     stale_cookie: bool = False
+    no_cookies: bool = False
     session_task: str | None = None
     calls: int = 0
     losses: int = 0
     stickiness_breaks: int = 0
     transport_errors: int = 0
     errors: int = 0
+    failure_streak: int = 0  # calls in a row that failed for a reason other than a loss
+    longest_failure_streak: int = 0
     cookie_rotations: int = 0
     first_time: float | None = None
     first_loss_time: float | None = None
@@ -100,6 +103,11 @@ class ProbeTally:
         holder = self.session_task
         changed = bool(record.task_id and holder and record.task_id != holder)
         event, note = self._verdict(record, holder, changed)
+        if event in (Event.ERROR, Event.TRANSPORT_ERROR):
+            self.failure_streak += 1
+            self.longest_failure_streak = max(self.longest_failure_streak, self.failure_streak)
+        else:
+            self.failure_streak = 0
         cookie_note = self._cookie_note(record, changed)
         if event is Event.STICKINESS_BREAK and record.task_id:
             # The session survived on another task (state shared?): follow it there.
@@ -125,12 +133,15 @@ class ProbeTally:
             again = " (this session was already reported lost)" if repeat else ""
             answer = _answer(record)
             if changed:
-                why = (
-                    "the client sent a stale sticky cookie"
-                    if self.stale_cookie
-                    else "its task stopped receiving traffic (deregistered, stopped) "
-                    "or stickiness is off"
-                )
+                if self.no_cookies:
+                    why = "the client returns no cookies, so the load balancer cannot keep it there"
+                elif self.stale_cookie:
+                    why = "the client sent a stale sticky cookie"
+                else:
+                    why = (
+                        "its task stopped receiving traffic (deregistered, stopped) "
+                        "or stickiness is off"
+                    )
                 return Event.SESSION_LOST, (
                     f"session lost: {answer} from task {record.task_id}, the session lived on "
                     f"task {holder}; routed away from its task because {why}{again}"
@@ -146,6 +157,14 @@ class ProbeTally:
             return Event.SESSION_LOST, (
                 f"session lost: {answer} from task {record.task_id}, the task "
                 f"that held it: closed or expired there, or the task restarted{again}"
+            )
+        if changed and not record.ok:
+            # A failed answer from another task says nothing about the session: never "survived".
+            self.errors += 1
+            code = f" jsonrpc {record.jsonrpc_code}" if record.jsonrpc_code is not None else ""
+            return Event.ERROR, (
+                f"HTTP {record.http_status}{code} from task {record.task_id}, the session lives on "
+                f"task {holder}: routed away from its task, and the answer is an error"
             )
         if changed:
             self.stickiness_breaks += 1
@@ -172,6 +191,8 @@ class ProbeTally:
             return "the cookie changed because the request was routed to another task"
         if self.stale_cookie:
             return ROTATION_NORMAL + " (ignored: --stale-cookie keeps sending the first value)"
+        if self.no_cookies:
+            return ROTATION_NORMAL + " (ignored: --no-cookies never returns a cookie)"
         return ROTATION_NORMAL
 
     def summary(self) -> dict[str, Any]:
@@ -181,8 +202,13 @@ class ProbeTally:
             if self.first_loss_time is not None and self.first_time is not None
             else None
         )
+        opened = len(self.sessions)
         return {
             "calls": self.calls,
+            "sessions_opened": opened,
+            "loss_rate": round(self.losses / opened, 4) if opened else None,
+            "calls_failed": self.errors + self.transport_errors,
+            "longest_failure_streak": self.longest_failure_streak,
             "sessions": list(self.sessions),
             "lost_sessions": list(self.lost_sessions),
             "tasks_seen": list(self.tasks_seen),

@@ -87,6 +87,30 @@ def test_stale_cookie_shows_the_stickiness_break(
     assert summary["summary"]["stickiness_breaks"] >= 1
 
 
+def test_a_client_without_cookies_loses_its_sessions_and_the_probe_keeps_counting(
+    cluster: Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two tasks, round robin, no cookie ever returned: every session dies at its next request.
+    args = ["--no-cookies", "--json", "--interval", "0.2", "--duration", "2.5"]
+    code = main(["probe", lb_url(cluster), *args])
+    out = capsys.readouterr().out
+    calls, summary = json_lines(out)
+    assert code == EXIT_LOSS == summary["exit_code"]
+    totals = summary["summary"]
+    assert totals["sessions_lost"] >= 3 and totals["loss_rate"] >= 0.9
+    lost = [c for c in calls if c["event"] == "session_lost" and "already" not in c["note"]]
+    assert len(lost) == totals["sessions_lost"]
+    assert all(c["task_changed"] and "returns no cookies" in c["note"] for c in lost)
+    assert all(c["lost_form"] == "404/-32600" for c in lost)
+    # After each loss the next exchange is a new initialize (no session id), within a cycle.
+    for loss in lost[:-1]:
+        following = calls[calls.index(loss) + 1]
+        assert following["tool"] == "initialize" and following["session"] != loss["session"]
+        assert following["time"] - loss["time"] < 0.2 + 0.15
+    assert not any(c["event"] == "stickiness_break" for c in calls)
+    assert_no_raw_session_id(out, calls)
+
+
 def probe_through_deployment(
     cluster: Cluster, duration: float | None
 ) -> tuple[int, list[dict[str, Any]], dict[str, Any], str]:

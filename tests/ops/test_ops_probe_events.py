@@ -139,3 +139,61 @@ def test_headerless_404_names_no_answering_task_but_the_holder() -> None:
     assert obs.note is not None
     assert "unidentified task" in obs.note and "the session lived on task A" in obs.note
     assert "restarted" not in obs.note  # not guessed to be the holder's own doing
+
+
+def test_every_sdk_form_of_a_lost_session_is_a_loss_named_by_its_form() -> None:
+    forms = [
+        (dict(jsonrpc_code=-32001, jsonrpc_message="Session not found"), "TypeScript SDK 1.x"),
+        (
+            dict(
+                jsonrpc_code=-32600, jsonrpc_message="Session not found", jsonrpc_id="server-error"
+            ),
+            "mcp (Python) 1.27-1.30",
+        ),
+    ]
+    for kw, sdk in forms:
+        tally = ProbeTally()
+        tally.observe(rec("initialize", "A"))
+        obs = tally.observe(rec("get_session_state", "B", 404, **kw))
+        assert obs.event is Event.SESSION_LOST and sdk in (obs.note or "")
+    for status, kw in (
+        (400, dict(answer_text="Bad Request: No valid session ID provided")),
+        (
+            400,
+            dict(jsonrpc_code=-32000, jsonrpc_message="Bad Request: No valid session ID provided"),
+        ),
+    ):
+        tally = ProbeTally()
+        tally.observe(rec("initialize", "A"))
+        obs = tally.observe(rec("set_session_value", None, status, **kw))
+        assert obs.event is Event.SESSION_LOST and tally.losses == 1
+        assert f"{status}/" in (obs.note or "")
+
+
+def test_a_failed_answer_from_another_task_is_never_a_surviving_session() -> None:
+    tally = ProbeTally()
+    tally.observe(rec("initialize", "A"))
+    obs = tally.observe(rec("set_session_value", "B", 500, jsonrpc_code=-32603))
+    assert obs.event is Event.ERROR and "survived" not in (obs.note or "")
+    assert tally.stickiness_breaks == 0 and tally.session_task == "A"
+    # A JSON-RPC error in a 200 from another task: no survival either.
+    assert tally.observe(rec("get_session_state", "B", 200, jsonrpc_code=-32602)).event is (
+        Event.ERROR
+    )
+    assert tally.stickiness_breaks == 0 and tally.errors == 2
+
+
+def test_summary_has_loss_rate_and_failure_streak() -> None:
+    tally = ProbeTally(no_cookies=True)
+    tally.observe(rec("initialize", "A", session=S1))
+    first = tally.observe(lost("B", session=S1))
+    assert "returns no cookies" in (first.note or "")
+    tally.observe(rec("initialize", "B", session=S2))
+    tally.observe(rec("set_session_value", "B", session=S2))
+    for _ in range(3):
+        tally.observe(rec("get_session_state", None, 503, session=S2))
+    tally.observe(rec("get_session_state", "B", session=S2))
+    summary = tally.summary()
+    assert summary["sessions_opened"] == 2 and summary["sessions_lost"] == 1
+    assert summary["loss_rate"] == 0.5
+    assert summary["calls_failed"] == 3 and summary["longest_failure_streak"] == 3
