@@ -204,6 +204,15 @@ def task_id_from_result(message: dict[str, Any]) -> str | None:
     if not isinstance(result, dict) or result.get("isError"):
         return None
     structured = result.get("structuredContent")
+    if not isinstance(structured, dict):
+        # Servers older than structured tool output (mcp <= 1.9) send the same JSON as text.
+        content = result.get("content")
+        first = content[0] if isinstance(content, list) and content else None
+        text = first.get("text") if isinstance(first, dict) else None
+        try:
+            structured = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            structured = None
     task_id = structured.get(TASK_ID_FIELD) if isinstance(structured, dict) else None
     return task_id if isinstance(task_id, str) and task_id else None
 
