@@ -38,7 +38,11 @@ def build_app(outdir: str | None = None, context: Mapping[str, Any] | None = Non
         app,
         DEMO_STACK,
         props=DemoServiceProps(
-            alarm_email_subscribers=_split(app.node.try_get_context("sessionwatch:alarmEmails"))
+            alarm_email_subscribers=_split(app.node.try_get_context("sessionwatch:alarmEmails")),
+            allowed_client_cidrs=_split(
+                app.node.try_get_context("sessionwatch:allowedClientCidrs")
+            ),
+            certificate_arn=app.node.try_get_context("sessionwatch:certificateArn") or None,
         ),
         description="SessionWatch demo: a stateful MCP server on Fargate behind a sticky ALB",
     )

@@ -1,13 +1,18 @@
 """`DemoServiceStack`: the experiment of the design, deployable, with SessionWatch attached.
 
-Two AZs, an internet-facing ALB with `lb_cookie` stickiness (one day), and a Fargate service of two
-tasks running `server/`, each with an ADOT collector sidecar that turns the server's OTLP metrics
-into CloudWatch metrics. Rolling deployments with the circuit breaker, exactly the setup whose
+Two AZs, an ALB with `lb_cookie` stickiness (one day), and a Fargate service of two tasks running
+`server/`, each with an ADOT collector sidecar that turns the server's OTLP metrics into
+CloudWatch metrics. Rolling deployments with the circuit breaker, exactly the setup whose
 deployments lose sessions while every stock signal stays green; SessionWatch makes it visible.
+
+Exposure: the reference server has no authentication, so the ALB is internal (reachable from
+inside the VPC only) unless client CIDRs are allowed at deploy time; then it is internet-facing
+and admits exactly those CIDRs. With a certificate it listens on HTTPS 443 only, else HTTP 80.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -42,11 +47,36 @@ IMAGE_EXCLUDE: Final = [
     "**/__pycache__",
 ]
 # Served by the same uvicorn process and port as /mcp (server/app.py), so healthy means MCP is up.
+# A literal (CDK's default range) so the ALB's in-VPC ingress rule names it, not a token.
+VPC_CIDR: Final = "10.0.0.0/16"
 HEALTH_CHECK_PATH: Final = "/health"
 HEALTHY_HTTP_CODES: Final = "200"
 # After its drain the server still needs uvicorn's graceful shutdown (5 s) and a final metrics
 # flush (3 s) before ECS's SIGKILL at the stop timeout; keep 2 s of margin on top.
 DRAIN_HEADROOM_SECONDS: Final = 10
+
+
+def client_cidrs(values: Sequence[str]) -> tuple[str, ...]:
+    """The allowed client CIDRs, normalized; the whole internet is refused.
+
+    The reference server has no authentication: opening it to everyone must be a code change,
+    not a context value. IPv4 only (the demo VPC and ALB are IPv4).
+    """
+    cidrs = []
+    for value in values:
+        try:
+            network = ipaddress.ip_network(value.strip(), strict=False)
+        except ValueError as error:
+            raise ValueError(f"sessionwatch:allowedClientCidrs: {value!r} is not a CIDR") from error
+        if network.version != 4:
+            raise ValueError(f"sessionwatch:allowedClientCidrs: {value!r}: IPv4 only")
+        if network.prefixlen == 0:
+            raise ValueError(
+                "sessionwatch:allowedClientCidrs: 0.0.0.0/0 would open the unauthenticated demo "
+                "server to the internet; list your clients' networks instead"
+            )
+        cidrs.append(str(network))
+    return tuple(dict.fromkeys(cidrs))
 
 
 def drain_seconds_for(stop_timeout_seconds: int) -> int:
@@ -71,6 +101,19 @@ class DemoServiceProps:
     # None: no ECS deployment alarms. Otherwise how ECS treats SessionWatch's deployment alarm.
     deployment_alarm_behavior: ecs.AlarmBehavior | None = ecs.AlarmBehavior.FAIL_ON_ALARM
     removal_policy: RemovalPolicy = RemovalPolicy.DESTROY
+    # Empty: an internal ALB, reachable from inside the VPC only. Otherwise internet-facing,
+    # admitting exactly these CIDRs (validated by `client_cidrs`).
+    allowed_client_cidrs: Sequence[str] = ()
+    # An ACM certificate ARN: HTTPS on 443 only (no plain-HTTP listener). None: HTTP on 80.
+    certificate_arn: str | None = None
+
+    @property
+    def public(self) -> bool:
+        return bool(self.allowed_client_cidrs)
+
+    @property
+    def listener_port(self) -> int:
+        return 443 if self.certificate_arn else 80
 
 
 def _acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
@@ -84,6 +127,7 @@ class DemoServiceStack(Stack):
         self, scope: Construct, id: str, *, props: DemoServiceProps, **kwargs: Any
     ) -> None:
         super().__init__(scope, id, **kwargs)
+        self.allowed_client_cidrs = client_cidrs(props.allowed_client_cidrs)
         self.props = props
         self.vpc = self._vpc(props)
         self.cluster = ecs.Cluster(
@@ -122,8 +166,19 @@ class DemoServiceStack(Stack):
         CfnOutput(
             self,
             "McpEndpoint",
-            description="Point MCP clients and `sessionwatch probe` here",
-            value=f"http://{self.alb.load_balancer_dns_name}/mcp",
+            description=(
+                "Point MCP clients and `sessionwatch probe` here"
+                + (
+                    " (through a DNS name of your certificate, CNAMEd to this one)"
+                    if props.certificate_arn
+                    else ""
+                )
+                + ("" if props.public else " (internal: from inside the VPC only)")
+            ),
+            value=(
+                f"{'https' if props.certificate_arn else 'http'}://"
+                f"{self.alb.load_balancer_dns_name}/mcp"
+            ),
         )
         CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
 
@@ -133,6 +188,7 @@ class DemoServiceStack(Stack):
             self,
             "Vpc",
             max_azs=2,
+            ip_addresses=ec2.IpAddresses.cidr(VPC_CIDR),
             nat_gateways=0,
             subnet_configuration=[
                 ec2.SubnetConfiguration(
@@ -229,8 +285,10 @@ class DemoServiceStack(Stack):
             self,
             "Alb",
             vpc=self.vpc,
-            internet_facing=True,
+            internet_facing=props.public,
             drop_invalid_header_fields=True,
+            # Internal: still placed in the (only) public subnets, with private addresses only.
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
         )
         target_group = elbv2.ApplicationTargetGroup(
             self,
@@ -248,17 +306,37 @@ class DemoServiceStack(Stack):
                 healthy_threshold_count=2,
             ),
         )
-        alb.add_listener("Http", port=80, open=True, default_target_groups=[target_group])
+        port = props.listener_port
+        if props.certificate_arn:
+            alb.add_listener(
+                "Https",
+                port=port,
+                protocol=elbv2.ApplicationProtocol.HTTPS,
+                certificates=[elbv2.ListenerCertificate.from_arn(props.certificate_arn)],
+                ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+                open=False,
+                default_target_groups=[target_group],
+            )
+        else:
+            alb.add_listener(
+                "Http",
+                port=port,
+                protocol=elbv2.ApplicationProtocol.HTTP,
+                open=False,
+                default_target_groups=[target_group],
+            )
+        peers = (
+            [ec2.Peer.ipv4(cidr) for cidr in self.allowed_client_cidrs]
+            if props.public
+            else [ec2.Peer.ipv4(VPC_CIDR)]
+        )
+        for peer in peers:
+            alb.connections.allow_from(peer, ec2.Port.tcp(port), "MCP clients")
         _acknowledge(
             alb,
             "AwsSolutions::AwsSolutions-ELB2",
             "Demo load balancer: its access logs would need an S3 bucket the demo does not "
             "otherwise have; SessionWatch reads the 404s from the server's own logs.",
-        )
-        _acknowledge(
-            alb,
-            "AwsSolutions::AwsSolutions-EC23",
-            "The demo MCP endpoint is public on purpose: MCP clients connect from anywhere.",
         )
         return alb, target_group
 

@@ -117,6 +117,9 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return synth(tmp_path_factory.mktemp("cdk-out"), cdk_json_context())
 
 
+CERTIFICATE_ARN = (
+    "arn:aws:acm:us-east-1:111122223333:certificate/00000000-0000-0000-0000-000000000000"
+)
 ADDON_CONTEXT = {
     "sessionwatch:clusterName": "prod-mcp",
     "sessionwatch:serviceNames": "mcp-a, mcp-b",
@@ -132,6 +135,9 @@ ADDON_CONTEXT = {
     "sessionwatch:highResolutionAlarms": "true",
     "sessionwatch:slackWorkspaceId": "T0123ABCD",
     "sessionwatch:slackChannelId": "C0123ABCD",
+    # The demo stack of the same synth: public to two client networks, over HTTPS.
+    "sessionwatch:allowedClientCidrs": "203.0.113.0/24, 198.51.100.7/32",
+    "sessionwatch:certificateArn": CERTIFICATE_ARN,
 }
 
 
