@@ -244,3 +244,24 @@ def test_synthesized_dashboard_is_the_same_valid_body(stack: str, synthesized: S
     # The demo knows its ALB: the infrastructure widget shows real ALB metrics there.
     has_alb = any(ns == body.ALB_NAMESPACE for ns, _, _ in named_metrics(rendered))
     assert has_alb is (stack == "demo")
+
+
+def test_dashboards_never_import_infra() -> None:
+    """One direction only: infra builds the dashboard from `dashboards.body`; the dashboard body
+    (also exported by `python -m sessionwatch.dashboards` without CDK) knows nothing of infra."""
+    import ast
+
+    folder = Path(__file__).resolve().parents[2] / "dashboards"
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            for name in names:
+                assert not name.startswith(("sessionwatch.infra", "infra", "aws_cdk")), (
+                    f"{path.name} imports {name}"
+                )
