@@ -263,9 +263,15 @@ class LabAccount:
         return delivered
 
     def reports(self) -> list[dict[str, Any]]:
-        """SNS messages that reached the report queue (subject and message)."""
+        """SNS messages that reached the report queue: subject, message (for a queue, the chat
+        notification JSON: SNS delivers the per-protocol message's `default`), and the report's
+        facts from its `sessionwatch_report` attribute (None when absent)."""
         return [
-            {"subject": envelope.get("Subject"), "message": envelope.get("Message")}
+            {
+                "subject": envelope.get("Subject"),
+                "message": envelope.get("Message"),
+                "facts": _report_attribute(envelope),
+            }
             for envelope in self._drain(self.report_queue)
         ]
 
@@ -311,3 +317,15 @@ class LabAccount:
                     for k, v in item.items()
                 }
         return found
+
+
+def _report_attribute(envelope: Any) -> dict[str, Any] | None:
+    """The facts the reporter attaches as the `sessionwatch_report` message attribute."""
+    from sessionwatch.detectors.chat import REPORT_ATTRIBUTE
+
+    attribute = ((envelope or {}).get("MessageAttributes") or {}).get(REPORT_ATTRIBUTE) or {}
+    try:
+        facts = json.loads(attribute.get("Value") or "null")
+    except ValueError:
+        return None
+    return facts if isinstance(facts, dict) else None

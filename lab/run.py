@@ -289,7 +289,7 @@ async def run(options: RunOptions) -> int:
             if (key := alarm_key(alarm)) is not None
         }
         fired = frozenset(k for k, tl in timelines.items() if any(e.state == ALARM for e in tl))
-        facts = [_report_facts(str(r.get("message") or "")) for r in reports]
+        facts = [r.get("facts") or _report_facts(str(r.get("message") or "")) for r in reports]
         checked = [f for f in facts if f.get("spike")]  # reports that carry a metric check
         outcome = Outcome(
             lost_sessions=lost,
