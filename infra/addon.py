@@ -21,7 +21,8 @@ from sessionwatch.infra.construct import SessionWatch, SessionWatchProps
 CONTEXT_PREFIX = "sessionwatch:"
 
 
-def _split(value: str | None) -> tuple[str, ...]:
+def split_list(value: Any) -> tuple[str, ...]:
+    """A comma-separated context value as its non-empty, stripped parts."""
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
@@ -29,7 +30,7 @@ def _optional_int(value: Any) -> int | None:
     return None if value in (None, "") else int(value)
 
 
-def _flag(value: Any) -> bool:
+def context_flag(value: Any) -> bool:
     """A context flag: `true`/`1`/`yes` (any case) or JSON true."""
     return value is True or str(value).strip().lower() in ("true", "1", "yes")
 
@@ -67,18 +68,18 @@ class AddonSettings:
             )
         return cls(
             cluster_name=str(get("clusterName")),
-            service_names=_split(str(get("serviceNames"))),
+            service_names=split_list(str(get("serviceNames"))),
             log_group_name=str(get("logGroupName")),
             server_service_name=get("serverServiceName"),
             load_balancer_full_name=get("loadBalancerFullName"),
             target_group_full_name=get("targetGroupFullName"),
-            alarm_emails=_split(get("alarmEmails")),
+            alarm_emails=split_list(get("alarmEmails")),
             grace_period_seconds=int(get("gracePeriodSeconds") or 120),
             deployment_loss_threshold=int(get("deploymentLossThreshold") or 1),
             stickiness_loss_threshold=int(get("stickinessLossThreshold") or 1),
             deregistration_delay_seconds=_optional_int(get("deregistrationDelaySeconds")),
             stop_timeout_seconds=_optional_int(get("stopTimeoutSeconds")),
-            high_resolution_alarms=_flag(get("highResolutionAlarms")),
+            high_resolution_alarms=context_flag(get("highResolutionAlarms")),
             slack_workspace_id=get("slackWorkspaceId"),
             slack_channel_id=get("slackChannelId"),
         )

@@ -14,15 +14,11 @@ from typing import Any
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from sessionwatch.infra.addon import AddonSettings, SessionWatchStack
+from sessionwatch.infra.addon import AddonSettings, SessionWatchStack, context_flag, split_list
 from sessionwatch.infra.demo import DemoServiceProps, DemoServiceStack
 
 ADDON_STACK = "SessionWatchStack"
 DEMO_STACK = "DemoServiceStack"
-
-
-def _split(value: Any) -> tuple[str, ...]:
-    return tuple(part.strip() for part in str(value or "").split(",") if part.strip())
 
 
 def build_app(outdir: str | None = None, context: Mapping[str, Any] | None = None) -> App:
@@ -38,11 +34,16 @@ def build_app(outdir: str | None = None, context: Mapping[str, Any] | None = Non
         app,
         DEMO_STACK,
         props=DemoServiceProps(
-            alarm_email_subscribers=_split(app.node.try_get_context("sessionwatch:alarmEmails")),
-            allowed_client_cidrs=_split(
+            alarm_email_subscribers=split_list(
+                app.node.try_get_context("sessionwatch:alarmEmails")
+            ),
+            allowed_client_cidrs=split_list(
                 app.node.try_get_context("sessionwatch:allowedClientCidrs")
             ),
             certificate_arn=app.node.try_get_context("sessionwatch:certificateArn") or None,
+            high_resolution_alarms=context_flag(
+                app.node.try_get_context("sessionwatch:highResolutionAlarms")
+            ),
         ),
         description="SessionWatch demo: a stateful MCP server on Fargate behind a sticky ALB",
     )

@@ -106,6 +106,9 @@ class DemoServiceProps:
     allowed_client_cidrs: Sequence[str] = ()
     # An ACM certificate ARN: HTTPS on 443 only (no plain-HTTP listener). None: HTTP on 80.
     certificate_arn: str | None = None
+    # 10-second loss alarms (SessionWatchProps.high_resolution_alarms): the ECS deployment alarm
+    # then fails the rollout sooner.
+    high_resolution_alarms: bool = False
 
     @property
     def public(self) -> bool:
@@ -160,6 +163,7 @@ class DemoServiceStack(Stack):
                 deregistration_delay_seconds=props.deregistration_delay_seconds,
                 stop_timeout_seconds=props.stop_timeout_seconds,
                 removal_policy=props.removal_policy,
+                high_resolution_alarms=props.high_resolution_alarms,
             ),
         )
         self.service = self._service(props)

@@ -34,11 +34,12 @@ def _loss_alarm_periods(template: Template) -> dict[str, set[int]]:
 
 
 def test_standard_resolution_is_the_default(synthesized: Synth) -> None:
-    assert _loss_alarm_periods(synthesized.addon_template) == {
-        "deployment": {60},
-        "stickiness": {60},
-        contract.METRIC_DEPLOYMENT_LOSS_SPIKE: {60},
-    }
+    for template in (synthesized.addon_template, synthesized.demo_template):
+        assert _loss_alarm_periods(template) == {
+            "deployment": {60},
+            "stickiness": {60},
+            contract.METRIC_DEPLOYMENT_LOSS_SPIKE: {60},
+        }
     synthesized.addon_template.all_resources_properties(
         "AWS::Lambda::Function",
         {"Environment": {"Variables": Match.object_like({SESSIONS_LOST_RESOLUTION_ENV: "60"})}},
@@ -49,12 +50,13 @@ def test_high_resolution_gives_10_second_loss_alarms_and_tells_the_detectors(
     synthesized_custom: Synth,
 ) -> None:
     template = synthesized_custom.addon_template
-    # The spike alarm keeps the reporter's one-minute cadence.
-    assert _loss_alarm_periods(template) == {
-        "deployment": {10},
-        "stickiness": {10},
-        contract.METRIC_DEPLOYMENT_LOSS_SPIKE: {60},
-    }
+    # The spike alarm keeps the reporter's one-minute cadence; the demo follows the same flag.
+    for each in (template, synthesized_custom.demo_template):
+        assert _loss_alarm_periods(each) == {
+            "deployment": {10},
+            "stickiness": {10},
+            contract.METRIC_DEPLOYMENT_LOSS_SPIKE: {60},
+        }
     template.all_resources_properties(
         "AWS::Lambda::Function",
         {"Environment": {"Variables": Match.object_like({SESSIONS_LOST_RESOLUTION_ENV: "1"})}},
