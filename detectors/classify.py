@@ -6,29 +6,46 @@ per cause: the first verdict of a (session, cause) pair claims its lock and is c
 later one (a retry, a re-delivery) is not. The set of pairs does not depend on the order or
 the duplication of the occurrences, so neither do the counts.
 
-Reads are batched into ONE round trip per batch, however large (see ``Ledger.get_many``): the
-sessions' creation records, the deployment windows, and the task summary shards, which hold
-the facts of every task, so the origin tasks the sessions name need no second read. The locks
-are conditional writes made after deciding, one per distinct (session, cause) of the batch.
+Reads take a fixed number of waves, whatever the size of the cluster or its history (see
+``read_facts``): (1) the sessions' creation records and the serving tasks' facts, (2) the origin
+tasks' facts and, per service and minute of the 404s, the newest few deployments of the service
+from its index (a Query with a small Limit), and, only for a 404 whose origin task stopped
+before every deployment that second read returned or belongs to another service, (3) one more
+index Query. The locks are conditional writes made after deciding, one per distinct
+(session, cause) of the batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from sessionwatch.contract import Cause
 from sessionwatch.detectors.config import Config
-from sessionwatch.detectors.core import NotFound, Verdict, decide
-from sessionwatch.detectors.ledger import Ledger
+from sessionwatch.detectors.core import Verdict, decide
+from sessionwatch.detectors.facts import (
+    CLOCK_SKEW_S,
+    DeploymentWindow,
+    NotFound,
+    SessionOrigin,
+    TaskFacts,
+)
+from sessionwatch.detectors.ledger import Ledger, Query
 from sessionwatch.detectors.ledger_items import (
-    TASK_SHARD_KEYS,
-    WINDOWS_KEY,
+    DEPLOYMENT_QUERY_LIMIT,
+    Item,
+    Key,
+    item_key,
     origin_from_item,
     session_key,
-    tasks_from_items,
-    windows_from_item,
+    task_from_item,
+    task_key,
+    windows_from_index,
 )
+
+# 404s of one service within the same minute share one index Query.
+_QUERY_BUCKET_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -59,40 +76,115 @@ def classify(
     )
     if not unique:
         return decisions
-    fingerprints = dict.fromkeys(o.fingerprint for o in unique)
-    items = ledger.get_many([WINDOWS_KEY, *TASK_SHARD_KEYS, *map(session_key, fingerprints)])
-    windows = windows_from_item(items.get(WINDOWS_KEY))
-    tasks = tasks_from_items(items)
-    # A creation record older than the TTL is expired even if DynamoDB has not deleted it yet
-    # (TTL deletion lags): treat it as gone, as its origin task's facts may be pruned.
-    horizon = now - cfg.ledger_ttl_days * 86400
-
+    facts = read_facts(ledger, unique, now - cfg.ledger_ttl_days * 86400)
     first_of_pair: dict[tuple[str, Cause], int] = {}  # earliest occurrence per pair (sorted)
     settle: list[NotFound] = []
     park: list[NotFound] = []
     for nf in unique:
-        origin = origin_from_item(items.get(session_key(nf.fingerprint)))
-        if origin is not None and origin.created_at < horizon:
-            origin = None
-        origin_task = tasks.get(origin.task_id) if origin else None
-        serving = tasks.get(nf.task_id)
+        origin = facts.origins.get(nf.fingerprint)
+        origin_task = facts.tasks.get(origin.task_id) if origin else None
+        serving = facts.tasks.get(nf.task_id)
         ecs_service = (origin_task.service if origin_task else None) or (
             serving.service if serving else None
         )
         if ecs_service is not None and not cfg.service_in_scope(ecs_service):
             settle.append(nf)  # another service's loss: not ours to count
             continue
+        windows = facts.windows.get(ecs_service or "", [])
         verdict = decide(nf, origin, origin_task, serving, windows, cfg.grace_period_s, now)
         (settle if verdict.final else park).append(nf)
         if verdict.final:
             first_of_pair.setdefault((nf.fingerprint, verdict.cause), len(decisions))
         decisions.append(Decision(nf, verdict, counted=False))
+    failure: Exception | None = None
     for i in first_of_pair.values():
         d = decisions[i]
-        if ledger.lock_verdict(d.occurrence, d.verdict, now):
-            decisions[i] = replace(d, counted=True)
+        try:  # one failed lock must not keep the others from being counted
+            if ledger.lock_verdict(d.occurrence, d.verdict, now):
+                decisions[i] = replace(d, counted=True)
+        except Exception as exc:  # re-raised below, after the rest
+            failure = failure or exc
+            park.append(d.occurrence)  # decided again by the reporter (or the retry)
     if park:
         ledger.store_pending(park)
     if settle:
-        ledger.drop_pending(settle)
+        ledger.drop_pending([nf for nf in settle if nf not in park])
+    if failure is not None:
+        raise failure
     return decisions
+
+
+@dataclass(frozen=True)
+class BatchFacts:
+    """What a batch of not-founds is decided from: origins, tasks, windows per service."""
+
+    origins: dict[str, SessionOrigin]
+    tasks: dict[str, TaskFacts]
+    windows: dict[str, list[DeploymentWindow]]
+
+
+def _bucket(t: float) -> float:
+    # Rounded up: a deployment that began a moment (skew) after the 404 is still in range.
+    return math.ceil((t + 2 * CLOCK_SKEW_S) / _QUERY_BUCKET_S) * _QUERY_BUCKET_S
+
+
+def read_facts(ledger: Ledger, occurrences: list[NotFound], horizon: float) -> BatchFacts:
+    """The facts a batch needs, in two read waves (a third only in the rare cases above).
+
+    A creation record older than ``horizon`` (the TTL) is expired even if DynamoDB has not
+    deleted it yet (TTL deletion lags): it is treated as gone.
+    """
+    fingerprints = list(dict.fromkeys(o.fingerprint for o in occurrences))
+    serving_ids = list(dict.fromkeys(o.task_id for o in occurrences))
+    first, _ = ledger.read_wave([*map(session_key, fingerprints), *map(task_key, serving_ids)])
+    origins: dict[str, SessionOrigin] = {}
+    for fp in fingerprints:
+        origin = origin_from_item(first.get(session_key(fp)))
+        if origin is not None and origin.created_at >= horizon:
+            origins[fp] = origin
+    tasks = _tasks(first)
+    queries: dict[Query, str] = {}
+    for nf in occurrences:
+        svc = tasks[nf.task_id].service if nf.task_id in tasks else None
+        if svc:
+            queries[Ledger.deployments_query(svc, _bucket(nf.at))] = svc
+    origin_ids = {o.task_id for o in origins.values()} - set(tasks)
+    second, results = ledger.read_wave(map(task_key, sorted(origin_ids)), queries)
+    tasks |= _tasks(second)
+    index: dict[str, dict[Key, Item]] = {}
+    for q, items in results.items():
+        index.setdefault(queries[q], {}).update((item_key(i), i) for i in items)
+    more: dict[Query, str] = {}
+    for nf in occurrences:
+        origin = origins.get(nf.fingerprint)
+        o = tasks.get(origin.task_id) if origin else None
+        if o is None or not o.service:
+            continue
+        asked = [q for q, s in queries.items() if s == o.service]
+        if not asked:
+            more[Ledger.deployments_query(o.service, _bucket(nf.at))] = o.service
+            continue
+        began = o.stop_began
+        full = any(len(results.get(q, [])) >= DEPLOYMENT_QUERY_LIMIT for q in asked)
+        oldest = min(
+            (w.started_at for w in windows_from_index(index.get(o.service, {}).values())),
+            default=None,
+        )
+        if began is not None and full and oldest is not None and began < oldest:
+            more[Ledger.deployments_query(o.service, began + CLOCK_SKEW_S)] = o.service
+    if more:
+        _, extra = ledger.read_wave((), more)
+        for q, items in extra.items():
+            index.setdefault(more[q], {}).update((item_key(i), i) for i in items)
+    windows = {svc: windows_from_index(items.values()) for svc, items in index.items()}
+    return BatchFacts(origins, tasks, windows)
+
+
+def _tasks(items: Mapping[Key, Item]) -> dict[str, TaskFacts]:
+    out = {}
+    for key, item in items.items():
+        if key[1] == "FACTS" and key[0].startswith("TASK#"):
+            facts = task_from_item(item)
+            if facts is not None:
+                out[facts.task_id] = facts
+    return out

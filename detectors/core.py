@@ -1,29 +1,58 @@
 """The pure correlation core: given the facts known, decide the cause of each session_not_found.
 
-Plain functions over plain frozen dataclasses, no AWS calls, so the same code runs in the
-handlers, the reporter, the property tests and the benchmark. Times are epoch seconds (float).
+Plain functions over the plain frozen dataclasses of ``detectors.facts``, no AWS calls, so the
+same code runs in the handlers, the reporter, the property tests and the benchmark. Times are
+epoch seconds (float).
 
-Order independence (DESIGN section 5) comes from three rules:
+Attribution follows lineage (docs/architecture.md, the causes): every task belongs to the
+deployment that started it (``startedBy``). A loss is a deployment's when a *later* deployment
+D of the same service replaced the origin task's lineage: for ROLLING, D stopped the origin
+task (D is the latest such deployment whose window holds the stop); for traffic-shifting
+strategies, also while the origin still runs, when the 404 came from a task of D inside D's
+window. A deployment never replaces its own tasks, so a scale-in of a current task after
+COMPLETED is ``scale_in`` and a rollback's losses are the rollback's.
+
+Order independence comes from three rules:
 - a verdict belongs to ONE occurrence (fingerprint, serving task, time): ``decide`` reads only
-  that occurrence and the stored facts, never the session's other 404s, so which 404 arrived
-  first cannot change it;
+  that occurrence and the stored facts, never the session's other 404s;
 - a verdict is *final* only when no fact that could still arrive can change it; otherwise it is
   ``pending`` and decided again later, at the latest once the grace period has passed;
-- the facts themselves only accumulate (sets of observations, earliest time wins), so the
-  same facts in any order and with duplicates always merge to the same state.
+- the facts themselves only accumulate (earliest time wins), so the same facts in any order and
+  with duplicates always merge to the same state.
 Counting (one per session and cause) is the caller's: see ``detectors.classify``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sessionwatch.contract import Cause
+from sessionwatch.detectors.facts import (
+    CLOCK_SKEW_S,
+    DeploymentWindow,
+    NotFound,
+    SessionOrigin,
+    TaskFacts,
+)
 
-# The server clock and ECS's clock disagree a little; a 404 logged a moment before ECS says
-# the origin task began draining is still a loss caused by that drain.
-CLOCK_SKEW_S = 5.0
+__all__ = [
+    "CLOCK_SKEW_S",
+    "DeploymentWindow",
+    "NotFound",
+    "SessionOrigin",
+    "TaskFacts",
+    "Verdict",
+    "close_superseded",
+    "decide",
+    "merge_windows",
+    "reason_marks",
+    "replaces",
+    "rollback_target",
+    "stop_category",
+    "stopper",
+]
 
 SCHEDULER_STOP = "ServiceSchedulerInitiated"
 SUPERSEDED = "SUPERSEDED"
@@ -31,77 +60,7 @@ _FAILURE_STOP_CODES = frozenset({"EssentialContainerExited", "TaskFailedToStart"
 _INFRA_STOP_CODES = frozenset({"SpotInterruption", "TerminationNotice"})
 _INFRA_REASON_WORDS = ("spot", "retire", "retirement", "maintenance", "host", "underlying")
 _HEALTH_REASON_WORDS = ("health check", "health-check", "healthcheck")
-
-
-@dataclass(frozen=True)
-class DeploymentWindow:
-    """One ECS deployment of a service: IN_PROGRESS until COMPLETED/FAILED (None = open)."""
-
-    service: str
-    deployment_id: str
-    started_at: float
-    ended_at: float | None = None
-    outcome: str | None = None
-
-    def contains(self, t: float, grace_s: float) -> bool:
-        """True when ``t`` falls in [start, end + grace]; an open window extends to now."""
-        if t < self.started_at - CLOCK_SKEW_S:
-            return False
-        return self.ended_at is None or t <= self.ended_at + grace_s
-
-
-@dataclass(frozen=True)
-class TaskFacts:
-    """Facts about one ECS task: what one event said, or everything the ledger has merged.
-
-    One type serves both on purpose: an observation and the merge of many have the same
-    fields, and the merge (``ledger_items.task_from_tags``: earliest time, smallest string per
-    field) maps observations to facts of the same shape, so a single observation is simply
-    the facts as that event saw them. ``None`` = not said (an observation) or not yet known.
-    In merged facts ``stopped_reason`` holds the reason's marks (``reason_marks``) only.
-    """
-
-    task_id: str
-    service: str | None = None
-    started_by: str | None = None
-    started_at: float | None = None
-    stopping_at: float | None = None
-    stopped_at: float | None = None
-    stop_code: str | None = None
-    stopped_reason: str | None = None
-
-    @property
-    def stop_began(self) -> float | None:
-        """When the task stopped serving: draining start if seen, else the stop itself."""
-        times = [t for t in (self.stopping_at, self.stopped_at) if t is not None]
-        return min(times) if times else None
-
-
-@dataclass(frozen=True)
-class SessionOrigin:
-    """Where and when a session was created (from ``session_created``)."""
-
-    task_id: str
-    created_at: float
-
-
-@dataclass(frozen=True)
-class NotFound:
-    """One ``session_not_found`` occurrence: fingerprint, serving task, time.
-
-    ``key`` is its identity: a re-delivered log line collapses onto it, a later 404 of the same
-    session is a new occurrence with its own verdict (the session is still counted once per
-    cause, see ``detectors.classify``).
-    """
-
-    fingerprint: str
-    task_id: str
-    at: float
-    log_service: str | None = None
-
-    @property
-    def key(self) -> str:
-        return f"{self.fingerprint}|{self.task_id}|{self.at:.3f}"
+_ROLLBACK = re.compile(r"rolling back to deploymentId (\S+?)\.?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -139,18 +98,44 @@ def merge_windows(
         key = (service, dep)
         if key not in first_end or (t, outcome) < first_end[key]:
             first_end[key] = (t, outcome)
-    ordered = sorted(first_start.items(), key=lambda kv: (kv[0][0], kv[1], kv[0][1]))
-    windows = []
-    for i, ((service, dep), start) in enumerate(ordered):
-        end = first_end.get((service, dep))
-        if end is None:
-            later = [s for (svc, _), s in ordered[i + 1 :] if svc == service and s > start]
-            if later:
-                end = (later[0], SUPERSEDED)
-        windows.append(
-            DeploymentWindow(service, dep, start, end[0] if end else None, end[1] if end else None)
+    windows = [
+        DeploymentWindow(
+            service,
+            dep,
+            start,
+            first_end[(service, dep)][0] if (service, dep) in first_end else None,
+            first_end[(service, dep)][1] if (service, dep) in first_end else None,
         )
-    return sorted(windows, key=lambda w: (w.started_at, w.service, w.deployment_id))
+        for (service, dep), start in first_start.items()
+    ]
+    return close_superseded(windows)
+
+
+def close_superseded(windows: Iterable[DeploymentWindow]) -> list[DeploymentWindow]:
+    """Close each window whose end never arrived at the next start of the same service.
+
+    Without it one lost COMPLETED event would make every later scheduler stop a deployment
+    loss and keep DeploymentsInProgress at 1 forever. Sorted by start, service, id.
+    """
+    ordered = sorted(windows, key=lambda w: (w.started_at, w.service, w.deployment_id))
+    out = []
+    for i, w in enumerate(ordered):
+        if w.ended_at is None:
+            later = [
+                x.started_at
+                for x in ordered[i + 1 :]
+                if x.service == w.service and x.started_at > w.started_at
+            ]
+            if later:
+                w = replace(w, ended_at=later[0], outcome=SUPERSEDED)
+        out.append(w)
+    return out
+
+
+def rollback_target(reason: str | None) -> str | None:
+    """The deployment id a rollback returns to ("... rolling back to deploymentId X.")."""
+    match = _ROLLBACK.search((reason or "").strip())
+    return match.group(1) if match else None
 
 
 def reason_marks(reason: str | None) -> str | None:
@@ -188,6 +173,78 @@ def _pending(service: str | None, origin: str | None, basis: str) -> Verdict:
     return Verdict(Cause.PENDING, service, origin, basis=basis)
 
 
+def belongs_to(task: TaskFacts, window: DeploymentWindow) -> bool | None:
+    """True when ``window``'s deployment started ``task``; None when the facts do not say."""
+    if task.started_by is not None:
+        return task.started_by == window.deployment_id
+    if task.task_definition and window.task_definition:
+        return task.task_definition == window.task_definition
+    return None
+
+
+def replaces(window: DeploymentWindow, task: TaskFacts) -> bool:
+    """``window``'s deployment replaces ``task``: same service, another, older lineage.
+
+    A deployment never replaces its own tasks; a task started after the deployment began
+    belongs to it or to a later one, so it is not replaced by it either.
+    """
+    if task.service != window.service or belongs_to(task, window):
+        return False
+    if task.started_at is not None:
+        return task.started_at < window.started_at + CLOCK_SKEW_S
+    return task.started_by is not None
+
+
+def stopper(
+    task: TaskFacts, windows: Sequence[DeploymentWindow], grace_s: float
+) -> DeploymentWindow | None:
+    """The deployment that stopped ``task``: the latest one replacing it whose window holds
+    the stop (with overlapping rollouts the newest one is in charge of the service)."""
+    began = task.stop_began
+    if began is None:
+        return None
+    candidates = [
+        w
+        for w in windows
+        if replaces(w, task) and w.contains(began, grace_s) and w.started_at <= began + CLOCK_SKEW_S
+    ]
+    return max(candidates, key=lambda w: (w.started_at, w.deployment_id), default=None)
+
+
+def _shift(
+    origin_task: TaskFacts | None,
+    serving: TaskFacts | None,
+    windows: Sequence[DeploymentWindow],
+    t: float,
+    grace_s: float,
+    now: float,
+) -> tuple[DeploymentWindow | None, str | None]:
+    """A traffic-shifting deployment that moved this session's traffic, or why it may yet.
+
+    Returns (deployment, None) for a shift loss, (None, reason) when facts still missing could
+    make it one (so a stickiness verdict must wait), (None, None) when it cannot be one.
+    """
+    if origin_task is None or serving is None or serving.started_by is None:
+        return None, "serving task's deployment not known yet"
+    if serving.started_by == origin_task.started_by:
+        return None, None  # same lineage: a routing slip inside one revision
+    mine = [w for w in windows if w.deployment_id == serving.started_by]
+    if not mine:
+        # Its IN_PROGRESS came before the task started, so past the task's start + grace it
+        # is not coming: a deployment older than the ledger (or than the query's newest few).
+        if serving.started_at is not None and now >= serving.started_at + grace_s:
+            return None, None
+        return None, "serving task's deployment not seen yet"
+    w = mine[0]
+    if not w.contains(t, grace_s) or not replaces(w, origin_task):
+        return None, None
+    if w.strategy_source is None and not w.hooks:
+        return None, "deployment strategy not known yet"
+    if w.traffic_shifting:
+        return w, None
+    return None, None
+
+
 def decide(
     nf: NotFound,
     origin: SessionOrigin | None,
@@ -197,10 +254,11 @@ def decide(
     grace_s: float,
     now: float,
 ) -> Verdict:
-    """Decide the cause of one not-found from the facts known at ``now`` (DESIGN section 5).
+    """Decide the cause of one not-found from the facts known at ``now``.
 
     Only this occurrence is judged: the session's other 404s are not inputs, so a verdict does
     not depend on which of them arrived first, and it is known as soon as the facts are.
+    ``windows`` are the deployments known around the 404 (any services; others are ignored).
     """
     fallback_service = (serving_task.service if serving_task else None) or nf.log_service
     settled = now >= nf.at + grace_s
@@ -216,6 +274,41 @@ def decide(
         return Verdict(Cause.EXPIRED, fallback_service, o, basis="created on the serving task")
     service = (origin_task.service if origin_task else None) or fallback_service
     stop_began = origin_task.stop_began if origin_task else None
+    stopped_before = stop_began is not None and stop_began <= nf.at + CLOCK_SKEW_S
+    if origin_task is not None and stopped_before:
+        if origin_task.stop_code is None and not settled:
+            return _pending(service, o, "origin task stop code not known yet")
+        category = stop_category(origin_task)
+        if category is not None:
+            return Verdict(
+                category, service, o, basis=f"origin task stop code {origin_task.stop_code}"
+            )
+        d = stopper(origin_task, windows, grace_s)
+        if d is not None:
+            return Verdict(
+                Cause.DEPLOYMENT,
+                service,
+                o,
+                d.deployment_id,
+                basis="origin task stopped by a later deployment of its service",
+            )
+        if settled:  # stop_began <= nf.at + skew, so late deployment events had their grace
+            return Verdict(
+                Cause.SCALE_IN, service, o, basis="scheduler stop by no deployment replacing it"
+            )
+        return _pending(service, o, "waiting for a late deployment event")
+    # The origin task was alive at the 404 (or its state is not known yet).
+    shifted, wait = _shift(origin_task, serving_task, windows, nf.at, grace_s, now)
+    if shifted is not None:
+        return Verdict(
+            Cause.DEPLOYMENT,
+            service,
+            o,
+            shifted.deployment_id,
+            basis=f"{shifted.strategy} traffic shift to the deployment's tasks",
+        )
+    if wait is not None and not settled:
+        return _pending(service, o, wait)
     if stop_began is None:
         if settled:
             return Verdict(Cause.STICKINESS, service, o, basis="origin task never seen stopping")
@@ -223,25 +316,7 @@ def decide(
     assert origin_task is not None
     if origin_task.stopping_at is not None and origin_task.stopping_at > nf.at + CLOCK_SKEW_S:
         return Verdict(Cause.STICKINESS, service, o, basis="origin task alive at the 404")
-    if stop_began > nf.at + CLOCK_SKEW_S:
-        # Only the final stop is known; a draining start before the 404 may still arrive.
-        if settled:
-            return Verdict(Cause.STICKINESS, service, o, basis="origin task alive at the 404")
-        return _pending(service, o, "origin task draining start not known yet")
-    if origin_task.stop_code is None and not settled:
-        return _pending(service, o, "origin task stop code not known yet")
-    category = stop_category(origin_task)
-    if category is not None:
-        return Verdict(category, service, o, basis=f"origin task stop code {origin_task.stop_code}")
-    for window in windows:
-        if window.service == service and window.contains(stop_began, grace_s):
-            return Verdict(
-                Cause.DEPLOYMENT,
-                service,
-                o,
-                window.deployment_id,
-                basis="origin task stopped by the scheduler inside the deployment window",
-            )
-    if settled:  # stop_began <= nf.at + skew, so late deployment events had their grace
-        return Verdict(Cause.SCALE_IN, service, o, basis="scheduler stop outside any deployment")
-    return _pending(service, o, "waiting for a late deployment event")
+    # Only the final stop is known; a draining start before the 404 may still arrive.
+    if settled:
+        return Verdict(Cause.STICKINESS, service, o, basis="origin task alive at the 404")
+    return _pending(service, o, "origin task draining start not known yet")

@@ -16,6 +16,7 @@ from sessionwatch.contract import (
     DIMENSION_CAUSE,
     DIMENSION_SERVICE,
     METRIC_BAD_INPUT,
+    METRIC_RECORD_FAILED,
     METRIC_SESSIONS_LOST,
     NAMESPACE,
     UNKNOWN_SERVICE_NAME,
@@ -43,6 +44,10 @@ def service_point(name: str, service: str, value: float) -> MetricPoint:
 
 def bad_input(count: int) -> MetricPoint:
     return MetricPoint(METRIC_BAD_INPUT, count, ((DIMENSION_SERVICE, BAD_INPUT_SERVICE_NAME),))
+
+
+def record_failed(count: int) -> MetricPoint:
+    return MetricPoint(METRIC_RECORD_FAILED, count, ((DIMENSION_SERVICE, BAD_INPUT_SERVICE_NAME),))
 
 
 def aggregate(points: Iterable[MetricPoint]) -> dict[Dimensions, dict[str, float]]:

@@ -1,13 +1,109 @@
-"""Facts the handlers extract from their inputs and the ledger stores idempotently.
+"""Every fact the detectors read, store and decide from: one module, plain frozen dataclasses.
 
-Each fact is keyed by its own identity (see ``detectors.ledger``), so storing it twice is a
-no-op and storing facts in any order converges to the same ledger. A task observation has no
-type here: it is a ``core.TaskFacts`` holding what one event said (see its docstring).
+A fact is what one input said (an ECS event, a log line, one ECS read) or the merge of many
+such observations of the same entity. The merges live in ``detectors.ledger_items`` and are
+order-free (earliest time wins, smallest string per field), so one observation and the merged
+facts have the same shape. Nothing here does I/O or decides a cause (that is ``core``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+# The server clock and ECS's clock disagree a little; a 404 logged a moment before ECS says
+# the origin task began draining is still a loss caused by that drain.
+CLOCK_SKEW_S = 5.0
+
+# ECS deployment strategies (DeploymentConfiguration.strategy). EXTERNAL: a CodeDeploy or
+# external controller; "traffic-shifting" means the old tasks keep running while traffic moves.
+ROLLING = "ROLLING"
+BLUE_GREEN = "BLUE_GREEN"
+LINEAR = "LINEAR"
+CANARY = "CANARY"
+EXTERNAL = "EXTERNAL"
+TRAFFIC_SHIFTING = frozenset({BLUE_GREEN, LINEAR, CANARY, EXTERNAL})
+
+# How a deployment's strategy became known (``DeploymentWindow.strategy_source``).
+STRATEGY_FROM_ECS = "ecs-read"
+STRATEGY_UNAVAILABLE = "unavailable"  # the ECS read failed: decide from events alone
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    """Facts about one ECS task: what one event said, or everything the ledger has merged.
+
+    ``started_by`` is the deployment that started the task (its lineage): ECS sets it on
+    every event of a service's task, and the stopped reason's deployment id names the same
+    one. ``task_definition`` is its revision. ``None`` = not said / not yet known. In merged
+    facts ``stopped_reason`` holds the reason's marks (``core.reason_marks``) only.
+    """
+
+    task_id: str
+    service: str | None = None
+    started_by: str | None = None
+    started_at: float | None = None
+    stopping_at: float | None = None
+    stopped_at: float | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    task_definition: str | None = None
+
+    @property
+    def stop_began(self) -> float | None:
+        """When the task stopped serving: draining start if seen, else the stop itself."""
+        times = [t for t in (self.stopping_at, self.stopped_at) if t is not None]
+        return min(times) if times else None
+
+
+@dataclass(frozen=True)
+class HookStage:
+    """One ``ECS Hook State Change`` seen for a service: a lifecycle stage at a time."""
+
+    stage: str
+    status: str
+    at: float
+
+
+@dataclass(frozen=True)
+class DeploymentWindow:
+    """One ECS deployment of a service and what is known about it.
+
+    IN_PROGRESS until COMPLETED/FAILED (``ended_at`` None = open; SUPERSEDED when the next
+    deployment of the service began first). ``rollback_to`` is set for a circuit-breaker or
+    alarm rollback ("rolling back to deploymentId X"); the rollback is a deployment of its own.
+    Strategy, target revision, bake time and step settings come from the one ECS read per
+    deployment (``strategy_source``); ``hooks`` from ECS Hook State Change events.
+    """
+
+    service: str
+    deployment_id: str
+    started_at: float
+    ended_at: float | None = None
+    outcome: str | None = None
+    reason: str | None = None
+    rollback_to: str | None = None
+    strategy: str | None = None
+    strategy_source: str | None = None
+    task_definition: str | None = None
+    bake_s: float | None = None
+    step_percent: float | None = None
+    step_bake_s: float | None = None
+    hooks: tuple[HookStage, ...] = ()
+
+    def contains(self, t: float, grace_s: float) -> bool:
+        """True when ``t`` falls in [start, end + grace]; an open window extends to now."""
+        if t < self.started_at - CLOCK_SKEW_S:
+            return False
+        return self.ended_at is None or t <= self.ended_at + grace_s
+
+    @property
+    def traffic_shifting(self) -> bool:
+        return self.strategy in TRAFFIC_SHIFTING
+
+    def stage_at(self, stage: str) -> float | None:
+        """When ``stage`` began (earliest hook event naming it), if a hook reported it."""
+        times = [h.at for h in self.hooks if h.stage == stage]
+        return min(times) if times else None
 
 
 @dataclass(frozen=True)
@@ -19,6 +115,57 @@ class DeploymentObserved:
     at: float
     ended: bool
     outcome: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class HookObserved:
+    """An ``ECS Hook State Change``: a service's deployment reached a lifecycle stage."""
+
+    service: str
+    stage: str
+    status: str
+    at: float
+    service_deployment_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class DeploymentSettings:
+    """What the one ECS read per deployment tells (strategy, target revision, bake/steps)."""
+
+    strategy: str | None
+    task_definition: str | None = None
+    bake_s: float | None = None
+    step_percent: float | None = None
+    step_bake_s: float | None = None
+    source: str = STRATEGY_FROM_ECS
+
+
+@dataclass(frozen=True)
+class SessionOrigin:
+    """Where and when a session was created (from ``session_created``)."""
+
+    task_id: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class NotFound:
+    """One ``session_not_found`` occurrence: fingerprint, serving task, time.
+
+    ``key`` is its identity: a re-delivered log line collapses onto it, a later 404 of the same
+    session is a new occurrence with its own verdict (the session is still counted once per
+    cause, see ``detectors.classify``).
+    """
+
+    fingerprint: str
+    task_id: str
+    at: float
+    log_service: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.fingerprint}|{self.task_id}|{self.at:.3f}"
 
 
 @dataclass(frozen=True)
@@ -34,6 +181,15 @@ class SessionClosed:
     task_id: str
     at: float
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionSpan:
+    """A session seen on a task, for at-risk counts: created/closed times where known."""
+
+    fingerprint: str
+    created_at: float | None
+    closed_at: float | None
 
 
 @dataclass(frozen=True)

@@ -1,31 +1,58 @@
-"""What the two ingest handlers do, as plain functions over a Ledger (no Lambda types here)."""
+"""What the two ingest handlers do, as plain functions over a Ledger (no Lambda types here).
+
+A failure on one record never blocks the rest of its batch: each ledger write is tried on its
+own; what failed is counted (``DetectorRecordFailed``), logged with its location, and raised
+at the end as ``RecordsFailed`` so Lambda retries the invocation and, after its retries, hands
+the event to the on-failure destination (``sessionwatch redrive`` re-feeds it). Redelivery is
+harmless: every store is idempotent and every count is guarded by a lock.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
+from sessionwatch.detectors import ecs_read
 from sessionwatch.detectors.classify import Decision, classify
 from sessionwatch.detectors.config import Config
-from sessionwatch.detectors.core import NotFound, TaskFacts
-from sessionwatch.detectors.emit import MetricPoint, bad_input, sessions_lost
+from sessionwatch.detectors.emit import MetricPoint, bad_input, record_failed, sessions_lost
 from sessionwatch.detectors.facts import (
     BadInput,
     DeploymentObserved,
+    HookObserved,
+    NotFound,
     SessionClosed,
     SessionCreated,
+    TaskFacts,
 )
 from sessionwatch.detectors.ledger import Ledger
+from sessionwatch.detectors.ledger_items import deployment_has_settings
 from sessionwatch.detectors.parsing import decode_subscription, iter_lines, parse_ecs_event
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs import ECSClient
+else:
+    ECSClient = Any
+
+
+class RecordsFailed(RuntimeError):
+    """Some records of an invocation could not be stored or decided (the rest were)."""
+
+    def __init__(self, failed: list[BadInput]) -> None:
+        super().__init__(f"{len(failed)} record(s) failed; the rest of the batch was processed")
+        self.failed = failed
 
 
 @dataclass
 class Outcome:
-    """What one invocation did: facts stored, decisions made, inputs rejected."""
+    """What one invocation did: facts stored, decisions made, inputs rejected or failed."""
 
     stored: int = 0
     ignored: int = 0
     bad: list[BadInput] = field(default_factory=list)
+    failed: list[BadInput] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
 
     def metric_points(self) -> list[MetricPoint]:
@@ -34,25 +61,62 @@ class Outcome:
         ]
         if self.bad:
             points.append(bad_input(len(self.bad)))
+        if self.failed:
+            points.append(record_failed(len(self.failed)))
         return points
 
+    def raise_failures(self) -> None:
+        if self.failed:
+            raise RecordsFailed(self.failed)
 
-def ingest_ecs_events(events: Iterable[object], cfg: Config, ledger: Ledger) -> Outcome:
-    """Store deployment windows and task observations; reject what is not an in-scope ECS event."""
-    out = Outcome()
+
+def _try(out: Outcome, what: str, ctx: dict[str, str], call: Callable[[], object]) -> bool:
+    """Run one record's ledger call; a failure is recorded (with where it came from), not
+    raised, so the other records of the batch still go through."""
+    try:
+        call()
+    except Exception as exc:  # any AWS or client error of this record
+        out.failed.append(BadInput(f"{what} failed", ctx | {"error": type(exc).__name__}))
+        return False
+    return True
+
+
+def ingest_ecs_events(
+    events: Iterable[object],
+    cfg: Config,
+    ledger: Ledger,
+    ecs: ECSClient | None = None,
+    out: Outcome | None = None,
+) -> Outcome:
+    """Store deployments, hook stages and task observations; reject what is not an in-scope
+    ECS event. The first event of a deployment without settings triggers the one ECS read."""
+    out = Outcome() if out is None else out
     for raw in events:
         fact = parse_ecs_event(raw, cfg)
+        ctx = {"event_id": str(raw.get("id", ""))[:64]} if isinstance(raw, dict) else {}
         if isinstance(fact, BadInput):
             out.bad.append(fact)
         elif isinstance(fact, DeploymentObserved):
-            ledger.record_deployment(fact)
-            out.stored += 1
+            if _try(out, "deployment", ctx, partial(_deployment, cfg, ledger, ecs, fact)):
+                out.stored += 1
+        elif isinstance(fact, HookObserved):
+            if _try(out, "hook stage", ctx, partial(ledger.record_hook, fact)):
+                out.stored += 1
         elif isinstance(fact, TaskFacts):
-            ledger.record_task(fact)
-            out.stored += 1
+            if _try(out, "task", ctx, partial(ledger.record_task, fact)):
+                out.stored += 1
         else:
             out.ignored += 1
     return out
+
+
+def _deployment(
+    cfg: Config, ledger: Ledger, ecs: ECSClient | None, obs: DeploymentObserved
+) -> None:
+    merged = ledger.record_deployment(obs)
+    if not deployment_has_settings(merged):
+        settings = ecs_read.read(ecs, cfg.cluster_name, obs.service, obs.deployment_id)
+        ledger.record_settings(obs.service, obs.deployment_id, settings)
 
 
 def ingest_log_payload(
@@ -61,7 +125,8 @@ def ingest_log_payload(
     """Store session facts of one subscription payload, then decide its not-founds.
 
     ``out`` (returned) is filled as the work proceeds, so a handler whose invocation fails
-    half-way still logs and emits what was already counted.
+    half-way still logs and emits what was already counted. Each task fact is stored on its
+    own; a failed session write or decision wave is recorded and the rest still runs.
     """
     out = Outcome() if out is None else out
     batch = decode_subscription(payload)
@@ -72,6 +137,7 @@ def ingest_log_payload(
     closed: list[SessionClosed] = []
     not_found: list[NotFound] = []
     started: dict[str, TaskFacts] = {}
+    where = {"log_group": batch.log_group, "log_stream": batch.log_stream}
     for fact in iter_lines(batch):
         if isinstance(fact, BadInput):
             out.bad.append(fact)
@@ -86,10 +152,19 @@ def ingest_log_payload(
         else:
             out.ignored += 1
     # Facts first, so a not-found in the same payload as its session's creation sees it.
-    if created or closed:
-        ledger.record_sessions(created, closed)
+    if (created or closed) and _try(
+        out, "session facts", where, lambda: ledger.record_sessions(created, closed)
+    ):
+        out.stored += len(created) + len(closed)
     for obs in started.values():
-        ledger.record_task(obs)
-    out.stored = len(created) + len(closed) + len(started)
-    classify(ledger, not_found, cfg, now, out.decisions)
+        ctx = where | {"task_id": obs.task_id[:128]}
+        if _try(out, "task_started", ctx, partial(ledger.record_task, obs)):
+            out.stored += 1
+    if not_found:
+        _try(
+            out,
+            "not-found decisions",
+            where,
+            lambda: classify(ledger, not_found, cfg, now, out.decisions),
+        )
     return out

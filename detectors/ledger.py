@@ -11,59 +11,102 @@ deletion can lag by days, so readers also ignore what is older than the TTL by i
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from sessionwatch.detectors.core import DeploymentWindow, NotFound, TaskFacts, Verdict
-from sessionwatch.detectors.facts import DeploymentObserved, SessionClosed, SessionCreated
+from sessionwatch.detectors.core import Verdict
+from sessionwatch.detectors.facts import (
+    DeploymentObserved,
+    DeploymentSettings,
+    DeploymentWindow,
+    HookObserved,
+    NotFound,
+    SessionClosed,
+    SessionCreated,
+    SessionSpan,
+    TaskFacts,
+)
 from sessionwatch.detectors.ledger_items import (
+    ACTIVE_PK,
     CLOSED_PREFIX,
+    DEP_INDEX_PREFIX,
+    DEPLOYMENT_QUERY_LIMIT,
+    LIVE_PREFIX,
     LOST_PREFIX,
     OPEN_PREFIX,
     PENDING_PK,
-    TASK_ATTR_PREFIX,
-    TASK_SHARD_KEYS,
-    WINDOWS_KEY,
+    STOP_PREFIX,
+    TAGS_ATTR,
     Item,
     Key,
-    SessionSpan,
+    active_key,
+    deployment_from_item,
+    deployment_index_key,
+    deployment_key,
     deployment_loss_key,
     deployment_pk,
+    deployment_tags,
     get_n,
     get_s,
+    hook_key,
+    index_upper,
+    item_key,
     key_item,
+    live_task_key,
     lost_key,
     lost_prefix,
     n_value,
-    report_key,
+    pending_from_item,
+    pending_key,
     s_value,
+    service_pk,
     session_key,
+    settings_tags,
+    sortable,
     spans_from_items,
-    stale_tasks,
-    stale_window_entries,
+    stop_key,
+    tags_of,
+    task_from_item,
+    task_key,
     task_sessions_pk,
-    task_shard_key,
     task_tags,
-    tasks_from_items,
-    window_entry,
-    windows_from_item,
+    windows_from_index,
 )
 
-__all__ = ["Ledger", "lost_prefix"]  # lost_prefix: lab/ reads the count locks through it
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+else:
+    DynamoDBClient = Any
+
+__all__ = ["Ledger", "Query", "lost_prefix"]  # lost_prefix: lab/ reads the count locks
 
 BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25
-_REMOVE_PER_UPDATE = 50  # keeps each UpdateExpression well under DynamoDB's 4 KB
 _RETRIES = 8
+
+
+@dataclass(frozen=True)
+class Query:
+    """One Query of a partition: sort keys in [lo, hi] (or starting with ``prefix``; or the
+    whole partition), newest first when ``descending``, at most ``limit`` items."""
+
+    pk: str
+    lo: str | None = None
+    hi: str | None = None
+    descending: bool = False
+    limit: int | None = None
+    prefix: str | None = None
 
 
 class Ledger:
     """Thin typed access to the table; no decisions are made here."""
 
-    def __init__(self, client: Any, table_name: str, ttl_days: int) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, ttl_days: int) -> None:
         self._db = client
         self._table = table_name
         self._ttl_s = ttl_days * 86400
@@ -73,57 +116,98 @@ class Ledger:
         # Wall-clock, not the handlers' clock: DynamoDB's TTL compares against real time.
         return {"N": str(int(time.time() + self._ttl_s))}
 
-    # --- writes -----------------------------------------------------------------------------
-
-    def record_deployment(self, obs: DeploymentObserved) -> None:
-        """ADD to a string set: idempotent and order-free; earliest time wins when read."""
-        attr, value = window_entry(obs)
-        self._db.update_item(
+    def _add_tags(self, key: Key, tags: Sequence[str], extra: Mapping[str, str]) -> Item:
+        """ADD tags to the item's set (idempotent, order-free); the merged item comes back."""
+        names = {"#f": TAGS_ATTR}
+        values: Item = {":f": {"SS": list(tags)}, ":e": self._expires()}
+        sets = ["expires_at = :e"]
+        for i, (name, value) in enumerate(extra.items()):
+            names[f"#x{i}"], values[f":x{i}"] = name, s_value(value)
+            sets.append(f"#x{i} = :x{i}")
+        resp = self._db.update_item(
             TableName=self._table,
-            Key=key_item(WINDOWS_KEY),
-            UpdateExpression=f"ADD {attr} :v SET expires_at = :e",
-            ExpressionAttributeValues={":v": {"SS": [value]}, ":e": self._expires()},
+            Key=key_item(key),
+            UpdateExpression="ADD #f :f SET " + ", ".join(sets),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )
+        return dict(resp.get("Attributes") or {})
+
+    def _put(self, key: Key, body: Mapping[str, Any]) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item=key_item(key) | dict(body) | {"expires_at": self._expires()},
         )
 
-    def record_task(self, obs: TaskFacts) -> None:
-        """ADD this observation's tagged facts to the task's set in its summary shard."""
+    def _delete(self, key: Key) -> None:
+        self._db.delete_item(TableName=self._table, Key=key_item(key))
+
+    # --- ECS facts ----------------------------------------------------------------------------
+
+    def record_deployment(self, obs: DeploymentObserved) -> Item:
+        """Merge one deployment event into its item; copy the merged facts to the index."""
+        return self._merge_deployment(obs.service, obs.deployment_id, deployment_tags(obs))
+
+    def record_settings(self, service: str, deployment_id: str, s: DeploymentSettings) -> Item:
+        """Cache the deployment's one ECS read in its item (and its index copy)."""
+        return self._merge_deployment(service, deployment_id, settings_tags(s))
+
+    def _merge_deployment(self, service: str, deployment_id: str, tags: Sequence[str]) -> Item:
+        """Facts item first (serialised per item by DynamoDB, so the last writer sees every
+        tag), then the same union into the index copy, then the active marker.
+
+        The index item is keyed by the start time, known once IN_PROGRESS was seen; until then
+        the facts wait in the facts item and the next event of the deployment copies them.
+        """
+        merged = self._add_tags(
+            deployment_key(service, deployment_id), tags, {"svc": service, "dep": deployment_id}
+        )
+        window = deployment_from_item(merged)
+        if window is not None:
+            self._add_tags(
+                deployment_index_key(service, deployment_id, window.started_at),
+                tags_of(merged),
+                {"svc": service, "dep": deployment_id},
+            )
+        if "sent_at" not in merged:
+            self._put(
+                active_key(service, deployment_id),
+                {"svc": s_value(service), "dep": s_value(deployment_id)},
+            )
+        return merged
+
+    def record_hook(self, hook: HookObserved) -> None:
+        """A lifecycle stage of the service's deployment in progress, in the service's index."""
+        body: Item = {
+            "stage": s_value(hook.stage),
+            "status": s_value(hook.status),
+            "at": n_value(hook.at),
+        }
+        if hook.service_deployment_arn:
+            body["sd_arn"] = s_value(hook.service_deployment_arn[:512])
+        self._put(hook_key(hook), body)
+
+    def record_task(self, obs: TaskFacts) -> TaskFacts | None:
+        """Merge one task observation; keep the service's live-task and stop indexes."""
         tags = task_tags(obs)
         if not tags:
-            return
-        self._db.update_item(
-            TableName=self._table,
-            Key=key_item(task_shard_key(obs.task_id)),
-            UpdateExpression="ADD #t :f SET expires_at = :e",
-            ExpressionAttributeNames={"#t": TASK_ATTR_PREFIX + obs.task_id},
-            ExpressionAttributeValues={":f": {"SS": tags}, ":e": self._expires()},
-        )
+            return None
+        merged = task_from_item(self._add_tags(task_key(obs.task_id), tags, {}))
+        if merged is None or merged.service is None:
+            return merged
+        began = merged.stop_began
+        if began is None:
+            self._put(live_task_key(merged.service, merged.task_id), {})
+        else:
+            self._put(
+                stop_key(merged.service, merged.task_id, began),
+                {"task_id": s_value(merged.task_id)},
+            )
+            self._delete(live_task_key(merged.service, merged.task_id))
+        return merged
 
-    def tasks(self) -> tuple[dict[Key, Item], dict[str, TaskFacts]]:
-        """All summary shards (one BatchGetItem) and the task facts they hold."""
-        items = self.get_many(TASK_SHARD_KEYS)
-        return items, tasks_from_items(items)
-
-    def prune_tasks(self, shards: Mapping[Key, Item], before: float) -> int:
-        """Remove tasks whose latest known time is before ``before`` from the summary shards.
-
-        A task stopped that long ago created its sessions earlier still, so their records have
-        expired and nothing will ask for it again; without pruning the shards would only grow.
-        A task still running past the TTL goes too (ECS sends no event while it runs): its stop
-        event brings its facts back. A task seen with no time at all is kept.
-        """
-        removed = 0
-        for key, item in shards.items():
-            stale = stale_tasks(item, before)
-            for i in range(0, len(stale), _REMOVE_PER_UPDATE):
-                names = {f"#a{j}": n for j, n in enumerate(stale[i : i + _REMOVE_PER_UPDATE])}
-                self._db.update_item(
-                    TableName=self._table,
-                    Key=key_item(key),
-                    UpdateExpression="REMOVE " + ", ".join(names),
-                    ExpressionAttributeNames=names,
-                )
-            removed += len(stale)
-        return removed
+    # --- session facts --------------------------------------------------------------------
 
     def record_sessions(
         self, created: Iterable[SessionCreated], closed: Iterable[SessionClosed]
@@ -151,11 +235,13 @@ class Ledger:
             }
             if nf.log_service:
                 body["log_service"] = s_value(nf.log_service)
-            puts.append(key_item((PENDING_PK, nf.key)) | body | {"expires_at": self._expires()})
+            puts.append(key_item(pending_key(nf)) | body | {"expires_at": self._expires()})
         self._write(puts, [])
 
     def drop_pending(self, occurrences: Iterable[NotFound]) -> None:
-        self._write([], [key_item((PENDING_PK, nf.key)) for nf in occurrences])
+        self._write([], [key_item(pending_key(nf)) for nf in occurrences])
+
+    # --- verdicts and reports -------------------------------------------------------------
 
     def lock_verdict(self, nf: NotFound, verdict: Verdict, now: float) -> bool:
         """Claim the (session, cause) count lock; True only for the call that created it.
@@ -187,7 +273,10 @@ class Ledger:
             nf.at,
             first_seen={"decided_at": n_value(now)},
         )
-        return old is not None and "at" not in old
+        counted = old is not None and "at" not in old
+        if counted and verdict.deployment_id and verdict.service:
+            self.flag_late_loss(verdict.service, verdict.deployment_id, now)
+        return counted
 
     def _earliest(
         self,
@@ -227,14 +316,14 @@ class Ledger:
             raise
         return dict(resp.get("Attributes") or {})
 
-    def claim_report(self, service: str, deployment_id: str, now: float) -> bool:
-        """Conditional put: True once per deployment, even with overlapping reporter runs."""
+    def _conditional(self, key: Key, update: str, condition: str, values: Item) -> bool:
         try:
-            self._db.put_item(
+            self._db.update_item(
                 TableName=self._table,
-                Item=key_item(report_key(service, deployment_id))
-                | {"sent_at": n_value(now), "expires_at": self._expires()},
-                ConditionExpression="attribute_not_exists(pk)",
+                Key=key_item(key),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -242,28 +331,63 @@ class Ledger:
             raise
         return True
 
-    def release_report(self, service: str, deployment_id: str) -> None:
-        """Undo a claim whose publish failed, so the next run retries it."""
-        self._db.delete_item(
-            TableName=self._table, Key=key_item(report_key(service, deployment_id))
+    def flag_late_loss(self, service: str, deployment_id: str, now: float) -> None:
+        """A loss counted after the deployment's report went out: mark a follow-up as due and
+        put the deployment back on the reporter's active list (only if a report was sent)."""
+        if self._conditional(
+            deployment_key(service, deployment_id),
+            "SET followup_due = if_not_exists(followup_due, :t)",
+            "attribute_exists(sent_at)",
+            {":t": n_value(now)},
+        ):
+            self._put(
+                active_key(service, deployment_id),
+                {"svc": s_value(service), "dep": s_value(deployment_id)},
+            )
+
+    def claim_report(self, service: str, deployment_id: str, now: float, stale_s: float) -> bool:
+        """Claim the report's publish: True once, or again when a claim older than
+        ``stale_s`` never got its "sent" (the reporter died between claim and publish)."""
+        return self._conditional(
+            deployment_key(service, deployment_id),
+            "SET claim_at = :now",
+            "attribute_exists(pk) AND attribute_not_exists(sent_at) AND "
+            "(attribute_not_exists(claim_at) OR claim_at < :stale)",
+            {":now": n_value(now), ":stale": n_value(now - stale_s)},
         )
 
-    def prune_windows(self, before: float) -> int:
-        """Drop the deployment windows that ended (or, if open, began) before ``before``.
+    def mark_sent(self, service: str, deployment_id: str, now: float) -> None:
+        """The report went out: remember it and take the deployment off the active list."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=key_item(deployment_key(service, deployment_id)),
+            UpdateExpression="SET sent_at = :now, expires_at = :e REMOVE claim_at",
+            ExpressionAttributeValues={":now": n_value(now), ":e": self._expires()},
+        )
+        self._delete(active_key(service, deployment_id))
 
-        The item is rewritten on every deployment event, so TTL never removes it; without
-        pruning it would grow forever and old deployments would outlive their REPORT markers.
-        """
-        item = self.get_many([WINDOWS_KEY]).get(WINDOWS_KEY)
-        stale = stale_window_entries(item, before)
-        if stale:
-            self._db.update_item(
-                TableName=self._table,
-                Key=key_item(WINDOWS_KEY),
-                UpdateExpression="DELETE " + ", ".join(f"{a} :{a}" for a in stale),
-                ExpressionAttributeValues={f":{a}": {"SS": v} for a, v in stale.items()},
-            )
-        return sum(len(v) for v in stale.values())
+    def release_report(self, service: str, deployment_id: str) -> None:
+        """Undo a claim whose publish failed, so the next run retries it at once."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=key_item(deployment_key(service, deployment_id)),
+            UpdateExpression="REMOVE claim_at",
+        )
+
+    def claim_followup(self, service: str, deployment_id: str, now: float, every_s: float) -> bool:
+        """Claim a follow-up report: a loss came after the report and the last follow-up is at
+        least ``every_s`` old. The marker is cleared by the claim, so one follow-up covers all
+        late losses up to it."""
+        return self._conditional(
+            deployment_key(service, deployment_id),
+            "SET followup_at = :now REMOVE followup_due",
+            "attribute_exists(followup_due) AND "
+            "(attribute_not_exists(followup_at) OR followup_at < :since)",
+            {":now": n_value(now), ":since": n_value(now - every_s)},
+        )
+
+    def drop_active(self, service: str, deployment_id: str) -> None:
+        self._delete(active_key(service, deployment_id))
 
     def _write(self, puts: Sequence[Item], deletes: Sequence[Item]) -> None:
         requests = [{"PutRequest": {"Item": p}} for p in puts]
@@ -281,29 +405,36 @@ class Ledger:
 
     # --- reads ------------------------------------------------------------------------------
 
-    def get_many(self, keys: Iterable[Key]) -> dict[Key, Item]:
-        """All ``keys`` in one read round trip: their 100-key BatchGetItem chunks concurrently.
+    def read_wave(
+        self, keys: Iterable[Key], queries: Iterable[Query] = ()
+    ) -> tuple[dict[Key, Item], dict[Query, list[Item]]]:
+        """One read round trip: BatchGetItem chunks of ``keys`` and the ``queries``, at once.
 
-        A round trip is one wave of concurrent BatchGetItem calls, as many as the client's
-        connection pool allows (``max_pool_connections``; the handlers use 50, so 5,000 keys);
-        more keys take further waves. Retries of UnprocessedKeys (throttling) stay inside their
-        chunk's call. ``read_round_trips`` counts the waves, for tests and the benchmark.
+        A wave is as wide as the client's connection pool (``max_pool_connections``; the
+        handlers use 50); more calls than that take further waves. ``read_round_trips``
+        counts the waves, for the tests and the benchmark.
         """
         wanted = list(dict.fromkeys(keys))
         chunks = [wanted[i : i + BATCH_GET_MAX] for i in range(0, len(wanted), BATCH_GET_MAX)]
-        if not chunks:
-            return {}
+        qs = list(dict.fromkeys(queries))
+        calls: list[Callable[[], Any]] = [partial(self._get_chunk, c) for c in chunks]
+        calls += [partial(self._query, q) for q in qs]
+        if not calls:
+            return {}, {}
         width = max(1, int(getattr(self._db.meta.config, "max_pool_connections", 10) or 10))
-        self.read_round_trips += -(-len(chunks) // width)
-        if len(chunks) == 1:
-            parts = [self._get_chunk(chunks[0])]
+        self.read_round_trips += -(-len(calls) // width)
+        if len(calls) == 1:
+            results = [calls[0]()]
         else:
-            with ThreadPoolExecutor(max_workers=min(width, len(chunks))) as pool:
-                parts = list(pool.map(self._get_chunk, chunks))
+            with ThreadPoolExecutor(max_workers=min(width, len(calls))) as pool:
+                results = list(pool.map(lambda f: f(), calls))
         found: dict[Key, Item] = {}
-        for part in parts:
+        for part in results[: len(chunks)]:
             found |= part
-        return found
+        return found, dict(zip(qs, results[len(chunks) :], strict=True))
+
+    def get_many(self, keys: Iterable[Key]) -> dict[Key, Item]:
+        return self.read_wave(keys)[0]
 
     def _get_chunk(self, keys: Sequence[Key]) -> dict[Key, Item]:
         request: Any = {self._table: {"Keys": [key_item(k) for k in keys]}}
@@ -311,43 +442,90 @@ class Ledger:
         for attempt in range(_RETRIES):
             resp = self._db.batch_get_item(RequestItems=request)
             for item in resp.get("Responses", {}).get(self._table, []):
-                found[(item["pk"]["S"], item["sk"]["S"])] = item
+                found[item_key(item)] = item
             request = resp.get("UnprocessedKeys") or {}
             if not request:
                 return found
             time.sleep(min(0.05 * 2**attempt, 1.0))
         raise RuntimeError("DynamoDB left reads unprocessed after retries")
 
-    def query(self, pk: str, sk_prefix: str | None = None) -> list[Item]:
-        """All items of a partition (optionally an sk prefix), following pagination."""
-        expr = "pk = :pk" + (" AND begins_with(sk, :p)" if sk_prefix else "")
-        values: Item = {":pk": s_value(pk)}
-        if sk_prefix:
-            values[":p"] = s_value(sk_prefix)
+    def _query(self, q: Query) -> list[Item]:
         items: list[Item] = []
-        kwargs: Item = {}
+        kwargs: dict[str, Any] = {}
         while True:
+            if q.limit:
+                kwargs["Limit"] = q.limit - len(items)
+            condition, values = "pk = :pk", {":pk": s_value(q.pk)}
+            if q.lo is not None and q.hi is not None:
+                condition += " AND sk BETWEEN :lo AND :hi"
+                values |= {":lo": s_value(q.lo), ":hi": s_value(q.hi)}
+            elif q.prefix:
+                condition += " AND begins_with(sk, :p)"
+                values[":p"] = s_value(q.prefix)
             resp = self._db.query(
                 TableName=self._table,
-                KeyConditionExpression=expr,
+                KeyConditionExpression=condition,
                 ExpressionAttributeValues=values,
+                ScanIndexForward=not q.descending,
                 **kwargs,
             )
             items += resp.get("Items", [])
-            if "LastEvaluatedKey" not in resp:
+            if "LastEvaluatedKey" not in resp or (q.limit and len(items) >= q.limit):
                 return items
-            kwargs = {"ExclusiveStartKey": resp["LastEvaluatedKey"]}
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def query(self, pk: str, sk_prefix: str | None = None) -> list[Item]:
+        """All items of a partition (optionally an sk prefix), following pagination."""
+        self.read_round_trips += 1
+        return self._query(Query(pk, prefix=sk_prefix))
+
+    @staticmethod
+    def deployments_query(service: str, upto: float, limit: int = DEPLOYMENT_QUERY_LIMIT) -> Query:
+        """The service's deployment index up to ``upto``, newest first (a small Limit)."""
+        return Query(service_pk(service), DEP_INDEX_PREFIX, index_upper(upto), True, limit)
+
+    @staticmethod
+    def deployments_between_query(service: str, lo: float, hi: float) -> Query:
+        return Query(service_pk(service), DEP_INDEX_PREFIX + sortable(lo), index_upper(hi))
 
     def pending(self) -> list[NotFound]:
+        return [nf for item in self.query(PENDING_PK) if (nf := pending_from_item(item))]
+
+    def active(self) -> list[tuple[str, str]]:
+        """Deployments not yet reported (or with a follow-up due): small items, one each."""
         out = []
-        for item in self.query(PENDING_PK):
-            fp, task, at = get_s(item, "fp"), get_s(item, "task_id"), get_n(item, "at")
-            if fp and task and at is not None:
-                out.append(NotFound(fp, task, at, get_s(item, "log_service")))
+        for item in self.query(ACTIVE_PK):
+            svc, dep = get_s(item, "svc"), get_s(item, "dep")
+            if svc and dep:
+                out.append((svc, dep))
         return out
 
-    def windows(self) -> list[DeploymentWindow]:
-        return windows_from_item(self.get_many([WINDOWS_KEY]).get(WINDOWS_KEY))
+    def deployment_items(self, ids: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Item]:
+        keys = {deployment_key(s, d): (s, d) for s, d in ids}
+        return {keys[k]: v for k, v in self.get_many(keys).items()}
+
+    def tasks(self, task_ids: Iterable[str]) -> dict[str, TaskFacts]:
+        out = {}
+        for item in self.get_many(task_key(t) for t in task_ids).values():
+            facts = task_from_item(item)
+            if facts is not None:
+                out[facts.task_id] = facts
+        return out
+
+    def live_tasks(self, service: str) -> list[str]:
+        items = self.query(service_pk(service), LIVE_PREFIX)
+        return [i["sk"]["S"].removeprefix(LIVE_PREFIX) for i in items]
+
+    def drop_live(self, service: str, task_id: str) -> None:
+        self._delete(live_task_key(service, task_id))
+
+    def stops_between(self, service: str, lo: float, hi: float) -> list[str]:
+        """Tasks of the service that stopped (or began draining) in [lo, hi]."""
+        self.read_round_trips += 1
+        items = self._query(
+            Query(service_pk(service), STOP_PREFIX + sortable(lo), STOP_PREFIX + sortable(hi) + "~")
+        )
+        return sorted({get_s(i, "task_id") or "" for i in items} - {""})
 
     def task_sessions(self, task_id: str) -> list[SessionSpan]:
         return spans_from_items(self.query(task_sessions_pk(task_id)))
@@ -356,3 +534,7 @@ class Ledger:
         """The earliest 404 time of each session the deployment lost, sorted."""
         items = self.query(deployment_pk(service, deployment_id), LOST_PREFIX)
         return sorted(t for t in (get_n(i, "at") for i in items) if t is not None)
+
+    def windows_of(self, service: str, lo: float, hi: float) -> list[DeploymentWindow]:
+        self.read_round_trips += 1
+        return windows_from_index(self._query(self.deployments_between_query(service, lo, hi)))

@@ -28,6 +28,22 @@ class DeploymentDetail(_Lenient):
     reason: str | None = None
 
 
+class HookDetail(_Lenient):
+    """``ECS Hook State Change`` detail (only for services with lifecycle hooks).
+
+    Lenient on purpose: AWS documents ``lifecycleStage``, ``serviceDeploymentArn`` and
+    ``serviceArn``; the status is read from ``eventName`` (HOOK_IN_PROGRESS, SUCCEEDED, ...)
+    or ``status``, the time from ``updatedAt`` or the envelope's ``time``.
+    """
+
+    lifecycle_stage: str = Field(alias="lifecycleStage", min_length=1, max_length=64)
+    event_name: str | None = Field(default=None, alias="eventName", max_length=64)
+    status: str | None = Field(default=None, max_length=64)
+    service_arn: str | None = Field(default=None, alias="serviceArn")
+    service_deployment_arn: str | None = Field(default=None, alias="serviceDeploymentArn")
+    updated_at: datetime | None = Field(default=None, alias="updatedAt")
+
+
 class TaskDetail(_Lenient):
     """``ECS Task State Change`` detail: the fields the verdicts read."""
 
@@ -42,6 +58,7 @@ class TaskDetail(_Lenient):
     stopped_at: datetime | None = Field(default=None, alias="stoppedAt")
     stop_code: str | None = Field(default=None, alias="stopCode")
     stopped_reason: str | None = Field(default=None, alias="stoppedReason")
+    task_definition_arn: str | None = Field(default=None, alias="taskDefinitionArn")
 
 
 class ServiceActionDetail(_Lenient):

@@ -18,16 +18,19 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import ValidationError
 
 from sessionwatch.detectors.config import Config, cluster_short_name
-from sessionwatch.detectors.core import NotFound, TaskFacts
 from sessionwatch.detectors.facts import (
     BadInput,
     DeploymentObserved,
+    HookObserved,
+    NotFound,
     SessionClosed,
     SessionCreated,
+    TaskFacts,
 )
 from sessionwatch.detectors.models import (
     LINE_MODELS,
     DeploymentDetail,
+    HookDetail,
     ServiceActionDetail,
     SessionClosedLine,
     SessionCreatedLine,
@@ -40,6 +43,7 @@ ECS_SOURCE = "aws.ecs"
 DETAIL_DEPLOYMENT = "ECS Deployment State Change"
 DETAIL_TASK = "ECS Task State Change"
 DETAIL_SERVICE_ACTION = "ECS Service Action"
+DETAIL_HOOK = "ECS Hook State Change"
 DEPLOYMENT_STARTED = "SERVICE_DEPLOYMENT_IN_PROGRESS"
 DEPLOYMENT_ENDED = {
     "SERVICE_DEPLOYMENT_COMPLETED": "COMPLETED",
@@ -52,7 +56,7 @@ SERVICE_GROUP_PREFIX = "service:"
 MAX_DECOMPRESSED_BYTES = 8 * 1024 * 1024
 MAX_LINE_BYTES = 256 * 1024  # CloudWatch Logs' own event size limit
 
-EcsResult = DeploymentObserved | TaskFacts | BadInput | None
+EcsResult = DeploymentObserved | HookObserved | TaskFacts | BadInput | None
 LineResult = SessionCreated | SessionClosed | NotFound | TaskFacts | BadInput | None
 
 
@@ -92,6 +96,8 @@ def parse_ecs_event(raw: object, cfg: Config) -> EcsResult:
             )
         if envelope.detail_type == DETAIL_TASK:
             return _task(TaskDetail.model_validate(detail), cfg)
+        if envelope.detail_type == DETAIL_HOOK:
+            return _hook(HookDetail.model_validate(detail), envelope, cfg, ctx)
         if envelope.detail_type == DETAIL_SERVICE_ACTION:
             ServiceActionDetail.model_validate(detail)
             return None  # informative only: steady state and placement failures lose no session
@@ -112,8 +118,9 @@ def _deployment(
     ):
         return None
     at = epoch(detail.updated_at)
+    reason = (detail.reason or "")[:512] or None
     if detail.event_name == DEPLOYMENT_STARTED:
-        return DeploymentObserved(service, detail.deployment_id, at, ended=False)
+        return DeploymentObserved(service, detail.deployment_id, at, ended=False, reason=reason)
     if detail.event_name in DEPLOYMENT_ENDED:
         return DeploymentObserved(
             service,
@@ -121,8 +128,26 @@ def _deployment(
             at,
             ended=True,
             outcome=DEPLOYMENT_ENDED[detail.event_name],
+            reason=reason,
         )
     return None
+
+
+def _hook(
+    detail: HookDetail, envelope: EventBridgeModel, cfg: Config, ctx: dict[str, str]
+) -> EcsResult:
+    arns = [detail.service_arn or "", *envelope.resources]
+    service_arns = [r for r in arns if ":service/" in r]
+    if not service_arns:
+        return BadInput("hook event names no service", ctx)
+    cluster, service = _service_from_arn(service_arns[0])
+    if (cluster is not None and not cfg.cluster_matches(cluster)) or not cfg.service_in_scope(
+        service
+    ):
+        return None
+    status = (detail.event_name or detail.status or "UNKNOWN").removeprefix("HOOK_")
+    at = epoch(detail.updated_at) if detail.updated_at else epoch(envelope.time)
+    return HookObserved(service, detail.lifecycle_stage, status, at, detail.service_deployment_arn)
 
 
 def _task(detail: TaskDetail, cfg: Config) -> EcsResult:
@@ -143,6 +168,7 @@ def _task(detail: TaskDetail, cfg: Config) -> EcsResult:
         stopped_at=_opt(detail.stopped_at),
         stop_code=detail.stop_code,
         stopped_reason=detail.stopped_reason,
+        task_definition=detail.task_definition_arn,
     )
 
 

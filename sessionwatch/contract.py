@@ -113,12 +113,16 @@ METRIC_SESSIONS_AT_RISK: Final = "SessionsAtRisk"
 METRIC_DEPLOYMENTS_IN_PROGRESS: Final = "DeploymentsInProgress"
 METRIC_DEPLOYMENT_LOSS_SPIKE: Final = "DeploymentLossSpike"
 METRIC_BAD_INPUT: Final = "DetectorBadInput"
+# Records a detector could not store or decide (an AWS error on that record): the rest of the
+# batch went through, the invocation is retried, then queued for `sessionwatch redrive`.
+METRIC_RECORD_FAILED: Final = "DetectorRecordFailed"
 DETECTOR_METRICS: Final = (
     METRIC_SESSIONS_LOST,
     METRIC_SESSIONS_AT_RISK,
     METRIC_DEPLOYMENTS_IN_PROGRESS,
     METRIC_DEPLOYMENT_LOSS_SPIKE,
     METRIC_BAD_INPUT,
+    METRIC_RECORD_FAILED,
 )
 
 # DetectorBadInput is not about one ECS service; it carries this ServiceName value instead.

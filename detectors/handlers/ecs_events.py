@@ -1,4 +1,4 @@
-"""EventBridge ``aws.ecs`` events -> deployment windows and task facts in the ledger."""
+"""EventBridge ``aws.ecs`` events -> deployments, hook stages and task facts in the ledger."""
 
 from __future__ import annotations
 
@@ -8,18 +8,27 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sessionwatch.detectors.emit import emit
 from sessionwatch.detectors.handlers import runtime
-from sessionwatch.detectors.ingest import ingest_ecs_events
+from sessionwatch.detectors.ingest import Outcome, ingest_ecs_events
 
 logger = runtime.logger
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, int]:
-    """One EventBridge event per invocation; bad ones are counted, never raised."""
+    """One EventBridge event per invocation; bad ones are counted, never raised.
+
+    A ledger failure is counted and logged, then raised, so EventBridge's retry policy (and
+    after it the dead-letter queue) keeps the event.
+    """
     if isinstance(event, dict) and isinstance(event.get("id"), str):
         logger.set_correlation_id(event["id"])
-    out = ingest_ecs_events([event], runtime.config(), runtime.ledger())
-    runtime.log_bad_input(out.bad)
-    emit(out.metric_points())
+    out = Outcome()
+    try:
+        ingest_ecs_events([event], runtime.config(), runtime.ledger(), runtime.ecs(), out)
+    finally:
+        runtime.log_bad_input(out.bad)
+        runtime.log_failed(out.failed)
+        emit(out.metric_points())
+    out.raise_failures()
     logger.debug("ecs event processed", extra={"stored": out.stored, "ignored": out.ignored})
     return {"stored": out.stored, "ignored": out.ignored, "bad_input": len(out.bad)}

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sessionwatch.detectors.emit import emit
 from sessionwatch.detectors.handlers import runtime
-from sessionwatch.detectors.reporting import ReporterOutcome, run_reporter
+from sessionwatch.detectors.reporter_run import ReporterFailed, ReporterOutcome, run_reporter
 
 logger = runtime.logger
 
@@ -34,6 +34,10 @@ def handler(event: Any, context: LambdaContext) -> dict[str, int]:
         emit(out.points)
         for report in out.reports:
             logger.info("deployment report sent", extra=report.to_json())
+        for what, error in out.failures:
+            logger.error("reporter step failed", extra={"step": what, "error": error})
+    if out.failures:  # after everything else was done: Lambda counts the error
+        raise ReporterFailed(f"{len(out.failures)} reporter step(s) failed")
     return {
         "decided": sum(1 for d in out.decisions if d.verdict.final),
         # Losses whose facts came late (or that wait for the grace period: unknown, scale_in).

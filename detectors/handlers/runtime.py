@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -19,6 +19,13 @@ from sessionwatch.detectors.classify import Decision
 from sessionwatch.detectors.config import Config, load_config
 from sessionwatch.detectors.facts import BadInput
 from sessionwatch.detectors.ledger import Ledger
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_sns import SNSClient
+else:
+    CloudWatchClient = ECSClient = SNSClient = Any
 
 READ_WIDTH = 50
 # Contract default service name; Powertools' own default would be "service_undefined".
@@ -44,18 +51,30 @@ def ledger() -> Ledger:
 
 
 @cache
-def sns() -> Any:
+def sns() -> SNSClient:
     return boto3.client("sns")
 
 
 @cache
-def cloudwatch() -> Any:
+def cloudwatch() -> CloudWatchClient:
     return boto3.client("cloudwatch")
 
 
+@cache
+def ecs() -> ECSClient:
+    """For the one ECS read per deployment (a failing read is degraded, see ecs_read)."""
+    return boto3.client("ecs")
+
+
 def reset() -> None:
-    for factory in (config, ledger, sns, cloudwatch):
+    for factory in (config, ledger, sns, cloudwatch, ecs):
         factory.cache_clear()
+
+
+def log_failed(failed: list[BadInput]) -> None:
+    """One error line per record that could not be stored or decided (retried, then queued)."""
+    for item in failed:
+        logger.error("detector record failed", extra={"reason": item.reason, **item.context})
 
 
 def log_bad_input(bad: list[BadInput]) -> None:

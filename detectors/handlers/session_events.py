@@ -27,8 +27,10 @@ def handler(event: Any, context: LambdaContext) -> dict[str, int]:
     finally:
         # Also on an AWS error: what was counted is locked and will not be counted on retry.
         runtime.log_bad_input(out.bad)
+        runtime.log_failed(out.failed)
         runtime.log_decisions(out.decisions)
         emit(out.metric_points())
+    out.raise_failures()  # after the rest of the batch: Lambda retries, then queues it
     return {
         "stored": out.stored,
         "decided": sum(1 for d in out.decisions if d.verdict.final),

@@ -20,8 +20,13 @@ ASSET_MODULES = {"sessionwatch", "sessionwatch.contract"}
 
 
 def _imports(path: Path) -> set[str]:
-    found = set()
+    found: set[str] = set()
+    skipped: set[int] = set()  # imports under `if TYPE_CHECKING:` never run in Lambda
     for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped |= {id(n) for n in ast.walk(node)} - {id(node)}
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

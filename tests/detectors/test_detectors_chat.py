@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from moto import mock_aws
 
 from sessionwatch.detectors import chat
-from sessionwatch.detectors.report import DeploymentReport
+from sessionwatch.detectors.report_document import DeploymentReport
 from sessionwatch.detectors.spike import SeriesSpike
 
 SCHEMA = json.loads(

@@ -29,9 +29,20 @@ def stopped(code: str | None, *, at: float = T - 30, reason: str | None = None) 
     return TaskFacts("t-origin", SVC, "ecs-svc/old", T - 5000, at, at + 20, code, reason)
 
 
-def verdict(origin_task: TaskFacts | None, *, now: float = T + 1, windows=(WINDOW,), n=None):
+# The serving task: an old task of the origin's own lineage unless a test says otherwise.
+SERVING = TaskFacts("t-serving", SVC, "ecs-svc/old", T - 5000)
+
+
+def verdict(
+    origin_task: TaskFacts | None,
+    *,
+    now: float = T + 1,
+    windows=(WINDOW,),
+    n=None,
+    serving: TaskFacts | None = SERVING,
+):
     return decide(
-        n or nf(), SessionOrigin("t-origin", T - 1000), origin_task, None, windows, GRACE, now
+        n or nf(), SessionOrigin("t-origin", T - 1000), origin_task, serving, windows, GRACE, now
     )
 
 
@@ -166,7 +177,7 @@ def test_each_404_of_a_session_gets_its_own_cause_the_moment_its_facts_are_known
             n,
             SessionOrigin("t-origin", T - 1000),
             origin,
-            TaskFacts(n.task_id, SVC),
+            TaskFacts(n.task_id, SVC, "ecs-svc/old", T - 5000),
             (WINDOW,),
             GRACE,
             n.at + 1,

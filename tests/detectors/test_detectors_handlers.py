@@ -14,13 +14,16 @@ from sessionwatch.contract import (
     DIMENSION_CAUSE,
     DIMENSION_SERVICE,
     METRIC_BAD_INPUT,
+    METRIC_RECORD_FAILED,
     METRIC_SESSIONS_LOST,
     Cause,
 )
 from sessionwatch.detectors.core import NotFound, TaskFacts
 from sessionwatch.detectors.facts import DeploymentObserved, SessionCreated
 from sessionwatch.detectors.handlers import ecs_events, reporter, runtime, session_events
+from sessionwatch.detectors.ingest import RecordsFailed
 from sessionwatch.detectors.ledger import Ledger
+from sessionwatch.detectors.reporter_run import ReporterFailed
 from tests.detectors.builders import SERVICE, T0, fp, line, load, subscription
 from tests.detectors.conftest import LedgerEnv
 from tests.detectors.test_detectors_scenario import emf_docs
@@ -111,9 +114,12 @@ def test_losses_counted_before_a_failing_lock_are_still_emitted(
     payload = subscription(
         [line("session_not_found", "t1", T0 - 500, session=fp(n)) for n in ("a", "b")]
     )
-    with pytest.raises(ClientError):
+    with pytest.raises(RecordsFailed):  # after the rest: Lambda retries, then queues it
         session_events.handler(payload, lambda_context)
-    assert lost_points(capsys.readouterr().out) == [(Cause.UNKNOWN.value, 1)]
+    out = capsys.readouterr().out
+    assert lost_points(out) == [(Cause.UNKNOWN.value, 1)]
+    assert [d[METRIC_RECORD_FAILED] for d in emf_docs(out) if METRIC_RECORD_FAILED in d] == [1]
+    assert len(calls) == 2  # the failed lock did not keep the other one from being tried
 
 
 def test_reporter_emits_what_it_counted_even_when_the_publish_fails(
@@ -130,6 +136,6 @@ def test_reporter_emits_what_it_counted_even_when_the_publish_fails(
     lg.record_task(stop)
     lg.record_sessions([SessionCreated(fp("s"), "old", T0 - 2000)], [])
     lg.store_pending([NotFound(fp("s"), "new", T0 - 940)])
-    with pytest.raises(ClientError):
+    with pytest.raises(ReporterFailed):
         reporter.handler({"id": "sched"}, lambda_context)
     assert lost_points(capsys.readouterr().out) == [(Cause.DEPLOYMENT.value, 1)]

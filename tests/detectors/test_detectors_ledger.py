@@ -8,13 +8,7 @@ from sessionwatch.contract import Cause
 from sessionwatch.detectors.classify import classify
 from sessionwatch.detectors.core import NotFound, TaskFacts, Verdict, reason_marks, stop_category
 from sessionwatch.detectors.facts import DeploymentObserved, SessionClosed, SessionCreated
-from sessionwatch.detectors.ledger_items import (
-    TASK_SHARD_KEYS,
-    lost_key,
-    lost_prefix,
-    stale_window_entries,
-    task_shard_key,
-)
+from sessionwatch.detectors.ledger_items import lost_key, lost_prefix
 from tests.detectors.builders import SERVICE, T0, fp
 from tests.detectors.conftest import LedgerEnv
 
@@ -38,7 +32,7 @@ def test_task_observations_merge_in_any_order(ledger_env: LedgerEnv) -> None:
     for obs in (stopped, stopping, stopped, TaskFacts("t1", started_at=T0 - 120)):
         ledger_env.ledger.record_task(obs)
     ledger_env.ledger.record_task(TaskFacts("t2", SERVICE, started_at=T0))
-    _, tasks = ledger_env.ledger.tasks()
+    tasks = ledger_env.ledger.tasks(["t1", "t2", "t3"])
     facts = tasks["t1"]
     assert (facts.started_at, facts.stopping_at, facts.stopped_at) == (T0 - 120, T0, T0 + 30)
     assert facts.service == SERVICE and facts.stop_code == "ServiceSchedulerInitiated"
@@ -60,14 +54,14 @@ def test_task_summary_keeps_what_stop_category_reads() -> None:
             assert stop_category(marked) == stop_category(full), (code, reason)
 
 
-def test_tasks_older_than_the_ttl_are_pruned_from_the_summary(ledger_env: LedgerEnv) -> None:
+def test_live_task_index_follows_the_merged_facts_in_any_order(ledger_env: LedgerEnv) -> None:
     lg = ledger_env.ledger
-    lg.record_task(TaskFacts("old", SERVICE, started_at=T0 - 900, stopped_at=T0 - 500))
-    lg.record_task(TaskFacts("new", SERVICE, started_at=T0 - 900, stopping_at=T0 - 100))
-    shards, _ = lg.tasks()
-    assert lg.prune_tasks(shards, before=T0 - 200) == 1
-    assert sorted(lg.tasks()[1]) == ["new"]
-    assert {task_shard_key(t) for t in ("old", "new")} <= set(TASK_SHARD_KEYS)
+    stopped = TaskFacts("t1", SERVICE, "d0", T0 - 99, T0, T0 + 30, "ServiceSchedulerInitiated")
+    lg.record_task(stopped)
+    lg.record_task(TaskFacts("t1", SERVICE, "d0", T0 - 99))  # RUNNING delivered after the stop
+    lg.record_task(TaskFacts("t2", SERVICE, "d0", T0 - 99))
+    assert lg.live_tasks(SERVICE) == ["t2"]
+    assert lg.stops_between(SERVICE, T0 - 1, T0 + 1) == ["t1"]
 
 
 def test_deployment_windows_from_duplicates_and_any_order(ledger_env: LedgerEnv) -> None:
@@ -78,7 +72,7 @@ def test_deployment_windows_from_duplicates_and_any_order(ledger_env: LedgerEnv)
     ]
     for o in obs:
         ledger_env.ledger.record_deployment(o)
-    [w] = ledger_env.ledger.windows()
+    [w] = ledger_env.ledger.windows_of(SERVICE, T0 - 100, T0 + 100)
     assert (w.deployment_id, w.started_at, w.ended_at, w.outcome) == (
         "d1",
         T0,
@@ -122,14 +116,16 @@ def test_session_spans_per_task(ledger_env: LedgerEnv) -> None:
     assert spans[a].closed_at == T0 + 5 and spans[b].closed_at is None
 
 
-def test_a_batch_of_not_founds_costs_one_read_round_trip(ledger_env: LedgerEnv) -> None:
+def test_a_batch_of_not_founds_costs_two_read_waves(ledger_env: LedgerEnv) -> None:
     """150 not-founds (over BatchGetItem's 100-key limit per call) in one batch, each on a
-    different origin task: the origin tasks' facts come in the same read as the sessions."""
+    different origin task: wave 1 the sessions and serving task, wave 2 the origin tasks and
+    the service's newest deployments; nothing else is read, however big the ledger."""
     lg = ledger_env.ledger
     for i in range(150):
         lg.record_task(
             TaskFacts(f"old{i}", SERVICE, "d0", T0 - 999, T0, T0 + 9, "ServiceSchedulerInitiated")
         )
+    lg.record_task(TaskFacts("new", SERVICE, "d1", T0 - 5))
     lg.record_deployment(DeploymentObserved(SERVICE, "d1", T0 - 10, False))
     lg.record_sessions([SessionCreated(fp(str(i)), f"old{i}", T0 - 500) for i in range(150)], [])
     calls = count_calls(ledger_env.client)
@@ -138,21 +134,15 @@ def test_a_batch_of_not_founds_costs_one_read_round_trip(ledger_env: LedgerEnv) 
     before = lg.read_round_trips
     decisions = classify(lg, occurrences, ledger_env.cfg, now)
     assert {d.verdict.cause for d in decisions} == {Cause.DEPLOYMENT}
+    assert {d.verdict.deployment_id for d in decisions} == {"d1"}
     assert sum(d.counted for d in decisions) == 150
-    # 150 sessions + windows + 8 task shards = 159 keys: 2 BatchGetItem chunks, sent together
-    # as one wave; nothing read per event, nothing read after the first wave. The counting is
-    # one conditional write per (session, cause), after deciding.
-    assert lg.read_round_trips - before == 1
-    assert calls["BatchGetItem"] == 2
-    assert calls["GetItem"] == 0 and calls["Query"] == 0
-    assert calls["UpdateItem"] == 2 * 150  # each deployment loss: report entry + count lock
-    # A handler-sized batch (<= 91 sessions) is a single BatchGetItem call.
-    calls.clear()
-    small = [NotFound(fp(f"s{i}"), "new", T0 + i) for i in range(91)]
-    assert {d.verdict.cause for d in classify(lg, small, ledger_env.cfg, T0 + 60)} == {
-        Cause.PENDING
-    }
-    assert calls["BatchGetItem"] == 1
+    # Wave 1: 150 sessions + 1 serving task = 2 BatchGetItem chunks; wave 2: 150 origin tasks
+    # (2 chunks) and one index Query per minute of 404s (150 s of them: 3 or 4 minutes).
+    assert lg.read_round_trips - before == 2
+    assert calls["BatchGetItem"] == 4
+    assert calls["GetItem"] == 0 and 3 <= calls["Query"] <= 4
+    # Each deployment loss: report entry + count lock + the late-loss check (no report yet).
+    assert calls["UpdateItem"] == 3 * 150
     # Re-delivery of the whole batch: the same verdicts, nothing counted again.
     again = classify(lg, occurrences, ledger_env.cfg, now + 10)
     assert [d.verdict.cause for d in again] == [Cause.DEPLOYMENT] * 150
@@ -178,22 +168,3 @@ def test_a_creation_record_past_the_ttl_counts_as_never_seen(ledger_env: LedgerE
     now = T0 - 500 + ttl + 1
     [ancient] = classify(lg, [NotFound(fp("ancient"), "new", now - 200)], cfg, now)
     assert ancient.verdict.cause is Cause.UNKNOWN
-
-
-def test_stale_window_entries_go_by_whole_window_and_orphan_ends_by_their_time() -> None:
-    item = {
-        "starts": {"SS": ["svc|long|100.0", "svc|old|10.0"]},
-        "ends": {
-            "SS": [
-                "svc|long|900.0|FAILED",
-                "svc|old|20.0|COMPLETED",
-                "svc|lost|50.0|FAILED",
-                "svc|late|700.0|COMPLETED",
-            ]
-        },
-    }
-    assert stale_window_entries(item, 500.0) == {
-        "starts": ["svc|old|10.0"],
-        "ends": ["svc|old|20.0|COMPLETED", "svc|lost|50.0|FAILED"],
-    }
-    assert stale_window_entries(None, 500.0) == {}

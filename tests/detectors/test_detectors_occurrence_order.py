@@ -26,7 +26,7 @@ from sessionwatch.detectors.facts import DeploymentObserved, SessionCreated
 from sessionwatch.detectors.handlers import runtime, session_events
 from sessionwatch.detectors.ledger import Ledger
 from sessionwatch.detectors.ledger_items import lost_prefix
-from sessionwatch.detectors.reporting import run_reporter
+from sessionwatch.detectors.reporter_run import run_reporter
 from tests.detectors.builders import CLUSTER, SERVICE, T0, fp, line, subscription
 from tests.detectors.conftest import create_table
 from tests.detectors.test_detectors_scenario import emf_docs

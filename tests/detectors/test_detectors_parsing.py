@@ -31,7 +31,11 @@ CFG = Config(table_name="t", cluster_name="mcp-cluster")
 def test_every_sample_parses() -> None:
     dep = parse_ecs_event(load("deployment-in-progress"), CFG)
     assert dep == DeploymentObserved(
-        "mcp-service", "ecs-svc/4477061712834601234", dep.at, ended=False
+        "mcp-service",
+        "ecs-svc/4477061712834601234",
+        dep.at,
+        ended=False,
+        reason="ECS deployment ecs-svc/4477061712834601234 in progress.",
     )
     done = parse_ecs_event(load("deployment-failed"), CFG)
     assert isinstance(done, DeploymentObserved) and (done.ended, done.outcome) == (True, "FAILED")

@@ -19,7 +19,7 @@ from sessionwatch.detectors.handlers import ecs_events, reporter, runtime, sessi
 from sessionwatch.detectors.ingest import ingest_ecs_events, ingest_log_payload
 from sessionwatch.detectors.ledger import Ledger
 from sessionwatch.detectors.ledger_items import lost_key, lost_prefix
-from sessionwatch.detectors.reporting import run_reporter
+from sessionwatch.detectors.reporter_run import run_reporter
 from tests.detectors.builders import SERVICE, T0, fp, subscription
 from tests.detectors.conftest import create_table
 from tests.detectors.test_detectors_scenario import EXPECTED, GRACE, D, E, timeline

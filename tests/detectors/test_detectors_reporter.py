@@ -18,12 +18,13 @@ from sessionwatch.detectors.config import (
     ConfigError,
     load_config,
 )
-from sessionwatch.detectors.core import TaskFacts
 from sessionwatch.detectors.facts import DeploymentObserved
-from sessionwatch.detectors.reporting import ALB_NAMESPACE, run_reporter
+from sessionwatch.detectors.ledger import Ledger
+from sessionwatch.detectors.reporter_run import ALB_NAMESPACE, REPORT_CLAIM_STALE_S, run_reporter
 from sessionwatch.detectors.spike import evaluate
 from tests.detectors.builders import SERVICE
 from tests.detectors.conftest import LedgerEnv
+from tests.detectors.test_detectors_ledger import count_calls
 
 SERVER = "mcp-server"
 LB, TG = "app/mcp-alb/50dc6c495c0c9188", "targetgroup/mcp/73e2d6bc24d8a067"
@@ -183,8 +184,8 @@ def test_failed_publish_releases_the_claim_so_the_next_run_sends(
     lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/1", 1100.0, True, "COMPLETED"))
     missing_topic = clients["topic"] + "-gone"
     broken = Config(**{**ledger_env.cfg.__dict__, "report_topic_arn": missing_topic})
-    with pytest.raises(ClientError):
-        run_reporter(broken, lg, clients["sns"], clients["cw"], 5000.0)
+    failed = run_reporter(broken, lg, clients["sns"], clients["cw"], 5000.0)
+    assert failed.reports == [] and failed.failures == [(SERVICE, "NotFoundException")]
     fixed = Config(**{**ledger_env.cfg.__dict__, "report_topic_arn": clients["topic"]})
     assert len(run_reporter(fixed, lg, clients["sns"], clients["cw"], 5060.0).reports) == 1
     assert run_reporter(fixed, lg, clients["sns"], clients["cw"], 5120.0).reports == []
@@ -199,35 +200,91 @@ def test_no_report_before_end_plus_grace(ledger_env: LedgerEnv, clients) -> None
     assert len(run_reporter(cfg, lg, clients["sns"], clients["cw"], 1100.0 + 120).reports) == 1
 
 
-def test_windows_older_than_half_the_ttl_are_pruned_and_never_reported(
+def test_an_open_deployment_older_than_half_the_ttl_leaves_the_active_list(
     ledger_env: LedgerEnv, clients
 ) -> None:
     lg = ledger_env.ledger
     day = 86400.0
-    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/old", 1000.0, False))
-    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/old", 1100.0, True, "COMPLETED"))
-    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/new", 8 * day, False))
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/lost-end", 1000.0, False))
     cfg = Config(**{**ledger_env.cfg.__dict__, "report_topic_arn": clients["topic"]})
-    out = run_reporter(cfg, lg, clients["sns"], clients["cw"], 8 * day + 60)
-    assert out.reports == []
-    assert [w.deployment_id for w in lg.windows()] == ["ecs-svc/new"]
+    out = run_reporter(cfg, lg, clients["sns"], clients["cw"], 8 * day)
+    assert out.reports == [] and lg.active() == []
 
 
-def test_pruning_drops_whole_windows_never_the_start_of_a_recent_one(
+def test_a_reported_deployment_leaves_the_active_list_so_runs_stay_flat(
     ledger_env: LedgerEnv, clients
 ) -> None:
-    """A long deployment that began before the cutoff but ended after it keeps its start."""
+    """The reporter reads what is active, not the history: 30 reported deployments later a
+    run makes the same calls as the first one with nothing to do."""
     lg = ledger_env.ledger
-    day = 86400.0
-    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/old", 500.0, False))
-    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/old", 600.0, True, "COMPLETED"))
-    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/long", 1000.0, False))
-    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/long", 8 * day, True, "FAILED"))
     cfg = Config(**{**ledger_env.cfg.__dict__, "report_topic_arn": clients["topic"]})
-    run_reporter(cfg, lg, clients["sns"], clients["cw"], 8 * day + 60)
-    assert [(w.deployment_id, w.started_at, w.ended_at) for w in lg.windows()] == [
-        ("ecs-svc/long", 1000.0, 8 * day)
-    ]
+    calls = count_calls(ledger_env.client)
+    run_reporter(cfg, lg, clients["sns"], clients["cw"], 100.0)
+    idle = sum(calls.values())
+    for i in range(30):
+        t = 1000.0 + i * 1000
+        lg.record_deployment(DeploymentObserved(SERVICE, f"ecs-svc/{i}", t, False))
+        lg.record_deployment(
+            DeploymentObserved(SERVICE, f"ecs-svc/{i}", t + 100, True, "COMPLETED")
+        )
+        assert len(run_reporter(cfg, lg, clients["sns"], clients["cw"], t + 300).reports) == 1
+    assert lg.active() == []
+    calls.clear()
+    run_reporter(cfg, lg, clients["sns"], clients["cw"], 40_000.0)
+    assert sum(calls.values()) == idle
+
+
+def test_a_stale_claim_without_sent_is_retried_once(ledger_env: LedgerEnv, clients) -> None:
+    """A reporter that died between claim and publish: the claim goes stale, a later run sends."""
+    lg = ledger_env.ledger
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/1", 1000.0, False))
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/1", 1100.0, True, "COMPLETED"))
+    assert lg.claim_report(SERVICE, "ecs-svc/1", 1300.0, REPORT_CLAIM_STALE_S)  # then it died
+    cfg = Config(**{**ledger_env.cfg.__dict__, "report_topic_arn": clients["topic"]})
+    assert run_reporter(cfg, lg, clients["sns"], clients["cw"], 1360.0).reports == []
+    later = 1300.0 + REPORT_CLAIM_STALE_S + 1
+    assert len(run_reporter(cfg, lg, clients["sns"], clients["cw"], later).reports) == 1
+    assert run_reporter(cfg, lg, clients["sns"], clients["cw"], later + 60).reports == []
+
+
+def test_a_window_starting_after_the_reporters_clock_never_fails_the_run(
+    ledger_env: LedgerEnv, clients
+) -> None:
+    """ECS's clock a few seconds ahead: no GetMetricData with EndTime <= StartTime, no error."""
+    lg = ledger_env.ledger
+    now = time.time()
+    lg.record_deployment(DeploymentObserved(SERVICE, "ecs-svc/ahead", now + 30, False))
+    cfg = Config(**{**ledger_env.cfg.__dict__, "server_service_name": SERVER})
+    out = run_reporter(cfg, lg, clients["sns"], clients["cw"], now)
+    assert out.failures == []
+    assert spike_values(out.points) == [0]
+
+
+def test_one_services_failure_does_not_stop_the_others(
+    ledger_env: LedgerEnv, clients, monkeypatch
+) -> None:
+    lg = ledger_env.ledger
+    for svc in ("svc-a", "svc-b"):
+        lg.record_deployment(DeploymentObserved(svc, "ecs-svc/1", 1000.0, False))
+        lg.record_deployment(DeploymentObserved(svc, "ecs-svc/1", 1100.0, True, "COMPLETED"))
+    real = Ledger.windows_of
+
+    def fails_for_a(self, service, lo, hi):
+        if service == "svc-a":
+            raise ClientError({"Error": {"Code": "ThrottlingException"}}, "Query")
+        return real(self, service, lo, hi)
+
+    monkeypatch.setattr(Ledger, "windows_of", fails_for_a)
+    cfg = Config(
+        **{
+            **ledger_env.cfg.__dict__,
+            "service_names": frozenset(),
+            "report_topic_arn": clients["topic"],
+        }
+    )
+    out = run_reporter(cfg, lg, clients["sns"], clients["cw"], 1500.0)
+    assert [r.service for r in out.reports] == ["svc-b"]
+    assert out.failures == [("svc-a", "ClientError")]
 
 
 def test_spike_checks_stop_after_the_horizon(ledger_env: LedgerEnv, clients) -> None:
@@ -267,15 +324,3 @@ def test_the_spike_horizon_is_counted_in_periods(ledger_env: LedgerEnv, clients)
     assert len(calls) == 1
     run_reporter(cfg, lg, clients["sns"], clients["cw"], 1100.0 + 5 + 45 + 1)
     assert len(calls) == 1
-
-
-def test_the_reporter_prunes_tasks_last_seen_before_the_ttl(
-    ledger_env: LedgerEnv, clients: dict[str, Any]
-) -> None:
-    lg, cfg = ledger_env.ledger, ledger_env.cfg
-    now = time.time()
-    ttl = cfg.ledger_ttl_days * 86400
-    lg.record_task(TaskFacts("gone", SERVICE, started_at=now - ttl - 900, stopped_at=now - ttl - 1))
-    lg.record_task(TaskFacts("kept", SERVICE, started_at=now - ttl - 900, stopping_at=now - 60))
-    run_reporter(cfg, lg, clients["sns"], clients["cw"], now)
-    assert sorted(lg.tasks()[1]) == ["kept"]
