@@ -1,4 +1,4 @@
-"""The ``sessionwatch`` command: ``probe`` and ``audit`` (the lab is the repo's ``python -m lab``).
+"""The ``sessionwatch`` command: ``probe``, ``audit``, ``redrive`` (the lab is ``python -m lab``).
 
 Argument parsing lives here; each subcommand's work lives in its own module, imported only when
 that subcommand runs, so ``sessionwatch audit`` does not need the MCP SDK or uvicorn loaded.
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sessionwatch",
         description="Operator tools for stateful MCP servers on ECS behind a sticky ALB.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{probe,audit}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{probe,audit,redrive}")
 
     probe = sub.add_parser(
         "probe",
@@ -76,7 +76,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="lowest severity that makes the exit status 1 (default: high)",
     )
 
+    redrive = sub.add_parser(
+        "redrive",
+        help="re-feed events queued by a detector failure (DLQ, on-failure destination)",
+        description="Receive every message of the queue, hand its event (the body of an "
+        "EventBridge DLQ message, or the requestPayload of a Lambda on-failure record) to the "
+        "detectors again, and delete it once that succeeded. Safe to repeat: nothing counts "
+        "twice. Exit 0: all redriven, 1: some failed again (left queued), 2: usage error.",
+    )
+    redrive.add_argument("--queue-url", required=True)
+    target = redrive.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--function",
+        choices=("ecs_events", "session_events"),
+        help="run that detector handler in this process (ledger settings from the environment)",
+    )
+    target.add_argument("--invoke", metavar="FUNCTION_NAME", help="invoke the deployed function")
+    redrive.add_argument("--max", type=int, default=None, help="at most this many messages")
+    redrive.add_argument("--region", default=None)
+    redrive.add_argument("--profile", default=None, help="AWS named profile")
+
     return parser
+
+
+def _run_redrive(args: argparse.Namespace) -> int:
+    import boto3
+
+    from sessionwatch.ops.redrive import invoke_delivery, local_delivery, redrive
+
+    session = boto3.Session(region_name=args.region, profile_name=args.profile)
+    if args.invoke:
+        deliver = invoke_delivery(session.client("lambda"), args.invoke)
+    else:
+        deliver = local_delivery(args.function)
+    result = redrive(session.client("sqs"), args.queue_url, deliver, args.max)
+    print(
+        f"received {result.received}, redriven {result.redriven}, failed again {result.failed}, "
+        f"unreadable {result.unreadable}"
+    )
+    return 0 if result.failed == 0 and result.unreadable == 0 else 1
 
 
 def _run_audit(args: argparse.Namespace) -> int:
@@ -124,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.command == "audit":
         return _run_audit(args)
+    if args.command == "redrive":
+        return _run_redrive(args)
     return _run_probe(args)
 
 
