@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -61,13 +62,17 @@ def cloudwatch() -> CloudWatchClient:
 
 
 @cache
-def ecs() -> ECSClient:
+def _ecs() -> ECSClient:
     """For the one ECS read per deployment (a failing read is degraded, see ecs_read)."""
     return boto3.client("ecs")
 
 
+# A plain callable, so the tests and the benchmarks can put a stubbed client in its place.
+ecs: Callable[[], Any] = _ecs
+
+
 def reset() -> None:
-    for factory in (config, ledger, sns, cloudwatch, ecs):
+    for factory in (config, ledger, sns, cloudwatch, _ecs):
         factory.cache_clear()
 
 
