@@ -49,10 +49,20 @@ def test_nag_is_live_an_unencrypted_topic_fails_synth(tmp_path: Path) -> None:
     assert "AwsSolutions-SNS3" in str(failure.value)
 
 
+@pytest.mark.parametrize("variant", ["default", "custom"])
 @pytest.mark.parametrize("stack", [ADDON_STACK, DEMO_STACK])
-def test_cfn_lint_finds_no_errors(stack: str, synthesized: Synth) -> None:
-    matches = lint_file(synthesized.outdir / f"{stack}.template.json")
+def test_cfn_lint_finds_no_errors(
+    stack: str, variant: str, synthesized: Synth, synthesized_custom: Synth
+) -> None:
+    """Both synths: the custom one adds the Slack channel, 10 s alarms and the HTTPS listener."""
+    synth = synthesized if variant == "default" else synthesized_custom
+    matches = lint_file(synth.outdir / f"{stack}.template.json")
     errors = [str(m) for m in matches if m.rule.id.startswith("E")]
     assert errors == []
     unexpected = [str(m) for m in matches if m.rule.id not in TOLERATED_WARNINGS]
     assert unexpected == []
+
+
+def test_the_custom_synth_passed_nag_too(synthesized_custom: Synth) -> None:
+    (report,) = synthesized_custom.validation_report()["pluginReports"]
+    assert report["conclusion"] == "success" and report["violations"] == []
