@@ -160,14 +160,21 @@ def report_notification(report: Mapping[str, Any]) -> dict[str, Any]:
     at_risk = int(report.get("sessions_at_risk") or 0)
     replaced = list(report.get("tasks_replaced") or [])
     cliff = report.get("session_cliff_s")
-    outcome = report.get("outcome") or "unknown outcome"
+    outcome = report.get("ended") or report.get("outcome") or "unknown outcome"
+    strategy = report.get("strategy")
     icon = ":rotating_light:" if lost else ":white_check_mark:"
     lines = [
         f"Deployment `{deployment}` of `{service}` ({outcome}), "
         f"{report.get('started_at')} to {report.get('ended_at') or 'not ended'}.",
+        f"Strategy: {strategy or 'not known (decided as ROLLING)'}.",
         f"Sessions lost to it: {lost} of {at_risk} at risk; tasks replaced: {len(replaced)}.",
         "Session cliff (deployment start to first loss): "
         + (f"{float(cliff):.0f} s." if cliff is not None else "none."),
+        *(
+            [f"Losses per traffic step: {report['losses_per_step']}."]
+            if report.get("losses_per_step")
+            else []
+        ),
         f"Deregistration delay: {_seconds(report.get('deregistration_delay_s'))}; "
         f"stop timeout: {_seconds(report.get('stop_timeout_s'))}.",
     ]
@@ -191,6 +198,7 @@ def report_notification(report: Mapping[str, Any]) -> dict[str, Any]:
             "service": service,
             "deploymentId": deployment,
             "outcome": outcome,
+            "strategy": strategy,
             "sessionsLost": lost,
             "sessionsAtRisk": at_risk,
             "tasksReplaced": len(replaced),

@@ -11,7 +11,7 @@ from cfnlint.api import lint_file
 
 from sessionwatch.infra.app import ADDON_STACK, DEMO_STACK, add_compliance_checks
 from tests.infra.conftest import Synth
-from tests.infra.test_infra_iam import PER_PARENT_ACTIONS, UNSCOPABLE_ACTIONS
+from tests.infra.test_infra_iam import UNSCOPABLE_ACTIONS
 
 # CDK itself adds an explicit DependsOn on a role passed to a Function (which the function also
 # references by GetAtt); harmless, and not ours to remove.
@@ -34,9 +34,8 @@ def test_every_acknowledgment_carries_a_specific_reason(synthesized: Synth) -> N
         rule, reason = item["ruleName"], item["reason"]
         assert len(reason.split()) >= 10, f"{rule}: reason too vague: {reason!r}"
         if rule.startswith("AwsSolutions-IAM5"):
-            # A wildcard is excused only by naming the action that cannot be scoped further.
-            excusable = UNSCOPABLE_ACTIONS if "Resource::*]" in rule else PER_PARENT_ACTIONS
-            assert any(action in reason for action in excusable), reason
+            # A wildcard resource is excused only by naming the action that cannot be scoped.
+            assert any(action in reason for action in UNSCOPABLE_ACTIONS), reason
 
 
 def test_nag_is_live_an_unencrypted_topic_fails_synth(tmp_path: Path) -> None:

@@ -16,9 +16,6 @@ from tests.infra.conftest import REGION, Synth
 
 # Actions that support no resource-level permissions: "*" is the only resource AWS accepts.
 UNSCOPABLE_ACTIONS = {"cloudwatch:GetMetricData", "ecr:GetAuthorizationToken"}
-# Actions on resources whose last ARN part is known only at runtime (a deployment's id): scoped
-# to one named parent (`service-deployment/<cluster>/<service>/*`), never wider.
-PER_PARENT_ACTIONS = {"ecs:DescribeServiceDeployments"}
 IDENTITY_POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
 RESOURCE_POLICY_TYPES = ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy")
 
@@ -78,10 +75,6 @@ def test_every_scopable_permission_is_scoped_to_its_resource(template: dict[str,
         for resource in _as_list(statement["Resource"]):
             if resource == "*":
                 assert set(_as_list(statement["Action"])) <= UNSCOPABLE_ACTIONS, logical_id
-            elif set(_as_list(statement["Action"])) <= PER_PARENT_ACTIONS:
-                text = json.dumps(resource)
-                assert text.count("*") == 1 and text.endswith('/*"]]}'), f"{logical_id}: {text}"
-                assert ":service-deployment/" in text, text
             else:
                 # A reference to a resource of this template or a built ARN, never a wildcard.
                 assert "*" not in json.dumps(resource), f"{logical_id}: {resource}"
