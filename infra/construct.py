@@ -65,8 +65,8 @@ LEDGER_ACTIONS = [
 ECS_SERVICE_ACTIONS = ["ecs:DescribeServices"]
 # The detectors that make that call: the ECS-events handler only.
 ECS_READERS = ("EcsEvents",)
-# The detectors' EMF StorageResolution for SessionsLost (1: high resolution, 60: standard).
-SESSIONS_LOST_RESOLUTION_ENV = "SESSIONS_LOST_STORAGE_RESOLUTION"
+# Kept importable from here (tests, users); the name itself is the contract's.
+SESSIONS_LOST_RESOLUTION_ENV = contract.SESSIONS_LOST_RESOLUTION_ENV
 
 
 @dataclass(frozen=True)
