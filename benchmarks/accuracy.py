@@ -338,22 +338,54 @@ def check(tl: Timeline, decided: dict[str, str], reported: dict[str, int], res: 
 
 
 def run(
-    n: int, seed: int, progress_every: int = 0, out: Any = sys.stdout, load: float = 1.0
+    n: int,
+    seed: int,
+    progress_every: int = 0,
+    out: Any = sys.stdout,
+    load: float = 1.0,
+    jobs: int = 1,
 ) -> Results:
-    """Generate and drive ``n`` timelines (seeds derived from ``seed``), accumulate results."""
+    """Generate and drive ``n`` timelines (seeds derived from ``seed``), accumulate results.
+
+    ``jobs`` > 1 splits the timelines over processes (each with its own moto backend).
+    """
+    if jobs <= 1:
+        return _run_indices(list(range(n)), n, seed, load, progress_every, out)
+    import multiprocessing
+
+    parts = [list(range(j, n, jobs)) for j in range(jobs)]
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        done = pool.starmap(_run_indices, [(p, n, seed, load, progress_every, None) for p in parts])
     res = Results()
+    for part in done:
+        for strategy, m in part.matrices.items():
+            res.matrices[strategy].update(m)
+        res.reports_checked += part.reports_checked
+        res.report_errors += part.report_errors
+        res.failures += part.failures
+        res.timelines += part.timelines
+        res.handler_errors += part.handler_errors
+    return res
+
+
+def _run_indices(
+    indices: list[int], n: int, seed: int, load: float, progress_every: int, out: Any
+) -> Results:
+    res = Results()
+    out = out or sys.stdout
     t0 = time.perf_counter()
     with aws_env():
         harness = Harness()
-        for k in range(n):
+        for i, k in enumerate(indices):
             tl = generate(seed * 100_003 + k, load)
             decided, reported, errors = harness.run(tl)
             res.handler_errors += errors
             res.timelines += 1
             check(tl, decided, reported, res)
-            if progress_every and (k + 1) % progress_every == 0:
+            if progress_every and (i + 1) % progress_every == 0:
                 print(
-                    f"  {k + 1}/{n} timelines, {time.perf_counter() - t0:.0f} s, "
+                    f"  {i + 1}/{len(indices)} timelines (of {n}), "
+                    f"{time.perf_counter() - t0:.0f} s, "
                     f"{res.wrong_causes()} wrong causes of {res.sessions()}, "
                     f"{res.report_errors} report errors of {res.reports_checked}",
                     file=out,
@@ -393,9 +425,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--progress", type=int, default=10, help="a line every N timelines")
     ap.add_argument("--load", type=float, default=1.0, help="client arrival rate factor")
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     args = ap.parse_args([] if argv is None else argv)
-    print(f"accuracy: {args.timelines} timelines, seed {args.seed}, load {args.load}", flush=True)
-    res = run(args.timelines, args.seed, args.progress, load=args.load)
+    print(
+        f"accuracy: {args.timelines} timelines, seed {args.seed}, load {args.load}, "
+        f"grace {GRACE_S:.0f} s",
+        flush=True,
+    )
+    t = time.perf_counter()
+    res = run(args.timelines, args.seed, args.progress, load=args.load, jobs=args.jobs)
+    print(f"({time.perf_counter() - t:.0f} s)")
     print_results(res)
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from benchmarks.accuracy import print_results, run
 
-SAMPLE = 8
+SAMPLE = 6
 LOAD = 0.3
 SEED = 5
 STRICT = os.environ.get("ACCURACY_STRICT") == "1"

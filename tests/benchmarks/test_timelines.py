@@ -24,7 +24,7 @@ from benchmarks.timelines import (
 from sessionwatch.contract import EVENT_SESSION_NOT_FOUND, LOG_EVENTS, Cause
 from tests.conftest import FIXTURES
 
-SEEDS = range(30)
+SEEDS = range(24)
 
 
 @cache
