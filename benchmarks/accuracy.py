@@ -70,6 +70,7 @@ class Results:
     )
     reports_checked: int = 0
     report_errors: int = 0
+    outcome_errors: int = 0
     failures: list[Failure] = field(default_factory=list)
     timelines: int = 0
     handler_errors: int = 0
@@ -178,6 +179,7 @@ class Harness:
             if hasattr(h, "setStream"):
                 h.setStream(self.buffer)
         self.n = 0
+        self.ended: dict[str, str] = {}  # deployment -> how its report says it ended
 
     def setup(self, tl: Timeline) -> str:
         from sessionwatch.detectors.ledger_items import TABLE_SCHEMA
@@ -282,6 +284,7 @@ class Harness:
 
     def reports(self, queue: str) -> dict[str, int]:
         out: dict[str, int] = {}
+        self.ended = {}
         while True:
             msgs = self.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get(
                 "Messages", []
@@ -299,10 +302,27 @@ class Harness:
                 lost = report.get("sessions_lost")
                 if isinstance(dep, str) and isinstance(lost, int):
                     out[dep] = max(out.get(dep, 0), lost)
+                    ended = report.get("ended") or report.get("outcome")
+                    if isinstance(ended, str):
+                        self.ended[dep] = ended
                 self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
 
 
-def check(tl: Timeline, decided: dict[str, str], reported: dict[str, int], res: Results) -> None:
+def outcome_matches(expected: str, rollback_follows: bool, ended: str) -> bool:
+    """Does the report's "how it ended" say what the truth says?"""
+    text = ended.upper()
+    if rollback_follows:
+        return text.startswith("FAILED") and "ROLLED BACK" in text
+    return text.startswith(expected)
+
+
+def check(
+    tl: Timeline,
+    decided: dict[str, str],
+    reported: dict[str, int],
+    res: Results,
+    ended: dict[str, str] | None = None,
+) -> None:
     for loss in tl.losses:
         strategy = tl.strategy_of(loss.service) if loss.service in tl.services else "?"
         got = decided.get(loss.fp, "none")
@@ -322,6 +342,20 @@ def check(tl: Timeline, decided: dict[str, str], reported: dict[str, int], res: 
     for dep_id, exp in tl.expected_reports().items():
         res.reports_checked += 1
         got_n = reported.get(dep_id)
+        rolled = any(d.rollback_of == dep_id for d in tl.deployments.values())
+        said = (ended or {}).get(dep_id)
+        if said is not None and not outcome_matches(exp.outcome, rolled, said):
+            res.outcome_errors += 1
+            res.failures.append(
+                Failure(
+                    tl.seed,
+                    exp.strategy,
+                    "outcome",
+                    f"deployment {exp.outcome}{' (rolled back)' if rolled else ''}: report says "
+                    f"{said.split(' (')[0].split(' by ecs-svc')[0]}",
+                    tl.shapes,
+                )
+            )
         if got_n != exp.lost:
             res.report_errors += 1
             res.failures.append(
@@ -362,6 +396,7 @@ def run(
             res.matrices[strategy].update(m)
         res.reports_checked += part.reports_checked
         res.report_errors += part.report_errors
+        res.outcome_errors += part.outcome_errors
         res.failures += part.failures
         res.timelines += part.timelines
         res.handler_errors += part.handler_errors
@@ -381,7 +416,7 @@ def _run_indices(
             decided, reported, errors = harness.run(tl)
             res.handler_errors += errors
             res.timelines += 1
-            check(tl, decided, reported, res)
+            check(tl, decided, reported, res, harness.ended)
             if progress_every and (i + 1) % progress_every == 0:
                 print(
                     f"  {i + 1}/{len(indices)} timelines (of {n}), "
@@ -399,7 +434,8 @@ def print_results(res: Results, out: Any = sys.stdout, max_failures: int = 40) -
     p(
         f"{res.timelines} timelines, {res.sessions()} lost sessions, "
         f"{res.wrong_causes()} wrong causes, {res.report_errors} report count errors "
-        f"of {res.reports_checked} deployments, {res.handler_errors} handler errors (retried)"
+        f"of {res.reports_checked} deployments, {res.outcome_errors} report outcome errors, "
+        f"{res.handler_errors} handler errors (retried)"
     )
     for strategy, m in sorted(res.matrices.items()):
         rows = [c for c in CAUSES if any(m[(c, d)] for d in COLUMNS)]
