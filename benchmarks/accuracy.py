@@ -26,6 +26,7 @@ import io
 import json
 import os
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -82,9 +83,52 @@ class Results:
         return sum(sum(m.values()) for m in self.matrices.values())
 
 
+_partition = threading.local()
+
+
+@contextlib.contextmanager
+def partition_queries() -> Iterator[None]:
+    """Make moto's base-table Query read one partition instead of sorting the whole table.
+
+    moto 5 answers every Query by sorting all the table's items and filtering them by hash key,
+    so a Query's time grows with the table (the 100,000-task ledger makes each one take seconds)
+    although DynamoDB reads one partition. For a Query on the table itself (no index) the
+    candidate items are exactly the partition's, so the results are unchanged; only the time.
+    """
+    from moto.dynamodb.models.table import Table
+
+    original_all, original_query = Table.all_items, Table.query
+
+    def all_items(self: Any) -> Any:
+        part = getattr(_partition, "key", None)
+        if part is None or part[0] is not self:
+            return original_all(self)
+        found = self.items.get(part[1])
+        if found is None:
+            return []
+        items = list(found.values()) if self.range_key_attr else [found]
+        return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or hash_key is None:
+            return original_query(self, hash_key, *args, **kwargs)
+        _partition.key = (self, hash_key)
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _partition.key = None
+
+    Table.all_items, Table.query = all_items, query  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Table.all_items, Table.query = original_all, original_query  # type: ignore[method-assign]
+
+
 @contextlib.contextmanager
 def aws_env() -> Iterator[None]:
-    """moto in process, with fake credentials (restored afterwards)."""
+    """moto in process, with fake credentials (restored afterwards), partition-only Query."""
     from moto import mock_aws
 
     keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")
@@ -96,7 +140,7 @@ def aws_env() -> Iterator[None]:
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)
     try:
-        with mock_aws():
+        with mock_aws(), partition_queries():
             yield
     finally:
         for k, v in saved.items():

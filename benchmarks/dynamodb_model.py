@@ -33,6 +33,7 @@ for production code.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections import Counter
@@ -255,6 +256,7 @@ def install_item_limit(client: Any, limit: int = MAX_ITEM_BYTES) -> Callable[[],
         for w in writes:
             if w.offered is not None and item_size(w.offered) > limit:
                 raise item_too_large(op)
+        context["sessionwatch_writes"] = writes  # shared with a UnitMeter on the same client
         context["sessionwatch_limit_writes"] = [w for w in writes if w.offered is None]
 
     def after(parsed: Mapping[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
@@ -376,7 +378,9 @@ class UnitMeter:
             return
         context["sessionwatch_meter_params"] = dict(params)
         if model.name in WRITE_OPERATIONS:
-            context["sessionwatch_meter_writes"] = _writes_of(self.client, model.name, params)
+            context["sessionwatch_meter_writes"] = context.get("sessionwatch_writes") or _writes_of(
+                self.client, model.name, params
+            )
 
     def _after(
         self, parsed: Mapping[str, Any], model: Any, context: dict[str, Any], **_: Any
@@ -444,10 +448,20 @@ class UnitMeter:
             n = 0
             for table, spec in params["RequestItems"].items():
                 skipped = unprocessed.get(table, {}).get("Keys", [])
+                projected = "ProjectionExpression" in spec or "AttributesToGet" in spec
+                returned = {}
+                if not projected:  # the response holds the full items: no side read
+                    for item in parsed.get("Responses", {}).get(table, []):
+                        k = _key_of(self.client, table, item)
+                        returned[json.dumps(k, sort_keys=True, default=str)] = item
                 for key in spec["Keys"]:
                     if key in skipped:
                         continue
-                    size = item_size(_get_full(self.client, table, key))
+                    if projected:
+                        size = item_size(_get_full(self.client, table, key))
+                    else:
+                        found = returned.get(json.dumps(dict(key), sort_keys=True, default=str))
+                        size = item_size(found)
                     units += read_units(size, consistent=bool(spec.get("ConsistentRead")))
                     total += size
                     n += 1

@@ -281,7 +281,10 @@ def play_unit(drv: Driver, unit: Unit, t0: float) -> None:
         drv.ecs(ev, t0 + 250)
     for task, lines in unit.logs:
         drv.logs(f"ecs/mcp-server/{task}", lines, t0 + 250)
-    drv.reporter(t0 + 400 + GRACE_S)
+    # Reporter runs until the deployment is settled (report sent, follow-up window over), so
+    # the clones hold the steady state of an old deployment, not an active one.
+    for at in (t0 + 400 + GRACE_S, t0 + 1200, t0 + 2400, t0 + 3000):
+        drv.reporter(at)
 
 
 def clone_items(

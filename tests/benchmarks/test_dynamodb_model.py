@@ -80,6 +80,27 @@ def test_read_and_write_units_documented_examples() -> None:
     assert update_write_units(12 * kb, 100) == 12
 
 
+def make_table(client: Any) -> None:
+    client.create_table(
+        TableName="t",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def fill(client: Any) -> None:
+    for pk in ("a", "b", "c"):
+        for i in range(5):
+            client.put_item(TableName="t", Item=key(pk, f"x{i}") | {"v": {"N": str(i)}})
+
+
 @pytest.fixture
 def db() -> Iterator[Any]:
     keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
@@ -89,18 +110,7 @@ def db() -> Iterator[Any]:
     )
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="t",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        make_table(client)
         yield client
     for k, v in saved.items():
         if v is None:
@@ -234,3 +244,33 @@ def test_meter_writes(db: Any) -> None:
     db.delete_item(TableName="t", Key=key("w"))  # deleting a 12 KB item: 13
     assert [c.write_units for c in meter.calls] == [2, 2, 12, 13, 13, 3, 13]
     assert meter.calls[4].failed
+
+
+def test_partition_queries_give_moto_s_answers() -> None:
+    from benchmarks.accuracy import aws_env  # installs partition_queries
+
+    def answers(client: Any) -> list[Any]:
+        out = []
+        for pk in ("a", "b", "zz"):
+            for forward in (True, False):
+                out.append(
+                    client.query(
+                        TableName="t",
+                        KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+                        ExpressionAttributeValues={":p": {"S": pk}, ":s": {"S": "x"}},
+                        ScanIndexForward=forward,
+                        Limit=3,
+                    )
+                )
+        return [(r["Items"], r.get("LastEvaluatedKey")) for r in out]
+
+    with aws_env():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        make_table(client)
+        fill(client)
+        fast = answers(client)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        make_table(client)
+        fill(client)
+        assert answers(client) == fast
