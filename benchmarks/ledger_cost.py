@@ -388,12 +388,16 @@ def measure_size(size: int, template: list[dict[str, Any]], unit: Unit, t0: floa
     out["session_created"] = _avg(samples)
 
     # A batch of 10 not-founds: sessions of 10 replaced tasks (of 10 services), served elsewhere.
+    # Each is a late loss to its service's old deployment, which reopens that deployment for a
+    # follow-up report: 30 distinct services at every size, so the reporter runs below have the
+    # same work to do whatever the size.
     samples = []
+    distinct = iter(rng.sample(range(1, n_clones + 1), 30))
     for _ in range(3):
         lines = []
         serving = task_in(rng.randint(1, n_clones), unit.new[0])
         for _ in range(10):
-            k = rng.randint(1, n_clones)
+            k = next(distinct)
             fp, _origin = unit.sessions[rng.randrange(len(unit.old) * 2)]
             lines.append(
                 (
