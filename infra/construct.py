@@ -206,16 +206,21 @@ class SessionWatch(Construct):
             )
             for name in functions.HANDLERS
         }
-        self.undelivered_events = failures.failure_queue(
-            self,
-            "UndeliveredEvents",
-            description=(
-                "Events EventBridge could not deliver to the EcsEvents detector or the Reporter; "
-                "`sessionwatch redrive` re-feeds them"
-            ),
-            output_id=failures.EVENTS_DLQ_OUTPUT,
-            removal_policy=props.removal_policy,
-        )
+        # One dead-letter queue per EventBridge target, so each queue holds one kind of event
+        # and `sessionwatch redrive` hands it to one handler.
+        self.undelivered = {
+            name: failures.failure_queue(
+                self,
+                f"{name}Undelivered",
+                description=(
+                    f"Events EventBridge could not deliver to the {name} detector; "
+                    "`sessionwatch redrive` re-feeds them"
+                ),
+                output_id=f"{failures.EVENTS_DLQ_OUTPUT}{name}",
+                removal_policy=props.removal_policy,
+            )
+            for name in failures.EVENTBRIDGE_TARGETS
+        }
         detectors = {
             name: functions.detector_function(
                 self,
@@ -260,7 +265,7 @@ class SessionWatch(Construct):
             targets=[
                 targets.LambdaFunction(
                     self.reporter.function,
-                    dead_letter_queue=self.undelivered_events,
+                    dead_letter_queue=self.undelivered["Reporter"],
                     retry_attempts=failures.SCHEDULE_RETRY_ATTEMPTS,
                     max_event_age=failures.SCHEDULE_MAX_EVENT_AGE,
                 )
@@ -293,10 +298,10 @@ class SessionWatch(Construct):
                 f"{name}FailedInvocations": (queue, f"a failed invocation of the {name} detector")
                 for name, queue in self.failed_invocations.items()
             },
-            "UndeliveredEvents": (
-                self.undelivered_events,
-                "an event EventBridge could not deliver",
-            ),
+            **{
+                f"{name}Undelivered": (queue, f"an event EventBridge could not deliver to {name}")
+                for name, queue in self.undelivered.items()
+            },
         }
         self.queue_alarms = {
             id: queue_depth_alarm(
@@ -408,12 +413,14 @@ class SessionWatch(Construct):
                         maximum_retry_attempts=failures.ECS_RULE_RETRY_ATTEMPTS,
                     ),
                     dead_letter_config=events.CfnRule.DeadLetterConfigProperty(
-                        arn=self.undelivered_events.queue_arn
+                        arn=self.undelivered["EcsEvents"].queue_arn
                     ),
                 )
             ],
         )
-        failures.allow_rule_to_send(self.undelivered_events, rule.attr_arn, "EcsEventsRuleDlq")
+        failures.allow_rule_to_send(
+            self.undelivered["EcsEvents"], rule.attr_arn, "EcsEventsRuleDlq"
+        )
         function.add_permission(
             "InvokedByEcsEventsRule",
             principal=iam.ServicePrincipal("events.amazonaws.com"),

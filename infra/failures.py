@@ -3,8 +3,8 @@
 Two kinds of failure lose an event without these queues:
 
 - EventBridge cannot hand the event to the function (throttled past its retry policy, function
-  deleted, permission missing): the rule target's dead-letter queue keeps it (one queue, shared by
-  the ECS rule and the reporter schedule, with one send statement per rule).
+  deleted, permission missing): the rule target's dead-letter queue keeps it (one queue per
+  target, the ECS rule's and the reporter schedule's, each admitting only its own rule).
 - The function took the event (EventBridge and CloudWatch Logs both invoke Lambda asynchronously)
   and failed on every retry: the function's on-failure destination keeps the invocation record
   (request payload, error, function ARN). One queue per function, so each role may send only to
@@ -44,6 +44,8 @@ SCHEDULE_MAX_EVENT_AGE: Final = Duration.minutes(15)
 # The output ids `sessionwatch redrive` looks for (CloudFormation adds a hash to the logical id).
 FAILED_INVOCATIONS_OUTPUT: Final = "FailedInvocationsQueueUrl"
 EVENTS_DLQ_OUTPUT: Final = "UndeliveredEventsQueueUrl"
+# The detectors EventBridge invokes (the ECS rule's and the schedule's targets).
+EVENTBRIDGE_TARGETS: Final = ("EcsEvents", "Reporter")
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,10 @@ def _function_id(template: Template, name: str) -> str:
 
 
 def _queue_ids(template: Template) -> dict[str, str]:
-    names = [*(f"{n}FailedInvocations" for n in HANDLERS), "UndeliveredEvents"]
+    names = [
+        *(f"{n}FailedInvocations" for n in HANDLERS),
+        *(f"{n}Undelivered" for n in failures.EVENTBRIDGE_TARGETS),
+    ]
     return {name: _by_path(template, QUEUE, f"/{name}/") for name in names}
 
 
@@ -48,8 +51,8 @@ def _arn(logical_id: str) -> dict[str, Any]:
     return {"Fn::GetAtt": [logical_id, "Arn"]}
 
 
-def test_four_encrypted_tls_only_queues_keep_messages_14_days(template: Template) -> None:
-    template.resource_count_is(QUEUE, 4)
+def test_five_encrypted_tls_only_queues_keep_messages_14_days(template: Template) -> None:
+    template.resource_count_is(QUEUE, 5)
     template.all_resources_properties(
         QUEUE, {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 14 * 24 * 3600}
     )
@@ -123,7 +126,7 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def test_eventbridge_targets_retry_then_dead_letter(template: Template) -> None:
-    dlq = _arn(_queue_ids(template)["UndeliveredEvents"])
+    queues = _queue_ids(template)
     template.has_resource_properties(
         "AWS::Events::Rule",
         {
@@ -132,7 +135,7 @@ def test_eventbridge_targets_retry_then_dead_letter(template: Template) -> None:
                 Match.object_like(
                     {
                         "Arn": _arn(_function_id(template, "EcsEvents")),
-                        "DeadLetterConfig": {"Arn": dlq},
+                        "DeadLetterConfig": {"Arn": _arn(queues["EcsEventsUndelivered"])},
                         "RetryPolicy": {
                             "MaximumRetryAttempts": failures.ECS_RULE_RETRY_ATTEMPTS,
                             "MaximumEventAgeInSeconds": 3600,
@@ -150,7 +153,7 @@ def test_eventbridge_targets_retry_then_dead_letter(template: Template) -> None:
                 Match.object_like(
                     {
                         "Arn": _arn(_function_id(template, "Reporter")),
-                        "DeadLetterConfig": {"Arn": dlq},
+                        "DeadLetterConfig": {"Arn": _arn(queues["ReporterUndelivered"])},
                         "RetryPolicy": {
                             "MaximumRetryAttempts": failures.SCHEDULE_RETRY_ATTEMPTS,
                             "MaximumEventAgeInSeconds": 900,
@@ -162,31 +165,31 @@ def test_eventbridge_targets_retry_then_dead_letter(template: Template) -> None:
     )
 
 
-def test_eventbridge_may_send_to_its_dlq_for_these_two_rules_only(template: Template) -> None:
-    queue_id = _queue_ids(template)["UndeliveredEvents"]
-    rules = sorted(template.find_resources("AWS::Events::Rule"))
-    (policy,) = template.find_resources(
-        "AWS::SQS::QueuePolicy", {"Properties": {"Queues": [{"Ref": queue_id}]}}
-    ).values()
-    allows = [
-        s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"
-    ]
-    assert sorted(
-        s["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0] for s in allows
-    ) == (rules)
-    for statement in allows:
-        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
-        assert statement["Action"] == "sqs:SendMessage"
-        assert statement["Resource"] == _arn(queue_id)
-    # The other queues admit nobody by resource policy (only their function's role, by IAM).
-    for name, other in _queue_ids(template).items():
-        if name == "UndeliveredEvents":
-            continue
-        (other_policy,) = template.find_resources(
-            "AWS::SQS::QueuePolicy", {"Properties": {"Queues": [{"Ref": other}]}}
+def _rule_id(template: Template, key: str) -> str:
+    (rule,) = template.find_resources("AWS::Events::Rule", {"Properties": {key: Match.any_value()}})
+    return rule
+
+
+def test_eventbridge_may_send_to_each_dlq_for_its_own_rule_only(template: Template) -> None:
+    expected = {
+        "EcsEventsUndelivered": _rule_id(template, "EventPattern"),
+        "ReporterUndelivered": _rule_id(template, "ScheduleExpression"),
+    }
+    for name, queue_id in _queue_ids(template).items():
+        (policy,) = template.find_resources(
+            "AWS::SQS::QueuePolicy", {"Properties": {"Queues": [{"Ref": queue_id}]}}
         ).values()
-        effects = {s["Effect"] for s in other_policy["Properties"]["PolicyDocument"]["Statement"]}
-        assert effects == {"Deny"}, name
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        allows = [s for s in statements if s["Effect"] == "Allow"]
+        if name not in expected:
+            # On-failure queues admit nobody by resource policy (only their role, by IAM).
+            assert allows == [], name
+            continue
+        (allow,) = allows
+        assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+        assert allow["Action"] == "sqs:SendMessage"
+        assert allow["Resource"] == _arn(queue_id)
+        assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": _arn(expected[name])}}
 
 
 def test_a_message_in_any_queue_alarms_on_the_topic(template: Template) -> None:
@@ -221,10 +224,13 @@ def test_queue_urls_are_outputs_for_redrive(template: Template) -> None:
             if k.startswith(f"SessionWatch{failures.FAILED_INVOCATIONS_OUTPUT}{name}")
         ]
         assert url["Value"] == {"Ref": queues[f"{name}FailedInvocations"]}
-    (dlq,) = [
-        o for k, o in outputs.items() if k.startswith(f"SessionWatch{failures.EVENTS_DLQ_OUTPUT}")
-    ]
-    assert dlq["Value"] == {"Ref": queues["UndeliveredEvents"]}
+    for name in failures.EVENTBRIDGE_TARGETS:
+        (dlq,) = [
+            o
+            for k, o in outputs.items()
+            if k.startswith(f"SessionWatch{failures.EVENTS_DLQ_OUTPUT}{name}")
+        ]
+        assert dlq["Value"] == {"Ref": queues[f"{name}Undelivered"]}
 
 
 def test_deployment_reads_are_scoped_to_the_watched_services(synthesized_custom: Synth) -> None:
