@@ -8,18 +8,19 @@ the duplication of the occurrences, so neither do the counts.
 
 Reads take a fixed number of waves, whatever the size of the cluster or its history (see
 ``read_facts``): (1) the sessions' creation records and the serving tasks' facts, (2) the origin
-tasks' facts and, per service and minute of the 404s, the newest few deployments of the service
-from its index (a Query with a small Limit), and, only for a 404 whose origin task stopped
-before every deployment that second read returned or belongs to another service, (3) one more
-index Query. The locks are conditional writes made after deciding, one per distinct
-(session, cause) of the batch.
+tasks' facts and, per service, ONE Query of its deployment index (newest first, a small
+Limit) reaching the batch's latest 404, and, only for a 404 whose facts reach back before the
+oldest item of a full page, or whose service was not asked, (3) one more index Query. The
+locks are conditional writes made after deciding, one per distinct (session, cause).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sessionwatch.contract import Cause
 from sessionwatch.detectors.config import Config
@@ -33,6 +34,7 @@ from sessionwatch.detectors.facts import (
 )
 from sessionwatch.detectors.ledger import Ledger, Query
 from sessionwatch.detectors.ledger_items import (
+    DEP_INDEX_PREFIX,
     DEPLOYMENT_QUERY_LIMIT,
     Item,
     Key,
@@ -44,7 +46,7 @@ from sessionwatch.detectors.ledger_items import (
     windows_from_index,
 )
 
-# 404s of one service within the same minute share one index Query.
+# Third-wave queries of one service within the same minute are shared.
 _QUERY_BUCKET_S = 60.0
 
 
@@ -143,41 +145,60 @@ def read_facts(ledger: Ledger, occurrences: list[NotFound], horizon: float) -> B
         if origin is not None and origin.created_at >= horizon:
             origins[fp] = origin
     tasks = _tasks(first)
-    queries: dict[Query, str] = {}
+    # Wave 2: the origin tasks, and per service ONE index Query (newest first, small Limit)
+    # reaching the batch's latest 404; the newest deployments are the ones in effect.
+    latest: dict[str, float] = {}
     for nf in occurrences:
         svc = tasks[nf.task_id].service if nf.task_id in tasks else None
         if svc:
-            queries[Ledger.deployments_query(svc, _bucket(nf.at))] = svc
+            latest[svc] = max(nf.at, latest.get(svc, nf.at))
+    queries = {
+        Ledger.deployments_query(svc, t + 2 * CLOCK_SKEW_S): svc for svc, t in latest.items()
+    }
     origin_ids = {o.task_id for o in origins.values()} - set(tasks)
     second, results = ledger.read_wave(map(task_key, sorted(origin_ids)), queries)
     tasks |= _tasks(second)
     index: dict[str, dict[Key, Item]] = {}
+    full: dict[str, bool] = {}
     for q, items in results.items():
         index.setdefault(queries[q], {}).update((item_key(i), i) for i in items)
+        full[queries[q]] = full.get(queries[q], False) or len(items) >= DEPLOYMENT_QUERY_LIMIT
+    # Wave 3, rare: a service not asked yet (origin of another service, serving task unknown),
+    # or a 404 whose facts reach back before the oldest item a full page returned.
     more: dict[Query, str] = {}
     for nf in occurrences:
         origin = origins.get(nf.fingerprint)
         o = tasks.get(origin.task_id) if origin else None
-        if o is None or not o.service:
+        serving = tasks.get(nf.task_id)
+        svc = (o.service if o else None) or (serving.service if serving else None)
+        if not svc:
             continue
-        asked = [q for q, s in queries.items() if s == o.service]
-        if not asked:
-            more[Ledger.deployments_query(o.service, _bucket(nf.at))] = o.service
+        if svc not in index:
+            more[Ledger.deployments_query(svc, _bucket(nf.at))] = svc
             continue
-        began = o.stop_began
-        full = any(len(results.get(q, [])) >= DEPLOYMENT_QUERY_LIMIT for q in asked)
-        oldest = min(
-            (w.started_at for w in windows_from_index(index.get(o.service, {}).values())),
-            default=None,
+        needed = min(
+            t
+            for t in (nf.at, o.stop_began if o else None, serving.started_at if serving else None)
+            if t is not None
         )
-        if began is not None and full and oldest is not None and began < oldest:
-            more[Ledger.deployments_query(o.service, began + CLOCK_SKEW_S)] = o.service
+        oldest = _oldest(index[svc].values())
+        if full.get(svc) and oldest is not None and needed < oldest:
+            more[Ledger.deployments_query(svc, _bucket(needed))] = svc
     if more:
         _, extra = ledger.read_wave((), more)
         for q, items in extra.items():
             index.setdefault(more[q], {}).update((item_key(i), i) for i in items)
     windows = {svc: windows_from_index(items.values()) for svc, items in index.items()}
     return BatchFacts(origins, tasks, windows)
+
+
+def _oldest(items: Iterable[Mapping[str, Any]]) -> float | None:
+    """The earliest time among index items (their sort keys start ``D#{time}``)."""
+    times = []
+    for item in items:
+        with contextlib.suppress(ValueError):
+            times.append(float(item["sk"]["S"][len(DEP_INDEX_PREFIX) :].split("#", 1)[0]))
+    return min(times, default=None)
 
 
 def _tasks(items: Mapping[Key, Item]) -> dict[str, TaskFacts]:

@@ -137,10 +137,10 @@ def test_a_batch_of_not_founds_costs_two_read_waves(ledger_env: LedgerEnv) -> No
     assert {d.verdict.deployment_id for d in decisions} == {"d1"}
     assert sum(d.counted for d in decisions) == 150
     # Wave 1: 150 sessions + 1 serving task = 2 BatchGetItem chunks; wave 2: 150 origin tasks
-    # (2 chunks) and one index Query per minute of 404s (150 s of them: 3 or 4 minutes).
+    # (2 chunks) and ONE index Query for the service.
     assert lg.read_round_trips - before == 2
     assert calls["BatchGetItem"] == 4
-    assert calls["GetItem"] == 0 and 3 <= calls["Query"] <= 4
+    assert calls["GetItem"] == 0 and calls["Query"] == 1
     # Each deployment loss: report entry + count lock + the late-loss check (no report yet).
     assert calls["UpdateItem"] == 3 * 150
     # Re-delivery of the whole batch: the same verdicts, nothing counted again.
