@@ -20,9 +20,23 @@ from lab.scenarios import SCENARIOS
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
-    p.add_argument("--scenario", choices=sorted(SCENARIOS), default="rolling-deploy")
+    p.add_argument(
+        "--scenario",
+        choices=[*sorted(SCENARIOS), "all"],
+        default="rolling-deploy",
+        help="'all': every scenario (two at a time, one template) and a summary table",
+    )
     p.add_argument("--sessions", type=int, default=None, help="concurrent client sessions")
     p.add_argument("--tasks", type=int, default=2, help="tasks in the service")
+    p.add_argument(
+        "--min-healthy-percent", type=int, default=None, help="rolling: default the scenario's"
+    )
+    p.add_argument("--max-percent", type=int, default=None, help="rolling: default the scenario's")
+    p.add_argument(
+        "--sweep",
+        action="store_true",
+        help="measure when sessions die against delay, stop timeout, tasks, minimumHealthyPercent",
+    )
     p.add_argument("--interval", type=float, default=1.0, help="seconds between probe cycles")
     p.add_argument(
         "--deregistration-delay", type=float, default=3.0, help="seconds (ALB default: 300)"
@@ -31,8 +45,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--time-scale",
         type=float,
-        default=20.0,
-        help="alarm periods and the reporter's 1-minute schedule run this many times faster",
+        default=None,
+        help="alarm periods and the reporter's 1-minute schedule run this many times faster "
+        "(default 20; beyond 50 sessions 20*50/sessions, at least 5)",
+    )
+    p.add_argument(
+        "--stickiness-duration",
+        type=float,
+        default=None,
+        help="target group lb_cookie duration, seconds, scaled by --time-scale "
+        "(default: the scenario's; the demo's 86400)",
     )
     p.add_argument("--warmup", type=float, default=4.0, help="seconds of probing before acting")
     p.add_argument("--after", type=float, default=4.0, help="seconds of probing after acting")
@@ -45,6 +67,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.sweep:
+        from lab.sweep import main as sweep
+
+        passed_on = _without(list(argv if argv is not None else sys.argv[1:]), ("--sweep",))
+        passed_on = _without(passed_on, ("--report-dir", "--template", "--scenario"))
+        return sweep(args.template, args.report_dir, passed_on)
+    if args.scenario == "all":
+        return run_every_scenario(args, list(argv if argv is not None else sys.argv[1:]))
     options = RunOptions(
         scenario=SCENARIOS[args.scenario],
         sessions=args.sessions,
@@ -59,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         warmup=args.warmup,
         after=args.after,
         keep_workdir=args.keep_workdir,
+        stickiness_duration=args.stickiness_duration,
+        min_healthy_percent=args.min_healthy_percent,
+        max_percent=args.max_percent,
     )
     # SIGTERM (CI timeouts, `kill`) takes the same path as Ctrl-C: asyncio cancels the run and
     # its finally blocks stop every process it started (they run in their own sessions).
@@ -71,6 +104,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lab: interrupted; everything it started has been stopped", file=sys.stderr)
         return 130
+
+
+def run_every_scenario(args: argparse.Namespace, argv: list[str]) -> int:
+    """``--scenario all``: each scenario as its own run, then one table; exit 0 when all pass."""
+    import tempfile
+
+    from lab.suite import run_all, table
+    from lab.template import LabSettings, synth_addon
+
+    passed_on = _without(argv, ("--scenario", "--report-dir", "--template"))
+    with tempfile.TemporaryDirectory(prefix="sessionwatch-lab-all-") as tmp:
+        template = args.template or synth_addon(Path(tmp) / "cdk.out", LabSettings())
+        finished = run_all(sorted(SCENARIOS), template, args.report_dir, passed_on)
+    print(table(finished))
+    codes = {run.returncode for run in finished.values()}
+    return 0 if codes == {0} else (2 if 2 in codes else 1)
+
+
+def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """``argv`` minus the given options and their values (both ``--x v`` and ``--x=v``)."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in options:
+            skip = True
+        elif not any(arg.startswith(o + "=") for o in options):
+            kept.append(arg)
+    return kept
 
 
 def _interrupt(signum: int, frame: object) -> None:

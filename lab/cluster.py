@@ -70,6 +70,7 @@ class Cluster:
     say: Say
     server_env: dict[str, str]
     tasks: list[LabTask] = field(default_factory=list)
+    capacity_provider: str = "FARGATE"  # FARGATE_SPOT: the service runs on Fargate Spot
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def running(self) -> list[LabTask]:
@@ -86,7 +87,13 @@ class Cluster:
             account=self.ref.account,
             service_name=self.ref.service,
         ).start()
-        record = TaskRecord(task_id, started_by, revision, created_at=time.time())
+        record = TaskRecord(
+            task_id,
+            started_by,
+            revision,
+            created_at=time.time(),
+            capacity_provider=self.capacity_provider,
+        )
         env = {**self.server_env, "ECS_CONTAINER_METADATA_URI_V4": stub.uri}
         try:
             process = ServerTask(env=env).start()
@@ -98,13 +105,15 @@ class Cluster:
             self.tasks.append(task)
         return task
 
-    def launch(self, count: int, started_by: str, revision: str) -> list[LabTask]:
-        """Start ``count`` tasks in parallel, register each once healthy; returns them."""
+    def launch(
+        self, count: int, started_by: str, revision: str, group: str | None = None
+    ) -> list[LabTask]:
+        """Start ``count`` tasks in parallel into target ``group``, registered once healthy."""
         with ThreadPoolExecutor(max_workers=max(1, count)) as pool:
             started = list(pool.map(lambda _: self._start_one(started_by, revision), range(count)))
         for task in started:
             assert task.process.port is not None
-            self.lb.register(task.task_id, task.process.port)
+            self.lb.register(task.task_id, task.process.port, group=group)
         for task in started:
             self.lb.wait_status(task.task_id, "UP")
             task.record.started_at = time.time()
@@ -112,14 +121,57 @@ class Cluster:
             self.say(f"task {task.short} RUNNING (revision {revision}), registered and healthy")
         return started
 
-    def stop(self, task: LabTask, deregistration_delay: float, stop_timeout: float) -> None:
-        """Replace-by-deployment stop, in ECS's order (module docstring)."""
+    def launch_unhealthy(self, count: int, started_by: str, revision: str) -> list[LabTask]:
+        """Start ``count`` tasks of a broken revision: their process hangs (SIGSTOP) at start.
+
+        The container runs (task ``RUNNING``), the load balancer's real health check times out
+        (the target never leaves DOWN, so no request reaches it), and ECS stops the task for
+        failing its ELB health checks: what a revision that deadlocks at start does on ECS.
+        """
+        with ThreadPoolExecutor(max_workers=max(1, count)) as pool:
+            started = list(pool.map(lambda _: self._start_one(started_by, revision), range(count)))
+        for task in started:
+            assert task.process.port is not None
+            task.process.signal(signal.SIGSTOP)
+            self.lb.register(task.task_id, task.process.port)
+            task.record.started_at = time.time()
+            self.emit(task_event(self.ref, task.record, "RUNNING", "RUNNING", time.time()))
+            self.say(f"task {task.short} RUNNING (revision {revision}), hangs: health checks fail")
+        return started
+
+    def fail_health_checks(self, task: LabTask, wait: float) -> None:
+        """ECS stops a task whose target stayed unhealthy for ``wait`` seconds."""
+        time.sleep(wait)
+        status = self.lb.states()[task.task_id].status
+        if status.startswith("UP"):
+            raise RuntimeError(f"task {task.short} passed its health check; it should hang")
+        self.lb.deregister(task.task_id)
+        task.record.stopping_at = time.time()
+        task.record.stop_code = STOP_SCHEDULER
+        task.record.stopped_reason = (
+            f"Task failed ELB health checks in (target-group {self.lb.group_of[task.task_id]})"
+        )
+        task.state = "draining"
+        self.emit(task_event(self.ref, task.record, "RUNNING", "STOPPED", time.time()))
+        task.process.kill()
+        task.record.exit_code = 137
+        self._stopped(task)
+
+    def stop(
+        self,
+        task: LabTask,
+        deregistration_delay: float,
+        stop_timeout: float,
+        stop_code: str = STOP_SCHEDULER,
+        reason: str | None = None,
+    ) -> None:
+        """Replace-by-deployment stop (or a Spot interruption's), in ECS's order (docstring)."""
         now = time.time()
         task.state = "draining"
         self.lb.deregister(task.task_id)
         task.record.stopping_at = now
-        task.record.stop_code = STOP_SCHEDULER
-        task.record.stopped_reason = scheduler_stop_reason(task.record)
+        task.record.stop_code = stop_code
+        task.record.stopped_reason = reason or scheduler_stop_reason(task.record)
         self.emit(task_event(self.ref, task.record, "RUNNING", "STOPPED", now))
         self.say(f"task {task.short} deregistering (maint); delay {deregistration_delay:g} s")
         time.sleep(deregistration_delay)

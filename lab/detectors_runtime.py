@@ -94,6 +94,7 @@ class Invocation:
     result: Any
     error: str | None
     lines: list[str]
+    duration: float = 0.0  # seconds the handler ran (Lambda's Duration)
 
 
 @dataclass
@@ -212,6 +213,7 @@ class LabAccount:
         with self._lock:
             env = {**self._env[handler], **self.moto.env()}
             start = len(self._sink.lines)
+            began = time.monotonic()
             result: Any = None
             error: str | None = None
             with self._environment(env), contextlib.redirect_stdout(self._sink):
@@ -224,7 +226,9 @@ class LabAccount:
                 except Exception as exc:  # a crashing handler is a finding, not a lab crash
                     error = f"{type(exc).__name__}: {exc}"
             lines = self._sink.lines[start:]
-            invocation = Invocation(handler, time.time(), result, error, lines)
+            invocation = Invocation(
+                handler, time.time(), result, error, lines, time.monotonic() - began
+            )
             self.invocations.append(invocation)
             points = [p for line in lines for p in emf_datapoints(line)]
             points += self._lambda_metrics(handler, invocation)
@@ -264,13 +268,16 @@ class LabAccount:
 
     def reports(self) -> list[dict[str, Any]]:
         """SNS messages that reached the report queue: subject, message (for a queue, the chat
-        notification JSON: SNS delivers the per-protocol message's `default`), and the report's
-        facts from its `sessionwatch_report` attribute (None when absent)."""
+        notification JSON: SNS delivers the per-protocol message's `default`), the report's
+        facts from its `sessionwatch_report` attribute (None when absent), and the whole SNS
+        envelope exactly as the topic delivered it (``lab-report/sns-messages.jsonl``)."""
         return [
             {
                 "subject": envelope.get("Subject"),
                 "message": envelope.get("Message"),
                 "facts": _report_attribute(envelope),
+                "envelope": envelope,
+                "received_at": time.time(),
             }
             for envelope in self._drain(self.report_queue)
         ]

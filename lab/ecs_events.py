@@ -17,10 +17,17 @@ from typing import Any
 DETAIL_DEPLOYMENT = "ECS Deployment State Change"
 DETAIL_TASK = "ECS Task State Change"
 DETAIL_SERVICE_ACTION = "ECS Service Action"
+DETAIL_HOOK = "ECS Hook State Change"
 CONTAINER = "mcp-server"
 
 STOP_SCHEDULER = "ServiceSchedulerInitiated"
 STOP_ESSENTIAL_EXIT = "EssentialContainerExited"
+STOP_SPOT = "SpotInterruption"
+SPOT_REASON = "Your Spot Task was interrupted."
+CIRCUIT_BREAKER_FAILED = "ECS deployment circuit breaker: tasks failed to start."
+# ECS's documented rollback reason is the circuit breaker's; for an alarm-based rollback the lab
+# words it the same way, naming the alarm as the trigger (the detectors key on "rolling back to").
+ROLLBACK_REASON = "ECS deployment {trigger}: rolling back to deploymentId {target}."
 
 
 def iso(t: float) -> str:
@@ -75,8 +82,10 @@ class EcsEvent:
         }
 
 
-def deployment_event(ref: ServiceRef, deployment_id: str, name: str, at: float) -> EcsEvent:
-    """``SERVICE_DEPLOYMENT_IN_PROGRESS`` / ``_COMPLETED`` / ``_FAILED``."""
+def deployment_event(
+    ref: ServiceRef, deployment_id: str, name: str, at: float, reason: str | None = None
+) -> EcsEvent:
+    """``SERVICE_DEPLOYMENT_IN_PROGRESS`` / ``_COMPLETED`` / ``_FAILED`` (``reason`` overrides)."""
     words = {
         "SERVICE_DEPLOYMENT_IN_PROGRESS": "in progress",
         "SERVICE_DEPLOYMENT_COMPLETED": "completed",
@@ -86,9 +95,33 @@ def deployment_event(ref: ServiceRef, deployment_id: str, name: str, at: float) 
         "eventName": name,
         "deploymentId": deployment_id,
         "updatedAt": iso(at),
-        "reason": f"ECS deployment {deployment_id} {words.get(name, 'failed')}.",
+        "reason": reason or f"ECS deployment {deployment_id} {words.get(name, 'failed')}.",
     }
     return EcsEvent(DETAIL_DEPLOYMENT, [ref.service_arn], detail, at)
+
+
+def service_deployment_arn(ref: ServiceRef, deployment_id: str) -> str:
+    """The service deployment's ARN (``service-deployment/<cluster>/<service>/<id>``)."""
+    suffix = deployment_id.removeprefix("ecs-svc/")
+    return (
+        f"arn:aws:ecs:{ref.region}:{ref.account}:service-deployment/"
+        f"{ref.cluster}/{ref.service}/{suffix}"
+    )
+
+
+def hook_event(ref: ServiceRef, deployment_id: str, stage: str, status: str, at: float) -> EcsEvent:
+    """An ``ECS Hook State Change``: a lifecycle hook of ``stage`` is ``status`` (IN_PROGRESS,
+    SUCCEEDED, ...). ECS sends these only for stages the service has a hook on."""
+    detail = {
+        "eventType": "INFO",
+        "eventName": f"HOOK_{status}",
+        "lifecycleStage": stage,
+        "serviceArn": ref.service_arn,
+        "serviceDeploymentArn": service_deployment_arn(ref, deployment_id),
+        "hookTargetArn": f"arn:aws:lambda:{ref.region}:{ref.account}:function:lab-hook",
+        "updatedAt": iso(at),
+    }
+    return EcsEvent(DETAIL_HOOK, [ref.service_arn], detail, at)
 
 
 def steady_state_event(ref: ServiceRef, at: float) -> EcsEvent:
@@ -116,6 +149,7 @@ class TaskRecord:
     stopped_reason: str | None = None
     exit_code: int | None = None
     version: int = 1
+    capacity_provider: str = "FARGATE"
 
 
 def task_event(ref: ServiceRef, task: TaskRecord, last: str, desired: str, at: float) -> EcsEvent:
@@ -151,6 +185,7 @@ def task_event(ref: ServiceRef, task: TaskRecord, last: str, desired: str, at: f
         "updatedAt": iso(at),
         "version": task.version,
         "platformVersion": "1.4.0",
+        "capacityProviderName": task.capacity_provider,
     }
     for key, value in (
         ("startedAt", task.started_at),

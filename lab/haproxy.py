@@ -11,8 +11,12 @@ those two things. HAProxy (the Debian package, 2.6) does it unprivileged on loop
   found). Differences from ALB, documented on purpose: ALB re-encrypts on every response,
   HAProxy re-issues only when the date moves (it dates the cookie in steps of about 4 s, so a
   rotation every ~4 s and an effective idle limit between ``maxidle`` and ``maxidle`` + 4 s);
-  ALB's value is opaque, HAProxy's is ``<slot>|<date>`` in clear; ALB's cookie lives 1 day by
-  default, the lab's ``maxidle`` is a few seconds so the stale-cookie scenario is short.
+  ALB's value is opaque, HAProxy's is ``<slot>|<date>`` in clear. ``maxidle`` is the target
+  group's stickiness duration as configured (the demo's: 1 day), divided by the lab's time
+  scale (``cookie_lifetime_s``): a client that keeps its cookie is never re-dispatched within
+  a run, whatever the load; only a scenario that configures a short duration (the stale-cookie
+  one) sees a cookie expire. A fixed few-second ``maxidle`` would invent failures: under load a
+  client's next call can come more than 4 s after its last cookie was dated.
 - Targets are server SLOTS declared in the config (``slot1`` … ``slotN``, starting in
   maintenance): HAProxy 2.6 refuses ``cookie`` on dynamically added servers, so registering a
   task sets a free slot's address and makes it ``ready``. Slots are never reused, as an ALB
@@ -20,7 +24,8 @@ those two things. HAProxy (the Debian package, 2.6) does it unprivileged on loop
 - Deregistration is ``set server … state maint`` (HAProxy's ``drain`` would still honour sticky
   cookies; ``maint`` re-routes them, like a deregistering ALB target), then after the
   deregistration delay ``shutdown sessions server …`` closes what is still open.
-- Health checks ``GET /health`` every ``health_interval_ms``; ``fall 2 rise 1``.
+- Health checks ``GET /health`` every ``health_interval_ms``; ``fall 2 rise 1`` (ALB's unhealthy
+  threshold is 2), each check allowed ``health_timeout_s`` (ALB's default timeout, 5 s).
 
 The runtime API is a UNIX socket in the work directory (``admin`` level), spoken line by line.
 """
@@ -41,10 +46,20 @@ from lab.processes import stop_process
 HAPROXY_BIN = os.environ.get("SESSIONWATCH_HAPROXY", "/usr/sbin/haproxy")
 BACKEND = "targets"
 COOKIE = "AWSALB"
+GROUP_COOKIE = "AWSALBTG"  # ALB's target group stickiness cookie (weighted forward actions)
 
 
 class HAProxyError(RuntimeError):
     """HAProxy is missing, did not start, or refused a runtime command."""
+
+
+def cookie_lifetime_s(stickiness_duration_s: float, time_scale: float) -> int:
+    """HAProxy's ``maxidle`` for a target group's stickiness duration, ``time_scale`` x faster.
+
+    Whole seconds, at least 1 (HAProxy's unit). The demo's 1 day at 20x is 4320 s: longer than any
+    lab run, as the real cookie outlives any deployment.
+    """
+    return max(1, round(stickiness_duration_s / time_scale))
 
 
 def free_port() -> int:
@@ -61,34 +76,67 @@ def render_config(
     slots: int,
     cookie_maxidle_s: int,
     health_interval_ms: int,
+    health_timeout_s: float = 5.0,
+    groups: tuple[str, ...] = (BACKEND,),
+    group_stickiness: bool = False,
+    weights_file: Path | None = None,
 ) -> str:
-    """The haproxy.cfg text: one frontend on loopback, one backend of ``slots`` sticky slots."""
-    servers = "\n".join(
-        f"    server slot{i} 127.0.0.1:1 cookie slot{i}" for i in range(1, slots + 1)
-    )
-    return f"""global
-    stats socket {admin_socket} mode 600 level admin
-    maxconn 4096
+    """The haproxy.cfg text: one frontend on loopback, one backend of sticky slots per group.
 
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 60s
-    timeout server 60s
-    timeout http-keep-alive 10s
-
-frontend alb
-    bind 127.0.0.1:{port}
-    default_backend {BACKEND}
-
-backend {BACKEND}
-    balance roundrobin
-    cookie {COOKIE} insert nocache maxidle {cookie_maxidle_s}s
-    option httpchk GET /health
-    http-check expect status 200
-    default-server inter {health_interval_ms}ms fall 2 rise 1 check disabled
-{servers}
-"""
+    One group is a target group behind a plain forward. Two groups are the weighted forward of
+    a blue/green listener: ``rand(100)`` against the runtime ACL file ``weights_file`` (the second
+    group's share, ``shift``) picks the group per request, and with ``group_stickiness`` the
+    ``AWSALBTG`` cookie keeps a client on its group while that group has a usable target.
+    """
+    lines = [
+        "global",
+        f"    stats socket {admin_socket} mode 600 level admin",
+        "    maxconn 4096",
+        "",
+        "defaults",
+        "    mode http",
+        "    timeout connect 2s",
+        "    timeout client 60s",
+        "    timeout server 60s",
+        "    timeout http-keep-alive 10s",
+        f"    timeout check {health_timeout_s:g}s",
+        "",
+        "frontend alb",
+        f"    bind 127.0.0.1:{port}",
+    ]
+    if len(groups) > 1:
+        if weights_file is None:
+            raise ValueError("two target groups need a weights file")
+        second = groups[1]
+        if group_stickiness:
+            lines += [
+                f"    use_backend {g} if {{ req.cook({GROUP_COOKIE}) -m str {g} }} "
+                f"{{ nbsrv({g}) gt 0 }}"
+                for g in groups
+            ]
+        lines += [
+            f"    acl to_{second} rand(100) -m int -f {weights_file}",
+            f"    use_backend {second} if to_{second}",
+        ]
+    lines.append(f"    default_backend {groups[0]}")
+    number = 0
+    for group in groups:
+        lines += [
+            "",
+            f"backend {group}",
+            "    balance roundrobin",
+            f"    cookie {COOKIE} insert nocache maxidle {cookie_maxidle_s}s",
+            "    option httpchk GET /health",
+            "    http-check expect status 200",
+            f"    default-server inter {health_interval_ms}ms fall 2 rise 1 check disabled",
+        ]
+        if group_stickiness and len(groups) > 1:
+            cookie = f"{GROUP_COOKIE}={group}; Path=/"
+            lines.append(f'    http-response add-header Set-Cookie "{cookie}"')
+        for _ in range(slots):
+            number += 1
+            lines.append(f"    server slot{number} 127.0.0.1:1 cookie slot{number}")
+    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -110,10 +158,18 @@ class HAProxy:
     slots: int = 16
     cookie_maxidle_s: int = 4
     health_interval_ms: int = 300
+    # ALB's HealthCheckTimeoutSeconds default. Not scaled: it bounds a response time, and the
+    # lab's tasks answer no faster than real ones. Without it HAProxy times a check out after
+    # ``inter`` (300 ms), and on a loaded machine healthy tasks flapped DOWN and their sticky
+    # clients were re-dispatched: `stickiness` losses an ALB would not cause.
+    health_timeout_s: float = 5.0
     port: int = field(default_factory=free_port)
+    groups: tuple[str, ...] = (BACKEND,)  # target groups (two: a blue/green listener)
+    group_stickiness: bool = False  # AWSALBTG on the weighted forward
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
-    _next_slot: int = field(default=1, init=False, repr=False)
+    _next_slot: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     targets: dict[str, str] = field(default_factory=dict)  # target name -> slot
+    group_of: dict[str, str] = field(default_factory=dict)  # target name -> target group
 
     @property
     def url(self) -> str:
@@ -122,6 +178,10 @@ class HAProxy:
     @property
     def admin_socket(self) -> Path:
         return self.workdir / "haproxy.sock"
+
+    @property
+    def weights_file(self) -> Path:
+        return self.workdir / "second-group-share.acl"
 
     def __enter__(self) -> HAProxy:
         self.start()
@@ -146,8 +206,14 @@ class HAProxy:
                 slots=self.slots,
                 cookie_maxidle_s=self.cookie_maxidle_s,
                 health_interval_ms=self.health_interval_ms,
+                health_timeout_s=self.health_timeout_s,
+                groups=self.groups,
+                group_stickiness=self.group_stickiness,
+                weights_file=self.weights_file,
             )
         )
+        self.weights_file.write_text("")
+        self._next_slot = {g: i * self.slots + 1 for i, g in enumerate(self.groups)}
         log = (self.workdir / "haproxy.log").open("ab")
         self._process = subprocess.Popen(
             [HAPROXY_BIN, "-db", "-f", str(config)],
@@ -193,32 +259,56 @@ class HAProxy:
             raise HAProxyError(f"HAProxy refused {line!r}: {answer}")
         return answer
 
-    def register(self, target: str, port: int, host: str = "127.0.0.1") -> str:
-        """Put ``target`` (a task id) in the next free slot and make it ready; returns the slot."""
-        if self._next_slot > self.slots:
-            raise HAProxyError(f"all {self.slots} target slots used; start with more slots")
-        slot = f"slot{self._next_slot}"
-        self._next_slot += 1
-        self._checked(f"set server {BACKEND}/{slot} addr {host} port {port}")
-        self._checked(f"set server {BACKEND}/{slot} state ready")
+    def _server(self, target: str) -> str:
+        return f"{self.group_of[target]}/{self.targets[target]}"
+
+    def register(
+        self, target: str, port: int, host: str = "127.0.0.1", group: str | None = None
+    ) -> str:
+        """Put ``target`` (a task id) in ``group``'s next free slot; returns the slot.
+
+        The target starts with its health DOWN, as a new ALB target is ``initial`` until its
+        health check passes: no request reaches a task that has not answered ``/health``.
+        """
+        group = group or self.groups[0]
+        number = self._next_slot[group]
+        if number > (self.groups.index(group) + 1) * self.slots:
+            raise HAProxyError(f"all {self.slots} slots of {group} used; start with more slots")
+        slot = f"slot{number}"
+        self._next_slot[group] = number + 1
+        self._checked(f"set server {group}/{slot} addr {host} port {port}")
+        self._checked(f"set server {group}/{slot} health down")
+        self._checked(f"set server {group}/{slot} state ready")
         self.targets[target] = slot
+        self.group_of[target] = group
         return slot
 
     def deregister(self, target: str) -> None:
         """Stop routing to ``target``: ``maint`` re-routes even requests with its sticky cookie."""
-        self._checked(f"set server {BACKEND}/{self.targets[target]} state maint")
+        self._checked(f"set server {self._server(target)} state maint")
 
     def shutdown_sessions(self, target: str) -> None:
         """Close the connections still open to ``target`` (end of the deregistration delay)."""
-        self._checked(f"shutdown sessions server {BACKEND}/{self.targets[target]}")
+        self._checked(f"shutdown sessions server {self._server(target)}")
+
+    def shift(self, percent: int) -> None:
+        """Send ``percent`` of new requests to the second target group (the listener's weights)."""
+        if len(self.groups) < 2:
+            raise HAProxyError("one target group: nothing to shift")
+        self._checked(f"clear acl {self.weights_file}")
+        if percent > 0:
+            self._checked(f"add acl {self.weights_file} 0:{min(percent, 100) - 1}")
+
+    def _rows(self) -> dict[tuple[str, str], dict[str, str]]:
+        raw = self.command("show stat").lstrip("# ")
+        return {(row["pxname"], row["svname"]): row for row in csv.DictReader(io.StringIO(raw))}
 
     def states(self) -> dict[str, TargetState]:
         """The registered targets' states, keyed by target name."""
-        raw = self.command("show stat").lstrip("# ")
-        rows = {row["svname"]: row for row in csv.DictReader(io.StringIO(raw))}
+        rows = self._rows()
         result = {}
         for target, slot in self.targets.items():
-            row = rows.get(slot)
+            row = rows.get((self.group_of[target], slot))
             if row is None:
                 continue
             result[target] = TargetState(
@@ -232,11 +322,8 @@ class HAProxy:
 
     def backend_5xx(self) -> int:
         """5xx answers the load balancer itself sent or relayed (the ALB's HTTPCode_*_5XX)."""
-        raw = self.command("show stat").lstrip("# ")
-        for row in csv.DictReader(io.StringIO(raw)):
-            if row["pxname"] == BACKEND and row["svname"] == "BACKEND":
-                return int(row.get("hrsp_5xx") or 0)
-        return 0
+        rows = self._rows()
+        return sum(int(rows.get((g, "BACKEND"), {}).get("hrsp_5xx") or 0) for g in self.groups)
 
     def wait_status(self, target: str, wanted: str, timeout: float = 15.0) -> None:
         """Wait until ``target``'s status starts with ``wanted`` (e.g. ``UP``)."""

@@ -84,6 +84,10 @@ class Pipeline:
                 if self.on_invocation:
                     self.on_invocation(REPORTER_HANDLER, invocation.result)
 
+    def backlog(self) -> int:
+        """Server lines written but not yet delivered to the session-events function."""
+        return sum(len(t.process.stdout_lines) - t.log_offset for t in list(self.cluster.tasks))
+
     def _ship_logs(self) -> None:
         for task in list(self.cluster.tasks):
             lines = task.process.stdout_lines[task.log_offset :]

@@ -13,7 +13,9 @@ from typing import Any
 
 from lab.alarm_replay import Evaluation
 from lab.ecs_events import DETAIL_DEPLOYMENT, DETAIL_TASK
+from lab.ecs_play import Played
 from lab.scenarios import ALARM_ERRORS_PREFIX, Outcome, Scenario
+from lab.truth import is_loss
 
 
 @dataclass
@@ -36,6 +38,8 @@ class RunResult:
     lines_shipped: int
     server_points: int
     invocation_errors: list[str] = field(default_factory=list)
+    played: Played = field(default_factory=Played)
+    truth_by_deployment: dict[str, int] = field(default_factory=dict)
 
 
 def _hms(t: float | None) -> str:
@@ -45,7 +49,7 @@ def _hms(t: float | None) -> str:
 def side_by_side(r: RunResult) -> list[tuple[str, str]]:
     """Rows of (what the infrastructure shows, what SessionWatch shows)."""
     calls = [e for e in r.events if e["kind"] == "call"]
-    not_found = [e for e in calls if e["http_status"] == 404 and e["jsonrpc_code"] == -32600]
+    not_found = [e for e in calls if is_loss(e)]
     first_loss = min((e["t"] for e in not_found), default=None)
     decided = [float(v["decided_at"]) for v in r.verdicts.values() if v.get("decided_at")]
     latency = (min(decided) - first_loss) if decided and first_loss else None
@@ -54,7 +58,16 @@ def side_by_side(r: RunResult) -> list[tuple[str, str]]:
         for e in r.events
         if e["kind"] == "ecs_event" and e["detail_type"] == DETAIL_DEPLOYMENT
     ]
-    failed = "SERVICE_DEPLOYMENT_FAILED" in deployment_states
+    failures = [
+        str(e["detail"].get("reason") or "")
+        for e in r.events
+        if e["kind"] == "ecs_event"
+        and e["detail_type"] == DETAIL_DEPLOYMENT
+        and e["detail"].get("eventName") == "SERVICE_DEPLOYMENT_FAILED"
+    ]
+    breaker = "TRIPPED" if any("circuit breaker" in f for f in failures) else "silent"
+    if failures and breaker == "silent":
+        breaker += " (a deployment alarm failed the rollout)"
     unhealthy = sorted(t[:8] for t, s in r.targets.items() if s.startswith("DOWN"))
     running_up = sum(1 for s in r.targets.values() if s.startswith("UP"))
     causes = Counter(str(v.get("cause")) for v in r.verdicts.values())
@@ -91,18 +104,41 @@ def side_by_side(r: RunResult) -> list[tuple[str, str]]:
             "by cause: " + (", ".join(f"{c}={n}" for c, n in sorted(causes.items())) or "none"),
         ),
         (
-            "circuit breaker: " + ("TRIPPED" if failed else "silent"),
+            "circuit breaker: " + breaker,
             f"deployment: {r.deployment_id or '-'}; at risk: "
             f"{at_risk if at_risk is not None else '-'}; report sent: {len(r.reports)}",
         ),
         (
-            f"client view: {len(not_found)} HTTP 404 'Session not found' of {len(calls)} calls",
+            f"client view: {len(not_found)} 'session not found' answers of {len(calls)} calls",
             "session cliff: "
             + (f"{cliff:.1f} s after deployment start" if isinstance(cliff, int | float) else "-")
             + "; detection latency: "
             + (f"{latency:.1f} s from first loss to verdict" if latency is not None else "-"),
         ),
     ]
+
+
+def rollout_lines(r: RunResult) -> list[str]:
+    """Each deployment the scenario played: its report against the lab's count, how it ended."""
+    facts = {str(x["facts"].get("deployment_id")): x["facts"] for x in r.reports}
+    lines = []
+    for role, dep in r.played.deployments.items():
+        f = facts.get(dep)
+        said = "no report" if f is None else f"report: {f.get('sessions_lost')} lost"
+        ended = "" if f is None else f", ended {f.get('outcome')}"
+        lines.append(
+            f"{role} {dep}: {said} (lab: {r.truth_by_deployment.get(dep, 0)} lost to it){ended}"
+        )
+    if r.played.rolled_back_by:
+        full = sum(r.played.open_at_start.values())
+        spared = sum(r.played.open_at_start.get(t, 0) for t in r.played.never_replaced)
+        lines.append(
+            f"rolled back by the {r.played.rolled_back_by}: {len(r.outcome.lost_sessions)} "
+            f"session(s) lost; a full rollout would have lost the {full} open on the "
+            f"{len(r.played.open_at_start)} old task(s) at deployment start; {spared} were on "
+            f"the {len(r.played.never_replaced)} task(s) never replaced"
+        )
+    return lines
 
 
 def render_text(r: RunResult) -> str:
@@ -115,6 +151,7 @@ def render_text(r: RunResult) -> str:
         "-" * (width + 40),
     ]
     lines += [f"{a:<{width}}| {b}" for a, b in rows]
+    lines += ["", *rollout_lines(r)] if r.played.deployments else []
     if r.problems:
         lines += ["", "Verdict problems:"] + [f"  - {p}" for p in r.problems]
     return "\n".join(lines)
@@ -132,6 +169,8 @@ def render_markdown(r: RunResult) -> str:
         "|---|---|",
     ]
     md += [f"| {a} | {b} |" for a, b in rows]
+    if r.played.deployments:
+        md += [""] + [f"- {line}" for line in rollout_lines(r)]
     md += ["", "![timeline](timeline.png)", "", "## Alarm history (replayed from the template)"]
     for key, timeline in sorted(r.timelines.items()):
         changes = []
@@ -158,14 +197,7 @@ def render_markdown(r: RunResult) -> str:
     else:
         md.append("No session was lost.")
     for report in r.reports:
-        md += [
-            "",
-            f"## SNS report: {report.get('subject')}",
-            "",
-            "```",
-            str(report["message"]),
-            "```",
-        ]
+        md += ["", f"## SNS message: {report.get('subject')}", "", *_as_delivered(report)]
     md += [
         "",
         "## Pipeline",
@@ -177,6 +209,19 @@ def render_markdown(r: RunResult) -> str:
     if r.problems:
         md += ["", "## Verdict problems", ""] + [f"- {p}" for p in r.problems]
     return "\n".join(md) + "\n"
+
+
+def _as_delivered(report: dict[str, Any]) -> list[str]:
+    """The message as the topic delivered it: chat-schema JSON pretty-printed, text as is."""
+    message = str(report.get("message") or "")
+    try:
+        parsed = json.loads(message)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        kind = "chat notification JSON" if parsed.get("version") else "JSON"
+        return [f"Body ({kind}):", "", "```json", json.dumps(parsed, indent=2), "```"]
+    return ["Body (text):", "", "```", message, "```"]
 
 
 def task_legend(r: RunResult) -> list[tuple[str, str]]:
@@ -295,6 +340,31 @@ def draw_timeline(r: RunResult, path: Path) -> None:
     plt.close(fig)
 
 
+def summary(r: RunResult) -> dict[str, Any]:
+    """The run in one JSON object: what ``--scenario all`` tabulates and the tests read."""
+    causes = Counter(str(v.get("cause")) for v in r.verdicts.values())
+    return {
+        "scenario": r.scenario.name,
+        "passed": not r.problems,
+        "problems": r.problems,
+        "seconds": round(r.end - r.start, 1),
+        "lost": len(r.outcome.lost_sessions),
+        "causes": dict(sorted(causes.items())),
+        "alarms_fired": sorted(r.outcome.alarms_fired),
+        "reports": len(r.reports),
+        "deployments": r.played.deployments,
+        "truth_by_deployment": r.truth_by_deployment,
+        "report_lost_by": r.outcome.report_lost_by,
+        "rolled_back_by": r.played.rolled_back_by,
+        "open_at_start": sum(r.played.open_at_start.values()),
+        "deployment_events": [
+            [e["detail"].get("deploymentId"), e["detail"].get("eventName")]
+            for e in r.events
+            if e["kind"] == "ecs_event" and e["detail_type"] == DETAIL_DEPLOYMENT
+        ],
+    }
+
+
 def leaked(raw_ids: set[str], texts: list[str]) -> int:
     """How many of ``texts`` contain a raw session id (the audit of DESIGN section 2)."""
     return sum(1 for text in texts if any(raw in text for raw in raw_ids))
@@ -306,7 +376,11 @@ def write_report(r: RunResult, directory: Path, raw_ids: set[str], printed: list
     with (directory / "events.jsonl").open("w") as f:
         for event in r.events:
             f.write(json.dumps(event, default=str) + "\n")
+    with (directory / "sns-messages.jsonl").open("w") as f:
+        for report in r.reports:
+            f.write(json.dumps(report.get("envelope") or report, default=str) + "\n")
     draw_timeline(r, directory / "timeline.png")
+    (directory / "summary.json").write_text(json.dumps(summary(r), indent=1, sort_keys=True))
     (directory / "report.md").write_text(render_markdown(r))
     written = [p.read_text(errors="replace") for p in directory.glob("*") if p.suffix != ".png"]
     leaks = leaked(raw_ids, written) + leaked(raw_ids, printed)

@@ -25,8 +25,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -34,15 +32,10 @@ from typing import Any, TextIO
 from lab.alarm_replay import ALARM, AlarmDefinition, alarms_from_template, replay
 from lab.cluster import Cluster
 from lab.detectors_runtime import LAMBDA_NAMESPACE, REPORTER_HANDLER, LabAccount, scaled_env
-from lab.ecs_events import (
-    EcsEvent,
-    ServiceRef,
-    deployment_event,
-    new_deployment_id,
-    steady_state_event,
-)
+from lab.ecs_events import EcsEvent, ServiceRef, new_deployment_id
+from lab.ecs_play import Played, Stage, blue_green, circuit_breaker, one_task_stops, rolling
 from lab.filter_pattern import compile_pattern
-from lab.haproxy import HAProxy
+from lab.haproxy import BACKEND, HAProxy, cookie_lifetime_s
 from lab.moto import ACCOUNT, MotoServer
 from lab.otlp_receiver import OtlpReceiver
 from lab.pipeline import Pipeline
@@ -56,6 +49,13 @@ from lab.scenarios import (
     check,
 )
 from lab.template import AddonTemplate, LabSettings, synth_addon
+from lab.truth import (
+    created_on,
+    is_loss,
+    losses_by_deployment,
+    open_sessions_by_task,
+    origins,
+)
 from sessionwatch.contract import (
     DIMENSION_CAUSE,
     METRIC_DEPLOYMENT_LOSS_SPIKE,
@@ -79,13 +79,17 @@ class RunOptions:
     sessions: int | None = None
     tasks: int = 2
     interval: float = 1.0
-    time_scale: float = 20.0
+    time_scale: float | None = None  # None: default_time_scale(sessions)
     deregistration_delay: float = 3.0
     stop_timeout: float = 3.0
     drain_seconds: float = 1.0
     warmup: float = 4.0
     after: float = 4.0
     stale_duration: float = 25.0
+    ready_timeout: float = 120.0  # longest wait for every client's first answer
+    min_healthy_percent: int | None = None  # rolling: None, the scenario's
+    max_percent: int | None = None
+    stickiness_duration: float | None = None  # seconds, unscaled; None: the scenario's
     report_dir: Path = Path("lab-report")
     template: Path | None = None
     verbose_probes: int = 2
@@ -151,6 +155,7 @@ class Probes:
     recorder: Recorder
     interval: float
     count: int = 1
+    on_lost: str = "reconnect"
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     clients: list[ProbeClient] = field(default_factory=list)
 
@@ -165,9 +170,13 @@ class Probes:
                 probe,
                 interval=self.interval,
                 on_record=lambda record: self.recorder.call(record, index),
-                on_lost="reconnect",
+                on_lost=self.on_lost,  # type: ignore[arg-type]
                 stop=self.stop,
             )
+
+    def answered(self) -> int:
+        """Clients that have had at least one successful answer."""
+        return sum(1 for c in list(self.clients) if any(r.ok for r in list(c.records)))
 
     def raw_ids(self) -> set[str]:
         """Every raw session id the probes were given: only for the leak audit, never written."""
@@ -186,15 +195,46 @@ def _announce(rec: Recorder, handler: str, result: object) -> None:
         rec.say(f"SessionWatch reporter: {result['reports']} deployment report(s) sent to SNS")
 
 
-def _report_facts(message: str) -> dict[str, Any]:
-    """The JSON facts line at the end of an SNS deployment report."""
-    lines = message.splitlines()
-    for i, line in enumerate(lines):
-        if line.strip() == "Facts as JSON:" and i + 1 < len(lines):
+def _report_facts(report: dict[str, Any]) -> dict[str, Any]:
+    """A deployment report's facts, from what the topic delivered to the lab's queue.
+
+    The reporter attaches them as the ``sessionwatch_report`` message attribute
+    (``LabAccount.reports`` reads it into ``facts``); a plain-text report ends with a
+    "Facts as JSON:" line. A follow-up or an alarm notification has neither.
+    """
+    facts = report.get("facts")
+    if isinstance(facts, dict) and "deployment_id" in facts:
+        return facts
+    lines = str(report.get("message") or "").splitlines()
+    for i, line in enumerate(lines[:-1]):
+        if line.strip() == "Facts as JSON:":
             with contextlib.suppress(ValueError):
-                facts: dict[str, Any] = json.loads(lines[i + 1])
-                return facts
+                parsed = json.loads(lines[i + 1])
+                if isinstance(parsed, dict):
+                    return parsed
     return {}
+
+
+SETTLE_CAP_S = 600.0
+FAST_SCALE = 20.0
+FAST_SESSIONS = 50
+SLOWEST_DEFAULT_SCALE = 5.0
+
+
+def default_time_scale(sessions: int) -> float:
+    """How much faster than AWS the lab runs its periods by default: 20x up to 50 sessions.
+
+    The lab compresses AWS's minutes (alarm periods, the reporter's schedule, the spike check's
+    periods and its 15-period horizon) only as far as its pipeline keeps up. It invokes the
+    handlers one at a time on one thread, where Lambda would run them side by side, and with
+    hundreds of sessions a log batch takes the session-events handler seconds on a loaded
+    2-core machine: at 20x a 300-session run's report came 56-59 s after the deployment ended,
+    past the spike check's scaled horizon (50 s), so the report had no metric check at all.
+    Beyond 50 sessions the scale drops in proportion (300 sessions: 5x, at least 5x).
+    """
+    if sessions <= FAST_SESSIONS:
+        return FAST_SCALE
+    return max(SLOWEST_DEFAULT_SCALE, FAST_SCALE * FAST_SESSIONS / sessions)
 
 
 async def run(options: RunOptions) -> int:
@@ -203,6 +243,7 @@ async def run(options: RunOptions) -> int:
 
     scenario = options.scenario
     sessions = scenario.sessions if options.sessions is None else options.sessions
+    scale = options.time_scale or default_time_scale(sessions)
     start = time.time()
     rec = Recorder(start, options.out, options.verbose_probes)
     settings = LabSettings(
@@ -224,13 +265,23 @@ async def run(options: RunOptions) -> int:
             template_path = options.template
         template = AddonTemplate.load(template_path)
         moto = stack.enter_context(MotoServer(log_path=workdir / "moto.log"))
-        account = LabAccount(moto, template, env_overrides=scaled_env(options.time_scale))
+        account = LabAccount(moto, template, env_overrides=scaled_env(scale))
         await asyncio.to_thread(account.setup)
         alarms, skipped = alarms_from_template(template.raw, account.refs)
         rec.say(f"moto_server up; {len(alarms)} alarms read from the template")
         receiver = OtlpReceiver().start()
         stack.callback(receiver.stop)
-        lb = stack.enter_context(HAProxy(workdir / "haproxy", cookie_maxidle_s=4))
+        lifetime = cookie_lifetime_s(
+            options.stickiness_duration or scenario.stickiness_duration_s, scale
+        )
+        lb = stack.enter_context(
+            HAProxy(
+                workdir / "haproxy",
+                cookie_maxidle_s=lifetime,
+                groups=("blue", "green") if scenario.group_stickiness is not None else (BACKEND,),
+                group_stickiness=bool(scenario.group_stickiness),
+            )
+        )
 
         def emit(event: EcsEvent) -> None:
             rec.ecs(event)
@@ -241,6 +292,7 @@ async def run(options: RunOptions) -> int:
             lb,
             emit,
             rec.say,
+            capacity_provider=scenario.capacity_provider,
             server_env={
                 "SESSIONWATCH_SERVICE": settings.service,
                 "SESSIONWATCH_DRAIN_SECONDS": str(options.drain_seconds),
@@ -249,47 +301,81 @@ async def run(options: RunOptions) -> int:
             },
         )
         first_deployment = new_deployment_id()
-        await asyncio.to_thread(cluster.launch, options.tasks, first_deployment, "1")
+        tasks = scenario.tasks or options.tasks
+        await asyncio.to_thread(cluster.launch, tasks, first_deployment, "1")
         pipeline = Pipeline(
             account,
             cluster,
             compile_pattern(template.subscription_filter_pattern()),
             settings.log_group,
             receiver,
-            reporter_interval=60 / options.time_scale,
+            reporter_interval=60 / scale,
             on_invocation=lambda handler, result: _announce(rec, handler, result),
         )
         pipeline.start()
         started = True
-        rec.say(f"load balancer {lb.url} with {options.tasks} healthy targets; probes start")
+        rec.say(
+            f"load balancer {lb.url} with {tasks} healthy targets; AWSALB lifetime "
+            f"{lifetime} s (stickiness duration {lifetime * scale:g} s at "
+            f"{scale:g}x); probes start"
+        )
 
         probes = Probes(
-            lb.url + "/mcp", rec, options.interval, count=sessions + scenario.stale_clients
+            lb.url + "/mcp",
+            rec,
+            options.interval,
+            count=sessions + scenario.stale_clients,
+            on_lost=scenario.on_lost,
         )
         loops = [asyncio.create_task(probes.run_one(i, scenario.mode)) for i in range(sessions)] + [
             asyncio.create_task(probes.run_one(sessions + i, ProbeMode.STALE_COOKIE))
             for i in range(scenario.stale_clients)
         ]
-        deployment_id = await asyncio.to_thread(
-            _play, scenario, options, cluster, emit, rec, ref, first_deployment, probes
+        deployment_alarm = next((a for a in alarms if alarm_key(a) == ALARM_DEPLOYMENT), None)
+
+        def alarm_since(since: float) -> bool:
+            if deployment_alarm is None:
+                return False
+            timeline = replay(
+                deployment_alarm, list(account.detector_points), start, time.time(),
+                period_scale=scale,
+            )  # fmt: skip
+            return any(e.state == ALARM and e.time >= since for e in timeline)
+
+        stage = Stage(
+            cluster,
+            emit,
+            rec.say,
+            ref,
+            first_deployment,
+            options.deregistration_delay,
+            options.stop_timeout,
+            scale,
+            alarm_in_alarm=alarm_since,
         )
+        played = await asyncio.to_thread(_play, scenario, options, stage, rec, probes)
         probes.stop.set()
         await asyncio.gather(*loops, return_exceptions=True)
         rec.say("probes stopped; waiting for SessionWatch's verdicts")
 
         calls = [e for e in rec.events if e["kind"] == "call"]
-        lost = frozenset(
-            e["session"] for e in calls if e["http_status"] == 404 and e["jsonrpc_code"] == -32600
+        lost = frozenset(e["session"] for e in calls if is_loss(e))
+        verdicts, reports = await _settle(
+            account, pipeline, lost, scenario, scale, frozenset(played.deployments.values())
         )
-        verdicts, reports = await _settle(account, pipeline, lost, scenario, options.time_scale)
         end = time.time()
         timelines = {
-            key: replay(alarm, account.detector_points, start, end, period_scale=options.time_scale)
+            key: replay(alarm, account.detector_points, start, end, period_scale=scale)
             for alarm in alarms
             if (key := alarm_key(alarm)) is not None
         }
         fired = frozenset(k for k, tl in timelines.items() if any(e.state == ALARM for e in tl))
-        facts = [r.get("facts") or _report_facts(str(r.get("message") or "")) for r in reports]
+        facts = [_report_facts(r) for r in reports]
+        origin = {
+            **origins(calls),
+            **created_on({t.task_id: t.process.records for t in cluster.tasks}),
+        }
+        truth = losses_by_deployment(lost, origin, played.replaced_by)
         checked = [f for f in facts if f.get("spike")]  # reports that carry a metric check
         outcome = Outcome(
             lost_sessions=lost,
@@ -298,6 +384,11 @@ async def run(options: RunOptions) -> int:
             reports=len(reports),
             report_lost=(sum(int(f.get("sessions_lost") or 0) for f in facts) if reports else None),
             report_spike=any(f.get("spike_detected") is True for f in checked) if checked else None,
+            truth_by_deployment=truth if played.deployments else None,
+            report_lost_by={
+                str(f.get("deployment_id")): int(f.get("sessions_lost") or 0) for f in facts
+            },
+            rolled_back_by=played.rolled_back_by,
         )
         problems = check(scenario, outcome)
         states = lb.states()
@@ -312,7 +403,9 @@ async def run(options: RunOptions) -> int:
             skipped_alarms=skipped,
             reports=[{**r, "facts": f} for r, f in zip(reports, facts, strict=True)],
             problems=problems,
-            deployment_id=deployment_id,
+            deployment_id=played.deployment_id,
+            played=played,
+            truth_by_deployment=truth,
             targets={t: s.status for t, s in states.items()},
             lb_5xx=lb.backend_5xx(),
             lb_4xx=sum(s.http_4xx for s in states.values()),
@@ -346,24 +439,35 @@ async def _settle(
     lost: frozenset[str],
     scenario: Scenario,
     time_scale: float,
+    deployments: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
-    """Wait for SessionWatch to decide every lost session (and send the expected report).
+    """Wait for SessionWatch to decide every lost session (and send a report per deployment).
 
-    Bounded by the reporter's grace period plus three scaled reporter runs: a verdict that never
-    comes must show up as a verdict problem, not as a lab that hangs. The pipeline is then
-    stopped and flushed once more, so the verdicts and SNS reports returned are the final ones.
+    Bounded by the reporter's grace period plus three scaled reporter runs, extended while the
+    pipeline still has server lines to deliver (a loaded machine lags; that lag is the lab's,
+    not SessionWatch's), never past ``SETTLE_CAP_S``: a verdict that never comes must show up as
+    a verdict problem, not as a lab that hangs. The pipeline is then stopped and flushed once
+    more, so the verdicts and SNS reports returned are the final ones.
     """
     reports: list[dict[str, Any]] = []
     grace = float(account.function_env(REPORTER_HANDLER).get("GRACE_PERIOD_SECONDS") or 120)
     deadline = time.time() + grace + 3 * 60 / time_scale + 10
-    while time.time() < deadline:
+    cap = time.time() + SETTLE_CAP_S
+    while time.time() < min(deadline, cap):
         await asyncio.sleep(0.5)
+        if pipeline.backlog():
+            deadline = max(deadline, time.time() + 60 / time_scale + 5)
         verdicts = await asyncio.to_thread(account.verdicts, sorted(lost))
         reports.extend(await asyncio.to_thread(account.reports))
         settled = all(
             fp in verdicts and verdicts[fp].get("cause") != Cause.PENDING.value for fp in lost
         )
-        if settled and (reports or not scenario.expect.report_expected):
+        reported = {str(_report_facts(r).get("deployment_id")) for r in reports}
+        if settled and (
+            deployments <= reported
+            if deployments
+            else reports or not scenario.expect.report_expected
+        ):
             break
     pipeline.stop()
     await asyncio.to_thread(pipeline.step, True)
@@ -373,49 +477,54 @@ async def _settle(
 
 
 def _play(
-    scenario: Scenario,
-    options: RunOptions,
-    cluster: Cluster,
-    emit: Callable[[EcsEvent], None],
-    rec: Recorder,
-    ref: ServiceRef,
-    first_deployment: str,
-    probes: Probes,
-) -> str | None:
-    """The scenario's actions, on a worker thread. Returns the deployment id it rolled out."""
+    scenario: Scenario, options: RunOptions, stage: Stage, rec: Recorder, probes: Probes
+) -> Played:
+    """The scenario's actions (``lab.ecs_play``), on a worker thread, between warm-up and after.
+
+    Warm-up starts once every client has had an answer (bounded by ``ready_timeout``): on a
+    loaded machine hundreds of clients take tens of seconds to initialize, and a deployment
+    that starts before they hold sessions reproduces nothing.
+    """
+    deadline = time.time() + options.ready_timeout
+    while probes.answered() < probes.count and time.time() < deadline:
+        time.sleep(0.2)
+    if probes.answered() < probes.count:
+        rec.say(f"only {probes.answered()} of {probes.count} clients answered; acting anyway")
     time.sleep(options.warmup)
-    deployment_id: str | None = None
-    if scenario.deploy:
-        deployment_id = new_deployment_id()
-        old = cluster.running()
-        emit(deployment_event(ref, deployment_id, "SERVICE_DEPLOYMENT_IN_PROGRESS", time.time()))
-        rec.say(f"deployment {deployment_id} IN_PROGRESS: starting {len(old)} replacement(s)")
-        cluster.launch(len(old), deployment_id, "2")
-        with ThreadPoolExecutor(max_workers=max(1, len(old))) as pool:
-            list(
-                pool.map(
-                    lambda t: cluster.stop(t, options.deregistration_delay, options.stop_timeout),
-                    old,
-                )
-            )
-        emit(deployment_event(ref, deployment_id, "SERVICE_DEPLOYMENT_COMPLETED", time.time()))
-        emit(steady_state_event(ref, time.time()))
-        rec.say(f"deployment {deployment_id} COMPLETED; service steady")
-    elif scenario.crash:
-        victim = _busiest(cluster, probes)
-        cluster.crash(victim)
-        rec.say("ECS starts a replacement task for the failed one")
-        cluster.launch(1, first_deployment, "1")
-    elif scenario.stale_clients:
-        deadline = time.time() + options.stale_duration
-        while time.time() < deadline:
-            losses = [e for e in rec.events if e["kind"] == "call" and e.get("http_status") == 404]
-            if losses:
-                time.sleep(2 * options.interval)
-                break
-            time.sleep(0.2)
+    calls = [e for e in rec.events if e["kind"] == "call"]
+    at_start = open_sessions_by_task(calls, time.time())
+    action = scenario.action
+    min_healthy = options.min_healthy_percent or scenario.min_healthy_percent
+    max_percent = options.max_percent or scenario.max_percent
+    if action == "rolling":
+        played = rolling(stage, min_healthy_percent=min_healthy, max_percent=max_percent)
+    elif action == "rollback_on_alarm":
+        played = rolling(
+            stage, min_healthy_percent=min_healthy, max_percent=max_percent, alarms=True
+        )
+    elif action == "blue_green":
+        kind = "blue/green" if scenario.steps == (100,) else "canary"
+        played = blue_green(stage, steps=scenario.steps, hooks=scenario.hooks, kind=kind)
+    elif action == "circuit_breaker":
+        played = circuit_breaker(stage)
+    elif action in ("crash", "spot", "scale_in"):
+        played = one_task_stops(stage, _busiest(stage.cluster, probes), action)
+    else:
+        played = Played()
+        if action == "wait_loss":
+            _wait_for_a_loss(rec, options)
+    played.open_at_start = dict(at_start)
     time.sleep(options.after)
-    return deployment_id
+    return played
+
+
+def _wait_for_a_loss(rec: Recorder, options: RunOptions) -> None:
+    deadline = time.time() + options.stale_duration
+    while time.time() < deadline:
+        if any(e["kind"] == "call" and is_loss(e) for e in list(rec.events)):
+            time.sleep(2 * options.interval)
+            return
+        time.sleep(0.2)
 
 
 def _busiest(cluster: Cluster, probes: Probes) -> Any:

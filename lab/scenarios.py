@@ -16,6 +16,7 @@ ALARM_DEPLOYMENT = "deployment"
 ALARM_STICKINESS = "stickiness"
 ALARM_SPIKE = "spike"
 ALARM_ERRORS_PREFIX = "errors:"  # the detectors' own health alarms: never fire in any scenario
+DEMO_STICKINESS_S = 86_400.0  # the demo stack's lb_cookie stickiness duration (infra/demo.py)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,12 @@ class Expectation:
     alarms_silent: frozenset[str] = frozenset()
     report_expected: bool = False
     report_spike: bool | None = None
+    rolled_back_by: str | None = None  # "alarm" / "circuit breaker": how the rollout ended
+
+
+# What the lab's "ECS" does in a scenario (``lab.ecs_play``); ``wait_loss``: nothing, until a
+# client lost a session (the stale and cookie-less clients lose theirs on their own).
+DEPLOYING_ACTIONS = frozenset({"rolling", "blue_green", "circuit_breaker", "rollback_on_alarm"})
 
 
 @dataclass(frozen=True)
@@ -41,10 +48,34 @@ class Scenario:
     summary: str
     sessions: int
     mode: ProbeMode
-    deploy: bool = False
-    crash: bool = False
+    action: str = "none"
     stale_clients: int = 0  # extra clients in stale_cookie mode, on top of ``sessions``
+    # The target group's stickiness duration (seconds, unscaled): the demo's 1 day unless the
+    # scenario configures a short one to show what a stale cookie does.
+    stickiness_duration_s: float = DEMO_STICKINESS_S
+    tasks: int | None = None  # None: --tasks
+    min_healthy_percent: int = 100
+    max_percent: int = 200
+    group_stickiness: bool | None = None  # None: one target group; else blue/green, AWSALBTG
+    hooks: tuple[str, ...] = ()  # lifecycle stages the service has hooks on
+    steps: tuple[int, ...] = (100,)  # production traffic shift steps (canary / linear)
+    capacity_provider: str = "FARGATE"
+    on_lost: str = "reconnect"  # what a client does after a loss (see ops.client.drive)
     expect: Expectation = field(default_factory=lambda: Expectation(None))
+
+    @property
+    def deploy(self) -> bool:
+        return self.action in DEPLOYING_ACTIONS
+
+
+_DEPLOYMENT_LOSS = Expectation(
+    Cause.DEPLOYMENT,
+    alarms_fire=frozenset({ALARM_DEPLOYMENT, ALARM_SPIKE}),
+    alarms_silent=frozenset({ALARM_STICKINESS}),
+    report_expected=True,
+    report_spike=True,
+)
+_QUIET = frozenset({ALARM_DEPLOYMENT, ALARM_STICKINESS, ALARM_SPIKE})
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -55,21 +86,15 @@ SCENARIOS: dict[str, Scenario] = {
             "sessions open on the old tasks while a rolling deployment replaces them",
             sessions=4,
             mode=ProbeMode.SESSION,
-            deploy=True,
-            expect=Expectation(
-                Cause.DEPLOYMENT,
-                alarms_fire=frozenset({ALARM_DEPLOYMENT, ALARM_SPIKE}),
-                alarms_silent=frozenset({ALARM_STICKINESS}),
-                report_expected=True,
-                report_spike=True,
-            ),
+            action="rolling",
+            expect=_DEPLOYMENT_LOSS,
         ),
         Scenario(
             "stateless-clients",
             "clients on protocol 2026-07-28 (no sessions) through the same deployment",
             sessions=4,
             mode=ProbeMode.STATELESS,
-            deploy=True,
+            action="rolling",
             expect=Expectation(
                 None,
                 alarms_silent=frozenset({ALARM_DEPLOYMENT, ALARM_STICKINESS, ALARM_SPIKE}),
@@ -79,10 +104,13 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "stale-cookie-client",
-            "one client keeps its first AWSALB value; no deployment at all",
+            "one client keeps its first AWSALB value past the stickiness duration (80 s here, "
+            "4 s at 20x); no deployment at all",
             sessions=1,
             mode=ProbeMode.SESSION,
             stale_clients=1,
+            action="wait_loss",
+            stickiness_duration_s=80.0,
             expect=Expectation(
                 Cause.STICKINESS,
                 alarms_fire=frozenset({ALARM_STICKINESS}),
@@ -94,7 +122,7 @@ SCENARIOS: dict[str, Scenario] = {
             "a task's container dies (SIGKILL) outside any deployment",
             sessions=4,
             mode=ProbeMode.SESSION,
-            crash=True,
+            action="crash",
             expect=Expectation(
                 Cause.TASK_FAILURE,
                 alarms_silent=frozenset({ALARM_DEPLOYMENT, ALARM_STICKINESS, ALARM_SPIKE}),
@@ -105,12 +133,116 @@ SCENARIOS: dict[str, Scenario] = {
             "a rolling deployment with no session open",
             sessions=0,
             mode=ProbeMode.SESSION,
-            deploy=True,
+            action="rolling",
             expect=Expectation(
                 None,
                 alarms_silent=frozenset({ALARM_DEPLOYMENT, ALARM_STICKINESS, ALARM_SPIKE}),
                 report_expected=True,
                 report_spike=False,
+            ),
+        ),
+        Scenario(
+            "blue-green",
+            "ECS native blue/green with target-group stickiness (AWSALBTG): clients stay on "
+            "blue through the traffic shift and the bake time, and lose their sessions at "
+            "clean-up; hooks on the production traffic shift and the bake time",
+            sessions=4,
+            mode=ProbeMode.SESSION,
+            action="blue_green",
+            group_stickiness=True,
+            hooks=("PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME"),
+            expect=_DEPLOYMENT_LOSS,
+        ),
+        Scenario(
+            "blue-green-no-tg-stickiness",
+            "ECS native blue/green without target-group stickiness: the production traffic "
+            "shift moves every client to green while blue still RUNS (bake time); a hook on "
+            "the production traffic shift",
+            sessions=4,
+            mode=ProbeMode.SESSION,
+            action="blue_green",
+            group_stickiness=False,
+            hooks=("PRODUCTION_TRAFFIC_SHIFT",),
+            expect=_DEPLOYMENT_LOSS,
+        ),
+        Scenario(
+            "canary",
+            "ECS native canary, 25 % then 100 %, no target-group stickiness: each request of "
+            "a blue session lands on green with the step's weight; a client stops at its loss",
+            sessions=4,
+            mode=ProbeMode.SESSION,
+            action="blue_green",
+            group_stickiness=False,
+            steps=(25, 100),
+            hooks=("PRODUCTION_TRAFFIC_SHIFT",),
+            on_lost="stop",
+            expect=_DEPLOYMENT_LOSS,
+        ),
+        Scenario(
+            "rollback",
+            "revision 2 hangs at start: its tasks fail their health checks, the circuit "
+            "breaker fails the deployment and a rollback deployment replaces the old tasks",
+            sessions=4,
+            mode=ProbeMode.SESSION,
+            action="circuit_breaker",
+            expect=Expectation(
+                Cause.DEPLOYMENT,
+                alarms_fire=frozenset({ALARM_DEPLOYMENT}),
+                alarms_silent=frozenset({ALARM_STICKINESS}),
+                report_expected=True,
+                rolled_back_by="circuit breaker",
+            ),
+        ),
+        Scenario(
+            "rollback-on-alarm",
+            "4 tasks, rolling with minimumHealthyPercent 50 (two waves): the first wave loses "
+            "sessions, the deployment alarm goes to ALARM, ECS rolls back; the second wave is "
+            "never replaced",
+            sessions=8,
+            mode=ProbeMode.SESSION,
+            action="rollback_on_alarm",
+            tasks=4,
+            min_healthy_percent=50,
+            max_percent=100,
+            expect=Expectation(
+                Cause.DEPLOYMENT,
+                alarms_fire=frozenset({ALARM_DEPLOYMENT}),
+                alarms_silent=frozenset({ALARM_STICKINESS}),
+                report_expected=True,
+                rolled_back_by="alarm",
+            ),
+        ),
+        Scenario(
+            "scale-in",
+            "service auto scaling removes one of 3 tasks (the scheduler stops it) outside "
+            "any deployment",
+            sessions=6,
+            mode=ProbeMode.SESSION,
+            action="scale_in",
+            tasks=3,
+            expect=Expectation(Cause.SCALE_IN, alarms_silent=_QUIET),
+        ),
+        Scenario(
+            "spot",
+            "a Fargate Spot interruption stops one of the service's Spot tasks; ECS starts a "
+            "replacement",
+            sessions=4,
+            mode=ProbeMode.SESSION,
+            action="spot",
+            capacity_provider="FARGATE_SPOT",
+            expect=Expectation(Cause.INFRASTRUCTURE, alarms_silent=_QUIET),
+        ),
+        Scenario(
+            "cookieless-clients",
+            "clients that never return the AWSALB cookie (like most MCP clients today), "
+            "2 tasks, no deployment",
+            sessions=4,
+            mode=ProbeMode.NO_COOKIES,
+            action="wait_loss",
+            expect=Expectation(
+                Cause.STICKINESS,
+                alarms_fire=frozenset({ALARM_STICKINESS}),
+                alarms_silent=frozenset({ALARM_DEPLOYMENT, ALARM_SPIKE}),
             ),
         ),
     )
@@ -121,12 +253,17 @@ SCENARIOS: dict[str, Scenario] = {
 class Outcome:
     """What the run observed, client side and SessionWatch side."""
 
-    lost_sessions: frozenset[str]  # fingerprints that got 404 -32600 at least once
+    lost_sessions: frozenset[str]  # fingerprints the server said were gone, at least once
     causes: dict[str, str]  # fingerprint -> decided cause (absent: no verdict)
     alarms_fired: frozenset[str]
     reports: int
     report_lost: int | None = None  # "sessions lost" summed over the deployment reports
     report_spike: bool | None = None  # a report's metric check found a spike (None: no check)
+    # Per deployment id: the lab's ground truth (lost sessions whose origin task that
+    # deployment replaced) and what its SNS report says; None: compare the sums only.
+    truth_by_deployment: dict[str, int] | None = None
+    report_lost_by: dict[str, int] | None = None
+    rolled_back_by: str | None = None
 
 
 def check(scenario: Scenario, outcome: Outcome) -> list[str]:
@@ -156,7 +293,15 @@ def check(scenario: Scenario, outcome: Outcome) -> list[str]:
         problems.append(f"alarm {alarm} fired but should stay silent")
     for alarm in sorted(a for a in outcome.alarms_fired if a.startswith(ALARM_ERRORS_PREFIX)):
         problems.append(f"alarm {alarm} fired: a detector raised")
-    if expect.report_expected:
+    if expect.rolled_back_by != outcome.rolled_back_by:
+        problems.append(
+            f"the rollout ended {outcome.rolled_back_by or 'without a rollback'}, expected "
+            f"{expect.rolled_back_by or 'no rollback'}"
+        )
+    if expect.report_expected and outcome.reports and outcome.truth_by_deployment is not None:
+        problems += _per_deployment(outcome.truth_by_deployment, outcome.report_lost_by or {})
+        problems += _spike_problems(expect.report_spike, outcome.report_spike)
+    elif expect.report_expected:
         if outcome.reports == 0:
             problems.append("no deployment report reached the SNS topic's subscriber")
         else:
@@ -170,6 +315,19 @@ def check(scenario: Scenario, outcome: Outcome) -> list[str]:
                     f"the deployment report says {outcome.report_lost} lost, the lab saw {wanted}"
                 )
             problems += _spike_problems(expect.report_spike, outcome.report_spike)
+    return problems
+
+
+def _per_deployment(truth: dict[str, int], reported: dict[str, int]) -> list[str]:
+    """Each deployment's report must count exactly the losses of the tasks it replaced."""
+    problems = []
+    for dep in sorted(set(truth) | set(reported)):
+        want, said = truth.get(dep, 0), reported.get(dep)
+        if said is None:
+            if want:
+                problems.append(f"no report for {dep}, which the lab saw lose {want}")
+        elif said != want:
+            problems.append(f"the report of {dep} says {said} lost, the lab saw {want}")
     return problems
 
 

@@ -205,7 +205,18 @@ def render_text(report: AuditReport, out: TextIO) -> None:
         ),
         ("stop timeout", _seconds(w.stop_timeout_s)),
         ("server drain", _seconds(w.server_drain_s, "not set in the task definition")),
-        ("session cliff", f"{w.session_cliff_s} s after a task starts draining"),
+        (
+            "sessions die",
+            f"at their first request after their task starts draining ({w.session_cliff_s:g} "
+            "s survival: the ALB stops sending requests to deregistering targets)",
+        ),
+        (
+            "wave order",
+            "replacements start first, then the wave drains"
+            if w.replacements_first
+            else "old tasks stop first: a wave's sessions go before any replacement is up",
+        ),
+        ("in-flight requests", _seconds(w.in_flight_s, "no target group") + " to finish"),
         ("old task killed by", _seconds(w.task_gone_by_s) + " (delay + stop timeout)"),
     ]
     out.write(

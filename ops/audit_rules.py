@@ -1,8 +1,11 @@
 """Pure audit rules: the session survival window of a rolling deployment and the risks around it.
 
-The original experiment's lesson (finding 4): the deregistration delay is the session cliff timer,
-and the stop timeout caps how long a task may drain after SIGTERM. These functions compute that
-window and list what would make sessions die sooner, or die unnoticed. No AWS calls here.
+When sessions die is ``ops.audit_survival``'s model, the one the lab measures: "Elastic Load
+Balancing stops sending requests to targets that are deregistering", so a pinned session dies
+at its first request after its task begins draining; the deregistration delay lets in-flight
+requests finish and the stop timeout caps the task's life after SIGTERM, neither extends the
+session. These functions compute that window and list what would make sessions die sooner, or
+die unnoticed. No AWS calls here.
 """
 
 from __future__ import annotations
@@ -17,6 +20,11 @@ from sessionwatch.ops.audit_model import (
     DEFAULT_DEREGISTRATION_DELAY_S,
     DEFAULT_SESSION_IDLE_TIMEOUT_S,
     ServiceConfig,
+)
+from sessionwatch.ops.audit_survival import (
+    SURVIVES_DRAINING_S,
+    starts_replacements_first,
+    tasks_per_wave,
 )
 from sessionwatch.server.drain_budget import (
     DEFAULT_GRACEFUL_SECONDS,
@@ -62,27 +70,24 @@ class SurvivalWindow:
     stickiness: bool  # every target group sticky
     stop_timeout_s: int | None  # shortest effective stop timeout of the serving containers
     server_drain_s: float | None
-    session_cliff_s: int  # from "target starts draining" to "the session's requests go elsewhere"
+    # From "target starts draining" to "the session's requests go elsewhere": 0, the ALB stops
+    # routing to a deregistering target (ops.audit_survival); the client's next request is lost.
+    session_cliff_s: float
     task_gone_by_s: int | None  # delay + stop timeout: the latest SIGKILL after draining starts
+    replacements_first: bool = True  # maximumPercent lets a wave's replacements start first
+    in_flight_s: int | None = None  # the deregistration delay: requests in flight may finish
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def tasks_per_wave(desired: int, minimum_healthy_percent: int, maximum_percent: int) -> int:
-    """Old tasks a rolling update stops at once: ECS may run ``max%`` and must keep ``min%``."""
-    if desired <= 0:
-        return 0
-    max_running = math.floor(desired * maximum_percent / 100)
-    min_healthy = math.ceil(desired * minimum_healthy_percent / 100)
-    return max(0, min(desired, max_running - min_healthy))
-
-
 def survival_window(cfg: ServiceConfig) -> SurvivalWindow:
-    """The rolling deployment's session survival window (DESIGN/background finding 4).
+    """The rolling deployment's session survival window (``ops.audit_survival``).
 
-    Without stickiness there is no window at all: a session survives only while its requests
-    happen to land on the task that holds it, deployment or not.
+    A pinned session dies at its first request after its task begins draining
+    (``session_cliff_s`` 0); which wave its task is in decides when that is. Without stickiness
+    there is no window at all: a session survives only while its requests happen to land on the
+    task that holds it, deployment or not.
     """
     per_wave = tasks_per_wave(cfg.desired_count, cfg.minimum_healthy_percent, cfg.maximum_percent)
     delays = [tg.deregistration_delay_s for tg in cfg.target_groups]
@@ -99,8 +104,12 @@ def survival_window(cfg: ServiceConfig) -> SurvivalWindow:
         stickiness=sticky,
         stop_timeout_s=stop,
         server_drain_s=max(drains) if drains else None,
-        session_cliff_s=(delay or 0) if sticky else 0,
+        session_cliff_s=SURVIVES_DRAINING_S,
         task_gone_by_s=(delay or 0) + stop if stop is not None else None,
+        replacements_first=starts_replacements_first(
+            cfg.desired_count, cfg.maximum_percent, per_wave
+        ),
+        in_flight_s=delay,
     )
 
 
@@ -155,11 +164,12 @@ def _target_group_findings(cfg: ServiceConfig) -> list[Finding]:
                     "default-deregistration-delay",
                     Severity.MEDIUM,
                     "Deregistration delay is the 300 s default",
-                    f"{tg.name}: deregistration_delay.timeout_seconds=300 is the session cliff: "
-                    "sessions on a replaced task die at most 300 s after it starts draining",
-                    "Choose the window on purpose: shorter (e.g. 30-60 s) for fast rollouts with "
-                    "clients that re-initialise, longer (up to 3600 s) to let sessions finish; "
-                    "no value removes the loss, so alarm on it (SessionWatch SessionsLost).",
+                    f"{tg.name}: deregistration_delay.timeout_seconds=300 keeps every replaced "
+                    "task 5 min per wave but saves no session: the ALB stops sending requests "
+                    "to a deregistering target, so sessions die at their next request",
+                    "Set it to the longest request (or stream) you need to finish in flight, "
+                    "e.g. 30-60 s, for faster rollouts and rollbacks; no value removes the "
+                    "loss, so alarm on it (SessionWatch SessionsLost).",
                 )
             )
     return found

@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from lab.haproxy import HAProxy, HAProxyError, render_config
+from lab.haproxy import GROUP_COOKIE, HAProxy, HAProxyError, cookie_lifetime_s, render_config
 from sessionwatch.ops.client import ProbeClient, ProbeMode
 from tests.lab.conftest import SdkServer
 
@@ -103,3 +104,58 @@ def test_missing_haproxy_says_how_to_install(
     monkeypatch.setattr("lab.haproxy.HAPROXY_BIN", str(tmp_path / "no-haproxy"))
     with pytest.raises(HAProxyError, match="apt-get install haproxy"):
         HAProxy(tmp_path / "h").start()
+
+
+def test_the_cookie_lives_the_stickiness_duration_scaled() -> None:
+    # the demo's 1 day at 20x outlives any run; the stale-cookie scenario's 80 s is 4 s
+    assert cookie_lifetime_s(86_400, 20) == 4320
+    assert cookie_lifetime_s(80, 20) == 4
+    assert cookie_lifetime_s(1, 60) == 1
+
+
+async def test_a_kept_cookie_is_honoured_past_the_old_4_s_idle_limit(
+    tmp_path: Path, two_tasks: tuple[SdkServer, SdkServer]
+) -> None:
+    # A client that pauses longer than the old fixed maxidle (4 s, up to 8 s) stays on its task
+    # when the cookie lives as configured: the lab no longer invents `stickiness` losses.
+    with HAProxy(tmp_path / "h", slots=4, cookie_maxidle_s=cookie_lifetime_s(86_400, 20)) as lb:
+        register_both(lb, two_tasks)
+        async with ProbeClient(lb.url + "/mcp", name="idle") as probe:
+            await probe.connect()
+            await probe.cycle()
+            await asyncio.sleep(9)
+            records = await probe.cycle()
+            assert all(r.ok for r in records)
+            assert {r.task_id for r in probe.records if r.task_id} == {probe.records[0].task_id}
+
+
+async def test_two_target_groups_shift_by_weight_and_stick_by_awsalbtg(
+    tmp_path: Path, two_tasks: tuple[SdkServer, SdkServer]
+) -> None:
+    blue, green = two_tasks
+    with HAProxy(tmp_path / "bg", slots=2, groups=("blue", "green"), group_stickiness=True) as lb:
+        lb.register(blue.task_id, blue.port, group="blue")
+        lb.register(green.task_id, green.port, group="green")
+        for task in two_tasks:
+            lb.wait_status(task.task_id, "UP")
+
+        async def tasks_seen(n: int, cookies: dict[str, str] | None = None) -> list[str]:
+            seen = []
+            async with httpx.AsyncClient() as client:
+                for _ in range(n):
+                    client.cookies.clear()  # each request as a new client (or the given cookie)
+                    # any /mcp answer carries the serving task's X-Mcp-Task-Id header
+                    answer = await client.get(lb.url + "/mcp", cookies=cookies)
+                    seen.append(answer.headers.get("x-mcp-task-id", f"HTTP {answer.status_code}"))
+            return seen
+
+        assert set(await tasks_seen(10)) == {blue.task_id}
+        lb.shift(100)  # production traffic shift: every new request to green
+        assert set(await tasks_seen(10)) == {green.task_id}
+        # target-group stickiness keeps a blue client on blue while blue has a target
+        assert set(await tasks_seen(5, {GROUP_COOKIE: "blue"})) == {blue.task_id}
+        lb.shift(50)
+        assert set(await tasks_seen(40)) == {blue.task_id, green.task_id}
+        lb.shift(100)
+        lb.deregister(blue.task_id)  # clean-up: the blue client goes to green
+        assert set(await tasks_seen(5, {GROUP_COOKIE: "blue"})) == {green.task_id}

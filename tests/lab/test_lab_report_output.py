@@ -25,6 +25,7 @@ def call(t: float, status: int, session: str, task: str) -> dict[str, Any]:
         "session": session,
         "jsonrpc_code": -32600 if status == 404 else None,
         "jsonrpc_message": None,
+        "session_lost": status == 404,  # the probe's recognizer verdict (server.lost_session)
         "latency_ms": 3.0,
         "cookie_rotated": False,
         "transport_error": None,

@@ -1,77 +1,74 @@
-"""All five lab scenarios end to end, each from a cold start, as `python -m lab` subprocesses.
+"""Every lab scenario end to end, each from a cold start, as `python -m lab` subprocesses.
 
-One real CDK synth for the module; each scenario then starts its own moto_server, HAProxy,
-server processes and detectors, and must exit 0 (SessionWatch reached the expected verdict).
-Two scenarios run side by side to keep the suite short on a 2-core machine.
+One real CDK synth for the session; each scenario then starts its own moto_server, HAProxy,
+server processes and detectors, and must exit 0 (SessionWatch reached the expected verdict,
+alarms and per-deployment report counts). Two scenarios run side by side (``lab.suite``, the
+runner `--scenario all` uses) and the lab's periods run 30x faster than AWS's, so the whole
+module stays within a few minutes on a 2-core machine.
+
+Scenarios whose right answer needs attribution by deployment lineage and traffic-shifting
+strategies (issue 9, detectors/) are marked xfail(strict=False) while the detectors on main
+decide otherwise: ``DETECTOR_DEPENDENT`` names them and why.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from lab.scenarios import SCENARIOS
+from lab.suite import Finished, run_all
 from sessionwatch.server.fingerprint import is_fingerprint
-from tests.conftest import REPO_ROOT
 
-pytestmark = pytest.mark.slow
+# 13 scenarios, two at a time: about 4 min on an idle 2-core machine; the bound leaves room for
+# a loaded one (the module fixture runs inside the first test's timeout).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
-
-@dataclass
-class Finished:
-    returncode: int
-    output: str
-    report_dir: Path
-
-
-def _run(name: str, template: Path, report_dir: Path) -> Finished:
-    command = [
-        sys.executable, "-m", "lab",
-        "--scenario", name,
-        "--template", str(template),
-        "--report-dir", str(report_dir),
-        "--warmup", "2",
-        "--after", "2",
-        "--time-scale", "30",
-        "--verbose-probes", "0",
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
-        output, _ = process.communicate(timeout=150)
-    except subprocess.TimeoutExpired:
-        process.terminate()  # SIGTERM: the lab stops what it started, then exits
-        output, _ = process.communicate(timeout=60)
-        return Finished(-1, "timed out:\n" + output, report_dir)
-    return Finished(process.returncode, output, report_dir)
+IN_PROGRESS, COMPLETED, FAILED = (
+    "SERVICE_DEPLOYMENT_IN_PROGRESS",
+    "SERVICE_DEPLOYMENT_COMPLETED",
+    "SERVICE_DEPLOYMENT_FAILED",
+)
+ROLLED_BACK = [("rollout", IN_PROGRESS), ("rollout", FAILED), ("rollback", IN_PROGRESS)]
+# (role, eventName) of the deployment events each deploying scenario must show, in order.
+DEPLOYMENT_EVENTS = {
+    "rollback": [*ROLLED_BACK, ("rollback", COMPLETED)],
+    "rollback-on-alarm": [*ROLLED_BACK, ("rollback", COMPLETED)],
+}
+DETECTOR_DEPENDENT = {
+    "canary": "a 404 on a green task for a session created on a still-RUNNING blue task is "
+    "`deployment` for traffic-shifting strategies (issue 9, item 2)",
+}
+ARGS = ["--warmup", "2", "--after", "2", "--time-scale", "30", "--verbose-probes", "0"]
 
 
 @pytest.fixture(scope="module")
 def finished(
     tmp_path_factory: pytest.TempPathFactory, addon_template: Path
 ) -> Iterator[dict[str, Finished]]:
-    base = tmp_path_factory.mktemp("lab")
-    template = addon_template
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {
-            name: pool.submit(_run, name, template, base / name) for name in sorted(SCENARIOS)
-        }
-        yield {name: future.result() for name, future in futures.items()}
+    yield run_all(
+        sorted(SCENARIOS), addon_template, tmp_path_factory.mktemp("lab"), ARGS, timeout=240
+    )
 
 
-@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def _params() -> list[object]:
+    marks = {
+        name: pytest.mark.xfail(reason=why, strict=False)
+        for name, why in DETECTOR_DEPENDENT.items()
+    }
+    return [pytest.param(n, marks=marks[n]) if n in marks else n for n in sorted(SCENARIOS)]
+
+
+@pytest.mark.parametrize("name", _params())
 def test_scenario_reaches_its_verdict(finished: dict[str, Finished], name: str) -> None:
     run = finished[name]
+    summary = run.summary
     assert run.returncode == 0, run.output[-4000:]
     assert f"== {name}: PASS ==" in run.output
+    assert summary["passed"] and summary["problems"] == []
     report = run.report_dir / "report.md"
     assert report.exists() and (run.report_dir / "timeline.png").stat().st_size > 10_000
     assert "| What the infrastructure shows | What SessionWatch shows |" in report.read_text()
@@ -80,16 +77,24 @@ def test_scenario_reaches_its_verdict(finished: dict[str, Finished], name: str) 
     # every session the probes report is a fingerprint (the raw id never leaves the client)
     assert all(e["session"] is None or is_fingerprint(e["session"]) for e in calls)
     scenario = SCENARIOS[name]
-    lost = {e["session"] for e in calls if e["http_status"] == 404}
-    if scenario.expect.loss_cause is None:
+    expect = scenario.expect
+    lost = {e["session"] for e in calls if e["session_lost"]}
+    if expect.loss_cause is None:
         assert not lost
     else:
         assert lost
-        assert f"by cause: {scenario.expect.loss_cause.value}={len(lost)}" in run.output
+        assert summary["causes"] == {expect.loss_cause.value: len(lost)}
+        assert f"by cause: {expect.loss_cause.value}={len(lost)}" in run.output
+    fired = set(summary["alarms_fired"])
+    assert expect.alarms_fire <= fired and not (expect.alarms_silent & fired)
     if scenario.deploy:
-        names = [
-            e["detail"].get("eventName")
-            for e in events
-            if e["kind"] == "ecs_event" and e["detail_type"] == "ECS Deployment State Change"
-        ]
-        assert names == ["SERVICE_DEPLOYMENT_IN_PROGRESS", "SERVICE_DEPLOYMENT_COMPLETED"]
+        roles = {dep: role for role, dep in summary["deployments"].items()}
+        seen = [(roles.get(dep, "?"), name_) for dep, name_ in summary["deployment_events"]]
+        wanted = DEPLOYMENT_EVENTS.get(name, [("rollout", IN_PROGRESS), ("rollout", COMPLETED)])
+        assert [s for s in seen if s[0] != "?"] == wanted
+        # every deployment's SNS report counts exactly the losses of the tasks it replaced
+        for dep, truth in summary["truth_by_deployment"].items():
+            assert summary["report_lost_by"].get(dep) == truth, (dep, summary)
+    if expect.rolled_back_by:
+        assert summary["rolled_back_by"] == expect.rolled_back_by
+        assert f"rolled back by the {expect.rolled_back_by}" in run.output

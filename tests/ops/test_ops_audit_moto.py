@@ -25,7 +25,8 @@ def test_clean_service_has_no_findings_and_its_window(session: boto3.Session) ->
     assert report.findings == []
     w = report.window
     assert (w.deregistration_delay_s, w.stop_timeout_s, w.server_drain_s) == (60, 90, 45.0)
-    assert w.session_cliff_s == 60 and w.task_gone_by_s == 150
+    # the ALB stops routing to a draining target: no survival after it, whatever the delay
+    assert w.session_cliff_s == 0 and w.task_gone_by_s == 150 and w.in_flight_s == 60
     # 100/200 with two tasks: both old tasks drain at the same moment.
     assert (w.tasks_per_wave, w.waves) == (2, 1)
     assert report.exit_code(None) == 0
@@ -95,7 +96,7 @@ def test_cli_json_and_exit_status_gate_on_severity(
     assert doc["findings"][0]["fix"].startswith("aws elbv2 modify-target-group-attributes")
     assert main([*base, "--fail-on", "never"]) == 0
     table = capsys.readouterr().out
-    assert "session cliff" in table and "HIGH     stickiness-off" in table
+    assert "sessions die" in table and "HIGH     stickiness-off" in table
 
 
 def test_cli_medium_only_passes_default_gate_and_fails_medium_gate(

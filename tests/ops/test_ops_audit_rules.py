@@ -113,7 +113,8 @@ def test_real_service_window_and_its_one_finding() -> None:
     w = survival_window(cfg)
     # 4 tasks at 50/150: 6 may run, 2 must stay healthy, so 4 old tasks drain in one wave.
     assert (w.tasks_per_wave, w.waves) == (4, 1)
-    assert (w.session_cliff_s, w.stop_timeout_s, w.task_gone_by_s) == (120, 20, 140)
+    assert (w.session_cliff_s, w.stop_timeout_s, w.task_gone_by_s) == (0, 20, 140)
+    assert w.in_flight_s == 120
     found = findings(cfg)
     assert [f.rule for f in found] == ["stop-timeout-below-drain"]
     assert "stopTimeout 20 s (set), SESSIONWATCH_DRAIN_SECONDS=25 s" in found[0].evidence

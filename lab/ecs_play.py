@@ -1,0 +1,296 @@
+"""What ECS (and the ALB) do in each scenario, step by step, on the lab's cluster.
+
+Each play is a plain function over a ``Stage`` (the cluster, the event sink, the scenario's
+settings) that moves real tasks and the real load balancer in the order ECS documents, emits the
+ECS events AWS would send, and returns what it did (``Played``): which deployment replaced which
+task (the ground truth the verdicts and report counts are checked against), and how a rollout
+ended. Times that are minutes in AWS (bake times, health check thresholds) are divided by the
+lab's time scale.
+
+- ``rolling``: waves set by minimumHealthyPercent / maximumPercent. With 100/200 (the default)
+  all replacements start first, then every old task is deregistered at once; with 50/100 half
+  the old tasks are stopped first, their replacements started, and so on. Between waves ECS
+  waits for the replacements to be healthy in the target group (ALB: 5 checks 30 s apart), and
+  with deployment alarms set to roll back it stops at an alarm in ALARM: the deployment FAILED,
+  a rollback deployment replaces the rollout's tasks with the previous revision, and the
+  remaining old tasks are never replaced.
+- ``blue_green`` (also canary / linear): ECS native traffic shifting between two target groups:
+  green tasks scale up, production traffic shifts in steps (each step baked), the whole
+  shift is baked (blue keeps RUNNING), then blue is cleaned up. ``ECS Hook State Change`` events
+  are sent for the stages the service has hooks on.
+- ``circuit_breaker``: the new revision's tasks never pass their health checks; the circuit
+  breaker fails the deployment and a rollback deployment replaces the old tasks with new ones of
+  the previous revision.
+- ``scale_in`` / ``spot`` / ``crash``: one task stops outside any deployment (the scheduler
+  scaling in, a Fargate Spot interruption, a container that dies), and ECS starts a replacement
+  where the service is still at its desired count.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from lab.cluster import Cluster, LabTask
+from lab.ecs_events import (
+    CIRCUIT_BREAKER_FAILED,
+    ROLLBACK_REASON,
+    SPOT_REASON,
+    STOP_SPOT,
+    EcsEvent,
+    ServiceRef,
+    deployment_event,
+    hook_event,
+    new_deployment_id,
+    steady_state_event,
+)
+from sessionwatch.ops.audit_survival import starts_replacements_first, tasks_per_wave
+
+IN_PROGRESS = "SERVICE_DEPLOYMENT_IN_PROGRESS"
+COMPLETED = "SERVICE_DEPLOYMENT_COMPLETED"
+FAILED = "SERVICE_DEPLOYMENT_FAILED"
+# ALB's default target group health check: healthy after 5 checks 30 s apart; ECS counts a new
+# task healthy (and moves to the next wave) only then.
+ALB_HEALTHY_S = 5 * 30.0
+# ECS native blue/green lifecycle stages, in order (the ones a deployment passes through).
+BLUE_GREEN_STAGES = (
+    "RECONCILE_SERVICE",
+    "PRE_SCALE_UP",
+    "SCALE_UP",
+    "POST_SCALE_UP",
+    "TEST_TRAFFIC_SHIFT",
+    "POST_TEST_TRAFFIC_SHIFT",
+    "PRODUCTION_TRAFFIC_SHIFT",
+    "POST_PRODUCTION_TRAFFIC_SHIFT",
+    "BAKE_TIME",
+    "CLEAN_UP",
+)
+
+
+@dataclass
+class Stage:
+    """Everything a play moves or reads."""
+
+    cluster: Cluster
+    emit: Callable[[EcsEvent], None]
+    say: Callable[[str], None]
+    ref: ServiceRef
+    first_deployment: str
+    deregistration_delay: float
+    stop_timeout: float
+    time_scale: float
+    # Whether the deployment alarm has been in ALARM since the given time (CloudWatch's
+    # evaluations up to now, replayed): ECS watches the alarm for the whole deployment.
+    alarm_in_alarm: Callable[[float], bool] = lambda since: False
+
+    def scaled(self, aws_seconds: float) -> float:
+        return aws_seconds / self.time_scale
+
+    def event(self, deployment_id: str, name: str, reason: str | None = None) -> None:
+        self.emit(deployment_event(self.ref, deployment_id, name, time.time(), reason))
+
+    def stop_all(self, tasks: list[LabTask]) -> None:
+        """Deregister and stop ``tasks`` side by side, each in ECS's order."""
+        with ThreadPoolExecutor(max_workers=max(1, len(tasks))) as pool:
+            list(
+                pool.map(
+                    lambda t: self.cluster.stop(t, self.deregistration_delay, self.stop_timeout),
+                    tasks,
+                )
+            )
+
+
+@dataclass
+class Played:
+    """What a play did: the ground truth for the verdict check and the report."""
+
+    deployments: dict[str, str] = field(default_factory=dict)  # role -> deployment id
+    replaced_by: dict[str, str] = field(default_factory=dict)  # task id -> deployment id
+    rolled_back_by: str | None = None  # "alarm" or "circuit breaker"
+    open_at_start: dict[str, int] = field(default_factory=dict)  # task id -> sessions open
+    never_replaced: list[str] = field(default_factory=list)  # task ids a rollback spared
+
+    @property
+    def deployment_id(self) -> str | None:
+        return self.deployments.get("rollout")
+
+
+def _replace(stage: Stage, played: Played, old: list[LabTask], by: str, revision: str) -> None:
+    """Start-first replacement (maximumPercent 200): new tasks up and healthy, then old stop."""
+    stage.cluster.launch(len(old), by, revision)
+    for task in old:
+        played.replaced_by[task.task_id] = by
+    stage.stop_all(old)
+
+
+def rolling(
+    stage: Stage, *, min_healthy_percent: int = 100, max_percent: int = 200, alarms: bool = False
+) -> Played:
+    """A rolling deployment to revision 2, in waves; rolls back on the alarm when ``alarms``."""
+    played = Played()
+    dep = new_deployment_id()
+    played.deployments["rollout"] = dep
+    old = stage.cluster.running()
+    n = len(old)
+    began = time.time()
+    stage.event(dep, IN_PROGRESS)
+    stage.say(
+        f"deployment {dep} IN_PROGRESS: {n} task(s), minimumHealthyPercent "
+        f"{min_healthy_percent}, maximumPercent {max_percent}"
+    )
+    batch = max(1, tasks_per_wave(n, min_healthy_percent, max_percent))
+    if batch >= n and starts_replacements_first(n, max_percent, batch):
+        _replace(stage, played, old, dep, "2")
+        _complete(stage, dep)
+        return played
+    waves = [old[i : i + batch] for i in range(0, n, batch)]
+    pause = stage.scaled(ALB_HEALTHY_S)
+    for number, wave in enumerate(waves, 1):
+        stage.say(f"wave {number}/{len(waves)}: stopping {len(wave)} old task(s) first")
+        for task in wave:
+            played.replaced_by[task.task_id] = dep
+        stage.stop_all(wave)
+        new = stage.cluster.launch(len(wave), dep, "2")
+        stage.say(
+            f"wave {number}: replacements registered; ECS waits {pause:.1f} s for them to be "
+            f"healthy in the target group ({ALB_HEALTHY_S:g} s at {stage.time_scale:g}x)"
+        )
+        if alarms and _alarm_during(stage, began, pause):
+            rest = [t for w in waves[number:] for t in w]
+            _roll_back(stage, played, dep, new, "alarm")
+            played.never_replaced = [t.task_id for t in rest]
+            stage.say(
+                f"rolled back by the alarm: {len(rest)} old task(s) of the next wave(s) "
+                "never replaced"
+            )
+            return played
+        if not alarms:
+            time.sleep(pause)
+    _complete(stage, dep)
+    return played
+
+
+def _alarm_during(stage: Stage, since: float, seconds: float) -> bool:
+    """Wait ``seconds`` (the replacements' health checks), or less if the alarm fires."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if stage.alarm_in_alarm(since):
+            return True
+        time.sleep(0.25)
+    return stage.alarm_in_alarm(since)
+
+
+def _roll_back(stage: Stage, played: Played, failed: str, new: list[LabTask], trigger: str) -> None:
+    """ECS's rollback: ``failed`` FAILED, a rollback deployment back to the first revision."""
+    played.rolled_back_by = trigger
+    reason = (
+        "ECS deployment alarm: one or more deployment alarms are in ALARM state."
+        if trigger == "alarm"
+        else CIRCUIT_BREAKER_FAILED
+    )
+    stage.event(failed, FAILED, reason)
+    stage.say(f"deployment {failed} FAILED ({reason})")
+    back = new_deployment_id()
+    played.deployments["rollback"] = back
+    stage.event(
+        back, IN_PROGRESS, ROLLBACK_REASON.format(trigger=trigger, target=stage.first_deployment)
+    )
+    stage.say(f"rollback deployment {back} IN_PROGRESS (back to {stage.first_deployment})")
+    live = [t for t in new if t.state == "running"]
+    if live:
+        _replace(stage, played, live, back, "1")
+    _complete(stage, back)
+
+
+def _complete(stage: Stage, dep: str) -> None:
+    stage.event(dep, COMPLETED)
+    stage.emit(steady_state_event(stage.ref, time.time()))
+    stage.say(f"deployment {dep} COMPLETED; service steady")
+
+
+def blue_green(
+    stage: Stage,
+    *,
+    steps: tuple[int, ...] = (100,),
+    step_bake_s: float = 60.0,
+    bake_s: float = 60.0,
+    hooks: tuple[str, ...] = (),
+    kind: str = "blue/green",
+) -> Played:
+    """ECS native blue/green (one step of 100 %), canary or linear (several steps)."""
+    played = Played()
+    dep = new_deployment_id()
+    played.deployments["rollout"] = dep
+    lb = stage.cluster.lb
+    blue = stage.cluster.running()
+    green_group = lb.groups[1]
+    stage.event(dep, IN_PROGRESS)
+    stage.say(f"deployment {dep} IN_PROGRESS ({kind}, hooks on {', '.join(hooks) or 'none'})")
+
+    def at_stage(name: str) -> None:
+        if name in hooks:
+            stage.emit(hook_event(stage.ref, dep, name, "IN_PROGRESS", time.time()))
+            stage.emit(hook_event(stage.ref, dep, name, "SUCCEEDED", time.time()))
+
+    for name in BLUE_GREEN_STAGES[:3]:
+        at_stage(name)
+    stage.cluster.launch(len(blue), dep, "2", group=green_group)
+    for name in BLUE_GREEN_STAGES[3:6]:
+        at_stage(name)
+    for number, percent in enumerate(steps, 1):
+        at_stage("PRODUCTION_TRAFFIC_SHIFT")
+        lb.shift(percent)
+        stage.say(f"production traffic shift step {number}: {percent}% to green (blue RUNNING)")
+        if percent < 100:
+            time.sleep(stage.scaled(step_bake_s))
+    at_stage("POST_PRODUCTION_TRAFFIC_SHIFT")
+    at_stage("BAKE_TIME")
+    stage.say(f"bake time {bake_s:g} s ({stage.scaled(bake_s):.1f} s here): blue keeps RUNNING")
+    time.sleep(stage.scaled(bake_s))
+    at_stage("CLEAN_UP")
+    for task in blue:
+        played.replaced_by[task.task_id] = dep
+    stage.say("clean-up: blue tasks deregistered and stopped")
+    stage.stop_all(blue)
+    _complete(stage, dep)
+    return played
+
+
+def circuit_breaker(stage: Stage, *, health_wait_s: float = 60.0) -> Played:
+    """A revision whose tasks never pass their health checks: FAILED, then the rollback."""
+    played = Played()
+    dep = new_deployment_id()
+    played.deployments["rollout"] = dep
+    old = stage.cluster.running()
+    stage.event(dep, IN_PROGRESS)
+    stage.say(f"deployment {dep} IN_PROGRESS: revision 2 (broken)")
+    broken = stage.cluster.launch_unhealthy(len(old), dep, "2")
+    with ThreadPoolExecutor(max_workers=max(1, len(broken))) as pool:
+        list(
+            pool.map(
+                lambda t: stage.cluster.fail_health_checks(t, stage.scaled(health_wait_s)), broken
+            )
+        )
+    # The rollback replaces the tasks of the last deployment that completed (the old ones).
+    _roll_back(stage, played, dep, old, "circuit breaker")
+    return played
+
+
+def one_task_stops(stage: Stage, victim: LabTask, how: str) -> Played:
+    """Scale-in (no replacement) or a Spot interruption / crash (ECS starts a replacement)."""
+    played = Played()
+    cluster = stage.cluster
+    if how == "scale_in":
+        stage.say(f"service auto scaling: desired count -1; the scheduler stops {victim.short}")
+        cluster.stop(victim, stage.deregistration_delay, stage.stop_timeout)
+        return played
+    if how == "spot":
+        stage.say(f"Fargate Spot interruption warning for {victim.short}: ECS drains it")
+        cluster.stop(victim, stage.deregistration_delay, stage.stop_timeout, STOP_SPOT, SPOT_REASON)
+    else:
+        cluster.crash(victim)
+    stage.say("ECS starts a replacement task")
+    cluster.launch(1, stage.first_deployment, "1")
+    return played
