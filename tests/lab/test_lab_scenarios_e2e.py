@@ -40,7 +40,10 @@ DEPLOYMENT_EVENTS = {
 }
 DETECTOR_DEPENDENT = {
     "canary": "a 404 on a green task for a session created on a still-RUNNING blue task is "
-    "`deployment` for traffic-shifting strategies (issue 9, item 2)",
+    "`deployment` for traffic-shifting strategies (issue 9); the detectors know the strategy "
+    "only from hook events or DescribeServices, and today the add-on's ECS rule does not route "
+    "`ECS Hook State Change` (infra/event_pattern.py) and moto's DescribeServices carries no "
+    "deploymentConfiguration.strategy, so they decide `stickiness`",
 }
 ARGS = ["--warmup", "2", "--after", "2", "--time-scale", "30", "--verbose-probes", "0"]
 
