@@ -3,9 +3,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps test lint fmt bench serve lab synth dashboard clean
+.PHONY: setup system-deps peers test lint fmt bench serve lab synth dashboard clean
 
-setup: $(STAMP) system-deps
+setup: $(STAMP) system-deps peers
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 
 system-deps:
 	@bash scripts/install-system-deps.sh
+
+# Real third-party MCP peers for tests/peers (TypeScript SDK via npm, mcp 1.x in .venv-peers/).
+peers:
+	@bash scripts/install-peers.sh
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -46,4 +50,4 @@ dashboard: $(STAMP)
 	$(PY) -m sessionwatch.dashboards
 
 clean:
-	rm -rf cdk.out lab-report .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out lab-report .pytest_cache .mypy_cache .ruff_cache .venv-peers tests/peers/node_modules

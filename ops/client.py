@@ -251,6 +251,8 @@ class ProbeClient:
     _owns_client: bool = field(default=False, init=False, repr=False)
     _seq: int = field(default=0, init=False, repr=False)
     _issued_ids: list[str] = field(default_factory=list, init=False, repr=False)
+    # The last JSON-RPC result received (never printed: a tool result may hold anything).
+    last_result: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     async def __aenter__(self) -> ProbeClient:
         if self.http_client is None:
@@ -445,6 +447,8 @@ class ProbeClient:
             response.headers.get("content-type", ""), response.content, request_id
         )
         error = body.get("error") if isinstance(body.get("error"), dict) else None
+        result = body.get("result")
+        self.last_result = result if isinstance(result, dict) else None
         text = None
         if error is None and not response.is_success:
             text = scrub(read_error_body(response.content[:PEEK_BYTES]).message) or None

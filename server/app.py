@@ -26,7 +26,9 @@ class SessionStore:
 
     The SDK's public tool context exposes the request headers but no per-session scratch space,
     so state is keyed by session id; the least recently used entry goes once ``max_sessions``
-    are held, so sessions the SDK expired cannot pile up.
+    are held, so sessions the SDK expired cannot pile up. A request without a session (a
+    2026-07-28 client, served sessionless) gets a fresh, unstored dict: there is no session to
+    keep its values in, and one shared bucket would let one client read what another stored.
     """
 
     def __init__(self, max_sessions: int = MAX_SESSIONS) -> None:
@@ -35,12 +37,18 @@ class SessionStore:
 
     def values(self, ctx: Context) -> dict[str, str]:
         headers = ctx.headers or {}
-        session_id = headers.get("mcp-session-id") or ""
+        session_id = headers.get("mcp-session-id")
+        if not session_id:
+            return {}  # sessionless: nothing is kept, nothing is shared
         values = self._values.pop(session_id, None) or {}
         self._values[session_id] = values
         while len(self._values) > self._max:
             self._values.popitem(last=False)
         return values
+
+    @staticmethod
+    def has_session(ctx: Context) -> bool:
+        return bool((ctx.headers or {}).get("mcp-session-id"))
 
 
 def build_mcp_server(identity: TaskIdentity) -> MCPServer:
@@ -53,7 +61,8 @@ def build_mcp_server(identity: TaskIdentity) -> MCPServer:
         """Store ``value`` under ``key`` in this session's in-memory state."""
         values = store.values(ctx)
         values[key] = value
-        return {"task_id": identity.task_id, "key": key, "size": str(len(value))}
+        kept = "true" if store.has_session(ctx) else "false"
+        return {"task_id": identity.task_id, "key": key, "size": str(len(value)), "kept": kept}
 
     @mcp.tool()
     def get_session_state(ctx: Context) -> dict[str, Any]:

@@ -61,6 +61,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 SERVICE_ENV = "SESSIONWATCH_SERVICE"
 DEFAULT_SERVICE = "mcp-server"
 MAX_SHUTDOWN_FINGERPRINTS = 1000
+# The mcp SDK's default session idle timeout (2.x and 1.x alike): the estimate's fallback when
+# neither a session manager nor a timeout is known.
+SDK_DEFAULT_IDLE_TIMEOUT = 1800.0
+EVENT_INSTRUMENTATION_MODE = "instrumentation_mode"  # said once: how idle expiry is tracked
 FLUSH_TIMEOUT_MS = 3000
 _SESSION_HEADER = contract.SESSION_ID_HEADER.encode()
 _PROTOCOL_HEADER = contract.MCP_PROTOCOL_VERSION_HEADER.encode()
@@ -116,11 +120,14 @@ class SessionWatchMiddleware:
         self._task_attrs = {contract.ATTR_ECS_TASK_ID: identity.task_id}
         self._reconciler: asyncio.Task[None] | None = None
         self._manager = session_manager
+        self._manager_source = "argument" if session_manager is not None else None
+        self._tracking_resolved = False
         if session_manager is not None:
             try:
                 sdk_private.check_session_manager(session_manager)
             except sdk_private.SdkSurfaceChanged as exc:
                 self._manager = None
+                self._manager_source = None
                 self.fault("sdk_surface", exc)
 
     # -- failures of our own -------------------------------------------------------------------
@@ -163,8 +170,8 @@ class SessionWatchMiddleware:
                     request_session = value.decode("latin-1")
                 elif key == _PROTOCOL_HEADER:
                     header_version = value.decode("latin-1")
-            if self._reconciler is None and not self._stopping:
-                self._start_reconciler()
+            if not self._tracking_resolved and not self._stopping:
+                self.resolve_idle_tracking()
         except Exception as exc:
             self.fault("request_headers", exc)
         is_post = scope.get("method") == "POST"
@@ -348,8 +355,54 @@ class SessionWatchMiddleware:
         for _sid, session in gone:
             self._log_closed(session, contract.CLOSE_IDLE_TIMEOUT, now)
 
+    def resolve_idle_tracking(self) -> None:
+        """Decide, once, how idle expiry is seen, say so in one log line, start the reconciler.
+
+        The SDK session manager's live sessions when one was passed or can be found inside the
+        app (fastmcp builds its manager in its lifespan and hands none out); otherwise an estimate
+        from last use after ``session_idle_timeout`` (the SDK's 1800 s default when none was
+        given). Never silently nothing: without either, sessions the SDK expired would be counted
+        as dropped at shutdown. Called at lifespan startup (after the app's own startup, so a
+        manager built there exists) or at the first request.
+        """
+        if self._tracking_resolved:
+            return
+        self._tracking_resolved = True
+        if self._manager is None:
+            found = sdk_private.find_session_manager(self.app)
+            if found is not None:
+                self._manager, self._manager_source = found, "found_in_app"
+        if self._manager is not None:
+            self.logger.info(
+                "idle expiry read from the SDK session manager's live sessions",
+                event=EVENT_INSTRUMENTATION_MODE,
+                idle_expiry="session_manager",
+                manager_source=self._manager_source,
+                manager_type=type(self._manager).__name__,
+            )
+        else:
+            given = self.session_idle_timeout is not None
+            if not given:
+                self.session_idle_timeout = SDK_DEFAULT_IDLE_TIMEOUT
+            self.logger.info(
+                "idle expiry estimated from last use: no SDK session manager passed or found; "
+                "pass session_manager= for exact times"
+                + (
+                    ""
+                    if given
+                    else f", or session_idle_timeout= (assumed {SDK_DEFAULT_IDLE_TIMEOUT:g} s)"
+                ),
+                event=EVENT_INSTRUMENTATION_MODE,
+                idle_expiry="estimated",
+                idle_timeout_s=self.session_idle_timeout,
+                idle_timeout_source="argument" if given else "sdk_default",
+            )
+        self._start_reconciler()
+
     def _start_reconciler(self) -> None:
-        if self._manager is None and self.session_idle_timeout is None:
+        if self._reconciler is not None or (
+            self._manager is None and self.session_idle_timeout is None
+        ):
             return
         try:
             self._reconciler = asyncio.get_running_loop().create_task(self._reconcile_loop())
@@ -370,9 +423,7 @@ class SessionWatchMiddleware:
         async def watch_receive() -> Message:
             message = await receive()
             try:
-                if message["type"] == "lifespan.startup" and self._reconciler is None:
-                    self._start_reconciler()
-                elif message["type"] == "lifespan.shutdown":
+                if message["type"] == "lifespan.shutdown":
                     self.begin_shutdown(None)
                     self._stopping = True
             except Exception as exc:
@@ -380,7 +431,12 @@ class SessionWatchMiddleware:
             return message
 
         async def watch_send(message: Message) -> None:
-            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            if message["type"] == "lifespan.startup.complete":
+                try:
+                    self.resolve_idle_tracking()
+                except Exception as exc:
+                    self.fault("lifespan", exc)
+            elif message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
                 await self.aclose()
             await send(message)
 
@@ -469,10 +525,13 @@ def instrument(
     """Wrap any MCP ASGI app with SessionWatch; reads the task identity and logs ``task_started``.
 
     ``session_manager``: the SDK's ``StreamableHTTPSessionManager`` (``mcp_server.session_manager``)
-    lets idle expiry be logged within ``reconcile_interval``; without it, pass
-    ``session_idle_timeout`` for an estimate from last use. ``meter_provider``: bring your own (it
-    is then yours to shut down); by default one is created that exports over OTLP/HTTP only when
-    ``otlp_endpoint`` or ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set.
+    lets idle expiry be logged within ``reconcile_interval``; without it the middleware looks for
+    the manager inside ``app`` (fastmcp 4.x keeps it on its route), and failing that estimates
+    idle expiry from last use after ``session_idle_timeout`` (1800 s, the SDK default, when not
+    given). Which of these it does is said once, in an ``instrumentation_mode`` log line.
+    ``meter_provider``: bring your own (it is then yours to shut down); by default one is created
+    that exports over OTLP/HTTP only when ``otlp_endpoint`` or ``OTEL_EXPORTER_OTLP_ENDPOINT`` is
+    set.
     """
     service = service or os.environ.get(SERVICE_ENV) or DEFAULT_SERVICE
     metadata_error = None

@@ -11,8 +11,12 @@ The task id (also 32 hex digits on Fargate) is exempt, it is not a secret.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import io
 import logging
 import sys
+import threading
 from collections.abc import Iterable
 from typing import IO, Any
 
@@ -22,7 +26,17 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from sessionwatch.server.fingerprint import scrub
 
 # Loggers of the libraries the server runs on; routed through the same JSON, scrubbing handler.
-LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "mcp", "opentelemetry", "httpx")
+LIBRARY_LOGGERS = (
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "mcp",
+    "fastmcp",
+    "opentelemetry",
+    "httpx",
+)
+# Loggers whose level the caller's choice wins over: they are set only when unset.
+_KEEP_LEVEL = frozenset({"mcp", "fastmcp"})
 EVENT_LOG = "log"  # the `event` of lines that are not one of the contract events
 
 
@@ -92,12 +106,21 @@ def build_event_logger(
 
 
 def route_library_logs(
-    logger: Logger, level: int = logging.INFO, names: Iterable[str] = LIBRARY_LOGGERS
+    logger: Logger,
+    level: int = logging.INFO,
+    names: Iterable[str] = LIBRARY_LOGGERS,
+    scrub_streams: bool = True,
 ) -> None:
-    """Send uvicorn, SDK and OpenTelemetry log records through ``logger``'s JSON, scrubbing handler.
+    """Send every library's log records through ``logger``'s JSON, scrubbing handler.
 
     A process-wide change, so the entry point (not ``instrument()``) applies it. Without it those
-    libraries print plain-text lines, and the SDK's carry raw session ids.
+    libraries print plain-text lines, and the SDK's carry raw session ids. The named loggers
+    (uvicorn, mcp, fastmcp, OpenTelemetry, httpx) and every other logger that already has a
+    handler of its own (fastmcp's rich console handler, for one) get the scrubbing handler
+    instead; everything else reaches it through the root logger. With ``scrub_streams`` (the
+    default) ``sys.stdout`` and ``sys.stderr`` are scrubbed as well
+    (:func:`scrub_process_output`): what a library prints without logging, and the tracebacks of
+    uncaught exceptions, never carry a raw id either.
     """
     handler: logging.Handler = logger.registered_handler
     # Anything else that reaches the root logger (MCPServer() installs a plain-text root handler).
@@ -106,8 +129,81 @@ def route_library_logs(
         lib = logging.getLogger(name)
         lib.handlers = [handler]
         lib.propagate = False
-        if name != "mcp" or lib.level == logging.NOTSET:
+        if name not in _KEEP_LEVEL or lib.level == logging.NOTSET:
             lib.setLevel(level)
+    for name, other in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(other, logging.Logger) and other.handlers and name != logger.name:
+            other.handlers = [handler]  # its level stays the caller's
     # The OTLP exporter logs every failed export; SessionWatch logs the first and counts them all.
     logging.getLogger("opentelemetry.exporter").setLevel(logging.CRITICAL)
     logging.getLogger("opentelemetry.sdk.metrics").setLevel(logging.CRITICAL)
+    if scrub_streams:
+        keep = handler.keep if isinstance(handler, ScrubbingStreamHandler) else frozenset()
+        scrub_process_output(keep)
+
+
+class ScrubbingStream(io.TextIOBase):
+    """A text stream that rewrites id-shaped tokens of every complete line before passing it on.
+
+    Installed as ``sys.stdout`` / ``sys.stderr`` by :func:`scrub_process_output`, so whatever a
+    library prints without going through logging (rich consoles, ``print``, warnings, the
+    interpreter's own traceback of an uncaught exception, ``threading``'s) is scrubbed too. Lines
+    are held until their newline, so an id split across two writes is still one token.
+    """
+
+    def __init__(self, raw: IO[str], keep: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.raw = raw
+        self.keep = frozenset(keep)
+        self._pending = ""
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            data = self._pending + text
+            head, sep, tail = data.rpartition("\n")
+            self._pending = tail
+            if sep:
+                self.raw.write(scrub(head + sep, self.keep))
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._pending:
+                self.raw.write(scrub(self._pending, self.keep))
+                self._pending = ""
+            self.raw.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return bool(getattr(self.raw, "isatty", lambda: False)())
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self.raw, "encoding", "utf-8"))
+
+
+def scrub_process_output(keep: Iterable[str] = ()) -> None:
+    """Scrub everything written to ``sys.stdout`` and ``sys.stderr`` from now on (idempotent).
+
+    The interpreter's default hooks print uncaught exceptions (main thread and other threads)
+    there, so their tracebacks, whose messages may carry a session id, are scrubbed as well.
+    """
+    for name in ("stdout", "stderr"):
+        current = getattr(sys, name)
+        if current is None or isinstance(current, ScrubbingStream):
+            continue
+        setattr(sys, name, ScrubbingStream(current, keep))
+    atexit.register(_flush_std_streams)
+
+
+def _flush_std_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, ScrubbingStream):
+            with contextlib.suppress(Exception):
+                stream.flush()

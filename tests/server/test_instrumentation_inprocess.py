@@ -142,7 +142,7 @@ def test_session_created_once_and_deleted_once() -> None:
             headers={"mcp-session-id": SID})  # fmt: skip
     request(middleware, method="DELETE", headers={"mcp-session-id": SID})
     request(middleware, method="DELETE", headers={"mcp-session-id": SID})
-    events = [r for r in lines(out) if r["event"] != "task_started"]
+    events = [r for r in lines(out) if r["event"] not in ("task_started", "instrumentation_mode")]
     assert [e["event"] for e in events] == ["session_created", "session_closed"]
     assert events[0]["session"] == fingerprint(SID)
     assert events[0]["protocol_version"] == "2025-06-18"
@@ -271,3 +271,47 @@ def test_task_metadata_parsing() -> None:
 def test_drain_budget_warns_when_it_does_not_fit_stop_timeout() -> None:
     assert check_drain_budget(10, 5, 30) is None
     assert "stopTimeout" in (check_drain_budget(25, 5, 30) or "")
+
+
+def test_an_app_without_a_session_manager_says_once_that_idle_expiry_is_estimated() -> None:
+    middleware, out, _ = make(responder())
+    for _ in range(3):
+        request(middleware, body=[b'{"jsonrpc":"2.0","id":1,"method":"ping"}'])
+    (mode,) = [r for r in lines(out) if r["event"] == "instrumentation_mode"]
+    assert mode["idle_expiry"] == "estimated" and mode["idle_timeout_s"] == 1800.0
+    assert mode["idle_timeout_source"] == "sdk_default"
+    assert "session_manager=" in mode["message"]
+    # A session the app never closed is estimated expired after the timeout, not "dropped".
+    middleware.sessions.created(SID, 0.0, None)
+    middleware.reconcile()
+    closed = [r for r in lines(out) if r["event"] == "session_closed"]
+    assert closed and closed[0]["reason"] == "idle_timeout"
+
+
+def test_lost_session_answers_of_every_sdk_are_logged_with_their_form() -> None:
+    answers = [
+        (404, b'{"jsonrpc":"2.0","error":{"code":-32001,"message":"Session not found"},"id":null}',
+         -32001),
+        (404, b'{"jsonrpc":"2.0","id":"server-error","error":{"code":-32600,'
+              b'"message":"Session not found"}}', -32600),
+        (400, b"Bad Request: No valid session ID provided", None),
+        (400, b'{"jsonrpc":"2.0","error":{"code":-32000,'
+              b'"message":"Bad Request: No valid session ID provided"},"id":null}', -32000),
+    ]  # fmt: skip
+    for status, body, code in answers:
+        middleware, out, reader = make(responder(status=status, body=body))
+        request(middleware, body=[b'{"jsonrpc":"2.0","id":3,"method":"tools/call"}'],
+                headers={"mcp-session-id": SID})  # fmt: skip
+        (event,) = [r for r in lines(out) if r["event"] == "session_not_found"]
+        assert (event["http_status"], event["jsonrpc_code"]) == (status, code)
+        assert metric_values(reader)[contract.METRIC_SESSION_NOT_FOUND] == 1
+        data = reader.get_metrics_data()
+        types = {
+            dict(point.attributes).get(contract.ATTR_ERROR_TYPE)
+            for rm in data.resource_metrics
+            for sm in rm.scope_metrics
+            for metric in sm.metrics
+            if metric.name == contract.METRIC_OPERATION_DURATION
+            for point in metric.data.data_points
+        }
+        assert types == {str(code if code is not None else status)}
