@@ -470,6 +470,10 @@ def _run_indices(
                     file=out,
                     flush=True,
                 )
+                partial = os.environ.get("ACCURACY_PARTIAL")
+                if partial:  # a long run leaves its latest matrices behind, per worker
+                    with open(f"{partial}.{indices[0]}", "w") as f:
+                        print_results(res, f)
     return res
 
 

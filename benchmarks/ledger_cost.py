@@ -16,8 +16,9 @@ Then, at each size, the real handlers run the measured events against the filled
 rules, eventually consistent reads): one ``session_created``, a batch of 10 ``session_not_found``
 (sessions of 10 different replaced tasks), one ECS task event (a stop of a live task and a start
 of a new one, averaged), one deployment event (IN_PROGRESS of a new deployment, its COMPLETED,
-averaged), one reporter run. It prints units per event, the ratio 100,000 / 1,000, and a monthly
-cost model for three cluster sizes (prices stated in the table's notes).
+averaged), an ordinary reporter run, and one follow-up report (30 late losses reopen 30 old
+deployments; the next run sends them). It prints units per event, the ratio 100,000 / 1,000,
+and a monthly cost model for three cluster sizes (prices stated in the table's notes).
 """
 
 from __future__ import annotations
@@ -344,6 +345,7 @@ EVENTS = (
     "ecs_task_event",
     "deployment_event",
     "reporter_run",
+    "follow_up_report",
 )
 
 
@@ -455,9 +457,12 @@ def measure_size(size: int, template: list[dict[str, Any]], unit: Unit, t0: floa
         samples.append(drv.measure(partial(drv.ecs, b, now + 62)))
     out["deployment_event"] = _avg(samples)
 
-    # Reporter runs: one while the two deployments are fresh, one after their grace period.
+    # Reporter runs. The first one sends the 30 follow-up reports the late losses above asked
+    # for (its units per follow-up are one row); the next two are ordinary runs (the two new
+    # deployments' reports, then nothing to send): the per-minute cost.
+    busy = drv.measure(lambda: drv.reporter(now + 70))
+    out["follow_up_report"] = (busy[0] / 30, busy[1] / 30)
     samples = [
-        drv.measure(lambda: drv.reporter(now + 70)),
         drv.measure(lambda: drv.reporter(now + 62 + GRACE_S + 5)),
         drv.measure(lambda: drv.reporter(now + 62 + GRACE_S + 65)),
     ]
@@ -561,6 +566,7 @@ def monthly(c: Cluster, units: dict[str, tuple[float, float]]) -> dict[str, floa
         (created, "session_created"),
         (nf_batches, "not_found_batch_10"),
         (reporter_runs, "reporter_run"),
+        (deployments, "follow_up_report"),  # about what one report costs, once a deployment
     ):
         r += count * units[event][0]
         w += count * units[event][1]

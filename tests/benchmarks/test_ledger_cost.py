@@ -34,6 +34,7 @@ def test_cost_model_arithmetic() -> None:
         "session_created": (0.0, 0.0),
         "not_found_batch_10": (0.0, 0.0),
         "reporter_run": (0.0, 0.0),
+        "follow_up_report": (0.0, 0.0),
     }
     m = monthly(small, units)
     # 1 deployment a day x 30 days x 2 tasks x 5 task events = 300 events.
