@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from lab.alarm_replay import Datapoint
 from lab.cloudwatch import AwsEmfBridge, put_metric_data, subscription_payload
 from lab.cluster import Cluster
 from lab.detectors_runtime import REPORTER_HANDLER, SESSION_HANDLER, LabAccount
@@ -52,6 +53,7 @@ class Pipeline:
     lines_shipped: int = 0
     lines_filtered_out: int = 0
     server_points: int = 0
+    server_datapoints: list[Datapoint] = field(default_factory=list)  # the dashboard preview's
     _otlp_offset: int = 0
     _next_report: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -115,6 +117,7 @@ class Pipeline:
         self._otlp_offset = len(points)
         if fresh:
             datapoints = self.bridge.convert(fresh)
+            self.server_datapoints.extend(datapoints)
             self.server_points += put_metric_data(
                 self.account.moto.client("cloudwatch"), datapoints
             )

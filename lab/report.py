@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.alarm_replay import Evaluation
+from lab.dashboard_preview import DashboardData, render_dashboard
 from lab.ecs_events import DETAIL_DEPLOYMENT, DETAIL_TASK
 from lab.ecs_play import Played
 from lab.scenarios import ALARM_ERRORS_PREFIX, Outcome, Scenario
@@ -39,6 +40,8 @@ class RunResult:
     server_points: int
     invocation_errors: list[str] = field(default_factory=list)
     played: Played = field(default_factory=Played)
+    latency: list[str] = field(default_factory=list)  # lab.alarm_latency.lines
+    dashboard: DashboardData | None = None
     truth_by_deployment: dict[str, int] = field(default_factory=dict)
 
 
@@ -152,6 +155,7 @@ def render_text(r: RunResult) -> str:
     ]
     lines += [f"{a:<{width}}| {b}" for a, b in rows]
     lines += ["", *rollout_lines(r)] if r.played.deployments else []
+    lines += ["", *r.latency] if r.latency else []
     if r.problems:
         lines += ["", "Verdict problems:"] + [f"  - {p}" for p in r.problems]
     return "\n".join(lines)
@@ -171,7 +175,10 @@ def render_markdown(r: RunResult) -> str:
     md += [f"| {a} | {b} |" for a, b in rows]
     if r.played.deployments:
         md += [""] + [f"- {line}" for line in rollout_lines(r)]
-    md += ["", "![timeline](timeline.png)", "", "## Alarm history (replayed from the template)"]
+    if r.latency:
+        md += ["", "## Alarm latency", "", "```", *r.latency, "```"]
+    md += ["", "![timeline](timeline.png)", "", "![dashboard preview](dashboard.png)"]
+    md += ["", "## Alarm history (replayed from the template)"]
     for key, timeline in sorted(r.timelines.items()):
         changes = []
         previous = None
@@ -380,6 +387,8 @@ def write_report(r: RunResult, directory: Path, raw_ids: set[str], printed: list
         for report in r.reports:
             f.write(json.dumps(report.get("envelope") or report, default=str) + "\n")
     draw_timeline(r, directory / "timeline.png")
+    if r.dashboard is not None:
+        render_dashboard(r, r.dashboard, directory / "dashboard.png")
     (directory / "summary.json").write_text(json.dumps(summary(r), indent=1, sort_keys=True))
     (directory / "report.md").write_text(render_markdown(r))
     written = [p.read_text(errors="replace") for p in directory.glob("*") if p.suffix != ".png"]

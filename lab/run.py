@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from lab import alarm_latency
 from lab.alarm_replay import ALARM, AlarmDefinition, alarms_from_template, replay
 from lab.cluster import Cluster
+from lab.dashboard_preview import DashboardData
 from lab.detectors_runtime import LAMBDA_NAMESPACE, REPORTER_HANDLER, LabAccount, scaled_env
 from lab.ecs_events import EcsEvent, ServiceRef, new_deployment_id
 from lab.ecs_play import Played, Stage, blue_green, circuit_breaker, one_task_stops, rolling
@@ -370,6 +372,20 @@ async def run(options: RunOptions) -> int:
             if (key := alarm_key(alarm)) is not None
         }
         fired = frozenset(k for k, tl in timelines.items() if any(e.state == ALARM for e in tl))
+        latency: list[str] = []
+        losses = [float(e["t"]) for e in calls if is_loss(e)]
+        if deployment_alarm is not None and losses and ALARM_DEPLOYMENT in timelines:
+            latency = alarm_latency.lines(
+                alarm_latency.measure(
+                    min(losses),
+                    [r for t in cluster.tasks for r in t.process.records],
+                    account.invocations,
+                    account.detector_points,
+                    deployment_alarm,
+                    timelines[ALARM_DEPLOYMENT],
+                    scale,
+                )
+            )
         facts = [_report_facts(r) for r in reports]
         origin = {
             **origins(calls),
@@ -405,6 +421,14 @@ async def run(options: RunOptions) -> int:
             problems=problems,
             deployment_id=played.deployment_id,
             played=played,
+            latency=latency,
+            dashboard=DashboardData(
+                account.detector_points,
+                pipeline.server_datapoints,
+                {k: v for k, v in timelines.items() if not k.startswith(ALARM_ERRORS_PREFIX)},
+                settings.service,
+                scale,
+            ),
             truth_by_deployment=truth,
             targets={t: s.status for t, s in states.items()},
             lb_5xx=lb.backend_5xx(),

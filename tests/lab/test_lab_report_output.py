@@ -125,3 +125,47 @@ def test_timeline_legend_names_each_task_old_or_replacement() -> None:
         (old, "0ld00ld0 old, rev 1, stopped 12 s"),
         (new, "9e709e70 replacement, rev 2"),
     ]
+
+
+def test_dashboard_preview_draws_the_body_widgets_over_the_run(tmp_path: Path) -> None:
+    from lab.alarm_replay import Datapoint
+    from lab.dashboard_preview import DashboardData, widget_series
+    from sessionwatch.contract import (
+        DIMENSION_CAUSE,
+        DIMENSION_SERVICE,
+        METRIC_SESSIONS_LOST,
+        NAMESPACE,
+    )
+    from sessionwatch.dashboards.body import sessions_lost_by_cause
+
+    dims = ((DIMENSION_CAUSE, "deployment"), (DIMENSION_SERVICE, "mcp-server"))
+    lost = [Datapoint(NAMESPACE, METRIC_SESSIONS_LOST, dims, 110.5, 1.0)] * 2
+    r = result([call(105.0, 200, "aaaaaaaaaaaaaaaa", "t-old")])
+    data = DashboardData(lost, [], r.timelines, "mcp-server", time_scale=20)
+    from lab.dashboard_preview import lab_inputs
+
+    widget = sessions_lost_by_cause(lab_inputs("mcp-server", []))
+    # the body's own widget, its 60 s period scaled to 3 s: both losses in one bucket
+    assert widget_series(widget, r, data)["mcp-server deployment"] == [(108.0, 2.0)]
+    r.dashboard = data
+    write_report(r, tmp_path, {RAW}, [])
+    assert (tmp_path / "dashboard.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "summary.json").exists() and (tmp_path / "sns-messages.jsonl").exists()
+
+
+def test_alarm_latency_terms_and_the_aws_model() -> None:
+    from types import SimpleNamespace
+
+    from lab.alarm_latency import lines, measure
+    from lab.alarm_replay import AlarmDefinition
+
+    alarm = AlarmDefinition("A", "SessionsLost", "SessionWatch", (), "Sum", 60, 1, 1.0, "GTE")
+    records = [{"event": "session_not_found", "timestamp": "1970-01-01T00:01:40.200+00:00"}]
+    invocation = SimpleNamespace(time=101.5, duration=0.5, result={"counted": 1})
+    timeline = [Evaluation(102.0, OK, 0, 0), Evaluation(105.0, ALARM, 1, 1)]
+    m = measure(100.0, records, [invocation], [], alarm, timeline, time_scale=20)
+    assert (m.delivered, m.lambda_s, m.in_alarm) == (101.0, 0.5, 105.0)
+    text = "\n".join(lines(m))
+    assert "Logs subscription delivery   lab    1.0 s" in text
+    assert "alarm evaluation             lab    3.5 s" in text
+    assert "60-s periods typically" in text and "10-s periods (high_resolution_alarms)" in text
