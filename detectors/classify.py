@@ -57,6 +57,7 @@ class Decision:
     occurrence: NotFound
     verdict: Verdict
     counted: bool
+    revised_from: Cause | None = None  # an earlier verdict of this same 404, now contradicted
 
 
 def classify(
@@ -103,7 +104,11 @@ def classify(
         d = decisions[i]
         try:  # one failed lock must not keep the others from being counted
             if ledger.lock_verdict(d.occurrence, d.verdict, now):
-                decisions[i] = replace(d, counted=True)
+                # Only a late decision can contradict an earlier final one (final verdicts
+                # before the grace period are those no fact can change).
+                late = now >= d.occurrence.at + cfg.grace_period_s
+                revised = _revised(ledger, d) if late else None
+                decisions[i] = replace(d, counted=True, revised_from=revised)
         except Exception as exc:  # re-raised below, after the rest
             failure = failure or exc
             park.append(d.occurrence)  # decided again by the reporter (or the retry)
@@ -190,6 +195,19 @@ def read_facts(ledger: Ledger, occurrences: list[NotFound], horizon: float) -> B
             index.setdefault(more[q], {}).update((item_key(i), i) for i in items)
     windows = {svc: windows_from_index(items.values()) for svc, items in index.items()}
     return BatchFacts(origins, tasks, windows)
+
+
+def _revised(ledger: Ledger, d: Decision) -> Cause | None:
+    """The cause this same 404 was counted under before, when later facts changed its verdict
+    (a fact delivered later than the grace period): both stay counted, the change is logged.
+    One Query of the session's locks, only for a newly counted pair."""
+    for cause, serving, at in ledger.session_locks(d.occurrence.fingerprint):
+        same = (
+            serving == d.occurrence.task_id and at is not None and abs(at - d.occurrence.at) < 1e-3
+        )
+        if same and cause is not d.verdict.cause:
+            return cause
+    return None
 
 
 def _oldest(items: Iterable[Mapping[str, Any]]) -> float | None:

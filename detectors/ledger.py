@@ -10,6 +10,7 @@ deletion can lag by days, so readers also ignore what is older than the TTL by i
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from sessionwatch.contract import Cause
 from sessionwatch.detectors.core import Verdict
 from sessionwatch.detectors.facts import (
     DeploymentObserved,
@@ -529,6 +531,18 @@ class Ledger:
 
     def task_sessions(self, task_id: str) -> list[SessionSpan]:
         return spans_from_items(self.query(task_sessions_pk(task_id)))
+
+    def session_locks(self, fp: str) -> list[tuple[Cause, str | None, float | None]]:
+        """The session's count locks: cause, serving task and time of the earliest 404."""
+        pk, prefix = lost_prefix(fp)
+        out = []
+        # Made after deciding (to log a revision), not a read the decision waits for: it is
+        # not counted in ``read_round_trips``.
+        for item in self._query(Query(pk, prefix=prefix)):
+            with contextlib.suppress(ValueError):
+                cause = Cause(item["sk"]["S"].removeprefix(LOST_PREFIX))
+                out.append((cause, get_s(item, "serving_task"), get_n(item, "at")))
+        return out
 
     def deployment_losses(self, service: str, deployment_id: str) -> list[float]:
         """The earliest 404 time of each session the deployment lost, sorted."""

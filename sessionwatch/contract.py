@@ -143,6 +143,8 @@ SESSION_EVENTS_FILTER_PATTERN: Final = (
 # The detectors' verdict log lines; the dashboard's Logs Insights widget queries the first.
 VERDICT_LOG_MESSAGE: Final = "session loss decided"
 PENDING_LOG_MESSAGE: Final = "session loss pending"
+# A verdict that later facts contradicted: logged with both causes (`cause`, `revised_from`).
+REVISED_LOG_MESSAGE: Final = "session loss revised"
 
 # The detectors' environment variable for SessionsLost's EMF StorageResolution: "1" (high
 # resolution, for the construct's 10-second loss alarms) or "60" (standard). Set by the construct.

@@ -89,18 +89,22 @@ def log_bad_input(bad: list[BadInput]) -> None:
 
 
 def log_decisions(decisions: list[Decision]) -> None:
-    """One line per decided or parked loss: fingerprints only, never a raw session id."""
+    """One line per decided or parked loss: fingerprints only, never a raw session id; a
+    revised verdict gets a warning naming both causes."""
     for d in decisions:
-        logger.info(
-            contract.VERDICT_LOG_MESSAGE if d.verdict.final else contract.PENDING_LOG_MESSAGE,
-            extra={
-                "session": d.occurrence.fingerprint,
-                "cause": d.verdict.cause.value,
-                "ecs_service": d.verdict.service,
-                "origin_task": d.verdict.origin_task,
-                "serving_task": d.occurrence.task_id,
-                "deployment_id": d.verdict.deployment_id,
-                "basis": d.verdict.basis,
-                "counted": d.counted,
-            },
-        )
+        fields = {
+            "session": d.occurrence.fingerprint,
+            "cause": d.verdict.cause.value,
+            "ecs_service": d.verdict.service,
+            "origin_task": d.verdict.origin_task,
+            "serving_task": d.occurrence.task_id,
+            "deployment_id": d.verdict.deployment_id,
+            "basis": d.verdict.basis,
+            "counted": d.counted,
+        }
+        message = contract.VERDICT_LOG_MESSAGE if d.verdict.final else contract.PENDING_LOG_MESSAGE
+        logger.info(message, extra=fields)
+        if d.revised_from is not None:
+            logger.warning(
+                contract.REVISED_LOG_MESSAGE, extra=fields | {"revised_from": d.revised_from.value}
+            )

@@ -135,3 +135,38 @@ def test_blue_green_losses_report_and_follow_up(ledger_env: LedgerEnv) -> None:
     assert run_reporter(cfg, lg, sns, cw, T0 + 1910).reports == []
     [third] = run_reporter(cfg, lg, sns, cw, T0 + 1830 + FOLLOWUP_EVERY_S + 1).reports
     assert third.followup and third.sessions_lost == 3
+
+
+def test_a_verdict_contradicted_by_late_facts_is_logged_as_revised(
+    ledger_env: LedgerEnv, monkeypatch
+) -> None:
+    """The origin's stop arrives later than the grace period: the 404 was judged stickiness;
+    its re-delivery now says deployment, counted once under it, and logged as revised."""
+    from sessionwatch.contract import REVISED_LOG_MESSAGE
+    from sessionwatch.detectors.classify import classify
+    from sessionwatch.detectors.facts import DeploymentObserved, NotFound, SessionCreated, TaskFacts
+    from sessionwatch.detectors.handlers import runtime
+
+    lg, cfg = ledger_env.ledger, ledger_env.cfg
+    lg.record_deployment(DeploymentObserved(SERVICE, B, T0, False))
+    lg.record_task(TaskFacts("old", SERVICE, OLD, T0 - 900))
+    lg.record_task(TaskFacts("new", SERVICE, B, T0 + 30))
+    lg.record_sessions([SessionCreated(fp("x"), "old", T0 - 500)], [])
+    nf = NotFound(fp("x"), "new", T0 + 70)
+    late = T0 + 70 + cfg.grace_period_s + 1
+    [first] = classify(lg, [nf], cfg, late)
+    assert (first.verdict.cause, first.counted, first.revised_from) == (
+        Cause.STICKINESS,
+        True,
+        None,
+    )
+    lg.record_task(TaskFacts("old", SERVICE, OLD, T0 - 900, T0 + 60, T0 + 90, SCHED))  # late
+    [again] = classify(lg, [nf], cfg, late + 600)
+    assert (again.verdict.cause, again.counted) == (Cause.DEPLOYMENT, True)
+    assert again.revised_from is Cause.STICKINESS
+    warned: list[tuple[str, dict]] = []
+    monkeypatch.setattr(runtime.logger, "warning", lambda msg, extra: warned.append((msg, extra)))
+    runtime.log_decisions([again])
+    [(msg, extra)] = warned
+    assert msg == REVISED_LOG_MESSAGE
+    assert (extra["cause"], extra["revised_from"]) == ("deployment", "stickiness")
