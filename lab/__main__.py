@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.sweep:
         from lab.sweep import main as sweep
 
-        passed_on = _without(list(argv if argv is not None else sys.argv[1:]), ("--sweep",))
+        passed_on = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--sweep"]
         passed_on = _without(passed_on, ("--report-dir", "--template", "--scenario"))
         return sweep(args.template, args.report_dir, passed_on)
     if args.scenario == "all":

@@ -114,13 +114,15 @@ def run_sweep(
     results = []
     for i, point in enumerate(points, 1):
         directory = report_root / f"point-{i}"
-        run_one(
+        finished = run_one(
             "rolling-deploy",
             template,
             directory,
             [*point.args(), "--interval", f"{interval_s:g}", *extra],
             timeout=400,
         )
+        if not (directory / "events.jsonl").exists():
+            raise RuntimeError(f"sweep point {i} did not run:\n{finished.output[-3000:]}")
         events = [json.loads(line) for line in (directory / "events.jsonl").open()]
         results.append(measure(events, point, interval_s))
     return results
