@@ -141,7 +141,8 @@ def lines(m: Latency) -> list[str]:
         + (
             ""
             if evaluation is None
-            else f" = {evaluation * m.time_scale:.0f} s of alarm evaluation in AWS time"
+            else f" (its alarm evaluation, at {m.time_scale:g}x, is "
+            f"{evaluation * m.time_scale:.0f} s of AWS time)"
         ),
         f"  modelled in AWS: {m.period_s}-s periods typically {typical:.0f} s, worst "
         f"{worst:.0f} s; 10-s periods (high_resolution_alarms) typically {typical10:.0f} s, "
