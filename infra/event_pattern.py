@@ -14,6 +14,8 @@ DETAIL_TYPES: Final = (
     "ECS Deployment State Change",
     "ECS Task State Change",
     "ECS Service Action",
+    # Only services with lifecycle hooks send these; they date the production traffic shift.
+    "ECS Hook State Change",
 )
 
 
