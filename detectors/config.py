@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from sessionwatch.contract import SESSIONS_LOST_RESOLUTION_ENV
+
 DEFAULT_GRACE_PERIOD_SECONDS = 120
 DEFAULT_LEDGER_TTL_DAYS = 14
 DEFAULT_SERVER_METRICS_NAMESPACE = "SessionWatch/MCPServer"
@@ -40,6 +42,9 @@ class Config:
     load_balancer_full_name: str | None = None
     target_group_full_name: str | None = None
     spike_period_s: int = DEFAULT_SPIKE_PERIOD_SECONDS
+    # SESSIONS_LOST_STORAGE_RESOLUTION: 1 stores SessionsLost at high resolution, which the
+    # construct's 10-second alarms need (high_resolution_alarms); 60 (default) is standard.
+    sessions_lost_resolution_s: int = 60
 
     def cluster_matches(self, cluster: str | None) -> bool:
         """True for the configured cluster, given either its name or its ARN."""
@@ -106,4 +111,12 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         load_balancer_full_name=_optional_str(env, "LOAD_BALANCER_FULL_NAME"),
         target_group_full_name=_optional_str(env, "TARGET_GROUP_FULL_NAME"),
         spike_period_s=_positive_int(env, SPIKE_PERIOD_ENV, DEFAULT_SPIKE_PERIOD_SECONDS),
+        sessions_lost_resolution_s=_storage_resolution(env),
     )
+
+
+def _storage_resolution(env: Mapping[str, str]) -> int:
+    value = _positive_int(env, SESSIONS_LOST_RESOLUTION_ENV, 60)
+    if value not in (1, 60):
+        raise ConfigError(f"{SESSIONS_LOST_RESOLUTION_ENV} must be 1 or 60, not {value}")
+    return value

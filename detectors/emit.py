@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricResolution, MetricUnit
 
 from sessionwatch.contract import (
     BAD_INPUT_SERVICE_NAME,
@@ -59,8 +59,13 @@ def aggregate(points: Iterable[MetricPoint]) -> dict[Dimensions, dict[str, float
     return groups
 
 
-def emit(points: Iterable[MetricPoint]) -> None:
-    """Print one EMF document per dimension set (stdout; Lambda ships it to CloudWatch)."""
+def emit(points: Iterable[MetricPoint], sessions_lost_resolution_s: int = 60) -> None:
+    """Print one EMF document per dimension set (stdout; Lambda ships it to CloudWatch).
+
+    ``sessions_lost_resolution_s`` = 1 stores SessionsLost as a high-resolution metric, so an
+    alarm with a 10-second period has datapoints to evaluate; every other metric stays standard.
+    """
+    high = MetricResolution.High if sessions_lost_resolution_s == 1 else MetricResolution.Standard
     for dims, metrics in aggregate(points).items():
         # service="" keeps Powertools from adding its own `service` dimension, which would
         # make these metrics invisible to alarms keyed on ServiceName (+ Cause) only.
@@ -68,5 +73,6 @@ def emit(points: Iterable[MetricPoint]) -> None:
         for key, dim_value in dims:
             sink.add_dimension(name=key, value=dim_value)
         for name, total in metrics.items():
-            sink.add_metric(name=name, unit=MetricUnit.Count, value=total)
+            resolution = high if name == METRIC_SESSIONS_LOST else MetricResolution.Standard
+            sink.add_metric(name=name, unit=MetricUnit.Count, value=total, resolution=resolution)
         sink.flush_metrics()

@@ -28,7 +28,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, int]:
     finally:
         runtime.log_bad_input(out.bad)
         runtime.log_failed(out.failed)
-        emit(out.metric_points())
+        emit(out.metric_points(), runtime.config().sessions_lost_resolution_s)
     out.raise_failures()
     logger.debug("ecs event processed", extra={"stored": out.stored, "ignored": out.ignored})
     return {"stored": out.stored, "ignored": out.ignored, "bad_input": len(out.bad)}

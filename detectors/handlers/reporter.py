@@ -31,7 +31,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, int]:
     finally:
         # Also on an AWS error: what was counted is locked and will not be counted on retry.
         runtime.log_decisions(out.decisions)
-        emit(out.points)
+        emit(out.points, runtime.config().sessions_lost_resolution_s)
         for report in out.reports:
             logger.info("deployment report sent", extra=report.to_json())
         for what, error in out.failures:

@@ -29,7 +29,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, int]:
         runtime.log_bad_input(out.bad)
         runtime.log_failed(out.failed)
         runtime.log_decisions(out.decisions)
-        emit(out.metric_points())
+        emit(out.metric_points(), runtime.config().sessions_lost_resolution_s)
     out.raise_failures()  # after the rest of the batch: Lambda retries, then queues it
     return {
         "stored": out.stored,
