@@ -87,7 +87,7 @@ def _sessionwatch_metric(metric: str, service: str, label: str, **dims: str) -> 
 
 
 def sessions_lost_by_cause(inputs: DashboardInputs) -> Widget:
-    """One line per service and cause: the verdicts of DESIGN section 5."""
+    """One line per service and cause: the verdicts of docs/architecture.md §5."""
     metrics = [
         _sessionwatch_metric(
             contract.METRIC_SESSIONS_LOST,

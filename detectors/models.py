@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sessionwatch import contract
 
-FINGERPRINT_PATTERN = r"^[0-9a-f]{16}$"  # DESIGN section 2; a raw session id never matches
+FINGERPRINT_PATTERN = r"^[0-9a-f]{16}$"  # docs/architecture.md §2; a raw session id never matches
 
 
 class _Lenient(BaseModel):
@@ -69,7 +69,7 @@ class ServiceActionDetail(_Lenient):
 
 
 class ServerLine(_Lenient):
-    """Fields every server line carries (DESIGN section 3); ``event`` picks the subclass."""
+    """Fields every server line carries (docs/architecture.md §3); ``event`` picks the subclass."""
 
     timestamp: datetime
     task_id: str = Field(min_length=1, max_length=128)

@@ -230,7 +230,7 @@ def iter_lines(batch: LogBatch) -> Iterator[LineResult]:
 
 
 def parse_line(message: object, ctx: dict[str, str]) -> LineResult:
-    """One server JSON line (DESIGN section 3) -> a fact."""
+    """One server JSON line (docs/architecture.md §3) -> a fact."""
     if not isinstance(message, str):
         return BadInput("log event without a message", ctx)
     if len(message) > MAX_LINE_BYTES:

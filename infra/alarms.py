@@ -1,4 +1,4 @@
-"""The alarms of DESIGN section 6, one set per ECS service, all acting on the SessionWatch topic.
+"""The alarms of docs/architecture.md §6, one set per ECS service, all acting on the topic.
 
 Missing data is "not breaching": the detectors publish SessionsLost only when a session is lost,
 so silence means no loss, not a broken pipeline (DetectorBadInput and the dashboard cover that).
@@ -166,7 +166,7 @@ def detector_errors_alarm(
     scope: Construct, id: str, *, name: str, function: lambda_.IFunction, topic: sns.ITopic
 ) -> cloudwatch.Alarm:
     """The watcher watched: a detector that keeps failing would otherwise mean silence, which
-    reads exactly like "no sessions lost". Not one of DESIGN section 6's alarms; an addition."""
+    reads exactly like "no sessions lost". An addition to the alarms of docs/architecture.md §6."""
     return _alarm(
         scope,
         id,

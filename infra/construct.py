@@ -3,7 +3,7 @@
 Give it the cluster, the service names, the server's log group (and optionally the ALB) and it
 creates the ledger, the three detectors and what feeds them (an EventBridge rule for the cluster's
 ECS events, a Logs subscription for the server's session events, a one-minute schedule), the
-encrypted alarm/report topic, the alarms of DESIGN section 6 and the dashboard.
+encrypted alarm/report topic, the alarms of docs/architecture.md §6 and the dashboard.
 """
 
 from __future__ import annotations
@@ -325,7 +325,7 @@ class SessionWatch(Construct):
         CfnOutput(self, "DashboardName", value=self.dashboard.ref)
 
     def deployment_alarm(self, service: str) -> cloudwatch.Alarm:
-        """The alarm to name in the service's ECS deployment alarms (DESIGN section 6)."""
+        """The alarm to name in the service's ECS deployment alarms (docs/architecture.md §6)."""
         return self.alarms[service].deployment_loss
 
     def dashboard_inputs(self) -> DashboardInputs:

@@ -2,7 +2,7 @@
 
 A raw ``Mcp-Session-Id`` is a bearer token for a live session, so SessionWatch never logs, stores or
 sends it. Everywhere it is replaced by the first 16 hex characters of SHA-256 over its UTF-8 bytes
-(DESIGN section 2): stable across tasks and detectors, short enough for dashboards, not reversible.
+(docs/architecture.md §2): stable across tasks and detectors, short, not reversible.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 
 - the task identity (ECS task metadata, read once) and a ``task_started`` log line;
 - an ``X-Mcp-Task-Id`` header on every response, so clients can verify routing by task;
-- the session lifecycle as JSON log events and OpenTelemetry metrics (DESIGN sections 3 and 4):
+- the session lifecycle as JSON log events and OpenTelemetry metrics (docs/architecture.md §3, §4):
   created (a response carries a new ``mcp-session-id``), closed (DELETE answered 2xx, idle expiry,
   shutdown) and not found (any SDK's lost-session answer, ``server.lost_session``: 404 with
   JSON-RPC -32600 or -32001, 400 "No valid session ID provided", ...);

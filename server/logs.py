@@ -1,11 +1,11 @@
-"""JSON log lines on stdout (Powertools Logger) in the DESIGN section 3 schema, ids scrubbed.
+"""JSON log lines on stdout (Powertools Logger) in the docs/architecture.md §3 schema, ids scrubbed.
 
 Why a scrubbing *handler* rather than a level change: the SDK prints raw session ids at INFO
 ("Created new transport with session ID: ..."), but also at WARNING ("Rejecting request for session
 ...") and in ERROR tracebacks ("Session ... crashed"), so no log level both keeps useful warnings
 and hides ids. Rewriting the *formatted* line catches every path (message, args, extra fields,
 tracebacks) of every logger routed through the handler. Any 32+ hex-digit or UUID-shaped token is
-replaced by its fingerprint (DESIGN section 2), which keeps SDK lines correlatable with our events.
+replaced by its fingerprint (docs/architecture.md §2): SDK lines stay correlatable.
 The task id (also 32 hex digits on Fargate) is exempt, it is not a secret.
 """
 
@@ -53,14 +53,14 @@ class ScrubbingStreamHandler(logging.StreamHandler):
 
 
 def _default_event(record: logging.LogRecord) -> bool:
-    # Every line has an `event` (DESIGN section 3); library lines get a neutral one.
+    # Every line has an `event` (docs/architecture.md §3); library lines get a neutral one.
     if not hasattr(record, "event"):
         record.event = EVENT_LOG
     record.__dict__.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message
     return True
 
 
-# Event fields that are null where unknown (DESIGN section 3) instead of being dropped.
+# Event fields that are null where unknown (docs/architecture.md §3) instead of being dropped.
 NULLABLE_FIELDS = frozenset(
     {
         "task_arn",

@@ -99,7 +99,7 @@ def build_meter_provider(
 
 @dataclass(frozen=True)
 class Instruments:
-    """The instruments of DESIGN section 4 (names from ``sessionwatch.contract``)."""
+    """The instruments of docs/architecture.md §4 (names from ``sessionwatch.contract``)."""
 
     operation_duration: Histogram
     session_duration: Histogram

@@ -14,7 +14,7 @@ from typing import Final
 
 # ---- The server: log events, metrics, attributes, settings (docs/architecture.md, server) ----
 
-# Log events (DESIGN section 3), the value of the `event` field of each JSON line.
+# Log events (docs/architecture.md §3), the value of the `event` field of each JSON line.
 EVENT_TASK_STARTED: Final = "task_started"
 EVENT_SESSION_CREATED: Final = "session_created"
 EVENT_SESSION_CLOSED: Final = "session_closed"
@@ -33,7 +33,7 @@ CLOSE_CLIENT_DELETE: Final = "client_delete"
 CLOSE_IDLE_TIMEOUT: Final = "idle_timeout"
 CLOSE_SHUTDOWN: Final = "shutdown"
 
-# Metric instruments (DESIGN section 4). The first two follow the OpenTelemetry MCP conventions.
+# Metric instruments (docs/architecture.md §4). The first two follow the OTel MCP conventions.
 METRIC_OPERATION_DURATION: Final = "mcp.server.operation.duration"
 METRIC_SESSION_DURATION: Final = "mcp.server.session.duration"
 METRIC_SESSION_CREATED: Final = "mcp.server.session.created"
@@ -91,7 +91,7 @@ FLAG_SESSION_IDLE_TIMEOUT: Final = "--session-idle-timeout"
 
 
 class Cause(StrEnum):
-    """Why a session was lost: the verdict for one `session_not_found` (DESIGN section 5)."""
+    """Why a session was lost: the verdict for one `session_not_found` (docs/architecture.md §5)."""
 
     DEPLOYMENT = "deployment"
     SCALE_IN = "scale_in"

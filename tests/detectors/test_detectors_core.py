@@ -1,4 +1,4 @@
-"""The pure correlation core: each rule of DESIGN section 5, and when it must stay pending."""
+"""The pure correlation core: each rule of docs/architecture.md §5, and when it stays pending."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -108,9 +109,30 @@ def _clean_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Built from a copy without the repository's tools: proves the wheel needs none of them,
+    # and keeps setuptools' build/ (whose stale files would end up in later wheels) out of it.
+    source = tmp_path_factory.mktemp("source") / "sessionwatch"
+    shutil.copytree(
+        REPO_ROOT,
+        source,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv*",
+            "node_modules",
+            "cdk.out",
+            "lab-report",
+            "build",
+            "__pycache__",
+            "tests",
+            "lab",
+            "benchmarks",
+            "*.egg-info",
+        ),
+    )
     out = tmp_path_factory.mktemp("dist")
     _run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(REPO_ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(source)],
         cwd=out,
     )
     (built,) = out.glob("sessionwatch-*.whl")
