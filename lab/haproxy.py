@@ -277,8 +277,9 @@ class HAProxy:
         slot = f"slot{number}"
         self._next_slot[group] = number + 1
         self._checked(f"set server {group}/{slot} addr {host} port {port}")
-        self._checked(f"set server {group}/{slot} health down")
+        # ready first: leaving maintenance resets the health to UP, so force DOWN after it
         self._checked(f"set server {group}/{slot} state ready")
+        self._checked(f"set server {group}/{slot} health down")
         self.targets[target] = slot
         self.group_of[target] = group
         return slot
