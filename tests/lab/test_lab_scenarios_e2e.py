@@ -38,13 +38,9 @@ DEPLOYMENT_EVENTS = {
     "rollback": [*ROLLED_BACK, ("rollback", COMPLETED)],
     "rollback-on-alarm": [*ROLLED_BACK, ("rollback", COMPLETED)],
 }
-DETECTOR_DEPENDENT = {
-    "canary": "a 404 on a green task for a session created on a still-RUNNING blue task is "
-    "`deployment` for traffic-shifting strategies (issue 9); the detectors know the strategy "
-    "only from hook events or DescribeServices, and today the add-on's ECS rule does not route "
-    "`ECS Hook State Change` (infra/event_pattern.py) and moto's DescribeServices carries no "
-    "deploymentConfiguration.strategy, so they decide `stickiness`",
-}
+# Scenarios whose right answer the detectors on main do not give yet: name -> why (xfail,
+# strict=False). Empty since the add-on's rule routes ECS Hook State Change (canary passes).
+DETECTOR_DEPENDENT: dict[str, str] = {}
 ARGS = ["--warmup", "2", "--after", "2", "--time-scale", "30", "--verbose-probes", "0"]
 
 
