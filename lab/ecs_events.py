@@ -202,5 +202,5 @@ def task_event(ref: ServiceRef, task: TaskRecord, last: str, desired: str, at: f
 
 
 def scheduler_stop_reason(task: TaskRecord) -> str:
-    """ECS names the deployment that STARTED the task being stopped (DESIGN section 5)."""
+    """ECS names the deployment that STARTED the task being stopped (docs/architecture.md §5)."""
     return f"Scaling activity initiated by (deployment {task.started_by})"

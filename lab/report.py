@@ -373,7 +373,7 @@ def summary(r: RunResult) -> dict[str, Any]:
 
 
 def leaked(raw_ids: set[str], texts: list[str]) -> int:
-    """How many of ``texts`` contain a raw session id (the audit of DESIGN section 2)."""
+    """How many of ``texts`` contain a raw session id (the audit of docs/architecture.md §2)."""
     return sum(1 for text in texts if any(raw in text for raw in raw_ids))
 
 

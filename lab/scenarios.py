@@ -25,8 +25,9 @@ class Expectation:
 
     ``report_spike``: the deployment report's metric check (``mcp.server.session.not_found``
     against its pre-deployment baseline) must find a spike (True) or none (False); None: not
-    checked. The spike check and its alarm concern deployment windows only (DESIGN section 6),
-    so scenarios without a deployment expect the spike alarm silent and send no report.
+    checked. The spike check and its alarm concern deployment windows only
+    (docs/architecture.md §6), so scenarios without a deployment expect the spike alarm silent
+    and send no report.
     """
 
     loss_cause: Cause | None
