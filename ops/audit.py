@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
 from botocore.exceptions import (
@@ -24,6 +24,9 @@ from botocore.exceptions import (
     NoRegionError,
     PartialCredentialsError,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
 
 from sessionwatch.ops.audit_model import (
     AlarmConfig,
@@ -105,7 +108,7 @@ def _explain(action: str, subject: str) -> Iterator[None]:
         raise AuditError("aws_error", f"{action} on {subject} failed: {exc}") from exc
 
 
-def _all_metric_alarms(cloudwatch: Any) -> list[Mapping[str, Any]]:
+def _all_metric_alarms(cloudwatch: CloudWatchClient) -> list[Mapping[str, Any]]:
     alarms: list[Mapping[str, Any]] = []
     for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmTypes=["MetricAlarm"]):
         alarms.extend(page.get("MetricAlarms", []))
