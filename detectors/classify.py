@@ -121,6 +121,31 @@ def classify(
     return decisions
 
 
+def revisit_task(
+    ledger: Ledger, task_id: str, cfg: Config, now: float, decisions: list[Decision]
+) -> None:
+    """Decide again the counted 404s of the sessions created on a task whose stop just became
+    known; add to ``decisions`` those counted under a new cause.
+
+    A stop delivered later than the grace period (ECS sends a crash's STOPPED event only, and
+    late) finds those 404s final without it, e.g. ``stickiness`` (origin alive). Each
+    (session, cause) lock keeps its earliest 404; those occurrences go through ``classify``
+    again (the same rules and locks), so a changed cause is counted once under the new cause,
+    marked ``revised_from`` the old one (both stay counted), and a deployment loss lands in its
+    deployment's losses (its report, or a follow-up). An unchanged verdict finds its lock taken
+    and counts nothing. Cost: ``Ledger.task_lost_occurrences`` (one Query, one read wave), then
+    the usual waves of one batch.
+    """
+    occurrences = ledger.task_lost_occurrences(task_id)
+    if not occurrences:
+        return
+    redone: list[Decision] = []
+    try:
+        classify(ledger, occurrences, cfg, now, redone)
+    finally:  # what was counted is emitted even when a later call failed
+        decisions.extend(d for d in redone if d.counted)
+
+
 @dataclass(frozen=True)
 class BatchFacts:
     """What a batch of not-founds is decided from: origins, tasks, windows per service."""

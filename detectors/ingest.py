@@ -9,13 +9,14 @@ harmless: every store is idempotent and every count is guarded by a lock.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sessionwatch.detectors import ecs_read
-from sessionwatch.detectors.classify import Decision, classify
+from sessionwatch.detectors.classify import Decision, classify, revisit_task
 from sessionwatch.detectors.config import Config
 from sessionwatch.detectors.emit import MetricPoint, bad_input, record_failed, sessions_lost
 from sessionwatch.detectors.facts import (
@@ -87,10 +88,13 @@ def ingest_ecs_events(
     ledger: Ledger,
     ecs: ECSClient | None = None,
     out: Outcome | None = None,
+    now: float | None = None,
 ) -> Outcome:
     """Store deployments, hook stages and task observations; reject what is not an in-scope
-    ECS event. The first event of a deployment without settings triggers the one ECS read."""
+    ECS event. The first event of a deployment without settings triggers the one ECS read;
+    a task's first-seen stop time re-examines its sessions' counted 404s (late facts)."""
     out = Outcome() if out is None else out
+    now = time.time() if now is None else now
     for raw in events:
         fact = parse_ecs_event(raw, cfg)
         ctx = {"event_id": str(raw.get("id", ""))[:64]} if isinstance(raw, dict) else {}
@@ -103,7 +107,7 @@ def ingest_ecs_events(
             if _try(out, "hook stage", ctx, partial(ledger.record_hook, fact)):
                 out.stored += 1
         elif isinstance(fact, TaskFacts):
-            if _try(out, "task", ctx, partial(ledger.record_task, fact)):
+            if _try(out, "task", ctx, partial(_task, cfg, ledger, fact, now, out)):
                 out.stored += 1
         else:
             out.ignored += 1
@@ -117,6 +121,12 @@ def _deployment(
     if not deployment_has_settings(merged):
         settings = ecs_read.read(ecs, cfg.cluster_name, obs.service, obs.deployment_id)
         ledger.record_settings(obs.service, obs.deployment_id, settings)
+
+
+def _task(cfg: Config, ledger: Ledger, obs: TaskFacts, now: float, out: Outcome) -> None:
+    merged = ledger.record_task(obs)
+    if merged is not None and merged.new_stop:
+        revisit_task(ledger, obs.task_id, cfg, now, out.decisions)
 
 
 def ingest_log_payload(

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -74,6 +74,7 @@ from sessionwatch.detectors.ledger_items import (
     stop_key,
     tags_of,
     task_from_item,
+    task_from_tags,
     task_key,
     task_sessions_pk,
     task_tags,
@@ -85,11 +86,12 @@ if TYPE_CHECKING:
 else:
     DynamoDBClient = Any
 
-__all__ = ["Ledger", "Query", "lost_prefix"]  # lost_prefix: lab/ reads the count locks
+__all__ = ["Ledger", "Query", "TaskMerge", "lost_prefix"]  # lost_prefix: lab/ reads the count locks
 
 BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25
 _RETRIES = 8
+_Returns = Literal["ALL_NEW", "ALL_OLD"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,14 @@ class Query:
     prefix: str | None = None
 
 
+@dataclass(frozen=True)
+class TaskMerge:
+    """A task's facts after merging one observation, and whether it brought a new stop time."""
+
+    facts: TaskFacts
+    new_stop: bool
+
+
 class Ledger:
     """Thin typed access to the table; no decisions are made here."""
 
@@ -118,8 +128,11 @@ class Ledger:
         # Wall-clock, not the handlers' clock: DynamoDB's TTL compares against real time.
         return {"N": str(int(time.time() + self._ttl_s))}
 
-    def _add_tags(self, key: Key, tags: Sequence[str], extra: Mapping[str, str]) -> Item:
-        """ADD tags to the item's set (idempotent, order-free); the merged item comes back."""
+    def _add_tags(
+        self, key: Key, tags: Sequence[str], extra: Mapping[str, str], returns: _Returns = "ALL_NEW"
+    ) -> Item:
+        """ADD tags to the item's set (idempotent, order-free); the merged item comes back
+        (``returns="ALL_OLD"``: the item as it was before, to tell what is new)."""
         names = {"#f": TAGS_ATTR}
         values: Item = {":f": {"SS": list(tags)}, ":e": self._expires()}
         sets = ["expires_at = :e"]
@@ -132,7 +145,7 @@ class Ledger:
             UpdateExpression="ADD #f :f SET " + ", ".join(sets),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
-            ReturnValues="ALL_NEW",
+            ReturnValues=returns,
         )
         return dict(resp.get("Attributes") or {})
 
@@ -190,14 +203,23 @@ class Ledger:
             body["sd_arn"] = s_value(hook.service_deployment_arn[:512])
         self._put(hook_key(hook), body)
 
-    def record_task(self, obs: TaskFacts) -> TaskFacts | None:
-        """Merge one task observation; keep the service's live-task and stop indexes."""
+    def record_task(self, obs: TaskFacts) -> TaskMerge | None:
+        """Merge one task observation; keep the service's live-task and stop indexes.
+
+        The answer says whether the observation brought a stop time the item did not hold
+        (``new_stop``): the one moment already-final verdicts of the task's sessions may need
+        another look (``classify.revisit_task``). A re-delivered event brings nothing new.
+        """
         tags = task_tags(obs)
         if not tags:
             return None
-        merged = task_from_item(self._add_tags(task_key(obs.task_id), tags, {}))
-        if merged is None or merged.service is None:
-            return merged
+        old = tags_of(self._add_tags(task_key(obs.task_id), tags, {}, returns="ALL_OLD"))
+        before = task_from_tags(obs.task_id, old)
+        merged = task_from_tags(obs.task_id, [*old, *tags])
+        stops = (merged.stopping_at, merged.stopped_at)
+        new_stop = stops != (before.stopping_at, before.stopped_at)
+        if merged.service is None:
+            return TaskMerge(merged, new_stop)
         began = merged.stop_began
         if began is None:
             self._put(live_task_key(merged.service, merged.task_id), {})
@@ -207,7 +229,7 @@ class Ledger:
                 {"task_id": s_value(merged.task_id)},
             )
             self._delete(live_task_key(merged.service, merged.task_id))
-        return merged
+        return TaskMerge(merged, new_stop)
 
     # --- session facts --------------------------------------------------------------------
 
@@ -531,6 +553,21 @@ class Ledger:
 
     def task_sessions(self, task_id: str) -> list[SessionSpan]:
         return spans_from_items(self.query(task_sessions_pk(task_id)))
+
+    def task_lost_occurrences(self, task_id: str) -> list[NotFound]:
+        """The counted 404s of the sessions created on a task: each (session, cause) lock's
+        earliest occurrence. One Query of the task's partition (its ``OPEN#``/``CLOSED#``
+        items), then ONE read wave of the sessions' locks (a BatchGetItem per 100 keys, one
+        key per session and cause): bounded by the task's sessions, not by the cluster."""
+        fps = [span.fingerprint for span in self.task_sessions(task_id)]
+        keys = [lost_key(f, c) for f in fps for c in Cause if c is not Cause.PENDING]
+        found, _ = self.read_wave(keys)
+        out = []
+        for (pk, _sk), item in sorted(found.items()):
+            serving, at = get_s(item, "serving_task"), get_n(item, "at")
+            if serving and at is not None:
+                out.append(NotFound(pk.removeprefix("SESS#"), serving, at, get_s(item, "service")))
+        return out
 
     def session_locks(self, fp: str) -> list[tuple[Cause, str | None, float | None]]:
         """The session's count locks: cause, serving task and time of the earliest 404."""

@@ -24,8 +24,10 @@ def handler(event: Any, context: LambdaContext) -> dict[str, int]:
         logger.set_correlation_id(event["id"])
     out = Outcome()
     try:
-        ingest_ecs_events([event], runtime.config(), runtime.ledger(), runtime.ecs(), out)
+        cfg, ledger = runtime.config(), runtime.ledger()
+        ingest_ecs_events([event], cfg, ledger, runtime.ecs(), out, runtime.clock())
     finally:
+        runtime.log_decisions(out.decisions)  # verdicts a late stop fact revised
         runtime.log_bad_input(out.bad)
         runtime.log_failed(out.failed)
         emit(out.metric_points(), runtime.config().sessions_lost_resolution_s)

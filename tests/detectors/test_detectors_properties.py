@@ -102,7 +102,7 @@ def test_any_order_duplicates_and_batching_give_the_same_verdicts_and_counts(env
     counted: Counter[str] = Counter()
     for kind, payload in steps:
         if kind == "ecs":
-            assert not ingest_ecs_events([payload], quiet, ledger).bad
+            assert not ingest_ecs_events([payload], quiet, ledger, now=EARLY).bad
             continue
         if kind == "logs":
             out = ingest_log_payload(payload, quiet, ledger, EARLY)
