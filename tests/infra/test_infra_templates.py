@@ -13,6 +13,7 @@ from aws_cdk.assertions import Match, Template
 
 from lab.template import resolve
 from sessionwatch import contract
+from sessionwatch.detectors.ledger_items import TABLE_SCHEMA
 from sessionwatch.infra import adot
 from sessionwatch.infra.construct import LEDGER_ACTIONS, SessionWatch
 from sessionwatch.infra.functions import (
@@ -274,15 +275,10 @@ def test_ledger_table_schema_and_protection(under_test: Stack_) -> None:
     under_test.template.has_resource_properties(
         "AWS::DynamoDB::Table",
         {
-            "KeySchema": [
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            "AttributeDefinitions": [
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            "BillingMode": "PAY_PER_REQUEST",
+            # The keys the ledger reads and writes (the schema its moto tables are built from).
+            "KeySchema": list(TABLE_SCHEMA["KeySchema"]),
+            "AttributeDefinitions": list(TABLE_SCHEMA["AttributeDefinitions"]),
+            "BillingMode": TABLE_SCHEMA["BillingMode"],
             "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
             "SSESpecification": {"SSEEnabled": True},
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
