@@ -1053,7 +1053,7 @@ class _World:
             still = [
                 raw
                 for raw, created in self.open_sessions.get(task.id, {}).items()
-                if created < at and not self._closed_before(task, raw, at)
+                if created < at  # closes remove a session from open_sessions as they are logged
             ]
             fps = [fingerprint(r) for r in still]
             self.logs.append(
@@ -1085,9 +1085,6 @@ class _World:
                         ),
                     )
                 )
-
-    def _closed_before(self, task: Task, raw: str, at: float) -> bool:
-        return False  # closes remove the session from open_sessions as they are logged
 
     def unknown_sessions(self, service: str, start: float, end: float) -> None:
         for _ in range(self.rng.randint(0, 2)):
