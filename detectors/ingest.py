@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sessionwatch.detectors import ecs_read
 from sessionwatch.detectors.classify import Decision, classify, revisit_task
 from sessionwatch.detectors.config import Config
+from sessionwatch.detectors.core import CLOCK_SKEW_S
 from sessionwatch.detectors.emit import MetricPoint, bad_input, record_failed, sessions_lost
 from sessionwatch.detectors.facts import (
     BadInput,
@@ -101,7 +102,7 @@ def ingest_ecs_events(
         if isinstance(fact, BadInput):
             out.bad.append(fact)
         elif isinstance(fact, DeploymentObserved):
-            if _try(out, "deployment", ctx, partial(_deployment, cfg, ledger, ecs, fact)):
+            if _try(out, "deployment", ctx, partial(_deployment, cfg, ledger, ecs, fact, now, out)):
                 out.stored += 1
         elif isinstance(fact, HookObserved):
             if _try(out, "hook stage", ctx, partial(ledger.record_hook, fact)):
@@ -115,12 +116,28 @@ def ingest_ecs_events(
 
 
 def _deployment(
-    cfg: Config, ledger: Ledger, ecs: ECSClient | None, obs: DeploymentObserved
+    cfg: Config,
+    ledger: Ledger,
+    ecs: ECSClient | None,
+    obs: DeploymentObserved,
+    now: float,
+    out: Outcome,
 ) -> None:
     merged = ledger.record_deployment(obs)
     if not deployment_has_settings(merged):
         settings = ecs_read.read(ecs, cfg.cluster_name, obs.service, obs.deployment_id)
         ledger.record_settings(obs.service, obs.deployment_id, settings)
+    if not obs.ended and now >= obs.at + cfg.grace_period_s:
+        # A start delivered later than the grace period: the 404s of its window may already
+        # be final without it (a scheduler stop as scale_in, a traffic shift as stickiness).
+        # Decide again those of the service's tasks that ran in the window: bounded by the
+        # service's live tasks and its stops since the start, not by the cluster.
+        since = obs.at - CLOCK_SKEW_S
+        tasks = set(ledger.live_tasks(obs.service)) | set(
+            ledger.stops_between(obs.service, since, now)
+        )
+        for task_id in sorted(tasks):
+            revisit_task(ledger, task_id, cfg, now, out.decisions)
 
 
 def _task(cfg: Config, ledger: Ledger, obs: TaskFacts, now: float, out: Outcome) -> None:

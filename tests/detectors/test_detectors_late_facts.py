@@ -229,3 +229,37 @@ def test_revisiting_a_task_costs_one_query_and_one_read_wave(wired) -> None:
     assert {(nf.task_id, nf.at) for nf in found} == {("task-z", T0 + 99)}
     assert calls == Counter({"Query": 1, "BatchGetItem": 2})  # 20 x 7 keys: 2 chunks
     assert lg.read_round_trips - before == 2  # the Query, then one wave
+
+
+def test_a_deployment_start_delivered_late_revises_its_window_s_verdicts(
+    wired, capsys, caplog, lambda_context
+) -> None:
+    """The deployment's IN_PROGRESS event arrives after the grace period (here even after its
+    COMPLETED): A's scheduler stop was judged ``scale_in`` (no deployment known). When the start
+    arrives, the service's tasks that ran in the window are decided again: ``deployment``,
+    counted once per session, with the deployment's loss entries; a re-delivery adds nothing."""
+    run = Run(wired, capsys, caplog, lambda_context)
+    _setup(run)
+    run.at(T0 + 60, "ecs", task("task-c", "RUNNING", T0 + 60, started_by=D1, started_at=T0 + 60))
+    stop = task(
+        "task-a",
+        "STOPPED",
+        CRASH + 2,
+        started_by=OLD,
+        started_at=T0 - 3600,
+        stopping_at=CRASH - 5,
+        stopped_at=CRASH,
+        stop_code="ServiceSchedulerInitiated",
+        reason=f"Scaling activity initiated by (deployment {OLD})",
+    )
+    run.at(CRASH + 2, "ecs", stop)
+    _not_founds(run, CRASH + 25)
+    run.at(CRASH + 20 + GRACE + 1, "reporter", {})
+    assert run.lost == Counter({Cause.SCALE_IN.value: 2})
+    run.at(CRASH + 150, "ecs", deployment(D1, "COMPLETED", CRASH + 60))
+    late_start = deployment(D1, "IN_PROGRESS", T0 + 50)
+    assert run.at(CRASH + 269, "ecs", late_start) == Counter({Cause.DEPLOYMENT.value: 2})
+    assert {r[1:] for r in run.revised} == {(Cause.SCALE_IN.value, Cause.DEPLOYMENT.value)}
+    assert run.at(CRASH + 280, "ecs", late_start) == Counter()
+    losses = wired["ledger"].query(deployment_pk(SERVICE, D1), "LOST#")
+    assert sorted(i["sk"]["S"] for i in losses) == sorted(f"LOST#{fp(s)}" for s in SESSIONS)
