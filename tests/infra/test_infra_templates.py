@@ -16,6 +16,7 @@ from sessionwatch import contract
 from sessionwatch.detectors.ledger_items import TABLE_SCHEMA
 from sessionwatch.infra import adot
 from sessionwatch.infra.construct import LEDGER_ACTIONS, SessionWatch
+from sessionwatch.infra.event_pattern import DETAIL_TYPES
 from sessionwatch.infra.functions import (
     HANDLERS,
     PYTHON_RUNTIME,
@@ -167,11 +168,7 @@ def test_ecs_rule_targets_the_ecs_events_detector(under_test: Stack_) -> None:
             "Properties": {
                 "EventPattern": {
                     "source": ["aws.ecs"],
-                    "detail-type": [
-                        "ECS Deployment State Change",
-                        "ECS Task State Change",
-                        "ECS Service Action",
-                    ],
+                    "detail-type": list(DETAIL_TYPES),
                     "$or": [
                         {"detail": {"clusterArn": Match.any_value()}},
                         {"resources": [{"prefix": Match.any_value()}]},
