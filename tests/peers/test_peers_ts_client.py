@@ -92,8 +92,20 @@ def test_typescript_client_losses_are_logged_and_attributed_to_stickiness(
             # seen: the reporter (every minute in AWS) decides what stayed pending.
             grace = float(account.function_env(REPORTER_HANDLER)["GRACE_PERIOD_SECONDS"])
             time.sleep(grace + 0.5)
-            pipeline.step(force_reporter=True)
-            verdicts = account.verdicts(sorted(not_found))
+            # The tasks' output is read as it is flushed: under load the last lines can reach
+            # the pipeline a step later, so step until every not-found has its verdict (bounded).
+            deadline = time.monotonic() + 30
+            while True:
+                pipeline.step(force_reporter=True)
+                not_found = {
+                    e["session"]: task.task_id
+                    for task in tasks
+                    for e in task.process.events(contract.EVENT_SESSION_NOT_FOUND)
+                }
+                verdicts = account.verdicts(sorted(not_found))
+                if all(fp in verdicts for fp in not_found) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
             outputs = [task.process.output for task in tasks]
             task_ids = [task.task_id for task in tasks]
         finally:
