@@ -501,6 +501,8 @@ class _World:
     # -- tasks --
 
     def start_task(self, service: str, dep: Deployment, t: float) -> Task:
+        if dep.start > T_BASE - 60:  # ECS creates a deployment's tasks after the deployment
+            t = max(t, dep.start + 31.0)
         task = Task(f"{self.rng.getrandbits(128):032x}", service, dep.id, dep.revision, t)
         task.spot = self.rng.random() < 0.3
         self.tasks[task.id] = task
@@ -537,6 +539,8 @@ class _World:
         graceful: bool = True,
         drain: bool = True,
     ) -> None:
+        if task.stopping is not None or task.stopped is not None:
+            return  # a task stops once: stories are written out of time order
         task.stop_code, task.reason, task.cause, task.charged_to = code, reason, cause, charged_to
         task.graceful = graceful
         if drain:
@@ -743,7 +747,7 @@ class _World:
     # -- incidents --
 
     def incident(self, service: str, t: float, kind: str) -> None:
-        alive = [k for k in self.alive(service, t) if k.receiving(t)]
+        alive = [k for k in self.alive(service, t) if k.receiving(t) and k.stopped is None]
         if not alive:
             return
         victim = self.rng.choice(alive)
@@ -779,7 +783,11 @@ class _World:
         self.start_task(service, self.primary[service], t + self.rng.uniform(20, 40))
 
     def scale_in(self, service: str, t: float, of: Deployment, label: str) -> None:
-        alive = [k for k in self.alive(service, t) if k.started_by == of.id and k.receiving(t)]
+        alive = [
+            k
+            for k in self.alive(service, t)
+            if k.started_by == of.id and k.receiving(t) and k.stopped is None
+        ]
         if len(alive) < 2:
             return
         victim = self.rng.choice(alive)

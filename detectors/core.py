@@ -199,14 +199,18 @@ def stopper(
     task: TaskFacts, windows: Sequence[DeploymentWindow], grace_s: float
 ) -> DeploymentWindow | None:
     """The deployment that stopped ``task``: the latest one replacing it whose window holds
-    the stop (with overlapping rollouts the newest one is in charge of the service)."""
+    the stop (with overlapping rollouts the newest one is in charge of the service).
+
+    The stop and the deployment's start are both ECS's own timestamps, so no skew is allowed
+    between them: a stop 3 s before the next deployment began is still the previous one's.
+    """
     began = task.stop_began
     if began is None:
         return None
     candidates = [
         w
         for w in windows
-        if replaces(w, task) and w.contains(began, grace_s) and w.started_at <= began + CLOCK_SKEW_S
+        if replaces(w, task) and w.contains(began, grace_s) and w.started_at <= began
     ]
     return max(candidates, key=lambda w: (w.started_at, w.deployment_id), default=None)
 

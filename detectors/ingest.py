@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sessionwatch.detectors import ecs_read
 from sessionwatch.detectors.classify import Decision, classify, revisit_task
 from sessionwatch.detectors.config import Config
-from sessionwatch.detectors.core import CLOCK_SKEW_S
+from sessionwatch.detectors.core import CLOCK_SKEW_S, rollback_target
 from sessionwatch.detectors.emit import MetricPoint, bad_input, record_failed, sessions_lost
 from sessionwatch.detectors.facts import (
     BadInput,
@@ -127,6 +127,12 @@ def _deployment(
     if not deployment_has_settings(merged):
         settings = ecs_read.read(ecs, cfg.cluster_name, obs.service, obs.deployment_id)
         ledger.record_settings(obs.service, obs.deployment_id, settings)
+    if not obs.ended and rollback_target(obs.reason) is not None:
+        # The failed deployment's report may have gone out before this start arrived, saying
+        # only FAILED: a follow-up (only if it was sent) says it was rolled back, and by what.
+        failed = ledger.previous_deployment(obs.service, obs.deployment_id, obs.at)
+        if failed is not None:
+            ledger.flag_followup(obs.service, failed, now)
     if not obs.ended and now >= obs.at + cfg.grace_period_s:
         # A start delivered later than the grace period: the 404s of its window may already
         # be final without it (a scheduler stop as scale_in, a traffic shift as stickiness).

@@ -299,7 +299,7 @@ class Ledger:
         )
         counted = old is not None and "at" not in old
         if counted and verdict.deployment_id and verdict.service:
-            self.flag_late_loss(verdict.service, verdict.deployment_id, now)
+            self.flag_followup(verdict.service, verdict.deployment_id, now)
         return counted
 
     def _earliest(
@@ -355,9 +355,10 @@ class Ledger:
             raise
         return True
 
-    def flag_late_loss(self, service: str, deployment_id: str, now: float) -> None:
-        """A loss counted after the deployment's report went out: mark a follow-up as due and
-        put the deployment back on the reporter's active list (only if a report was sent)."""
+    def flag_followup(self, service: str, deployment_id: str, now: float) -> None:
+        """A fact that changes a sent report (a loss counted after it, a rollback that began
+        after it): mark a follow-up as due and put the deployment back on the reporter's active
+        list (only if a report was sent)."""
         if self._conditional(
             deployment_key(service, deployment_id),
             "SET followup_due = if_not_exists(followup_due, :t)",
@@ -585,6 +586,14 @@ class Ledger:
         """The earliest 404 time of each session the deployment lost, sorted."""
         items = self.query(deployment_pk(service, deployment_id), LOST_PREFIX)
         return sorted(t for t in (get_n(i, "at") for i in items) if t is not None)
+
+    def previous_deployment(self, service: str, deployment_id: str, at: float) -> str | None:
+        """The service's newest deployment that began before ``deployment_id`` (at ``at``)."""
+        self.read_round_trips += 1
+        windows = windows_from_index(self._query(self.deployments_query(service, at, 3)))
+        earlier = [w for w in windows if w.deployment_id != deployment_id and w.started_at <= at]
+        latest = max(earlier, key=lambda w: (w.started_at, w.deployment_id), default=None)
+        return None if latest is None else latest.deployment_id
 
     def windows_of(self, service: str, lo: float, hi: float) -> list[DeploymentWindow]:
         self.read_round_trips += 1

@@ -9,6 +9,7 @@ import gzip
 import itertools
 import json
 from collections import Counter
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -121,6 +122,25 @@ def test_truth_is_consistent_with_the_inputs() -> None:
         )
         for r in reports.values():
             assert r.outcome in (COMPLETED, "FAILED", SUPERSEDED)
+
+
+def test_ecs_facts_are_physically_possible() -> None:
+    """What real ECS never sends, the generator must not either (a stand-in invents no
+    failures): a task stops once, and a deployment's tasks are created after it began."""
+    for tl in timelines():
+        stop_codes: dict[str, set[str]] = {}
+        for _, ev in tl.ecs_events:
+            d = ev["detail"]
+            if ev["detail-type"] != "ECS Task State Change":
+                continue
+            if d.get("desiredStatus") == "STOPPED":
+                task_id = d["taskArn"].rsplit("/", 1)[-1]
+                stop_codes.setdefault(task_id, set()).add(d.get("stopCode", ""))
+            dep = tl.deployments.get(d.get("startedBy", ""))
+            if dep is not None and dep.start > T_BASE:
+                created = datetime.fromisoformat(d["createdAt"]).timestamp()
+                assert created >= dep.start, (tl.seed, d["taskArn"])
+        assert all(len(codes) == 1 for codes in stop_codes.values()), tl.seed
 
 
 def test_every_claimed_shape_is_generated() -> None:

@@ -152,6 +152,17 @@ def test_overlapping_deployments_each_get_their_own_losses() -> None:
     assert [first.deployment_id, second.deployment_id, a_task.deployment_id] == [A, B, B]
 
 
+def test_a_stop_seconds_before_the_next_deployment_began_is_the_previous_one_s() -> None:
+    """Back-to-back rollouts: B superseded by C at T + 200. A stop 3 s before C's start is B's
+    (both times are ECS's own, so no clock skew between them), a stop 3 s after it C's."""
+    c = "ecs-svc/C"
+    windows = [dep(B, T), dep(c, T + 200, T + 400, "COMPLETED")]
+    serving = running("new", c, T + 230)
+    before = judge(stopped("o1", OLD, T - 5000, T + 197), serving, T + 250, windows)
+    after = judge(stopped("o2", OLD, T - 5000, T + 203), serving, T + 250, windows)
+    assert [before.deployment_id, after.deployment_id] == [B, c]
+
+
 def test_scale_in_of_a_current_task_after_completed_is_scale_in() -> None:
     """Autoscaling stops a task B started, 15 s after B COMPLETED (inside B's grace): a
     deployment never replaces its own tasks."""

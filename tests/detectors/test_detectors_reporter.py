@@ -19,10 +19,11 @@ from sessionwatch.detectors.config import (
     load_config,
 )
 from sessionwatch.detectors.facts import DeploymentObserved
+from sessionwatch.detectors.ingest import ingest_ecs_events
 from sessionwatch.detectors.ledger import Ledger
 from sessionwatch.detectors.reporter_run import ALB_NAMESPACE, REPORT_CLAIM_STALE_S, run_reporter
 from sessionwatch.detectors.spike import evaluate
-from tests.detectors.builders import SERVICE
+from tests.detectors.builders import SERVICE, deployment
 from tests.detectors.conftest import LedgerEnv
 from tests.detectors.test_detectors_ledger import count_calls
 
@@ -324,3 +325,48 @@ def test_the_spike_horizon_is_counted_in_periods(ledger_env: LedgerEnv, clients)
     assert len(calls) == 1
     run_reporter(cfg, lg, clients["sns"], clients["cw"], 1100.0 + 5 + 45 + 1)
     assert len(calls) == 1
+
+
+def test_a_rollback_start_delivered_after_the_failed_report_sends_a_follow_up(
+    ledger_env: LedgerEnv, clients
+) -> None:
+    """A fails; its report goes out at end + grace saying FAILED, because the rollback's
+    IN_PROGRESS (sent by ECS one second after the FAILED) was delivered later than that. When it
+    arrives, one follow-up report says how A really ended; re-deliveries send nothing more."""
+    lg = ledger_env.ledger
+    cfg = Config(**{**ledger_env.cfg.__dict__, "report_topic_arn": clients["topic"]})
+    failed, back = "ecs-svc/A", "ecs-svc/R"
+    reason = "ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/old."
+    ingest_ecs_events(
+        [deployment(failed, "IN_PROGRESS", 1000.0), deployment(failed, "FAILED", 1300.0)],
+        cfg,
+        lg,
+        now=1301.0,
+    )
+    first = run_reporter(cfg, lg, clients["sns"], clients["cw"], 1300.0 + 121)
+    assert [(r.deployment_id, r.ended) for r in first.reports] == [(failed, "FAILED")]
+    rollback = deployment(back, "IN_PROGRESS", 1301.0)
+    rollback["detail"]["reason"] = reason
+    for delivered in (1500.0, 1510.0):  # at-least-once: the same event twice
+        ingest_ecs_events([rollback], cfg, lg, now=delivered)
+    later = run_reporter(cfg, lg, clients["sns"], clients["cw"], 1560.0)
+    assert [(r.deployment_id, r.followup) for r in later.reports] == [(failed, True)]
+    assert later.reports[0].ended == f"FAILED, rolled back by the circuit breaker ({back})"
+    assert run_reporter(cfg, lg, clients["sns"], clients["cw"], 2400.0).reports == []
+
+
+def test_a_rollback_start_before_the_report_needs_no_follow_up(
+    ledger_env: LedgerEnv, clients
+) -> None:
+    lg = ledger_env.ledger
+    cfg = Config(**{**ledger_env.cfg.__dict__, "report_topic_arn": clients["topic"]})
+    rollback = deployment("ecs-svc/R", "IN_PROGRESS", 1301.0)
+    rollback["detail"]["reason"] = "ECS deployment circuit breaker: rolling back to deploymentId x."
+    events = [deployment("ecs-svc/A", "IN_PROGRESS", 1000.0)]
+    events += [deployment("ecs-svc/A", "FAILED", 1300.0), rollback]
+    ingest_ecs_events(events, cfg, lg, now=1302.0)
+    sent = run_reporter(cfg, lg, clients["sns"], clients["cw"], 1300.0 + 121).reports
+    assert [r.ended.split(",")[1].strip() for r in sent] == [
+        "rolled back by the circuit breaker (ecs-svc/R)"
+    ]
+    assert run_reporter(cfg, lg, clients["sns"], clients["cw"], 2400.0).reports == []
