@@ -169,18 +169,17 @@ def ecs_client_for(tl: Timeline, clock: Any) -> Any:
             )
         elif model.name == "ListServiceDeployments":
             svc = str(body.get("service", "")).rsplit("/", 1)[-1]
+            created = body.get("createdAt") or {}
+            lo, hi = float(created.get("after", 0)), float(created.get("before", now))
+            arns = [_arn_of(tl, d) for d in tl.deployments.values() if d.service == svc]
+            described = tl.describe_service_deployments(now, arns)["serviceDeployments"]
+            brief = ("serviceDeploymentArn", "serviceArn", "clusterArn", "createdAt", "status")
             parsed = {
                 "serviceDeployments": [
-                    {"serviceDeploymentArn": a["serviceDeploymentArn"], "status": a["status"]}
-                    for a in tl.describe_service_deployments(
-                        now,
-                        [
-                            x
-                            for x in (
-                                _arn_of(tl, d) for d in tl.deployments.values() if d.service == svc
-                            )
-                        ],
-                    )["serviceDeployments"]
+                    {k: a[k] for k in (*brief, "startedAt", "finishedAt") if k in a}
+                    | {"targetServiceRevisionArn": a["targetServiceRevision"]["arn"]}
+                    for a in described
+                    if lo <= a["createdAt"] <= hi
                 ]
             }
         else:

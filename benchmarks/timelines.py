@@ -202,10 +202,16 @@ class Timeline:
             if name not in self.services:
                 continue
             svc = json.loads(json.dumps(self.services[name]))
+            started = sorted(
+                (d for d in self.deployments.values() if d.service == name and d.start <= at),
+                key=lambda d: -d.start,
+            )
+            # PRIMARY (the newest) and ACTIVE ones (not yet ended); replaced ones are INACTIVE
+            # and no longer listed, as ECS answers.
             svc["deployments"] = [
                 _deployment_entry(d, at)
-                for d in sorted(self.deployments.values(), key=lambda d: -d.start)
-                if d.service == name and d.start <= at
+                for i, d in enumerate(started)
+                if i == 0 or d.end is None or d.end > at
             ]
             out.append(svc)
         return {"services": out, "failures": []}

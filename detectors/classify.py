@@ -123,7 +123,7 @@ def classify(
 
 def revisit_task(
     ledger: Ledger, task_id: str, cfg: Config, now: float, decisions: list[Decision]
-) -> None:
+) -> bool:
     """Decide again the counted 404s of the sessions created on a task whose stop just became
     known; add to ``decisions`` those counted under a new cause.
 
@@ -134,16 +134,18 @@ def revisit_task(
     marked ``revised_from`` the old one (both stay counted), and a deployment loss lands in its
     deployment's losses (its report, or a follow-up). An unchanged verdict finds its lock taken
     and counts nothing. Cost: ``Ledger.task_lost_occurrences`` (one Query, one read wave), then
-    the usual waves of one batch.
+    the usual waves of one batch. True when there were 404s to decide again (the caller then
+    marks the stop revisited, so a re-delivery costs no second look).
     """
     occurrences = ledger.task_lost_occurrences(task_id)
     if not occurrences:
-        return
+        return False
     redone: list[Decision] = []
     try:
         classify(ledger, occurrences, cfg, now, redone)
     finally:  # what was counted is emitted even when a later call failed
         decisions.extend(d for d in redone if d.counted)
+    return True
 
 
 @dataclass(frozen=True)

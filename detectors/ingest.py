@@ -125,7 +125,8 @@ def _deployment(
 ) -> None:
     merged = ledger.record_deployment(obs)
     if not deployment_has_settings(merged):
-        settings = ecs_read.read(ecs, cfg.cluster_name, obs.service, obs.deployment_id)
+        started = None if obs.ended else obs.at
+        settings = ecs_read.read(ecs, cfg.cluster_name, obs.service, obs.deployment_id, started)
         ledger.record_settings(obs.service, obs.deployment_id, settings)
     if not obs.ended and rollback_target(obs.reason) is not None:
         # The failed deployment's report may have gone out before this start arrived, saying
@@ -148,8 +149,11 @@ def _deployment(
 
 def _task(cfg: Config, ledger: Ledger, obs: TaskFacts, now: float, out: Outcome) -> None:
     merged = ledger.record_task(obs)
-    if merged is not None and merged.new_stop:
-        revisit_task(ledger, obs.task_id, cfg, now, out.decisions)
+    if merged is None or not merged.revisit_due:
+        return
+    # Marked only after the revisit succeeded: a failed one is owed again on retry.
+    if revisit_task(ledger, obs.task_id, cfg, now, out.decisions):
+        ledger.mark_revisited(obs.task_id, merged.stop_mark)
 
 
 def ingest_log_payload(

@@ -88,6 +88,9 @@ else:
 
 __all__ = ["Ledger", "Query", "TaskMerge", "lost_prefix"]  # lost_prefix: lab/ reads the count locks
 
+# On a task item: the stop times its sessions were last decided again for (``mark_revisited``).
+REVISITED_ATTR = "revisited"
+
 BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25
 _RETRIES = 8
@@ -109,10 +112,12 @@ class Query:
 
 @dataclass(frozen=True)
 class TaskMerge:
-    """A task's facts after merging one observation, and whether it brought a new stop time."""
+    """A task's facts after merging one observation, and whether its sessions' verdicts owe
+    another look: its stop times are known and were not yet revisited (``stop_mark``)."""
 
     facts: TaskFacts
-    new_stop: bool
+    revisit_due: bool
+    stop_mark: str
 
 
 class Ledger:
@@ -206,20 +211,22 @@ class Ledger:
     def record_task(self, obs: TaskFacts) -> TaskMerge | None:
         """Merge one task observation; keep the service's live-task and stop indexes.
 
-        The answer says whether the observation brought a stop time the item did not hold
-        (``new_stop``): the one moment already-final verdicts of the task's sessions may need
-        another look (``classify.revisit_task``). A re-delivered event brings nothing new.
+        The answer says whether already-final verdicts of the task's sessions owe another
+        look (``classify.revisit_task``): its stop times are known and differ from the ones
+        last revisited (``mark_revisited``). So a first-seen stop is due, and stays due if the
+        revisit failed (the retried event finds it unmarked), while a re-delivery after a
+        successful revisit is not.
         """
         tags = task_tags(obs)
         if not tags:
             return None
-        old = tags_of(self._add_tags(task_key(obs.task_id), tags, {}, returns="ALL_OLD"))
-        before = task_from_tags(obs.task_id, old)
+        old_item = self._add_tags(task_key(obs.task_id), tags, {}, returns="ALL_OLD")
+        old = tags_of(old_item)
         merged = task_from_tags(obs.task_id, [*old, *tags])
-        stops = (merged.stopping_at, merged.stopped_at)
-        new_stop = stops != (before.stopping_at, before.stopped_at)
+        mark = f"{merged.stopping_at}|{merged.stopped_at}"
+        due = merged.stop_began is not None and mark != get_s(old_item, REVISITED_ATTR)
         if merged.service is None:
-            return TaskMerge(merged, new_stop)
+            return TaskMerge(merged, due, mark)
         began = merged.stop_began
         if began is None:
             self._put(live_task_key(merged.service, merged.task_id), {})
@@ -229,7 +236,17 @@ class Ledger:
                 {"task_id": s_value(merged.task_id)},
             )
             self._delete(live_task_key(merged.service, merged.task_id))
-        return TaskMerge(merged, new_stop)
+        return TaskMerge(merged, due, mark)
+
+    def mark_revisited(self, task_id: str, stop_mark: str) -> None:
+        """The task's sessions were decided again for these stop times (``TaskMerge``)."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=key_item(task_key(task_id)),
+            UpdateExpression="SET #r = :m",
+            ExpressionAttributeNames={"#r": REVISITED_ATTR},
+            ExpressionAttributeValues={":m": s_value(stop_mark)},
+        )
 
     # --- session facts --------------------------------------------------------------------
 

@@ -59,14 +59,33 @@ LEDGER_ACTIONS = [
     "dynamodb:UpdateItem",
 ]
 # What the detectors read of a deployment, once per deployment (detectors/ecs_read.py), scoped to
-# the watched services. `ecs:ListServiceDeployments` and `ecs:DescribeServiceDeployments` are
-# reserved in detectors/README.md but not called, so not granted: the IAM test that checks every
-# called operation is granted fails the day they are.
-ECS_SERVICE_ACTIONS = ["ecs:DescribeServices"]
+# the watched services: DescribeServices and ListServiceDeployments on the services,
+# DescribeServiceDeployments on their service deployments.
+ECS_SERVICE_ACTIONS = ["ecs:DescribeServices", "ecs:ListServiceDeployments"]
+ECS_DEPLOYMENT_ACTIONS = ["ecs:DescribeServiceDeployments"]
 # The detectors that make that call: the ECS-events handler only.
 ECS_READERS = ("EcsEvents",)
 # Kept importable from here (tests, users); the name itself is the contract's.
 SESSIONS_LOST_RESOLUTION_ENV = contract.SESSIONS_LOST_RESOLUTION_ENV
+
+
+def _nag_rendered(stack: Stack, value: str) -> str:
+    """A token-bearing string as cdk-nag names it in a finding: ``Ref`` as ``<Name>``."""
+    resolved = stack.resolve(value)
+    if isinstance(resolved, str):
+        return resolved
+    parts = resolved["Fn::Join"][1]
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+        elif "Ref" in part:
+            out.append(f"<{part['Ref']}>")
+        elif "Fn::GetAtt" in part:
+            out.append(f"<{part['Fn::GetAtt'][0]}.{part['Fn::GetAtt'][1]}>")
+        else:
+            raise ValueError(f"cannot name {part} as cdk-nag does")
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -429,7 +448,7 @@ class SessionWatch(Construct):
         return rule
 
     def _grant_deployment_reads(self, stack: Stack, role: iam.IRole) -> None:
-        """Describe the watched services, nothing else of the cluster."""
+        """Describe the watched services and their deployments, nothing else of the cluster."""
         services = [
             stack.format_arn(
                 service="ecs",
@@ -439,9 +458,32 @@ class SessionWatch(Construct):
             )
             for service in self.props.service_names
         ]
+        deployments = [
+            stack.format_arn(
+                service="ecs",
+                resource="service-deployment",
+                resource_name=f"{self.props.cluster_name}/{service}/*",
+                arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+            )
+            for service in self.props.service_names
+        ]
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=ECS_SERVICE_ACTIONS, resources=services)
         )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=ECS_DEPLOYMENT_ACTIONS, resources=deployments)
+        )
+        for arn in deployments:
+            Validations.of(role).acknowledge(
+                Acknowledgment(
+                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{_nag_rendered(stack, arn)}]",
+                    reason=(
+                        "ecs:DescribeServiceDeployments names a deployment whose id exists only "
+                        "once ECS created it; the wildcard is that id, under one watched "
+                        "service, read when a deployment's start event arrives late."
+                    ),
+                )
+            )
 
     @staticmethod
     def _grant_metric_reads(role: iam.IRole) -> None:

@@ -188,6 +188,25 @@ def test_ecs_reads_answer_in_aws_shapes() -> None:
     assert done["status"] == "SUCCESSFUL" and done["lifecycleStage"] == "CLEAN_UP"
 
 
+def test_describe_services_lists_only_primary_and_active_deployments() -> None:
+    """As ECS answers: a completed deployment that a newer one replaced is INACTIVE and gone
+    from ``deployments[]`` (the detectors then read the service's history)."""
+    checked = 0
+    for tl in timelines():
+        for svc in tl.services:
+            ordered = sorted(
+                (d for d in tl.deployments.values() if d.service == svc), key=lambda d: d.start
+            )
+            for old, new in itertools.pairwise(ordered):
+                if old.end is None or old.end >= new.start:
+                    continue
+                answer = tl.describe_services(new.start + 1, [svc])["services"][0]
+                listed = [d["id"] for d in answer["deployments"]]
+                assert new.id == listed[0] and old.id not in listed
+                checked += 1
+    assert checked
+
+
 def _lines(payload: dict[str, Any]) -> list[str]:
     doc = json.loads(gzip.decompress(base64.b64decode(payload["awslogs"]["data"])))
     return [e["message"] for e in doc["logEvents"]]

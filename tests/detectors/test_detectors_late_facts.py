@@ -23,6 +23,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from sessionwatch.contract import (
     DIMENSION_CAUSE,
@@ -33,6 +34,7 @@ from sessionwatch.contract import (
 from sessionwatch.detectors.core import Verdict
 from sessionwatch.detectors.facts import NotFound, SessionCreated
 from sessionwatch.detectors.handlers import ecs_events, reporter, runtime, session_events
+from sessionwatch.detectors.ingest import RecordsFailed
 from sessionwatch.detectors.ledger import Ledger
 from sessionwatch.detectors.ledger_items import deployment_pk, lost_key
 from tests.detectors.builders import SERVICE, T0, deployment, fp, line, subscription, task
@@ -74,6 +76,7 @@ class Run:
     def at(self, t: float, kind: str, payload: dict[str, Any]) -> Counter[str]:
         """Deliver one input at time ``t``; the SessionsLost it emitted, per cause."""
         self.env["clock"]["t"] = t
+        self.capsys.readouterr()  # what an earlier, failed delivery printed
         self.caplog.clear()
         with self.caplog.at_level(logging.INFO):
             if kind == "ecs":
@@ -263,3 +266,36 @@ def test_a_deployment_start_delivered_late_revises_its_window_s_verdicts(
     assert run.at(CRASH + 280, "ecs", late_start) == Counter()
     losses = wired["ledger"].query(deployment_pk(SERVICE, D1), "LOST#")
     assert sorted(i["sk"]["S"] for i in losses) == sorted(f"LOST#{fp(s)}" for s in SESSIONS)
+
+
+def test_a_failed_re_examination_is_owed_again_when_the_event_is_retried(
+    wired, capsys, caplog, lambda_context
+) -> None:
+    """The late STOPPED event is stored, then the re-examination of A's sessions fails (the
+    locks' read throttled): the handler raises, so EventBridge retries the same event. The
+    retry finds the stop stored but not marked re-examined, and revises both sessions once;
+    a third delivery (after success) re-decides nothing."""
+    run = Run(wired, capsys, caplog, lambda_context)
+    _setup(run)
+    _not_founds(run, CRASH + 25)
+    run.at(CRASH + 20 + GRACE + 1, "reporter", {})
+    assert run.lost == Counter({Cause.STICKINESS.value: 2})
+    throttled = {"left": 1}
+
+    def throttle(model: Any, **_: Any) -> None:
+        if model.name == "BatchGetItem" and throttled["left"]:
+            throttled["left"] -= 1
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}},
+                "BatchGetItem",
+            )
+
+    runtime.ledger()._db.meta.events.register("before-call.dynamodb.BatchGetItem", throttle)
+    late = _crash(CRASH + 215)
+    with pytest.raises(RecordsFailed):
+        run.at(CRASH + 215, "ecs", late)
+    assert throttled["left"] == 0 and run.revised == []
+    assert run.at(CRASH + 216, "ecs", late) == Counter({Cause.TASK_FAILURE.value: 2})
+    assert len(run.revised) == 2
+    assert run.at(CRASH + 230, "ecs", late) == Counter()
+    assert run.lost == Counter({Cause.STICKINESS.value: 2, Cause.TASK_FAILURE.value: 2})

@@ -8,6 +8,8 @@ from a traffic-shift loss.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from botocore.stub import Stubber
 
@@ -269,3 +271,87 @@ def test_a_codedeploy_controller_is_external_and_a_denied_read_degrades() -> Non
         denied = ecs_read.read(client, "mcp-cluster", SVC, B)
     assert (denied.strategy, denied.source) == (None, STRATEGY_UNAVAILABLE)
     assert ecs_read.read(None, "c", SVC, B).source == STRATEGY_UNAVAILABLE
+
+
+SD_ARN = "arn:aws:ecs:us-east-1:111122223333:service-deployment/mcp-cluster/svc/"
+
+
+def _ecs_client():
+    import boto3
+
+    return boto3.client(
+        "ecs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+
+
+def _brief(suffix: str, created: float) -> dict:
+    """A ListServiceDeployments entry (ServiceDeploymentBrief) as the API reference shows it."""
+    return {
+        "serviceDeploymentArn": SD_ARN + suffix,
+        "serviceArn": "arn:aws:ecs:us-east-1:111122223333:service/mcp-cluster/svc",
+        "clusterArn": "arn:aws:ecs:us-east-1:111122223333:cluster/mcp-cluster",
+        "createdAt": datetime.fromtimestamp(created, UTC),
+        "startedAt": datetime.fromtimestamp(created, UTC),
+        "status": "SUCCESSFUL",
+        "targetServiceRevisionArn": "arn:aws:ecs:us-east-1:111122223333:service-revision/x/svc/9",
+    }
+
+
+def test_a_deployment_no_longer_listed_is_read_from_the_service_history() -> None:
+    """The start event came late: DescribeServices lists only PRIMARY/ACTIVE deployments and
+    the service's *current* configuration (now ROLLING). The deployment's own settings
+    (BLUE_GREEN, bake 10 min) come from ListServiceDeployments around its start (the entry
+    created closest to it) and DescribeServiceDeployments of that one."""
+    gone = "ecs-svc/gone"
+    own_config = describe_services_response(BLUE_GREEN)["services"][0]["deploymentConfiguration"]
+    with Stubber(client := _ecs_client()) as stub:
+        stub.add_response("describe_services", describe_services_response(ROLLING))
+        stub.add_response(
+            "list_service_deployments",
+            {"serviceDeployments": [_brief("far", T - 50), _brief("near", T + 3)]},
+        )
+        stub.add_response(
+            "describe_service_deployments",
+            {
+                "serviceDeployments": [
+                    {
+                        "serviceDeploymentArn": SD_ARN + "near",
+                        "status": "SUCCESSFUL",
+                        "deploymentConfiguration": own_config,
+                    }
+                ],
+                "failures": [],
+            },
+            {"serviceDeploymentArns": [SD_ARN + "near"]},
+        )
+        s = ecs_read.read(client, "mcp-cluster", SVC, gone, started_at=T)
+        stub.assert_no_pending_responses()
+    assert (s.strategy, s.source, s.bake_s, s.task_definition) == (
+        BLUE_GREEN,
+        STRATEGY_FROM_ECS,
+        600.0,
+        None,
+    )
+
+
+def test_a_listed_deployment_makes_one_call_and_a_failed_history_keeps_the_current() -> None:
+    with Stubber(client := _ecs_client()) as stub:
+        stub.add_response("describe_services", describe_services_response(CANARY))
+        listed = ecs_read.read(client, "mcp-cluster", SVC, B, started_at=T)
+        stub.assert_no_pending_responses()  # B is listed: no history read
+        stub.add_response("describe_services", describe_services_response(CANARY))
+        stub.add_client_error("list_service_deployments", "AccessDeniedException")
+        denied = ecs_read.read(client, "mcp-cluster", SVC, "ecs-svc/gone", started_at=T)
+        stub.add_response("describe_services", describe_services_response(CANARY))
+        stub.add_response("list_service_deployments", {"serviceDeployments": [_brief("x", T + 90)]})
+        unmatched = ecs_read.read(client, "mcp-cluster", SVC, "ecs-svc/gone", started_at=T)
+        stub.assert_no_pending_responses()  # nothing created within 60 s: no describe
+    assert listed.strategy == denied.strategy == unmatched.strategy == CANARY
+    assert listed.task_definition and denied.task_definition is None
+
+
+def test_closest_deployment_matches_by_creation_time_within_the_window() -> None:
+    briefs = [_brief("a", T - 30), _brief("b", T + 10), {"createdAt": T}]
+    assert ecs_read.closest_deployment(briefs, T) == SD_ARN + "b"
+    assert ecs_read.closest_deployment(briefs, T + 500) is None
+    assert ecs_read.closest_deployment([], T) is None

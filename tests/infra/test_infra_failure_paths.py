@@ -8,7 +8,11 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from sessionwatch.infra import failures
-from sessionwatch.infra.construct import ECS_READERS, ECS_SERVICE_ACTIONS
+from sessionwatch.infra.construct import (
+    ECS_DEPLOYMENT_ACTIONS,
+    ECS_READERS,
+    ECS_SERVICE_ACTIONS,
+)
 from sessionwatch.infra.functions import HANDLERS
 from tests.infra.conftest import Synth
 
@@ -241,7 +245,20 @@ def test_deployment_reads_are_scoped_to_the_watched_services(synthesized_custom:
         if name not in ECS_READERS:
             assert ecs == [], name
             continue
-        (statement,) = ecs
-        assert _as_list(statement["Action"]) == ECS_SERVICE_ACTIONS
-        services = [r["Fn::Join"][1][-1] for r in statement["Resource"]]
+        on_services, on_deployments = ecs
+        assert _as_list(on_services["Action"]) == ECS_SERVICE_ACTIONS
+        services = [r["Fn::Join"][1][-1] for r in on_services["Resource"]]
         assert services == [":service/prod-mcp/mcp-a", ":service/prod-mcp/mcp-b"]
+        assert _as_list(on_deployments["Action"]) == ECS_DEPLOYMENT_ACTIONS
+        deployments = [r["Fn::Join"][1][-1] for r in on_deployments["Resource"]]
+        assert deployments == [
+            ":service-deployment/prod-mcp/mcp-a/*",
+            ":service-deployment/prod-mcp/mcp-b/*",
+        ]
+
+
+def test_every_ecs_call_the_detectors_make_is_granted() -> None:
+    """The actions the ECS read may call are exactly the ones the construct grants."""
+    from sessionwatch.detectors import ecs_read
+
+    assert sorted(ecs_read.IAM_ACTIONS) == sorted(ECS_SERVICE_ACTIONS + ECS_DEPLOYMENT_ACTIONS)

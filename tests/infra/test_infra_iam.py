@@ -12,6 +12,7 @@ import boto3
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from sessionwatch.infra.construct import ECS_DEPLOYMENT_ACTIONS
 from tests.infra.conftest import REGION, Synth
 
 # Actions that support no resource-level permissions: "*" is the only resource AWS accepts.
@@ -75,6 +76,12 @@ def test_every_scopable_permission_is_scoped_to_its_resource(template: dict[str,
         for resource in _as_list(statement["Resource"]):
             if resource == "*":
                 assert set(_as_list(statement["Action"])) <= UNSCOPABLE_ACTIONS, logical_id
+            elif set(_as_list(statement["Action"])) <= set(ECS_DEPLOYMENT_ACTIONS):
+                # A service's deployments get ids only when ECS creates them: the one wildcard
+                # allowed is the id, under one named service.
+                parts = resource["Fn::Join"][1]
+                joined = "".join(p if isinstance(p, str) else f"<{p['Ref']}>" for p in parts)
+                assert re.fullmatch(r"arn:.*:service-deployment/[^*/]+/[^*/]+/\*", joined), joined
             else:
                 # A reference to a resource of this template or a built ARN, never a wildcard.
                 assert "*" not in json.dumps(resource), f"{logical_id}: {resource}"
