@@ -24,14 +24,15 @@ import argparse
 import contextlib
 import io
 import json
+import logging
 import os
 import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import IO, Any, cast
 
 from benchmarks.timelines import CLUSTER, DEREGISTRATION_DELAY_S, Timeline, deliver, generate, iso
 from sessionwatch.contract import VERDICT_LOG_MESSAGE, Cause
@@ -201,6 +202,35 @@ def _arn_of(tl: Timeline, d: Any) -> str:
     return service_deployment_arn(d)
 
 
+class RuntimeOverride:
+    """Point the detectors' runtime at a simulated clock, a stubbed ECS client and a log sink.
+
+    The handlers read ``runtime.clock`` and ``runtime.ecs``, and Powertools' logger writes to
+    its handlers' streams; ``restore`` puts the real ones back, so code that runs later in the
+    same process (a test of the lab's in-process detectors, say) is on wall time again.
+    """
+
+    def __init__(self, clock: Callable[[], float], ecs: Callable[[], Any], sink: IO[str]) -> None:
+        from sessionwatch.detectors.handlers import runtime
+
+        self.runtime = runtime
+        self._saved = (runtime.clock, runtime.ecs)
+        self._streams = [
+            (h, h.stream)
+            for h in runtime.logger._logger.handlers
+            if isinstance(h, logging.StreamHandler)
+        ]
+        runtime.clock, runtime.ecs = clock, ecs
+        for h, _ in self._streams:
+            h.setStream(sink)
+
+    def restore(self) -> None:
+        self.runtime.clock, self.runtime.ecs = self._saved
+        for h, stream in self._streams:
+            h.setStream(stream)
+        self.runtime.reset()
+
+
 class Harness:
     """The three handlers over one moto backend; one fresh table and topic per timeline."""
 
@@ -216,11 +246,9 @@ class Harness:
         self.sns = boto3.client("sns", region_name="us-east-1")
         self.sqs = boto3.client("sqs", region_name="us-east-1")
         self.now = 0.0
-        self.runtime.clock = lambda: self.now
+        self.ecs_client: Any = None  # the timeline's, set by setup()
         self.buffer = io.StringIO()
-        for h in runtime.logger._logger.handlers:
-            if hasattr(h, "setStream"):
-                h.setStream(self.buffer)
+        self.override = RuntimeOverride(lambda: self.now, lambda: self.ecs_client, self.buffer)
         self.n = 0
         self.ended: dict[str, str] = {}  # deployment -> how its report says it ended
 
@@ -246,15 +274,11 @@ class Harness:
             POWERTOOLS_SERVICE_NAME="sessionwatch",
         )
         self.runtime.reset()
-        if hasattr(self.runtime, "ecs"):
-            client = ecs_client_for(tl, lambda: self.now)
-
-            def ecs() -> Any:
-                return client
-
-            ecs.cache_clear = lambda: None  # type: ignore[attr-defined]  # reset() calls it
-            self.runtime.ecs = ecs
+        self.ecs_client = ecs_client_for(tl, lambda: self.now)
         return queue
+
+    def close(self) -> None:
+        self.override.restore()
 
     def call(self, kind: str, payload: Any) -> None:
         ctx: Any = _Context()
@@ -454,26 +478,32 @@ def _run_indices(
     t0 = time.perf_counter()
     with aws_env():
         harness = Harness()
-        for i, k in enumerate(indices):
-            tl = generate(seed * 100_003 + k, load)
-            decided, reported, errors = harness.run(tl)
-            res.handler_errors += errors
-            res.timelines += 1
-            check(tl, decided, reported, res, harness.ended)
-            if progress_every and (i + 1) % progress_every == 0:
-                print(
-                    f"  {i + 1}/{len(indices)} timelines (of {n}), "
-                    f"{time.perf_counter() - t0:.0f} s, "
-                    f"{res.wrong_causes()} wrong causes of {res.sessions()}, "
-                    f"{res.report_errors} report errors of {res.reports_checked}",
-                    file=out,
-                    flush=True,
-                )
-                partial = os.environ.get("ACCURACY_PARTIAL")
-                if partial:  # a long run leaves its latest matrices behind, per worker
-                    with open(f"{partial}.{indices[0]}", "w") as f:
-                        print_results(res, f)
+        try:
+            for i, k in enumerate(indices):
+                tl = generate(seed * 100_003 + k, load)
+                decided, reported, errors = harness.run(tl)
+                res.handler_errors += errors
+                res.timelines += 1
+                check(tl, decided, reported, res, harness.ended)
+                if progress_every and (i + 1) % progress_every == 0:
+                    _progress(res, i + 1, len(indices), n, time.perf_counter() - t0, out)
+                    partial = os.environ.get("ACCURACY_PARTIAL")
+                    if partial:  # a long run leaves its latest matrices behind, per worker
+                        with open(f"{partial}.{indices[0]}", "w") as f:
+                            print_results(res, f)
+        finally:
+            harness.close()
     return res
+
+
+def _progress(res: Results, done: int, mine: int, n: int, elapsed: float, out: Any) -> None:
+    print(
+        f"  {done}/{mine} timelines (of {n}), {elapsed:.0f} s, "
+        f"{res.wrong_causes()} wrong causes of {res.sessions()}, "
+        f"{res.report_errors} report errors of {res.reports_checked}",
+        file=out,
+        flush=True,
+    )
 
 
 def print_results(res: Results, out: Any = sys.stdout, max_failures: int = 40) -> None:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, cast
 
-from benchmarks.accuracy import _Context, aws_env
+from benchmarks.accuracy import RuntimeOverride, _Context, aws_env
 from benchmarks.dynamodb_model import UnitMeter, install_item_limit
 from benchmarks.timelines import (
     CLUSTER,
@@ -201,7 +201,6 @@ class Driver:
             reporter.handler,
         )
         self.now = T_BASE
-        runtime.clock = lambda: self.now
         os.environ.update(
             LEDGER_TABLE_NAME=table,
             CLUSTER_NAME=CLUSTER,
@@ -214,29 +213,20 @@ class Driver:
         else:
             os.environ.pop("REPORT_TOPIC_ARN", None)
         runtime.reset()
-        if hasattr(runtime, "ecs"):
-            import boto3
+        import boto3
 
-            client = boto3.client("ecs", region_name="us-east-1")
+        client = boto3.client("ecs", region_name="us-east-1")
 
-            def no_service(**_: Any) -> tuple[Any, dict[str, Any]]:
-                meta = {"HTTPStatusCode": 200}
-                return _ok(), {"services": [], "failures": [], "ResponseMetadata": meta}
+        def no_service(**_: Any) -> tuple[Any, dict[str, Any]]:
+            meta = {"HTTPStatusCode": 200}
+            return _ok(), {"services": [], "failures": [], "ResponseMetadata": meta}
 
-            client.meta.events.register("before-call.ecs.*", cast(Any, no_service))
-
-            def ecs() -> Any:
-                return client
-
-            ecs.cache_clear = lambda: None  # type: ignore[attr-defined]
-            runtime.ecs = ecs
+        client.meta.events.register("before-call.ecs.*", cast(Any, no_service))
+        self.sink = open(os.devnull, "w")  # noqa: SIM115
+        self.override = RuntimeOverride(lambda: self.now, lambda: client, self.sink)
         self.db = _dynamodb_client_of(runtime.ledger())
         install_item_limit(self.db)
         self.meter = UnitMeter(self.db)
-        self.sink = open(os.devnull, "w")  # noqa: SIM115
-        for h in runtime.logger._logger.handlers:
-            if hasattr(h, "setStream"):
-                h.setStream(self.sink)
 
     def quiet(self, fn: Callable[[], Any]) -> Any:
         import contextlib
@@ -260,6 +250,12 @@ class Driver:
         with self.meter.measure() as calls:
             fn()
         return sum(c.read_units for c in calls), sum(c.write_units for c in calls), len(calls)
+
+    def close(self) -> None:
+        """Stop metering and give the detectors' runtime its real clock and clients back."""
+        self.meter.close()
+        self.override.restore()
+        self.sink.close()
 
 
 def _ok() -> Any:
@@ -467,7 +463,7 @@ def measure_size(size: int, template: list[dict[str, Any]], unit: Unit, t0: floa
         drv.measure(lambda: drv.reporter(now + 62 + GRACE_S + 65)),
     ]
     out["reporter_run"] = _avg(samples)
-    drv.meter.close()
+    drv.close()
     db.delete_table(TableName=table)
     return Row(size, out, fill_s)
 
@@ -492,7 +488,7 @@ def build_template() -> tuple[list[dict[str, Any]], Unit, int]:
     unit = build_unit(1, t0)
     drv = Driver("template", topic)
     play_unit(drv, unit, t0)
-    drv.meter.close()
+    drv.close()
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"TableName": "template"}
     while True:

@@ -12,11 +12,16 @@ count right and its outcome as the truth says. The full run is
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 
 from benchmarks.accuracy import print_results, run
 from benchmarks.timelines import generate
+from sessionwatch.detectors.handlers import runtime
+
+# The real ones, as imported (before any benchmark ran in this process).
+runtime_clock, runtime_ecs = runtime.clock, runtime.ecs
 
 SAMPLE = 6
 LOAD = 0.3
@@ -48,3 +53,11 @@ def test_every_cause_and_report_is_right(results) -> None:
     assert results.wrong_causes() == 0, out.getvalue()
     assert results.report_errors == 0, out.getvalue()
     assert results.outcome_errors == 0, out.getvalue()
+
+
+def test_the_harness_leaves_the_detectors_on_wall_time(results) -> None:
+    """After a run the handlers' runtime has its real clock and ECS client back, so later code
+    in the same process (the lab's in-process detectors, the peer tests) is not on the
+    simulated clock."""
+    assert runtime.clock is runtime_clock and runtime.ecs is runtime_ecs
+    assert abs(runtime.clock() - time.time()) < 5
