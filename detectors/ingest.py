@@ -30,7 +30,12 @@ from sessionwatch.detectors.facts import (
     TaskFacts,
 )
 from sessionwatch.detectors.ledger import Ledger
-from sessionwatch.detectors.ledger_items import deployment_has_settings
+from sessionwatch.detectors.ledger_items import (
+    deployment_from_item,
+    deployment_has_settings,
+    end_mark,
+    get_s,
+)
 from sessionwatch.detectors.parsing import decode_subscription, iter_lines, parse_ecs_event
 
 if TYPE_CHECKING:
@@ -123,7 +128,13 @@ def _deployment(
     now: float,
     out: Outcome,
 ) -> None:
-    merged = ledger.record_deployment(obs)
+    merged = ledger.record_deployment(obs).item
+    if obs.ended and "sent_at" in merged:
+        # An end delivered after the report went out (it said SUPERSEDED, say, where ECS says
+        # FAILED): a follow-up, unless the report already said this end (a re-delivery).
+        window = deployment_from_item(merged)
+        if window and end_mark(window.ended_at, window.outcome) != get_s(merged, "sent_end"):
+            ledger.flag_followup(obs.service, obs.deployment_id, now)
     if not deployment_has_settings(merged):
         started = None if obs.ended else obs.at
         settings = ecs_read.read(ecs, cfg.cluster_name, obs.service, obs.deployment_id, started)

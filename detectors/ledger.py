@@ -86,7 +86,8 @@ if TYPE_CHECKING:
 else:
     DynamoDBClient = Any
 
-__all__ = ["Ledger", "Query", "TaskMerge", "lost_prefix"]  # lost_prefix: lab/ reads the count locks
+# lost_prefix: lab/ reads the count locks
+__all__ = ["DeploymentMerge", "Ledger", "Query", "TaskMerge", "lost_prefix"]
 
 # On a task item: the stop times its sessions were last decided again for (``mark_revisited``).
 REVISITED_ATTR = "revisited"
@@ -118,6 +119,15 @@ class TaskMerge:
     facts: TaskFacts
     revisit_due: bool
     stop_mark: str
+
+
+@dataclass(frozen=True)
+class DeploymentMerge:
+    """A deployment's item after merging one event, and whether the event told anything new
+    (a re-delivered event does not)."""
+
+    item: Item
+    new: bool
 
 
 class Ledger:
@@ -165,24 +175,31 @@ class Ledger:
 
     # --- ECS facts ----------------------------------------------------------------------------
 
-    def record_deployment(self, obs: DeploymentObserved) -> Item:
+    def record_deployment(self, obs: DeploymentObserved) -> DeploymentMerge:
         """Merge one deployment event into its item; copy the merged facts to the index."""
         return self._merge_deployment(obs.service, obs.deployment_id, deployment_tags(obs))
 
     def record_settings(self, service: str, deployment_id: str, s: DeploymentSettings) -> Item:
         """Cache the deployment's one ECS read in its item (and its index copy)."""
-        return self._merge_deployment(service, deployment_id, settings_tags(s))
+        return self._merge_deployment(service, deployment_id, settings_tags(s)).item
 
-    def _merge_deployment(self, service: str, deployment_id: str, tags: Sequence[str]) -> Item:
+    def _merge_deployment(
+        self, service: str, deployment_id: str, tags: Sequence[str]
+    ) -> DeploymentMerge:
         """Facts item first (serialised per item by DynamoDB, so the last writer sees every
         tag), then the same union into the index copy, then the active marker.
 
         The index item is keyed by the start time, known once IN_PROGRESS was seen; until then
         the facts wait in the facts item and the next event of the deployment copies them.
         """
-        merged = self._add_tags(
-            deployment_key(service, deployment_id), tags, {"svc": service, "dep": deployment_id}
-        )
+        names = {"svc": service, "dep": deployment_id}
+        old = self._add_tags(deployment_key(service, deployment_id), tags, names, "ALL_OLD")
+        known = set(tags_of(old))
+        merged: Item = {
+            **old,
+            **{k: s_value(v) for k, v in names.items()},
+            TAGS_ATTR: {"SS": sorted(known | set(tags))},
+        }
         window = deployment_from_item(merged)
         if window is not None:
             self._add_tags(
@@ -195,7 +212,7 @@ class Ledger:
                 active_key(service, deployment_id),
                 {"svc": s_value(service), "dep": s_value(deployment_id)},
             )
-        return merged
+        return DeploymentMerge(merged, not set(tags) <= known)
 
     def record_hook(self, hook: HookObserved) -> None:
         """A lifecycle stage of the service's deployment in progress, in the service's index."""
@@ -398,13 +415,18 @@ class Ledger:
             {":now": n_value(now), ":stale": n_value(now - stale_s)},
         )
 
-    def mark_sent(self, service: str, deployment_id: str, now: float) -> None:
-        """The report went out: remember it and take the deployment off the active list."""
+    def mark_sent(self, service: str, deployment_id: str, now: float, end: str) -> None:
+        """The report went out saying ``end`` (``end_mark``): remember both and take the
+        deployment off the active list."""
         self._db.update_item(
             TableName=self._table,
             Key=key_item(deployment_key(service, deployment_id)),
-            UpdateExpression="SET sent_at = :now, expires_at = :e REMOVE claim_at",
-            ExpressionAttributeValues={":now": n_value(now), ":e": self._expires()},
+            UpdateExpression="SET sent_at = :now, sent_end = :end, expires_at = :e REMOVE claim_at",
+            ExpressionAttributeValues={
+                ":now": n_value(now),
+                ":end": s_value(end),
+                ":e": self._expires(),
+            },
         )
         self._delete(active_key(service, deployment_id))
 
@@ -416,16 +438,18 @@ class Ledger:
             UpdateExpression="REMOVE claim_at",
         )
 
-    def claim_followup(self, service: str, deployment_id: str, now: float, every_s: float) -> bool:
-        """Claim a follow-up report: a loss came after the report and the last follow-up is at
-        least ``every_s`` old. The marker is cleared by the claim, so one follow-up covers all
-        late losses up to it."""
+    def claim_followup(
+        self, service: str, deployment_id: str, now: float, every_s: float, end: str
+    ) -> bool:
+        """Claim a follow-up report (it will say ``end``): a fact came after the report and the
+        last follow-up is at least ``every_s`` old. The marker is cleared by the claim, so one
+        follow-up covers all late facts up to it."""
         return self._conditional(
             deployment_key(service, deployment_id),
-            "SET followup_at = :now REMOVE followup_due",
+            "SET followup_at = :now, sent_end = :end REMOVE followup_due",
             "attribute_exists(followup_due) AND "
             "(attribute_not_exists(followup_at) OR followup_at < :since)",
-            {":now": n_value(now), ":since": n_value(now - every_s)},
+            {":now": n_value(now), ":since": n_value(now - every_s), ":end": s_value(end)},
         )
 
     def drop_active(self, service: str, deployment_id: str) -> None:

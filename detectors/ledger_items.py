@@ -326,6 +326,12 @@ def deployment_from_tags(
     )
 
 
+def end_mark(ended_at: float | None, outcome: str | None) -> str:
+    """How a deployment ended, as a sent report said it (``sent_end`` on its item): a later
+    end event that differs (a FAILED after a report that said SUPERSEDED) needs a follow-up."""
+    return f"{ended_at!r}|{outcome}"
+
+
 def deployment_from_item(item: Mapping[str, Any] | None) -> DeploymentWindow | None:
     if not item:
         return None

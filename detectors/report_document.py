@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sessionwatch.detectors.core import replaces, stop_category, stopper
+from sessionwatch.detectors.core import SUPERSEDED, replaces, stop_category, stopper
 from sessionwatch.detectors.facts import (
     CANARY,
     LINEAR,
@@ -74,9 +74,12 @@ def how_it_ended(
     if rollback is not None:
         why = (rollback.reason or "").lower()
         by = "circuit breaker" if "circuit breaker" in why else "alarm" if "alarm" in why else "ECS"
-        return f"{window.outcome or 'FAILED'}, rolled back by the {by} ({rollback.deployment_id})"
+        # A rollback means this deployment failed, even while its FAILED event is still on its
+        # way (until then the window is closed by the rollback's start, as SUPERSEDED).
+        failed = window.outcome if window.outcome not in (None, SUPERSEDED) else "FAILED"
+        return f"{failed}, rolled back by the {by} ({rollback.deployment_id})"
     if window.outcome:
-        if window.outcome == "SUPERSEDED" and later:
+        if window.outcome == SUPERSEDED and later:
             return f"SUPERSEDED by {later[0].deployment_id}"
         return window.outcome
     return "IN_PROGRESS"

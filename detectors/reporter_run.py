@@ -41,7 +41,7 @@ from sessionwatch.detectors.config import Config
 from sessionwatch.detectors.emit import MetricPoint, service_point, sessions_lost
 from sessionwatch.detectors.facts import CLOCK_SKEW_S, DeploymentWindow, SessionSpan, TaskFacts
 from sessionwatch.detectors.ledger import Ledger
-from sessionwatch.detectors.ledger_items import Item, deployment_from_item
+from sessionwatch.detectors.ledger_items import Item, deployment_from_item, end_mark
 from sessionwatch.detectors.report_document import (
     DeploymentReport,
     bake_time_s,
@@ -199,7 +199,8 @@ def _run_service(
             if send_report(cfg, ledger, sns, report, now):
                 out.reports.append(report)
         elif "followup_due" in item:
-            if ledger.claim_followup(service, w.deployment_id, now, FOLLOWUP_EVERY_S):
+            end = end_mark(w.ended_at, w.outcome)
+            if ledger.claim_followup(service, w.deployment_id, now, FOLLOWUP_EVERY_S, end):
                 report = build_report(cfg, ledger, w, known or mine, spans_of, [], now)
                 report = DeploymentReport(**{**report.__dict__, "followup": True})
                 if cfg.report_topic_arn:
@@ -274,7 +275,8 @@ def send_report(
     except Exception:
         ledger.release_report(report.service, report.deployment_id)
         raise
-    ledger.mark_sent(report.service, report.deployment_id, now)
+    end = end_mark(report.ended_at, report.outcome)
+    ledger.mark_sent(report.service, report.deployment_id, now, end)
     return True
 
 

@@ -370,3 +370,42 @@ def test_a_rollback_start_before_the_report_needs_no_follow_up(
         "rolled back by the circuit breaker (ecs-svc/R)"
     ]
     assert run_reporter(cfg, lg, clients["sns"], clients["cw"], 2400.0).reports == []
+
+
+def test_a_failed_event_delivered_after_the_report_sends_one_follow_up(
+    ledger_env: LedgerEnv, clients
+) -> None:
+    """A's FAILED is delivered late, after the rollback's start: A's report goes out with A's
+    window closed by the rollback (outcome SUPERSEDED), yet already saying it failed and was
+    rolled back. When the FAILED arrives, one follow-up carries ECS's own outcome and end
+    time; a re-delivery of the FAILED sends nothing more."""
+    lg = ledger_env.ledger
+    cfg = Config(**{**ledger_env.cfg.__dict__, "report_topic_arn": clients["topic"]})
+    rollback = deployment("ecs-svc/R", "IN_PROGRESS", 1301.0)
+    rollback["detail"]["reason"] = "ECS deployment circuit breaker: rolling back to deploymentId x."
+    ingest_ecs_events(
+        [deployment("ecs-svc/A", "IN_PROGRESS", 1000.0), rollback], cfg, lg, now=1302.0
+    )
+    first = run_reporter(cfg, lg, clients["sns"], clients["cw"], 1301.0 + 121).reports
+    assert [(r.deployment_id, r.outcome) for r in first] == [("ecs-svc/A", "SUPERSEDED")]
+    assert first[0].ended == "FAILED, rolled back by the circuit breaker (ecs-svc/R)"
+    failed = deployment("ecs-svc/A", "FAILED", 1300.0)
+    ingest_ecs_events([failed], cfg, lg, now=1600.0)
+    later = run_reporter(cfg, lg, clients["sns"], clients["cw"], 1660.0).reports
+    assert [(r.deployment_id, r.followup, r.outcome, r.ended_at) for r in later] == [
+        ("ecs-svc/A", True, "FAILED", 1300.0)
+    ]
+    ingest_ecs_events([failed], cfg, lg, now=2300.0)  # re-delivered, 11 minutes on
+    assert run_reporter(cfg, lg, clients["sns"], clients["cw"], 2360.0).reports == []
+
+
+def test_a_completed_event_delivered_again_after_the_report_sends_nothing(
+    ledger_env: LedgerEnv, clients
+) -> None:
+    lg = ledger_env.ledger
+    cfg = Config(**{**ledger_env.cfg.__dict__, "report_topic_arn": clients["topic"]})
+    done = deployment("ecs-svc/A", "COMPLETED", 1300.0)
+    ingest_ecs_events([deployment("ecs-svc/A", "IN_PROGRESS", 1000.0), done], cfg, lg, now=1301.0)
+    assert len(run_reporter(cfg, lg, clients["sns"], clients["cw"], 1421.0).reports) == 1
+    ingest_ecs_events([done], cfg, lg, now=1500.0)
+    assert run_reporter(cfg, lg, clients["sns"], clients["cw"], 2200.0).reports == []
