@@ -128,7 +128,7 @@ def _deployment(
     now: float,
     out: Outcome,
 ) -> None:
-    merged = ledger.record_deployment(obs).item
+    merged = ledger.record_deployment(obs)
     if obs.ended and "sent_at" in merged:
         # An end delivered after the report went out (it said SUPERSEDED, say, where ECS says
         # FAILED): a follow-up, unless the report already said this end (a re-delivery).

@@ -86,8 +86,7 @@ if TYPE_CHECKING:
 else:
     DynamoDBClient = Any
 
-# lost_prefix: lab/ reads the count locks
-__all__ = ["DeploymentMerge", "Ledger", "Query", "TaskMerge", "lost_prefix"]
+__all__ = ["Ledger", "Query", "TaskMerge", "lost_prefix"]  # lost_prefix: lab/ reads the count locks
 
 # On a task item: the stop times its sessions were last decided again for (``mark_revisited``).
 REVISITED_ATTR = "revisited"
@@ -119,15 +118,6 @@ class TaskMerge:
     facts: TaskFacts
     revisit_due: bool
     stop_mark: str
-
-
-@dataclass(frozen=True)
-class DeploymentMerge:
-    """A deployment's item after merging one event, and whether the event told anything new
-    (a re-delivered event does not)."""
-
-    item: Item
-    new: bool
 
 
 class Ledger:
@@ -175,31 +165,24 @@ class Ledger:
 
     # --- ECS facts ----------------------------------------------------------------------------
 
-    def record_deployment(self, obs: DeploymentObserved) -> DeploymentMerge:
+    def record_deployment(self, obs: DeploymentObserved) -> Item:
         """Merge one deployment event into its item; copy the merged facts to the index."""
         return self._merge_deployment(obs.service, obs.deployment_id, deployment_tags(obs))
 
     def record_settings(self, service: str, deployment_id: str, s: DeploymentSettings) -> Item:
         """Cache the deployment's one ECS read in its item (and its index copy)."""
-        return self._merge_deployment(service, deployment_id, settings_tags(s)).item
+        return self._merge_deployment(service, deployment_id, settings_tags(s))
 
-    def _merge_deployment(
-        self, service: str, deployment_id: str, tags: Sequence[str]
-    ) -> DeploymentMerge:
+    def _merge_deployment(self, service: str, deployment_id: str, tags: Sequence[str]) -> Item:
         """Facts item first (serialised per item by DynamoDB, so the last writer sees every
         tag), then the same union into the index copy, then the active marker.
 
         The index item is keyed by the start time, known once IN_PROGRESS was seen; until then
         the facts wait in the facts item and the next event of the deployment copies them.
         """
-        names = {"svc": service, "dep": deployment_id}
-        old = self._add_tags(deployment_key(service, deployment_id), tags, names, "ALL_OLD")
-        known = set(tags_of(old))
-        merged: Item = {
-            **old,
-            **{k: s_value(v) for k, v in names.items()},
-            TAGS_ATTR: {"SS": sorted(known | set(tags))},
-        }
+        merged = self._add_tags(
+            deployment_key(service, deployment_id), tags, {"svc": service, "dep": deployment_id}
+        )
         window = deployment_from_item(merged)
         if window is not None:
             self._add_tags(
@@ -212,7 +195,7 @@ class Ledger:
                 active_key(service, deployment_id),
                 {"svc": s_value(service), "dep": s_value(deployment_id)},
             )
-        return DeploymentMerge(merged, not set(tags) <= known)
+        return merged
 
     def record_hook(self, hook: HookObserved) -> None:
         """A lifecycle stage of the service's deployment in progress, in the service's index."""
