@@ -32,6 +32,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any, cast
 
 from benchmarks.timelines import CLUSTER, DEREGISTRATION_DELAY_S, Timeline, deliver, generate, iso
@@ -539,6 +540,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--progress", type=int, default=10, help="a line every N timelines")
     ap.add_argument("--load", type=float, default=1.0, help="client arrival rate factor")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
+    ap.add_argument("--png", type=Path, help="also draw the confusion matrices to this PNG")
     args = ap.parse_args([] if argv is None else argv)
     print(
         f"accuracy: {args.timelines} timelines, seed {args.seed}, load {args.load}, "
@@ -549,6 +551,11 @@ def main(argv: list[str] | None = None) -> None:
     res = run(args.timelines, args.seed, args.progress, load=args.load, jobs=args.jobs)
     print(f"({time.perf_counter() - t:.0f} s)")
     print_results(res)
+    if args.png:
+        from benchmarks.accuracy_chart import draw_matrices
+
+        draw_matrices(res, args.png)
+        print(f"confusion matrices: {args.png}")
 
 
 if __name__ == "__main__":

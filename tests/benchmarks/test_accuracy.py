@@ -61,3 +61,12 @@ def test_the_harness_leaves_the_detectors_on_wall_time(results) -> None:
     simulated clock."""
     assert runtime.clock is runtime_clock and runtime.ecs is runtime_ecs
     assert abs(runtime.clock() - time.time()) < 5
+
+
+def test_the_confusion_matrices_are_drawn_as_one_png(results, tmp_path) -> None:
+    from benchmarks.accuracy_chart import draw_matrices, headline
+
+    path = tmp_path / "accuracy.png"
+    draw_matrices(results, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+    assert f"{results.timelines} timelines" in headline(results)
