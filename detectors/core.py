@@ -72,6 +72,9 @@ class Verdict:
     origin_task: str | None = None
     deployment_id: str | None = None
     basis: str = ""
+    # When that deployment began: of two attributions of the same 404, the later-starting
+    # deployment is the better informed one (``stopper`` only gains candidates with facts).
+    deployment_started_at: float | None = None
 
     @property
     def final(self) -> bool:
@@ -295,6 +298,7 @@ def decide(
                 o,
                 d.deployment_id,
                 basis="origin task stopped by a later deployment of its service",
+                deployment_started_at=d.started_at,
             )
         if settled:  # stop_began <= nf.at + skew, so late deployment events had their grace
             return Verdict(
@@ -310,6 +314,7 @@ def decide(
             o,
             shifted.deployment_id,
             basis=f"{shifted.strategy} traffic shift to the deployment's tasks",
+            deployment_started_at=shifted.started_at,
         )
     if wait is not None and not settled:
         return _pending(service, o, wait)

@@ -145,15 +145,19 @@ def _deployment(
         failed = ledger.previous_deployment(obs.service, obs.deployment_id, obs.at)
         if failed is not None:
             ledger.flag_followup(obs.service, failed, now)
-    if not obs.ended and now >= obs.at + cfg.grace_period_s:
-        # A start delivered later than the grace period: the 404s of its window may already
-        # be final without it (a scheduler stop as scale_in, a traffic shift as stickiness).
-        # Decide again those of the service's tasks that ran in the window: bounded by the
-        # service's live tasks and its stops since the start, not by the cluster.
+    if not obs.ended:
+        # Stops already known after this start are this deployment's, though a verdict may
+        # have charged them to the previous one while this event was on its way (a delay
+        # shorter than the grace period is enough). Decide their 404s again: the count lock
+        # moves to this deployment (``Ledger.lock_verdict``). Delivered on time, no stop is
+        # known yet and this costs one Query.
         since = obs.at - CLOCK_SKEW_S
-        tasks = set(ledger.live_tasks(obs.service)) | set(
-            ledger.stops_between(obs.service, since, now)
-        )
+        tasks = set(ledger.stops_between(obs.service, since, now))
+        if now >= obs.at + cfg.grace_period_s:
+            # Later than the grace period: its window's other 404s may be final without it too
+            # (a traffic shift as stickiness): the service's live tasks as well. Bounded by
+            # the service's tasks, not by the cluster.
+            tasks |= set(ledger.live_tasks(obs.service))
         for task_id in sorted(tasks):
             revisit_task(ledger, task_id, cfg, now, out.decisions)
 

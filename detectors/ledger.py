@@ -90,6 +90,8 @@ __all__ = ["Ledger", "Query", "TaskMerge", "lost_prefix"]  # lost_prefix: lab/ r
 
 # On a task item: the stop times its sessions were last decided again for (``mark_revisited``).
 REVISITED_ATTR = "revisited"
+# On a deployment count lock: when the deployment it names began (``lock_verdict``).
+DEP_STARTED_ATTR = "dep_started"
 
 BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25
@@ -291,6 +293,12 @@ class Ledger:
         duplicates and overlapping invocations. The lock keeps the *earliest* occurrence with
         that cause (a later-arriving earlier 404 overwrites the details but is not counted),
         so its content, like the count, does not depend on delivery order.
+
+        For ``deployment`` the lock also says which deployment the session is lost to (the
+        reports count by it, ``deployment_losses``): the earliest occurrence's, and for the same
+        occurrence decided twice (a premature verdict, before a later deployment's start
+        arrived) the later-starting deployment's. A lock that changes deployment flags a
+        follow-up for both, in case either report went out.
         """
         if verdict.deployment_id and verdict.service:
             # Before the lock: a crash in between leaves an idempotent write to redo, never a
@@ -308,15 +316,25 @@ class Ledger:
             "origin_task": verdict.origin_task,
             "deployment_id": verdict.deployment_id,
         }
+        values = {k: s_value(v) for k, v in fields.items() if v}
+        tie = None
+        if verdict.deployment_id and verdict.deployment_started_at is not None:
+            values[DEP_STARTED_ATTR] = n_value(verdict.deployment_started_at)
+            tie = (DEP_STARTED_ATTR, values[DEP_STARTED_ATTR])
         old = self._earliest(
             lost_key(nf.fingerprint, verdict.cause),
-            {k: s_value(v) for k, v in fields.items() if v},
+            values,
             nf.at,
             first_seen={"decided_at": n_value(now)},
+            tie=tie,
         )
         counted = old is not None and "at" not in old
-        if counted and verdict.deployment_id and verdict.service:
-            self.flag_followup(verdict.service, verdict.deployment_id, now)
+        if old is not None and verdict.deployment_id and verdict.service:
+            moved_from = get_s(old, "deployment_id")
+            if counted or (moved_from and moved_from != verdict.deployment_id):
+                self.flag_followup(verdict.service, verdict.deployment_id, now)
+            if moved_from and moved_from != verdict.deployment_id:
+                self.flag_followup(verdict.service, moved_from, now)
         return counted
 
     def _earliest(
@@ -325,12 +343,14 @@ class Ledger:
         values: Mapping[str, Any],
         at: float,
         first_seen: Mapping[str, Any] | None = None,
+        tie: tuple[str, Any] | None = None,
     ) -> Item | None:
         """Write ``values`` and time ``at`` unless the item holds an earlier time already.
 
         Returns the item's previous attributes ({} for a new item), None when an earlier (or
         the same) time was there and nothing was written: earliest wins, whatever the order.
-        ``first_seen`` attributes are only set when absent.
+        ``first_seen`` attributes are only set when absent. ``tie`` (name, value) also lets
+        the same time win when the item's ``name`` is absent or smaller than ``value``.
         """
         names = {"#at": "at"}
         vals: Item = {":at": n_value(at), ":e": self._expires()}
@@ -341,15 +361,19 @@ class Ledger:
         for i, (name, value) in enumerate((first_seen or {}).items()):
             names[f"#f{i}"], vals[f":f{i}"] = name, value
             sets.append(f"#f{i} = if_not_exists(#f{i}, :f{i})")
+        condition = "attribute_not_exists(#at) OR #at > :at"
+        if tie is not None:
+            names["#tie"], vals[":tie"] = tie
+            condition += " OR (#at = :at AND (attribute_not_exists(#tie) OR #tie < :tie))"
         try:
             resp = self._db.update_item(
                 TableName=self._table,
                 Key=key_item(key),
                 UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="attribute_not_exists(#at) OR #at > :at",
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=vals,
-                ReturnValues="UPDATED_OLD",
+                ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -607,9 +631,23 @@ class Ledger:
         return out
 
     def deployment_losses(self, service: str, deployment_id: str) -> list[float]:
-        """The earliest 404 time of each session the deployment lost, sorted."""
+        """The earliest 404 time of each session the deployment lost, sorted.
+
+        A session whose count lock names another deployment is that one's (``lock_verdict``:
+        a premature attribution later corrected), so a report counts each session once.
+        One Query of the deployment's losses, then one read wave of their locks.
+        """
         items = self.query(deployment_pk(service, deployment_id), LOST_PREFIX)
-        return sorted(t for t in (get_n(i, "at") for i in items) if t is not None)
+        times = {str(i["sk"]["S"]).removeprefix(LOST_PREFIX): get_n(i, "at") for i in items}
+        locks = self.get_many(lost_key(fp, Cause.DEPLOYMENT) for fp in times)
+        mine = [
+            t
+            for fp, t in times.items()
+            if t is not None
+            and get_s(locks.get(lost_key(fp, Cause.DEPLOYMENT), {}), "deployment_id")
+            in (None, deployment_id)
+        ]
+        return sorted(mine)
 
     def previous_deployment(self, service: str, deployment_id: str, at: float) -> str | None:
         """The service's newest deployment that began before ``deployment_id`` (at ``at``)."""

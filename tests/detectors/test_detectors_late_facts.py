@@ -299,3 +299,36 @@ def test_a_failed_re_examination_is_owed_again_when_the_event_is_retried(
     assert len(run.revised) == 2
     assert run.at(CRASH + 230, "ecs", late) == Counter()
     assert run.lost == Counter({Cause.STICKINESS.value: 2, Cause.TASK_FAILURE.value: 2})
+
+
+def test_a_next_deployment_s_start_delivered_late_takes_the_losses_it_caused(
+    wired, capsys, caplog, lambda_context
+) -> None:
+    """Back-to-back rollouts: D2 began at T0 + 90 (superseding D1), and stopped A at
+    CRASH - 5. D2's IN_PROGRESS is delivered 70 s late, shorter than the grace period. A's 404s
+    came before it and were charged to D1, the only deployment known. When D2's start arrives,
+    A's 404s are decided again: the losses move to D2, counted once in all, and D1's report
+    will not count them."""
+    run = Run(wired, capsys, caplog, lambda_context)
+    _setup(run)
+    d2 = "ecs-svc/d2"
+    run.at(T0 + 10, "ecs", deployment(D1, "IN_PROGRESS", T0 + 10))
+    stop = task(
+        "task-a",
+        "STOPPED",
+        CRASH,
+        started_by=OLD,
+        started_at=T0 - 3600,
+        stopping_at=CRASH - 5,
+        stopped_at=CRASH,
+        stop_code="ServiceSchedulerInitiated",
+        reason=f"Scaling activity initiated by (deployment {OLD})",
+    )
+    run.at(CRASH + 1, "ecs", stop)
+    _not_founds(run, CRASH + 25)
+    assert run.lost == Counter({Cause.DEPLOYMENT.value: 2})
+    assert wired["ledger"].deployment_losses(SERVICE, D1) == [CRASH + 10, CRASH + 20]
+    run.at(T0 + 160, "ecs", deployment(d2, "IN_PROGRESS", T0 + 90))
+    assert run.lost == Counter({Cause.DEPLOYMENT.value: 2})  # moved, not counted again
+    assert wired["ledger"].deployment_losses(SERVICE, D1) == []
+    assert wired["ledger"].deployment_losses(SERVICE, d2) == [CRASH + 10, CRASH + 20]

@@ -8,7 +8,12 @@ from sessionwatch.contract import Cause
 from sessionwatch.detectors.classify import classify
 from sessionwatch.detectors.core import NotFound, TaskFacts, Verdict, reason_marks, stop_category
 from sessionwatch.detectors.facts import DeploymentObserved, SessionClosed, SessionCreated
-from sessionwatch.detectors.ledger_items import lost_key, lost_prefix
+from sessionwatch.detectors.ledger_items import (
+    deployment_loss_key,
+    key_item,
+    lost_key,
+    lost_prefix,
+)
 from tests.detectors.builders import SERVICE, T0, fp
 from tests.detectors.conftest import LedgerEnv
 
@@ -170,3 +175,32 @@ def test_a_creation_record_past_the_ttl_counts_as_never_seen(ledger_env: LedgerE
     now = T0 - 500 + ttl + 1
     [ancient] = classify(lg, [NotFound(fp("ancient"), "new", now - 200)], cfg, now)
     assert ancient.verdict.cause is Cause.UNKNOWN
+
+
+def test_a_session_is_lost_to_one_deployment_whatever_the_order_of_attributions(
+    ledger_env: LedgerEnv,
+) -> None:
+    """One 404 decided twice: first charged to B (C's start not yet arrived), then to C, which
+    began later and so had the facts. In either order the lock names C and only C's report
+    counts the session; an earlier 404 of the session decided later takes the lock (its
+    deployment, the session's first loss) whatever it names."""
+    b, c = "ecs-svc/B", "ecs-svc/C"
+    to_b = Verdict(Cause.DEPLOYMENT, SERVICE, "o", b, deployment_started_at=T0)
+    to_c = Verdict(Cause.DEPLOYMENT, SERVICE, "o", c, deployment_started_at=T0 + 150)
+    nf = NotFound(fp("s"), "t", T0 + 160)
+    lg = ledger_env.ledger
+    for order in ((to_b, to_c), (to_c, to_b)):
+        assert [lg.lock_verdict(nf, v, T0 + 200) for v in order] == [True, False]  # once
+        assert lg.deployment_losses(SERVICE, c) == [T0 + 160]
+        assert lg.deployment_losses(SERVICE, b) == []
+        for stale in (
+            lost_key(nf.fingerprint, Cause.DEPLOYMENT),
+            deployment_loss_key(SERVICE, b, nf.fingerprint),
+            deployment_loss_key(SERVICE, c, nf.fingerprint),
+        ):
+            ledger_env.client.delete_item(TableName=ledger_env.table, Key=key_item(stale))
+    assert lg.lock_verdict(nf, to_c, T0 + 200)
+    earlier = NotFound(fp("s"), "t", T0 + 100)
+    assert not lg.lock_verdict(earlier, to_b, T0 + 210)  # not counted again, but it is B's
+    assert lg.deployment_losses(SERVICE, b) == [T0 + 100]
+    assert lg.deployment_losses(SERVICE, c) == []
