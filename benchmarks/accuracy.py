@@ -10,7 +10,8 @@ period and follow-up interval, then compares:
   logged for its fingerprint; a later "revised" line replaces it) with the ground truth, as a
   confusion matrix per deployment strategy (rows: true cause, columns: decided cause,
   ``none`` = never decided);
-- each deployment's report (``sessions_lost``, the largest over the report and any follow-up)
+- each deployment's report (``sessions_lost`` of the last one published: the report, or its latest
+  follow-up, which may count more or, when a loss moved to a later deployment, fewer)
   with the sessions the truth loses to that deployment.
 
 The detectors' ECS reads (DescribeServices, DescribeServiceDeployments) are answered from the
@@ -369,7 +370,7 @@ class Harness:
                 dep = report.get("deployment_id")
                 lost = report.get("sessions_lost")
                 if isinstance(dep, str) and isinstance(lost, int):
-                    out[dep] = max(out.get(dep, 0), lost)
+                    out[dep] = lost  # published in order: the latest one stands
                     ended = report.get("ended") or report.get("outcome")
                     if isinstance(ended, str):
                         self.ended[dep] = ended
