@@ -449,24 +449,20 @@ class SessionWatch(Construct):
 
     def _grant_deployment_reads(self, stack: Stack, role: iam.IRole) -> None:
         """Describe the watched services and their deployments, nothing else of the cluster."""
-        services = [
-            stack.format_arn(
-                service="ecs",
-                resource="service",
-                resource_name=f"{self.props.cluster_name}/{service}",
-                arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-            )
-            for service in self.props.service_names
-        ]
-        deployments = [
-            stack.format_arn(
-                service="ecs",
-                resource="service-deployment",
-                resource_name=f"{self.props.cluster_name}/{service}/*",
-                arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-            )
-            for service in self.props.service_names
-        ]
+
+        def per_service(resource: str, suffix: str = "") -> list[str]:
+            return [
+                stack.format_arn(
+                    service="ecs",
+                    resource=resource,
+                    resource_name=f"{self.props.cluster_name}/{service}{suffix}",
+                    arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+                )
+                for service in self.props.service_names
+            ]
+
+        services = per_service("service")
+        deployments = per_service("service-deployment", "/*")
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=ECS_SERVICE_ACTIONS, resources=services)
         )

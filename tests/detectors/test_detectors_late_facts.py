@@ -129,6 +129,21 @@ def _crash(delivered: float) -> dict[str, Any]:
     )
 
 
+def _scheduler_stop(delivered: float, named: str) -> dict[str, Any]:
+    """A's scheduler stop (draining from CRASH - 5), its reason naming deployment ``named``."""
+    return task(
+        "task-a",
+        "STOPPED",
+        delivered,
+        started_by=OLD,
+        started_at=T0 - 3600,
+        stopping_at=CRASH - 5,
+        stopped_at=CRASH,
+        stop_code="ServiceSchedulerInitiated",
+        reason=f"Scaling activity initiated by (deployment {named})",
+    )
+
+
 def _lock(env: dict[str, Any], s: str, cause: Cause) -> tuple[str, str] | None:
     pk, sk = lost_key(fp(s), cause)
     item = env["db"].get_item(TableName=env["table"], Key={"pk": {"S": pk}, "sk": {"S": sk}})
@@ -193,17 +208,7 @@ def test_a_late_scheduler_stop_of_a_rolling_deployment_revises_to_deployment(
     _not_founds(run, CRASH + 25)
     run.at(CRASH + 20 + GRACE + 1, "reporter", {})
     assert run.lost == Counter({Cause.STICKINESS.value: 2})
-    stop = task(
-        "task-a",
-        "STOPPED",
-        CRASH + 215,
-        started_by=OLD,
-        started_at=T0 - 3600,
-        stopping_at=CRASH - 5,
-        stopped_at=CRASH,
-        stop_code="ServiceSchedulerInitiated",
-        reason=f"Scaling activity initiated by (deployment {D1})",
-    )
+    stop = _scheduler_stop(CRASH + 215, D1)
     assert run.at(CRASH + 215, "ecs", stop) == Counter({Cause.DEPLOYMENT.value: 2})
     assert {r[1:] for r in run.revised} == {(Cause.STICKINESS.value, Cause.DEPLOYMENT.value)}
     assert run.at(CRASH + 230, "ecs", stop) == Counter()
@@ -244,17 +249,7 @@ def test_a_deployment_start_delivered_late_revises_its_window_s_verdicts(
     run = Run(wired, capsys, caplog, lambda_context)
     _setup(run)
     run.at(T0 + 60, "ecs", task("task-c", "RUNNING", T0 + 60, started_by=D1, started_at=T0 + 60))
-    stop = task(
-        "task-a",
-        "STOPPED",
-        CRASH + 2,
-        started_by=OLD,
-        started_at=T0 - 3600,
-        stopping_at=CRASH - 5,
-        stopped_at=CRASH,
-        stop_code="ServiceSchedulerInitiated",
-        reason=f"Scaling activity initiated by (deployment {OLD})",
-    )
+    stop = _scheduler_stop(CRASH + 2, OLD)
     run.at(CRASH + 2, "ecs", stop)
     _not_founds(run, CRASH + 25)
     run.at(CRASH + 20 + GRACE + 1, "reporter", {})
@@ -313,17 +308,7 @@ def test_a_next_deployment_s_start_delivered_late_takes_the_losses_it_caused(
     _setup(run)
     d2 = "ecs-svc/d2"
     run.at(T0 + 10, "ecs", deployment(D1, "IN_PROGRESS", T0 + 10))
-    stop = task(
-        "task-a",
-        "STOPPED",
-        CRASH,
-        started_by=OLD,
-        started_at=T0 - 3600,
-        stopping_at=CRASH - 5,
-        stopped_at=CRASH,
-        stop_code="ServiceSchedulerInitiated",
-        reason=f"Scaling activity initiated by (deployment {OLD})",
-    )
+    stop = _scheduler_stop(CRASH, OLD)
     run.at(CRASH + 1, "ecs", stop)
     _not_founds(run, CRASH + 25)
     assert run.lost == Counter({Cause.DEPLOYMENT.value: 2})
