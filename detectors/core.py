@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sessionwatch.contract import Cause
+from sessionwatch.contract import CLOSE_CLIENT_DELETE, CLOSE_IDLE_TIMEOUT, Cause
 from sessionwatch.detectors.facts import (
     CLOCK_SKEW_S,
     HEALTH_REASON_WORDS,
@@ -35,6 +35,7 @@ from sessionwatch.detectors.facts import (
     SUPERSEDED,
     DeploymentWindow,
     NotFound,
+    SessionClosed,
     SessionOrigin,
     TaskFacts,
     Verdict,
@@ -62,6 +63,10 @@ __all__ = [
     "stopper",
 ]
 
+# How long a 404 on a live-looking origin waits for ECS facts when a rollout may be under way.
+ROLLOUT_WAIT_S = 600.0
+# session_closed reasons that end a session on a live task (not the task's own shutdown).
+SESSION_END_REASONS = frozenset({CLOSE_CLIENT_DELETE, CLOSE_IDLE_TIMEOUT})
 _FAILURE_STOP_CODES = frozenset({"EssentialContainerExited", "TaskFailedToStart"})
 _INFRA_STOP_CODES = frozenset({"SpotInterruption", "TerminationNotice"})
 
@@ -199,6 +204,44 @@ def _shift(
     return None, None
 
 
+def rollout_may_explain(
+    origin_task: TaskFacts | None, serving: TaskFacts | None, nf: NotFound, now: float
+) -> bool:
+    """The server's own lines say a rollout may be under way, so a 404 on a live-looking
+    origin waits (at most ``ROLLOUT_WAIT_S`` from the 404) for ECS facts before it may be
+    called ``stickiness``: the serving task started (its ``task_started`` line, or ECS) after
+    the origin task and less than ``ROLLOUT_WAIT_S`` before the 404, and ECS does not already
+    say both are of one lineage. A rolling deployment's stop events delivered later than the
+    grace period then still find the 404 undecided. (A newer task-definition revision would be
+    a stronger hint, but a forced deployment keeps the revision: start times are what both
+    kinds of rollout share.)"""
+    if serving is None or serving.started_at is None or now >= nf.at + ROLLOUT_WAIT_S:
+        return False
+    if not nf.at - ROLLOUT_WAIT_S <= serving.started_at <= nf.at + CLOCK_SKEW_S:
+        return False
+    if origin_task is not None:
+        if origin_task.started_at is not None and serving.started_at <= origin_task.started_at:
+            return False
+        if serving.started_by is not None and serving.started_by == origin_task.started_by:
+            return False  # one lineage: a routing slip, no rollout between them
+    return True
+
+
+def ended_before_its_task(
+    closed: SessionClosed | None, nf: NotFound, stop_began: float | None
+) -> bool:
+    """The session was already over when its task went away: the server closed it for idle
+    expiry (the SDK's own eviction included) or the client's DELETE, before the 404 and before
+    its task began stopping. Its later 404 is the client returning to a dead session, on
+    whatever task it lands: ``expired``, never a deployment's loss. A ``shutdown`` close is
+    the task stopping, and stays the stop's."""
+    if closed is None or closed.reason not in SESSION_END_REASONS:
+        return False
+    if closed.at > nf.at + CLOCK_SKEW_S:
+        return False
+    return stop_began is None or closed.at < stop_began
+
+
 def decide(
     nf: NotFound,
     origin: SessionOrigin | None,
@@ -207,6 +250,7 @@ def decide(
     windows: Sequence[DeploymentWindow],
     grace_s: float,
     now: float,
+    closed: SessionClosed | None = None,
 ) -> Verdict:
     """Decide the cause of one not-found from the facts known at ``now``.
 
@@ -221,13 +265,21 @@ def decide(
             return Verdict(Cause.UNKNOWN, fallback_service, basis="session never seen created")
         return _pending(fallback_service, None, "session creation not seen yet")
     o = origin.task_id
+    service = (origin_task.service if origin_task else None) or fallback_service
+    stop_began = origin_task.stop_began if origin_task else None
+    if ended_before_its_task(closed, nf, stop_began):
+        assert closed is not None
+        known = (origin_task and origin_task.service) or (serving_task and serving_task.service)
+        if not known and not settled:
+            return _pending(service, o, "ECS service of the session's tasks not known yet")
+        return Verdict(
+            Cause.EXPIRED, service, o, basis=f"session closed ({closed.reason}) before its task"
+        )
     if o == nf.task_id:
         if (serving_task is None or serving_task.service is None) and not settled:
             # The ECS service is the metric's ServiceName and decides the scope: wait for it.
             return _pending(fallback_service, o, "serving task's ECS service not known yet")
         return Verdict(Cause.EXPIRED, fallback_service, o, basis="created on the serving task")
-    service = (origin_task.service if origin_task else None) or fallback_service
-    stop_began = origin_task.stop_began if origin_task else None
     stopped_before = stop_began is not None and stop_began <= nf.at + CLOCK_SKEW_S
     if origin_task is not None and stopped_before:
         if origin_task.stop_code is None and not settled:
@@ -266,9 +318,11 @@ def decide(
     if wait is not None and not settled:
         return _pending(service, o, wait)
     if stop_began is None:
-        if settled:
-            return Verdict(Cause.STICKINESS, service, o, basis="origin task never seen stopping")
-        return _pending(service, o, "origin task state not known yet")
+        if not settled:
+            return _pending(service, o, "origin task state not known yet")
+        if rollout_may_explain(origin_task, serving_task, nf, now):
+            return _pending(service, o, "serving task started recently: waiting for ECS facts")
+        return Verdict(Cause.STICKINESS, service, o, basis="origin task never seen stopping")
     assert origin_task is not None
     if origin_task.stopping_at is not None and origin_task.stopping_at > nf.at + CLOCK_SKEW_S:
         return Verdict(Cause.STICKINESS, service, o, basis="origin task alive at the 404")
