@@ -16,6 +16,7 @@ from sessionwatch.detectors.ledger_items import (
 )
 from tests.detectors.builders import SERVICE, T0, fp
 from tests.detectors.conftest import LedgerEnv
+from world.ecs import STOP_SCHEDULER, scheduler_reason
 
 
 def count_calls(client) -> Counter[str]:
@@ -28,31 +29,27 @@ def count_calls(client) -> Counter[str]:
 
 
 def test_task_observations_merge_in_any_order(ledger_env: LedgerEnv) -> None:
-    stopping = TaskFacts(
-        "t1", SERVICE, "d-old", T0 - 99, T0, None, "ServiceSchedulerInitiated", "r"
-    )
-    stopped = TaskFacts(
-        "t1", SERVICE, "d-old", T0 - 99, T0, T0 + 30, "ServiceSchedulerInitiated", "r"
-    )
+    stopping = TaskFacts("t1", SERVICE, "d-old", T0 - 99, T0, None, STOP_SCHEDULER, "r")
+    stopped = TaskFacts("t1", SERVICE, "d-old", T0 - 99, T0, T0 + 30, STOP_SCHEDULER, "r")
     for obs in (stopped, stopping, stopped, TaskFacts("t1", started_at=T0 - 120)):
         ledger_env.ledger.record_task(obs)
     ledger_env.ledger.record_task(TaskFacts("t2", SERVICE, started_at=T0))
     tasks = ledger_env.ledger.tasks(["t1", "t2", "t3"])
     facts = tasks["t1"]
     assert (facts.started_at, facts.stopping_at, facts.stopped_at) == (T0 - 120, T0, T0 + 30)
-    assert facts.service == SERVICE and facts.stop_code == "ServiceSchedulerInitiated"
+    assert facts.service == SERVICE and facts.stop_code == STOP_SCHEDULER
     assert sorted(tasks) == ["t1", "t2"] and tasks["t2"].stop_began is None
 
 
 def test_task_summary_keeps_what_stop_category_reads() -> None:
     reasons = [
         None,
-        "Scaling activity initiated by (deployment ecs-svc/1)",
+        scheduler_reason("ecs-svc/1"),
         "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:x)",
         "Your Spot Task was interrupted.",
         "Task is being retired: host maintenance on the underlying hardware",
     ]
-    for code in (None, "ServiceSchedulerInitiated", "UserInitiated", "TerminationNotice"):
+    for code in (None, STOP_SCHEDULER, "UserInitiated", "TerminationNotice"):
         for reason in reasons:
             full = TaskFacts("t", stop_code=code, stopped_reason=reason)
             marked = TaskFacts("t", stop_code=code, stopped_reason=reason_marks(reason))
@@ -61,7 +58,7 @@ def test_task_summary_keeps_what_stop_category_reads() -> None:
 
 def test_live_task_index_follows_the_merged_facts_in_any_order(ledger_env: LedgerEnv) -> None:
     lg = ledger_env.ledger
-    stopped = TaskFacts("t1", SERVICE, "d0", T0 - 99, T0, T0 + 30, "ServiceSchedulerInitiated")
+    stopped = TaskFacts("t1", SERVICE, "d0", T0 - 99, T0, T0 + 30, STOP_SCHEDULER)
     lg.record_task(stopped)
     lg.record_task(TaskFacts("t1", SERVICE, "d0", T0 - 99))  # RUNNING delivered after the stop
     lg.record_task(TaskFacts("t2", SERVICE, "d0", T0 - 99))
@@ -127,9 +124,7 @@ def test_a_batch_of_not_founds_costs_two_read_waves(ledger_env: LedgerEnv) -> No
     the service's newest deployments; nothing else is read, however big the ledger."""
     lg = ledger_env.ledger
     for i in range(150):
-        lg.record_task(
-            TaskFacts(f"old{i}", SERVICE, "d0", T0 - 999, T0, T0 + 9, "ServiceSchedulerInitiated")
-        )
+        lg.record_task(TaskFacts(f"old{i}", SERVICE, "d0", T0 - 999, T0, T0 + 9, STOP_SCHEDULER))
     lg.record_task(TaskFacts("new", SERVICE, "d1", T0 - 5))
     lg.record_deployment(DeploymentObserved(SERVICE, "d1", T0 - 10, False))
     lg.record_sessions([SessionCreated(fp(str(i)), f"old{i}", T0 - 500) for i in range(150)], [])
@@ -160,9 +155,7 @@ def test_a_creation_record_past_the_ttl_counts_as_never_seen(ledger_env: LedgerE
     """DynamoDB deletes expired items late; their origin tasks may already be pruned."""
     lg, cfg = ledger_env.ledger, ledger_env.cfg
     ttl = cfg.ledger_ttl_days * 86400
-    lg.record_task(
-        TaskFacts("old", SERVICE, "d0", T0 - 999, T0, T0 + 9, "ServiceSchedulerInitiated")
-    )
+    lg.record_task(TaskFacts("old", SERVICE, "d0", T0 - 999, T0, T0 + 9, STOP_SCHEDULER))
     lg.record_sessions(
         [
             SessionCreated(fp("recent"), "old", T0 - 500),
