@@ -169,7 +169,7 @@ def aws_env() -> Iterator[None]:
 
 
 LEDGERS = ("moto", "memory")
-DEFAULT_LEDGER = "moto"  # "memory" once the detectors' in-memory ledger is on this branch
+DEFAULT_LEDGER = "memory"
 REGION_ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
@@ -215,30 +215,29 @@ def ecs_client_for(tl: Timeline, clock: Callable[[], float]) -> Any:
     )
 
 
-def install_ledger(kind: str, h: Harness, table: str) -> None:
+def make_ledger(kind: str, table: str) -> Any:
     """The one place the benchmark chooses the detectors' ledger for a timeline.
 
-    ``moto``: the DynamoDB ledger on an in-process moto table (``aws_env`` must be open).
-    ``memory``: the in-memory ledger with the same semantics.
+    ``memory``: the in-memory ledger (same semantics as DynamoDB's, one contract suite checks
+    both). ``moto``: None, so the handlers build the DynamoDB ledger on ``table``, created here
+    on the in-process moto (``aws_env`` must be open).
     """
-    if kind == "moto":
-        import boto3
+    if kind == "memory":
+        from sessionwatch.detectors.ledger import InMemoryLedger
 
-        from sessionwatch.detectors.ledger_items import TABLE_SCHEMA
+        return InMemoryLedger()
+    import boto3
 
-        boto3.client("dynamodb", region_name="us-east-1").create_table(
-            TableName=table, **TABLE_SCHEMA
-        )
-        return
-    raise SystemExit(
-        "--ledger memory needs the detectors' in-memory ledger, which is not on this branch yet"
-    )
+    from sessionwatch.detectors.ledger import TABLE_SCHEMA
+
+    boto3.client("dynamodb", region_name="us-east-1").create_table(TableName=table, **TABLE_SCHEMA)
+    return None
 
 
 class Driver:
     """Drives one timeline at a time through the three handlers (``world.harness``)."""
 
-    def __init__(self, ledger: str = "moto") -> None:
+    def __init__(self, ledger: str = DEFAULT_LEDGER) -> None:
         self.ledger = ledger
         self.n = 0
         self.ended: dict[str, str] = {}  # deployment -> how its report says it ended
@@ -256,8 +255,7 @@ class Driver:
             "DEREGISTRATION_DELAY_SECONDS": str(int(DEREGISTRATION_DELAY_S)),
             "POWERTOOLS_SERVICE_NAME": "sessionwatch",
         }
-        with detector_harness(env) as h:
-            install_ledger(self.ledger, h, table)
+        with detector_harness(env, ledger=make_ledger(self.ledger, table)) as h:
             h.ecs_client = ecs_client_for(tl, lambda: h.now)
             published = record_publishes(h.runtime.sns())
             answer_calls(
@@ -448,7 +446,7 @@ def run(
     out: Any = sys.stdout,
     load: float = 1.0,
     jobs: int = 1,
-    ledger: str = "moto",
+    ledger: str = DEFAULT_LEDGER,
 ) -> Results:
     """Generate and drive ``n`` timelines (seeds derived from ``seed``), accumulate results.
 
@@ -476,7 +474,7 @@ def _run_indices(
     load: float,
     progress_every: int,
     out: Any,
-    ledger: str = "moto",
+    ledger: str = DEFAULT_LEDGER,
 ) -> Results:
     res = Results()
     out = out or sys.stdout
@@ -552,6 +550,13 @@ def print_results(res: Results, out: Any = sys.stdout, max_failures: int = 40) -
             p(f"  {count:>5} x {line}  [seeds {', '.join(map(str, seeds[:5]))}]")
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and its finished workers: on a shared machine the wall
+    time says how busy it was, this what the run cost."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--timelines", type=int, default=int(os.environ.get("ACCURACY_TIMELINES", 12)))
@@ -573,11 +578,11 @@ def main(argv: list[str] | None = None) -> None:
         f"grace {GRACE_S:.0f} s, {args.ledger} ledger",
         flush=True,
     )
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _cpu()
     res = run(
         args.timelines, args.seed, args.progress, load=args.load, jobs=args.jobs, ledger=args.ledger
     )
-    print(f"({time.perf_counter() - t:.0f} s)")
+    print(f"({time.perf_counter() - t:.0f} s wall, {_cpu() - cpu:.0f} s CPU over all workers)")
     print_results(res)
     if args.moto_sample and args.ledger != "moto":
         t = time.perf_counter()

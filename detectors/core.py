@@ -24,21 +24,29 @@ Counting (one per session and cause) is the caller's: see ``detectors.classify``
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
 
 from sessionwatch.contract import Cause
 from sessionwatch.detectors.facts import (
     CLOCK_SKEW_S,
+    HEALTH_REASON_WORDS,
+    INFRA_REASON_WORDS,
+    SCHEDULER_STOP,
+    SUPERSEDED,
     DeploymentWindow,
     NotFound,
     SessionOrigin,
     TaskFacts,
+    Verdict,
+    close_superseded,
+    reason_marks,
+    rollback_target,
 )
 
 __all__ = [
     "CLOCK_SKEW_S",
+    "SCHEDULER_STOP",
+    "SUPERSEDED",
     "DeploymentWindow",
     "NotFound",
     "SessionOrigin",
@@ -54,31 +62,8 @@ __all__ = [
     "stopper",
 ]
 
-SCHEDULER_STOP = "ServiceSchedulerInitiated"
-SUPERSEDED = "SUPERSEDED"
 _FAILURE_STOP_CODES = frozenset({"EssentialContainerExited", "TaskFailedToStart"})
 _INFRA_STOP_CODES = frozenset({"SpotInterruption", "TerminationNotice"})
-_INFRA_REASON_WORDS = ("spot", "retire", "retirement", "maintenance", "host", "underlying")
-_HEALTH_REASON_WORDS = ("health check", "health-check", "healthcheck")
-_ROLLBACK = re.compile(r"rolling back to deploymentId (\S+?)\.?$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The decided cause, the service it is counted for, and what it rests on."""
-
-    cause: Cause
-    service: str | None
-    origin_task: str | None = None
-    deployment_id: str | None = None
-    basis: str = ""
-    # When that deployment began: of two attributions of the same 404, the later-starting
-    # deployment is the better informed one (``stopper`` only gains candidates with facts).
-    deployment_started_at: float | None = None
-
-    @property
-    def final(self) -> bool:
-        return self.cause is not Cause.PENDING
 
 
 def merge_windows(
@@ -114,44 +99,6 @@ def merge_windows(
     return close_superseded(windows)
 
 
-def close_superseded(windows: Iterable[DeploymentWindow]) -> list[DeploymentWindow]:
-    """Close each window whose end never arrived at the next start of the same service.
-
-    Without it one lost COMPLETED event would make every later scheduler stop a deployment
-    loss and keep DeploymentsInProgress at 1 forever. Sorted by start, service, id.
-    """
-    ordered = sorted(windows, key=lambda w: (w.started_at, w.service, w.deployment_id))
-    out = []
-    for i, w in enumerate(ordered):
-        if w.ended_at is None:
-            later = [
-                x.started_at
-                for x in ordered[i + 1 :]
-                if x.service == w.service and x.started_at > w.started_at
-            ]
-            if later:
-                w = replace(w, ended_at=later[0], outcome=SUPERSEDED)
-        out.append(w)
-    return out
-
-
-def rollback_target(reason: str | None) -> str | None:
-    """The deployment id a rollback returns to ("... rolling back to deploymentId X.")."""
-    match = _ROLLBACK.search((reason or "").strip())
-    return match.group(1) if match else None
-
-
-def reason_marks(reason: str | None) -> str | None:
-    """The words of a stopped reason that ``stop_category`` reads, in a fixed order.
-
-    The ledger stores these instead of the reason (up to 1 KiB) to keep each task's summary
-    small; ``stop_category`` gives the same answer for the marks as for the full reason.
-    """
-    text = (reason or "").lower()
-    found = [w for w in (*_INFRA_REASON_WORDS, *_HEALTH_REASON_WORDS) if w in text]
-    return " ".join(found) or None
-
-
 def stop_category(task: TaskFacts) -> Cause | None:
     """Map a stop code/reason to a cause; ``None`` means the service scheduler stopped it.
 
@@ -162,10 +109,10 @@ def stop_category(task: TaskFacts) -> Cause | None:
     reason = (task.stopped_reason or "").lower()
     code = task.stop_code
     if code in _INFRA_STOP_CODES or (
-        code != SCHEDULER_STOP and any(w in reason for w in _INFRA_REASON_WORDS)
+        code != SCHEDULER_STOP and any(w in reason for w in INFRA_REASON_WORDS)
     ):
         return Cause.INFRASTRUCTURE
-    if code in _FAILURE_STOP_CODES or any(w in reason for w in _HEALTH_REASON_WORDS):
+    if code in _FAILURE_STOP_CODES or any(w in reason for w in HEALTH_REASON_WORDS):
         return Cause.TASK_FAILURE
     if code == SCHEDULER_STOP or code is None:
         return None  # None: no code seen (decide() waits for it until the grace period ends)

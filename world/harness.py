@@ -2,7 +2,9 @@
 
 ``detector_harness(env)`` sets the environment the Lambda functions get (``env``), points the
 handlers' runtime at a simulated clock (``h.now``), an ECS client of the caller's
-(``h.ecs_client``, a real boto3 client whose reads a ``before-call`` hook answers) and a log sink
+(``h.ecs_client``, a real boto3 client whose reads a ``before-call`` hook answers), optionally a
+ledger of the caller's (the in-memory one; by default the runtime builds the DynamoDB one from
+``env``) and a log sink
 (``h.sink``: Powertools' registered handler, reached through its public ``registered_handler``,
 writes there; so does stdout, where the metrics' EMF lines go), and on exit, however it exits,
 puts back the environment, the clock, the ECS client and the stream, and resets the runtime's
@@ -71,27 +73,29 @@ class Harness:
 
 @contextlib.contextmanager
 def detector_harness(
-    env: Mapping[str, str], now: float = 0.0, sink: IO[str] | None = None
+    env: Mapping[str, str], now: float = 0.0, sink: IO[str] | None = None, ledger: Any = None
 ) -> Iterator[Harness]:
-    """Open the handlers at simulated time ``now`` with ``env`` (and their output going to
-    ``sink``, an in-memory buffer by default); always restore on exit."""
+    """Open the handlers at simulated time ``now`` with ``env`` (their output going to ``sink``,
+    an in-memory buffer by default; their ledger ``ledger`` if given); always restore on exit."""
     from sessionwatch.detectors.handlers import runtime
 
     h = Harness(runtime, now) if sink is None else Harness(runtime, now, sink=sink)
     saved_env = {k: os.environ.get(k) for k in env}
-    saved = (runtime.clock, runtime.ecs)
+    saved = (runtime.clock, runtime.ecs, runtime.ledger)
     handler = runtime.logger.registered_handler
     stream = getattr(handler, "stream", None)
     os.environ.update(env)
+    runtime.reset()  # before the overrides: reset() clears the real factories' caches
     runtime.clock = lambda: h.now
     runtime.ecs = lambda: h.ecs_client if h.ecs_client is not None else saved[1]()
+    if ledger is not None:
+        runtime.ledger = lambda: ledger  # type: ignore[assignment]
     if stream is not None:
         handler.setStream(h.sink)  # type: ignore[attr-defined]
-    runtime.reset()
     try:
         yield h
     finally:
-        runtime.clock, runtime.ecs = saved
+        runtime.clock, runtime.ecs, runtime.ledger = saved
         if stream is not None:
             handler.setStream(stream)  # type: ignore[attr-defined]
         for k, v in saved_env.items():

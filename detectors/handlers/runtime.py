@@ -19,7 +19,7 @@ from sessionwatch import contract
 from sessionwatch.detectors.classify import Decision
 from sessionwatch.detectors.config import Config, load_config
 from sessionwatch.detectors.facts import BadInput
-from sessionwatch.detectors.ledger import Ledger
+from sessionwatch.detectors.ledger import DynamoDBLedger, LedgerStore
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -44,11 +44,11 @@ def config() -> Config:
 
 
 @cache
-def ledger() -> Ledger:
+def ledger() -> LedgerStore:
     cfg = config()
     # 50 connections: a batch's BatchGetItem chunks go out concurrently (one read round trip).
     client = boto3.client("dynamodb", config=BotoConfig(max_pool_connections=READ_WIDTH))
-    return Ledger(client, cfg.table_name, cfg.ledger_ttl_days)
+    return DynamoDBLedger(client, cfg.table_name, cfg.ledger_ttl_days)
 
 
 @cache

@@ -13,8 +13,8 @@ import pytest
 from moto import mock_aws
 
 from sessionwatch.detectors.config import Config
-from sessionwatch.detectors.ledger import Ledger
-from sessionwatch.detectors.ledger_items import TABLE_SCHEMA
+from sessionwatch.detectors.ledger import TABLE_SCHEMA
+from sessionwatch.detectors.ledger import DynamoDBLedger as Ledger
 from tests.detectors.builders import CLUSTER, SERVICE
 
 _names = itertools.count()
