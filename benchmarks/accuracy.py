@@ -1,22 +1,22 @@
-"""Accuracy benchmark: generated ECS timelines with ground truth through the real handlers.
+"""Accuracy benchmark: generated ECS timelines with physical ground truth through the real handlers.
 
-``python -m benchmarks.accuracy --timelines 1000 --seed 1`` generates timelines
-(``benchmarks.timelines``), delivers each one late, reordered and duplicated, into the three
-real Lambda handlers over moto (DynamoDB, SNS -> SQS for the reports) with a simulated clock
-(``runtime.clock``), runs the reporter every simulated minute and once more after every grace
-period and follow-up interval, then compares:
+``python -m benchmarks.accuracy --timelines 1000 --seed 1 [--jobs 2] [--ledger memory|moto]
+[--moto-sample N] [--png F]`` generates timelines (``benchmarks.timelines``), delivers each one
+late, reordered and duplicated, into the three real Lambda handlers (``world.harness``: a
+simulated clock, ECS reads answered from the timeline, SNS publishes recorded) on the in-memory
+ledger (or the DynamoDB ledger over moto), runs the reporter every simulated minute and once
+more after every grace period and follow-up interval, then compares:
 
 - the cause decided for every lost session (the last ``session loss decided`` line the handlers
-  logged for its fingerprint; a later "revised" line replaces it) with the ground truth, as a
+  logged for its fingerprint; a later "revised" line replaces it) with the story's truth, as a
   confusion matrix per deployment strategy (rows: true cause, columns: decided cause,
-  ``none`` = never decided);
-- each deployment's report (``sessions_lost`` of the last one published: the report, or its latest
-  follow-up, which may count more or, when a loss moved to a later deployment, fewer)
+  ``none`` = never decided), and per hard case;
+- each deployment's report (``sessions_lost`` of the last one published: the report, or its
+  latest follow-up, which may count more or, when a loss moved to a later deployment, fewer)
   with the sessions the truth loses to that deployment.
 
-The detectors' ECS reads (DescribeServices, DescribeServiceDeployments) are answered from the
-timeline, as ECS would answer at the simulated time, by a botocore ``before-call`` hook on a
-real ECS client: no request leaves the process.
+``--moto-sample N`` runs the first N timelines again on the DynamoDB ledger over moto and says
+whether each one decided and reported exactly the same (the two ledgers' semantics agree).
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class Failure:
     kind: str  # "cause" | "report"
     detail: str
     shapes: list[str]
+    cases: tuple[str, ...] = ()  # the hard cases of the wrong verdict
 
 
 @dataclass
@@ -359,8 +360,11 @@ def outcome_matches(expected: str, rollback_follows: bool, ended: str) -> bool:
 
 HARD_CASES = {
     "404 within 6 s of its task's drain": lambda tl, loss: "-within-6s" in loss.shape,
-    "cookie-less client during a deployment": lambda tl, loss: (
-        loss.shape == "cookie-less-during-deployment"
+    "cookie-less client during a deployment": lambda tl, loss: loss.shape.startswith(
+        "cookie-less-during-deployment"
+    ),
+    "cookie-less 404 within 6 s before its task's drain": lambda tl, loss: loss.shape.endswith(
+        "-6s-before-drain"
     ),
     "idle-expired session, back on another task": lambda tl, loss: loss.shape.startswith(
         "idle-expired-elsewhere"
@@ -375,6 +379,16 @@ HARD_CASES = {
         s.startswith("ecs-late-") for s in tl.shapes
     ),
 }
+
+
+# Hard cases the detectors are known to decide otherwise than the story (README, "What the
+# accuracy benchmark can and cannot prove"): the CI sample checks every OTHER verdict is right.
+KNOWN_GAPS = (
+    "idle-expired session, back on another task",
+    "idle-expired session, its task replaced since",
+    "session on the new revision drawn back during a partial shift",
+    "cookie-less 404 within 6 s before its task's drain",
+)
 
 
 def hard_cases(tl: Timeline, loss: Any) -> list[str]:
@@ -405,6 +419,7 @@ def check(
                     f"true {loss.cause.value} decided {got}: {loss.shape}"
                     + (f" (deployment {dep.strategy} outcome {dep.outcome})" if dep else ""),
                     tl.shapes,
+                    tuple(hard_cases(tl, loss)),
                 )
             )
     for dep_id, exp in tl.expected_reports().items():

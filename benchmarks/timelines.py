@@ -12,10 +12,14 @@ failed health checks, idle expiry and never-created sessions. It returns:
   ``ECS Deployment State Change``, ``ECS Hook State Change``, ``ECS Service Action``);
 - the server's JSON log lines (docs/architecture.md: ``task_started``, ``session_created``,
   ``session_closed``, ``session_not_found``, ``shutdown_started``), per task;
-- the ground truth: the cause of every lost session by the rules of docs/architecture.md (the
-  cause is the reason the session's origin task stopped serving it, or, for a traffic shift,
-  the deployment whose target revision answered; a request routed from a live task is
-  ``stickiness``), and for each deployment the sessions lost to it and how it ended;
+- the ground truth, from the story itself and never from the detectors' rules: for every lost
+  session, what physically sent its request elsewhere (``_World.route``/``why_lost``): its task
+  had begun draining or had stopped (the cause the story stopped it for: a rollout, a
+  scale-in, a Spot interruption, a crash or failed health check), the ALB's weighted draw chose
+  the other target group (the traffic-shifting deployment that set the weights), the client
+  sent no cookie (``stickiness``), or the session had already expired on its task
+  (``expired``, wherever the return lands and whatever happened to the task since); whichever
+  ended the session first wins. For each deployment: the sessions lost to it and how it ended;
 - what ``DescribeServices`` and ``DescribeServiceDeployments`` would answer for each service
   and deployment (AWS API shapes), for a driver to answer the detectors' ECS reads.
 
@@ -29,6 +33,14 @@ targets that receive traffic; a cookie client sticks to its target while that ta
 registered and its target group is chosen; with weighted target groups and no target-group
 stickiness the group is drawn per request by weight. A client that receives a 404
 re-initializes at once on the task that answered (the 404 response set its new cookie).
+Requests are not kept away from stops: some land seconds after a drain began, some seconds
+before; a cookie-less client's session may expire (the SDK's idle timeout, 600 s here) and the
+client return anywhere; one timeline in ten has every ECS event delivered after the grace
+period. The ALB's order (target group by weight, then the stickiness cookie within it) rests
+on the ELB API reference: only ``TargetGroupStickinessConfig`` ("the time period during which
+requests from a client should be routed to the same target group") keeps a client on one
+group of a weighted forward action; without it the documentation is silent on the cookie
+across groups, and the model takes the group draw first.
 A rollback replaces the failed deployment's tasks and keeps the tasks of the revision it
 rolls back to. EXTERNAL (CodeDeploy) deployments are not generated: ECS sends no deployment
 state changes for them that the detectors could date.
@@ -927,7 +939,15 @@ class _World:
             d.service == origin.service and d.start <= t and (d.end is None or t < d.end)
             for d in self.deployments.values()
         )
-        return Cause.STICKINESS, None, "cookie-less" + ("-during-deployment" if rolling else "")
+        gone = origin.stopping if origin.stopping is not None else origin.stopped
+        # Seconds before its origin's drain: the client's own hop, but within the clocks'
+        # disagreement of the stop (docs/architecture.md), so the facts cannot tell them apart.
+        soon = "-6s-before-drain" if gone is not None and 0 <= gone - t < SKEW_S else ""
+        return (
+            Cause.STICKINESS,
+            None,
+            "cookie-less" + ("-during-deployment" if rolling else "") + soon,
+        )
 
     def client(self, service: str, arrival: float, end: float) -> None:
         rng = self.rng
