@@ -11,20 +11,24 @@ again (at-least-once delivery) to show what a re-delivery costs and that nothing
 
 from __future__ import annotations
 
-import base64
-import gzip
-import json
 import os
 import random
 import time
 from collections import Counter
 from typing import Any
 
+from sessionwatch.contract import (
+    EVENT_SESSION_CLOSED,
+    EVENT_SESSION_CREATED,
+    EVENT_SESSION_NOT_FOUND,
+)
 from sessionwatch.detectors.config import Config
 from sessionwatch.detectors.core import DeploymentWindow, NotFound, SessionOrigin, TaskFacts, decide
 from sessionwatch.detectors.facts import SessionCreated
 from sessionwatch.detectors.ingest import ingest_log_payload
 from sessionwatch.detectors.parsing import parse_line
+from world.ecs import STOP_ESSENTIAL_EXIT, STOP_SCHEDULER, STOP_SPOT
+from world.server_logs import server_line, subscription_payload
 
 SERVICE = "mcp-service"
 N_CORE = 100_000
@@ -33,11 +37,7 @@ BATCH = 500
 GRACE = 120.0
 T0 = 1_777_000_000.0
 NOW = T0 + 80_000  # after every event's grace period: each not-found is decided
-STOPS = ["ServiceSchedulerInitiated"] * 6 + ["EssentialContainerExited", "SpotInterruption"]
-
-
-def _iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+STOPS = [STOP_SCHEDULER] * 6 + [STOP_ESSENTIAL_EXIT, STOP_SPOT]
 
 
 def build_world(rng: random.Random) -> tuple[list[DeploymentWindow], dict[str, TaskFacts]]:
@@ -71,35 +71,21 @@ def build_events(rng: random.Random, n: int, task_ids: list[str]) -> list[str]:
         if kind < 0.6 or not created:
             fp = f"{rng.getrandbits(64):016x}"
             created.append(fp)
-            doc: dict[str, Any] = {
-                "event": "session_created",
-                "session": fp,
-                "protocol_version": "2025-11-25",
-            }
+            event = EVENT_SESSION_CREATED
+            fields: dict[str, Any] = {"session": fp, "protocol_version": "2025-11-25"}
         elif kind < 0.9:
-            doc = {
-                "event": "session_closed",
-                "session": rng.choice(created),
-                "reason": "idle_timeout",
-                "age_s": 5,
-            }
+            event = EVENT_SESSION_CLOSED
+            fields = {"session": rng.choice(created), "reason": "idle_timeout", "age_s": 5}
         else:
             fp = rng.choice(created) if rng.random() < 0.9 else f"{rng.getrandbits(64):016x}"
-            doc = {
-                "event": "session_not_found",
+            event = EVENT_SESSION_NOT_FOUND
+            fields = {
                 "session": fp,
                 "http_method": "POST",
                 "jsonrpc_code": -32600,
                 "http_status": 404,
             }
-        doc |= {
-            "timestamp": _iso(t),
-            "level": "INFO",
-            "service": "mcp-server",
-            "message": "m",
-            "task_id": task,
-        }
-        lines.append(json.dumps(doc))
+        lines.append(server_line(event, task, t, **fields))
     return lines
 
 
@@ -202,13 +188,7 @@ def through_moto(lines: list[str], tasks: dict[str, TaskFacts]) -> None:
 
 def _payload(messages: list[str]) -> dict[str, Any]:
     """A CloudWatch Logs subscription event carrying ``messages``."""
-    doc = {
-        "messageType": "DATA_MESSAGE",
-        "logGroup": "g",
-        "logStream": "s",
-        "logEvents": [{"id": str(j), "timestamp": 0, "message": m} for j, m in enumerate(messages)],
-    }
-    return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(doc).encode())).decode()}}
+    return subscription_payload("g", "s", "f", [(0, m) for m in messages])
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ and a monthly cost model for three cluster sizes (prices stated in the table's n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -33,9 +34,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
-from benchmarks.accuracy import RuntimeOverride, _Context, aws_env
+from benchmarks.accuracy import REGION_ENV, aws_env
 from benchmarks.dynamodb_model import UnitMeter, install_item_limit
 from benchmarks.timelines import (
     CLUSTER,
@@ -49,9 +50,12 @@ from benchmarks.timelines import (
     task_event,
 )
 from sessionwatch import contract
+from world.aws import answer_calls
+from world.ecs import scheduler_reason
+from world.harness import LambdaContext, detector_harness
 
 UNIT_TASKS = 10
-_CTX: Any = _Context()
+_CTX: Any = LambdaContext()
 SIZES = (1_000, 10_000, 100_000)
 GRACE_S = 120.0
 # Every id of the template unit starts with this many zeros; a clone writes its number there.
@@ -145,7 +149,7 @@ def build_unit(seed: int, t0: float) -> Unit:
             )
     for k in old:
         k.stopping, k.stopped, k.stop_code = t0 + 90, t0 + 125, SCHED
-        k.reason = f"Scaling activity initiated by (deployment {d0.id})"
+        k.reason = scheduler_reason(d0.id)
         n += 1
         ecs.append(task_event(k, t0 + 90, "RUNNING", "STOPPED", 2, n))
         n += 1
@@ -200,37 +204,31 @@ class Driver:
             session_events.handler,
             reporter.handler,
         )
-        self.now = T_BASE
-        os.environ.update(
-            LEDGER_TABLE_NAME=table,
-            CLUSTER_NAME=CLUSTER,
-            SERVICE_NAMES="",
-            GRACE_PERIOD_SECONDS=str(int(GRACE_S)),
-            POWERTOOLS_SERVICE_NAME="sessionwatch",
-        )
-        if topic:
-            os.environ["REPORT_TOPIC_ARN"] = topic
-        else:
+        env = REGION_ENV | {
+            "LEDGER_TABLE_NAME": table,
+            "CLUSTER_NAME": CLUSTER,
+            "SERVICE_NAMES": "",
+            "GRACE_PERIOD_SECONDS": str(int(GRACE_S)),
+            "POWERTOOLS_SERVICE_NAME": "sessionwatch",
+            "REPORT_TOPIC_ARN": topic or "",
+        }
+        self.sink = open(os.devnull, "w")  # noqa: SIM115
+        self._open = contextlib.ExitStack()
+        self.h = self._open.enter_context(detector_harness(env, T_BASE, self.sink))
+        if not topic:
             os.environ.pop("REPORT_TOPIC_ARN", None)
-        runtime.reset()
         import boto3
 
-        client = boto3.client("ecs", region_name="us-east-1")
-
-        def no_service(**_: Any) -> tuple[Any, dict[str, Any]]:
-            meta = {"HTTPStatusCode": 200}
-            return _ok(), {"services": [], "failures": [], "ResponseMetadata": meta}
-
-        client.meta.events.register("before-call.ecs.*", cast(Any, no_service))
-        self.sink = open(os.devnull, "w")  # noqa: SIM115
-        self.override = RuntimeOverride(lambda: self.now, lambda: client, self.sink)
+        self.h.ecs_client = answer_calls(
+            boto3.client("ecs", region_name="us-east-1"),
+            "ecs",
+            {"DescribeServices": lambda _: {"services": [], "failures": []}},
+        )
         self.db = _dynamodb_client_of(runtime.ledger())
         install_item_limit(self.db)
         self.meter = UnitMeter(self.db)
 
     def quiet(self, fn: Callable[[], Any]) -> Any:
-        import contextlib
-
         with contextlib.redirect_stdout(self.sink):
             return fn()
 
@@ -251,18 +249,19 @@ class Driver:
             fn()
         return sum(c.read_units for c in calls), sum(c.write_units for c in calls), len(calls)
 
+    @property
+    def now(self) -> float:
+        return float(self.h.now)
+
+    @now.setter
+    def now(self, value: float) -> None:
+        self.h.now = value
+
     def close(self) -> None:
         """Stop metering and give the detectors' runtime its real clock and clients back."""
         self.meter.close()
-        self.override.restore()
+        self._open.close()
         self.sink.close()
-
-
-def _ok() -> Any:
-    from botocore.awsrequest import AWSResponse
-    from botocore.compat import HTTPHeaders
-
-    return AWSResponse("https://ecs", 200, HTTPHeaders(), None)
 
 
 def _dynamodb_client_of(ledger: Any) -> Any:
@@ -421,7 +420,7 @@ def measure_size(size: int, template: list[dict[str, Any]], unit: Unit, t0: floa
         if i % 2 == 0:
             task = task_in(k, unit.new[rng.randrange(len(unit.new))])
             task.stopping, task.stop_code = now, SCHED
-            task.reason = f"Scaling activity initiated by (deployment {task.started_by})"
+            task.reason = scheduler_reason(task.started_by)
             ev = task_event(task, now, "RUNNING", "STOPPED", 5, 900 + i)
         else:
             task = Task(

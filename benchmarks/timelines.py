@@ -12,10 +12,14 @@ failed health checks, idle expiry and never-created sessions. It returns:
   ``ECS Deployment State Change``, ``ECS Hook State Change``, ``ECS Service Action``);
 - the server's JSON log lines (docs/architecture.md: ``task_started``, ``session_created``,
   ``session_closed``, ``session_not_found``, ``shutdown_started``), per task;
-- the ground truth: the cause of every lost session by the rules of docs/architecture.md (the
-  cause is the reason the session's origin task stopped serving it, or, for a traffic shift,
-  the deployment whose target revision answered; a request routed from a live task is
-  ``stickiness``), and for each deployment the sessions lost to it and how it ended;
+- the ground truth, from the story itself and never from the detectors' rules: for every lost
+  session, what physically sent its request elsewhere (``_World.route``/``why_lost``): its task
+  had begun draining or had stopped (the cause the story stopped it for: a rollout, a
+  scale-in, a Spot interruption, a crash or failed health check), the ALB's weighted draw chose
+  the other target group (the traffic-shifting deployment that set the weights), the client
+  sent no cookie (``stickiness``), or the session had already expired on its task
+  (``expired``, wherever the return lands and whatever happened to the task since); whichever
+  ended the session first wins. For each deployment: the sessions lost to it and how it ended;
 - what ``DescribeServices`` and ``DescribeServiceDeployments`` would answer for each service
   and deployment (AWS API shapes), for a driver to answer the detectors' ECS reads.
 
@@ -29,6 +33,14 @@ targets that receive traffic; a cookie client sticks to its target while that ta
 registered and its target group is chosen; with weighted target groups and no target-group
 stickiness the group is drawn per request by weight. A client that receives a 404
 re-initializes at once on the task that answered (the 404 response set its new cookie).
+Requests are not kept away from stops: some land seconds after a drain began, some seconds
+before; a cookie-less client's session may expire (the SDK's idle timeout, 600 s here) and the
+client return anywhere; one timeline in ten has every ECS event delivered after the grace
+period. The ALB's order (target group by weight, then the stickiness cookie within it) rests
+on the ELB API reference: only ``TargetGroupStickinessConfig`` ("the time period during which
+requests from a client should be routed to the same target group") keeps a client on one
+group of a weighted forward action; without it the documentation is silent on the cookie
+across groups, and the model takes the group draw first.
 A rollback replaces the failed deployment's tasks and keeps the tasks of the revision it
 rolls back to. EXTERNAL (CodeDeploy) deployments are not generated: ECS sends no deployment
 state changes for them that the detectors could date.
@@ -36,8 +48,6 @@ state changes for them that the detectors could date.
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 import math
 import random
@@ -48,11 +58,29 @@ from typing import Any
 from sessionwatch import contract
 from sessionwatch.contract import Cause
 from sessionwatch.server.fingerprint import fingerprint
+from world.ecs import (
+    CRASH_REASON,
+    SPOT_REASON,
+    STOP_ESSENTIAL_EXIT,
+    STOP_SCHEDULER,
+    STOP_SPOT,
+    ServiceRef,
+    TaskRecord,
+    health_check_reason,
+    scheduler_reason,
+    service_action_event,
+)
+from world.ecs import deployment_event as world_deployment_event
+from world.ecs import hook_event as world_hook_event
+from world.ecs import service_deployment_arn as world_service_deployment_arn
+from world.ecs import task_event as world_task_event
+from world.server_logs import FILTER_NAME, LOG_GROUP, log_stream, server_line
+from world.server_logs import subscription_payload as world_subscription_payload
 
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
 CLUSTER = "mcp-cluster"
-CLUSTER_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{CLUSTER}"
+CLUSTER_ARN = ServiceRef(REGION, ACCOUNT, CLUSTER, "").cluster_arn
 FAMILY = "mcp-server"
 T_BASE = datetime(2026, 4, 26, 15, 0, 0, tzinfo=UTC).timestamp()
 DEREGISTRATION_DELAY_S = 30.0
@@ -60,7 +88,7 @@ IDLE_TIMEOUT_S = 600.0
 HEALTHY_AFTER_S = 45.0  # RUNNING -> passing ALB health checks
 SKEW_S = 6.0  # server and ECS clocks may disagree by up to 5 s (docs/architecture.md)
 REGISTER_AFTER_S = 10.0  # RUNNING -> the ALB sends it traffic
-SCHED = "ServiceSchedulerInitiated"
+SCHED = STOP_SCHEDULER
 TG_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/mcp-tg/73e2d6bc24d8a067"
 
 ROLLING, BLUE_GREEN, LINEAR, CANARY = "ROLLING", "BLUE_GREEN", "LINEAR", "CANARY"
@@ -69,11 +97,6 @@ TRAFFIC_SHIFTING = (BLUE_GREEN, LINEAR, CANARY)
 
 # How a deployment ended, in the ground truth.
 COMPLETED, FAILED, SUPERSEDED = "COMPLETED", "FAILED", "SUPERSEDED"
-
-
-def iso(t: float) -> str:
-    """ECS's timestamp format: ISO-8601 UTC with milliseconds."""
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # ---- The world ----
@@ -178,6 +201,7 @@ class Timeline:
     log_lines: list[tuple[float, str, str]]  # (t, task id, JSON line)
     losses: list[Loss]
     end: float
+    ecs_late_s: float | None = None  # every ECS event of this timeline arrives this late
 
     def expected_reports(self) -> dict[str, ExpectedReport]:
         out = {
@@ -231,20 +255,19 @@ class Timeline:
 
 
 def service_arn(service: str) -> str:
-    return f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{CLUSTER}/{service}"
+    return _ref(service).service_arn
 
 
 def task_definition_arn(revision: int) -> str:
-    return f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{FAMILY}:{revision}"
+    return _ref("").task_definition_arn(revision)
 
 
 def service_deployment_arn(d: Deployment) -> str:
-    short = d.id.removeprefix("ecs-svc/")
-    return f"arn:aws:ecs:{REGION}:{ACCOUNT}:service-deployment/{CLUSTER}/{d.service}/{short}"
+    return world_service_deployment_arn(_ref(d.service), d.id)
 
 
 def service_revision_arn(d: Deployment, revision: int) -> str:
-    return f"arn:aws:ecs:{REGION}:{ACCOUNT}:service-revision/{CLUSTER}/{d.service}/{revision}"
+    return _ref(d.service).service_revision_arn(revision)
 
 
 def _deployment_entry(d: Deployment, at: float) -> dict[str, Any]:
@@ -345,123 +368,66 @@ def _service_deployment(tl: Timeline, d: Deployment, at: float) -> dict[str, Any
     return out
 
 
-# ---- Event builders (AWS-documented shapes) ----
+# ---- Events and lines: the world's shapes (``world.ecs``, ``world.server_logs``) ----
 
 
-def _envelope(
-    detail_type: str, t: float, resources: list[str], detail: dict[str, Any], n: int
-) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": f"{n:08x}-0000-4000-8000-{int(t * 1000) % 10**12:012d}",
-        "detail-type": detail_type,
-        "source": "aws.ecs",
-        "account": ACCOUNT,
-        "time": iso(math.floor(t)),
-        "region": REGION,
-        "resources": resources,
-        "detail": detail,
-    }
+def _ref(service: str) -> ServiceRef:
+    return ServiceRef(REGION, ACCOUNT, CLUSTER, service, FAMILY)
+
+
+def _exit_code(task: Task) -> int:
+    # A crashed essential container exits 1; SIGTERM honoured 143; SIGKILL after the stop timeout
+    # (or a lost host) 137.
+    return 1 if task.stop_code == STOP_ESSENTIAL_EXIT else 143 if task.graceful else 137
 
 
 def task_event(
     task: Task, t: float, last: str, desired: str, version: int, n: int
 ) -> dict[str, Any]:
-    container: dict[str, Any] = {
-        "containerArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:container/{CLUSTER}/{task.id}/c0",
-        "lastStatus": "STOPPED" if last == "STOPPED" else "RUNNING",
-        "name": "mcp-server",
-        "image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mcp-server:{task.revision}",
-        "taskArn": task.arn,
-        "cpu": "0",
-    }
-    detail: dict[str, Any] = {
-        "attachments": [{"id": f"eni-{task.id[:8]}", "type": "eni", "status": "ATTACHED"}],
-        "availabilityZone": f"{REGION}{'abc'[int(task.id[-1], 16) % 3]}",
-        "clusterArn": CLUSTER_ARN,
-        "containers": [container],
-        "createdAt": iso(task.start - 30),
-        "launchType": "FARGATE",
-        "cpu": "512",
-        "memory": "1024",
-        "desiredStatus": desired,
-        "group": f"service:{task.service}",
-        "lastStatus": last,
-        "overrides": {"containerOverrides": [{"name": "mcp-server"}]},
-        "connectivity": "CONNECTED",
-        "startedBy": task.started_by,
-        "taskArn": task.arn,
-        "taskDefinitionArn": task_definition_arn(task.revision),
-        "updatedAt": iso(t),
-        "version": version,
-        "platformVersion": "1.4.0",
-    }
-    if last != "PENDING":
-        detail["startedAt"] = iso(task.start)
-    if task.spot:
-        detail["capacityProviderName"] = "FARGATE_SPOT"
-    if desired == "STOPPED":
-        if task.stopping is not None:
-            detail["stoppingAt"] = iso(task.stopping)
-        if task.stop_code:
-            detail["stopCode"] = task.stop_code
-        if task.reason:
-            detail["stoppedReason"] = task.reason
-    if last in ("DEPROVISIONING", "STOPPED") and task.stopped is not None:
-        detail["executionStoppedAt"] = iso(task.stopped - 3)
-    if last == "STOPPED" and task.stopped is not None:
-        detail["stoppedAt"] = iso(task.stopped)
-        container["exitCode"] = (
-            1 if task.stop_code == "EssentialContainerExited" else 143 if task.graceful else 137
-        )
-    return _envelope("ECS Task State Change", t, [task.arn], detail, n)
+    """ECS's view of ``task`` at ``t`` (``last``/``desired`` status) as EventBridge delivers it."""
+    stopping = desired == "STOPPED"
+    ended = last in ("DEPROVISIONING", "STOPPED") and task.stopped is not None
+    record = TaskRecord(
+        task_id=task.id,
+        started_by=task.started_by,
+        revision=str(task.revision),
+        created_at=task.start - 30,
+        started_at=task.start if last != "PENDING" else None,
+        stopping_at=task.stopping if stopping else None,
+        stopped_at=task.stopped if last == "STOPPED" else None,
+        execution_stopped_at=task.stopped - 3 if ended and task.stopped is not None else None,
+        stop_code=task.stop_code if stopping and task.stop_code else None,
+        stopped_reason=task.reason if stopping else None,
+        exit_code=_exit_code(task) if last == "STOPPED" else None,
+        version=version - 1,  # task_event counts this change
+        capacity_provider="FARGATE_SPOT" if task.spot else "FARGATE",
+        availability_zone="abc"[int(task.id[-1], 16) % 3],
+    )
+    return world_task_event(_ref(task.service), record, last, desired, t).envelope(
+        _ref(task.service), n
+    )
 
 
 def deployment_event(d: Deployment, state: str, t: float, reason: str, n: int) -> dict[str, Any]:
-    detail = {
-        "eventType": "ERROR" if state == "FAILED" else "INFO",
-        "eventName": f"SERVICE_DEPLOYMENT_{state}",
-        "deploymentId": d.id,
-        "updatedAt": iso(t),
-        "reason": reason,
-    }
-    return _envelope("ECS Deployment State Change", t, [service_arn(d.service)], detail, n)
+    ref = _ref(d.service)
+    return world_deployment_event(ref, d.id, f"SERVICE_DEPLOYMENT_{state}", t, reason).envelope(
+        ref, n
+    )
 
 
 def hook_event(d: Deployment, stage: str, status: str, t: float, n: int) -> dict[str, Any]:
-    detail = {
-        "eventType": "INFO",
-        "eventName": f"HOOK_{status}" if status == "IN_PROGRESS" else status,
-        "lifecycleStage": stage,
-        "serviceArn": service_arn(d.service),
-        "clusterArn": CLUSTER_ARN,
-        "serviceDeploymentArn": service_deployment_arn(d),
-        "updatedAt": iso(t),
-    }
-    return _envelope("ECS Hook State Change", t, [service_arn(d.service)], detail, n)
+    ref = _ref(d.service)
+    return world_hook_event(ref, d.id, stage, status, t).envelope(ref, n)
 
 
 def service_action(service: str, name: str, t: float, n: int) -> dict[str, Any]:
-    detail = {
-        "eventType": "INFO",
-        "eventName": name,
-        "clusterArn": CLUSTER_ARN,
-        "createdAt": iso(t),
-    }
-    return _envelope("ECS Service Action", t, [service_arn(service)], detail, n)
+    ref = _ref(service)
+    return service_action_event(ref, name, t).envelope(ref, n)
 
 
 def log_line(event: str, task: Task, t: float, **fields: Any) -> str:
-    doc = {
-        "timestamp": iso(t),
-        "level": "INFO",
-        "service": "mcp-server",
-        "message": event.replace("_", " "),
-        "event": event,
-        "task_id": task.id,
-        **fields,
-    }
-    return json.dumps(doc)
+    """The line the server on ``task`` writes for ``event`` at ``t`` (the server's own logger)."""
+    return server_line(event, task.id, t, **fields)
 
 
 # ---- The simulation ----
@@ -665,7 +631,7 @@ class _World:
             t,
             Cause.DEPLOYMENT,
             code=SCHED,
-            reason=f"Scaling activity initiated by (deployment {old.started_by})",
+            reason=scheduler_reason(old.started_by),
             charged_to=d.id,
         )
 
@@ -764,16 +730,16 @@ class _World:
                 victim,
                 t,
                 Cause.INFRASTRUCTURE,
-                code="SpotInterruption",
-                reason="Your Spot Task was interrupted.",
+                code=STOP_SPOT,
+                reason=SPOT_REASON,
             )
         elif kind == "crash":
             self.stop_task(
                 victim,
                 t,
                 Cause.TASK_FAILURE,
-                code="EssentialContainerExited",
-                reason="Essential container in task exited",
+                code=STOP_ESSENTIAL_EXIT,
+                reason=CRASH_REASON,
                 graceful=False,
                 drain=False,
             )
@@ -783,7 +749,7 @@ class _World:
                 t,
                 Cause.TASK_FAILURE,
                 code=SCHED,
-                reason=f"Task failed ELB health checks in (target-group {TG_ARN})",
+                reason=health_check_reason(TG_ARN),
             )
         self.shapes.append(kind)
         self.start_task(service, self.primary[service], t + self.rng.uniform(20, 40))
@@ -803,7 +769,7 @@ class _World:
             t,
             Cause.SCALE_IN,
             code=SCHED,
-            reason=f"Scaling activity initiated by (deployment {victim.started_by})",
+            reason=scheduler_reason(victim.started_by),
         )
         self.shapes.append(label)
 
@@ -860,7 +826,7 @@ class _World:
                 tf,
                 Cause.TASK_FAILURE,
                 code=SCHED,
-                reason=f"Task failed ELB health checks in (target-group {TG_ARN})",
+                reason=health_check_reason(TG_ARN),
             )
             failures += 1
         t = tf + 10
@@ -889,7 +855,11 @@ class _World:
 
     # -- clients --
 
-    def pools(self, service: str, t: float) -> list[tuple[float, list[Task]]]:
+    def pools(
+        self, service: str, t: float
+    ) -> tuple[Deployment | None, list[tuple[float, list[Task]]]]:
+        """The ALB's choice at ``t``: target groups with their weights, and the traffic-shifting
+        deployment that set the weights (None: one group, every registered target)."""
         receiving = [k for k in self.tasks.values() if k.service == service and k.receiving(t)]
         shifting = [
             d
@@ -900,21 +870,33 @@ class _World:
             and (d.end is None or t < d.end)
         ]
         if not shifting:
-            return [(1.0, receiving)]
+            return None, [(1.0, receiving)]
         d = shifting[-1]
         w = d.green_weight(t)
         green = [k for k in receiving if k.started_by == d.id]
         blue = [k for k in receiving if k.started_by != d.id]
         if w <= 0 or not green:
-            return [(1.0, blue)]
+            return d, [(1.0, blue)]
         if w >= 1 or not blue:
-            return [(1.0, green)]
-        return [(1 - w, blue), (w, green)]
+            return d, [(1.0, green)]
+        return d, [(1 - w, blue), (w, green)]
 
-    def route(self, service: str, t: float, origin: Task | None, cookie: bool) -> Task | None:
-        pools = [(w, p) for w, p in self.pools(service, t) if p]
+    def route(
+        self, service: str, t: float, origin: Task | None, cookie: bool
+    ) -> tuple[Task | None, str]:
+        """Where the ALB sends a request at ``t``, and why it did not reach ``origin``.
+
+        The ALB first draws a target group by weight (no target-group stickiness), then, within
+        it, honours the stickiness cookie if the client sent one and its target is registered
+        and not draining; otherwise it picks a target. Returns (target, why): ``"origin"`` (it
+        reached the origin), ``"origin-gone"`` (the origin was draining or stopped),
+        ``"shift"`` (the weighted draw chose the group the origin is not in), ``"no-cookie"``
+        (same group, but no cookie to find the origin), ``"new"`` (no origin yet).
+        """
+        _, pools = self.pools(service, t)
+        pools = [(w, p) for w, p in pools if p]
         if not pools:
-            return None
+            return None, ""
         r, acc = self.rng.random(), 0.0
         chosen = pools[-1][1]
         for w, p in pools:
@@ -922,30 +904,50 @@ class _World:
             if r < acc:
                 chosen = p
                 break
-        if cookie and origin is not None and origin in chosen:
-            return origin
-        return self.rng.choice(chosen)
-
-    def shifting_deployment(self, service: str, t: float, serving: Task) -> Deployment | None:
-        dep = self.deployments.get(serving.started_by)
-        if (
-            dep is not None
-            and dep.strategy in TRAFFIC_SHIFTING
-            and dep.start <= t
-            and (dep.end is None or t < dep.end)
-        ):
-            return dep
-        return None
-
-    def truth(self, origin: Task, serving: Task, t: float) -> tuple[Cause, str | None, str]:
+        if origin is None:
+            return self.rng.choice(chosen), "new"
         if not origin.receiving(t):
-            if origin.cause is None:  # not yet registered: cannot happen for a session
-                return Cause.STICKINESS, None, "origin-not-registered"
-            return origin.cause, origin.charged_to, f"origin-stopped:{origin.stop_code}"
-        dep = self.shifting_deployment(origin.service, t, serving)
-        if dep is not None and origin.started_by != dep.id:
-            return Cause.DEPLOYMENT, dep.id, f"{dep.strategy.lower()}-shift-w{dep.green_weight(t)}"
-        return Cause.STICKINESS, None, "origin-alive"
+            return self.rng.choice(chosen), "origin-gone"
+        if origin not in chosen:
+            return self.rng.choice(chosen), "shift"
+        if cookie:
+            return origin, "origin"
+        pick = self.rng.choice(chosen)
+        return pick, "origin" if pick is origin else "no-cookie"
+
+    def why_lost(self, origin: Task, why: str, t: float) -> tuple[Cause, str | None, str]:
+        """The ground truth of a request that did not reach its session's task, from the story:
+        what the story did to the origin (stopped it, and for what), which deployment set the
+        weights that moved the request, or that the client sent no cookie."""
+        if why == "origin-gone":
+            gone = origin.stopping if origin.stopping is not None else origin.stopped
+            assert origin.cause is not None and gone is not None  # an origin served the session
+            soon = "-within-6s" if t - gone < SKEW_S else ""
+            return origin.cause, origin.charged_to, f"origin-stopped:{origin.stop_code}{soon}"
+        dep, _ = self.pools(origin.service, t)
+        if why == "shift":
+            assert dep is not None
+            # A session on the new revision drawn back to the old one (a partial shift) is lost
+            # to the same deployment: its weights moved the request.
+            back = "-from-new-revision" if origin.started_by == dep.id else ""
+            return (
+                Cause.DEPLOYMENT,
+                dep.id,
+                f"{dep.strategy.lower()}-shift-w{dep.green_weight(t)}{back}",
+            )
+        rolling = any(
+            d.service == origin.service and d.start <= t and (d.end is None or t < d.end)
+            for d in self.deployments.values()
+        )
+        gone = origin.stopping if origin.stopping is not None else origin.stopped
+        # Seconds before its origin's drain: the client's own hop, but within the clocks'
+        # disagreement of the stop (docs/architecture.md), so the facts cannot tell them apart.
+        soon = "-6s-before-drain" if gone is not None and 0 <= gone - t < SKEW_S else ""
+        return (
+            Cause.STICKINESS,
+            None,
+            "cookie-less" + ("-during-deployment" if rolling else "") + soon,
+        )
 
     def client(self, service: str, arrival: float, end: float) -> None:
         rng = self.rng
@@ -953,7 +955,7 @@ class _World:
         lifetime = rng.uniform(120, 1500) if cookie else rng.uniform(30, 240)
         gap = rng.uniform(10, 60)
         t = arrival
-        origin = self.route(service, t, None, cookie)
+        origin, _ = self.route(service, t, None, cookie)
         if origin is None:
             return
         raw = f"{self.seed}-{rng.getrandbits(96):024x}"
@@ -962,43 +964,44 @@ class _World:
         idle_done = False
         while t < min(arrival + lifetime, end):
             step = rng.expovariate(1 / gap)
-            if not idle_done and rng.random() < 0.02:
-                step = IDLE_TIMEOUT_S + rng.uniform(30, 600)  # the client went idle
+            if not idle_done and rng.random() < 0.04:
+                step = IDLE_TIMEOUT_S + rng.uniform(30, 900)  # the client went idle
                 idle_done = True
             last = t
             t += max(1.0, step)
+            gone = origin.stopping if origin.stopping is not None else origin.stopped
+            if gone is not None and last < gone < t and rng.random() < 0.3:
+                t = gone + rng.uniform(0.2, SKEW_S)  # a request seconds after the drain began
             if t >= end:
                 return
-            if t - last > IDLE_TIMEOUT_S and origin.receiving(last + IDLE_TIMEOUT_S):
-                closed_at = last + IDLE_TIMEOUT_S
-                if origin.receiving(t) and (origin.stopping is None or origin.stopping > t):
-                    self.log(
-                        origin,
-                        closed_at,
-                        contract.EVENT_SESSION_CLOSED,
-                        raw,
-                        reason=contract.CLOSE_IDLE_TIMEOUT,
-                        age_s=int(closed_at - created),
-                    )
-                    if not cookie:
-                        return  # a cookie-less client's return after expiry: not generated
-                    self.not_found(origin, origin, raw, t, Cause.EXPIRED, None, "idle-expired")
-                    raw, origin, created = self.reinit(origin, t + 0.5)
-                    continue
-                return  # the origin went away meanwhile: the client does not come back
-            stop = origin.stopping if origin.stopping is not None else origin.stopped
-            if stop is not None and abs(t - stop) < SKEW_S:
-                # Within the clocks' disagreement of the origin's stop, "alive" and "stopped"
-                # cannot be told apart from the facts: the client asks a little later instead.
-                t = stop + SKEW_S + 0.5
-                if t >= end:
+            expiry = last + IDLE_TIMEOUT_S
+            if t > expiry and (gone is None or expiry < gone):
+                # The SDK expired the idle session on its task (the server logs the close); the
+                # client's return is a 404 wherever it lands: lost to the expiry, not to what
+                # happened to the task afterwards.
+                self.log(
+                    origin,
+                    expiry,
+                    contract.EVENT_SESSION_CLOSED,
+                    raw,
+                    reason=contract.CLOSE_IDLE_TIMEOUT,
+                    age_s=int(expiry - created),
+                )
+                serving, _ = self.route(service, t, origin, cookie)
+                if serving is None:
                     return
-            serving = self.route(service, t, origin, cookie)
+                shape = "idle-expired" + ("" if serving is origin else "-elsewhere")
+                if gone is not None and gone < t:
+                    shape += "-task-replaced-since"
+                self.not_found(origin, serving, raw, t, Cause.EXPIRED, None, shape)
+                raw, origin, created = self.reinit(serving, t + 0.5)
+                continue
+            serving, why = self.route(service, t, origin, cookie)
             if serving is None:
                 return
-            if serving is origin:
+            if why == "origin":
                 continue
-            cause, dep, shape = self.truth(origin, serving, t)
+            cause, dep, shape = self.why_lost(origin, why, t)
             self.not_found(origin, serving, raw, t, cause, dep, shape)
             if rng.random() < 0.2:  # the client retried once before re-initializing
                 self.log(
@@ -1103,7 +1106,7 @@ class _World:
     def unknown_sessions(self, service: str, start: float, end: float) -> None:
         for _ in range(self.rng.randint(0, 2)):
             t = self.rng.uniform(start, end)
-            serving = self.route(service, t, None, False)
+            serving, _ = self.route(service, t, None, False)
             if serving is None:
                 continue
             raw = f"stale-{self.rng.getrandbits(64):016x}"
@@ -1169,6 +1172,12 @@ def generate(seed: int, load: float = 1.0) -> Timeline:
     first: dict[str, Loss] = {}
     for loss in sorted(w.losses, key=lambda x: x.at):
         first.setdefault(loss.fp, loss)
+    # One timeline in ten has all its ECS events later than the grace period (an EventBridge
+    # backlog): a separate draw, so the rest of the story does not depend on it.
+    late_rng = random.Random(seed * 31 + 7)  # noqa: S311 -- reproducible synthetic load
+    ecs_late_s = late_rng.uniform(150, 300) if late_rng.random() < 0.1 else None
+    if ecs_late_s is not None:
+        w.shapes.append(f"ecs-late-{ecs_late_s:.0f}s")
     return Timeline(
         seed=seed,
         shapes=w.shapes,
@@ -1179,6 +1188,7 @@ def generate(seed: int, load: float = 1.0) -> Timeline:
         log_lines=w.logs,
         losses=list(first.values()),
         end=end,
+        ecs_late_s=ecs_late_s,
     )
 
 
@@ -1195,26 +1205,19 @@ class Delivery:
 
 
 def subscription_payload(task: str, lines: list[tuple[float, str]], n: int) -> dict[str, Any]:
-    doc = {
-        "messageType": "DATA_MESSAGE",
-        "owner": ACCOUNT,
-        "logGroup": "/ecs/mcp-server",
-        "logStream": f"ecs/mcp-server/{task}",
-        "subscriptionFilters": ["sessionwatch"],
-        "logEvents": [
-            {"id": f"{n}{i:04d}", "timestamp": int(t * 1000), "message": m}
-            for i, (t, m) in enumerate(lines)
-        ],
-    }
-    data = base64.b64encode(gzip.compress(json.dumps(doc).encode())).decode()
-    return {"awslogs": {"data": data}}
+    """The Logs subscription payload for a batch of ``task``'s lines (its own log stream)."""
+    events = [(int(t * 1000), m) for t, m in lines]
+    return world_subscription_payload(
+        LOG_GROUP, log_stream(task), FILTER_NAME, events, first_id=n * 10_000
+    )
 
 
 def deliver(tl: Timeline, seed: int, grace_s: float) -> list[Delivery]:
     """Invocations in the order Lambda would run them: late, reordered, some twice.
 
-    ECS events: 85% arrive 0.5-8 s late, 12% 10-90 s, 3% later than the grace period. 4% are
-    delivered a second time. Log lines: per log stream, batched over 0-5 s windows (at most 50
+    ECS events: 85% arrive 0.5-8 s late, 12% 10-90 s, 3% later than the grace period; in a
+    timeline with ``ecs_late_s`` every one arrives that late (plus 0-30 s). 4% are delivered a
+    second time. Log lines: per log stream, batched over 0-5 s windows (at most 50
     lines), delivered 1-15 s later (2% 30-100 s); 3% of batches are delivered twice.
     """
     rng = random.Random(seed * 7919 + 17)  # noqa: S311 -- reproducible synthetic load
@@ -1228,6 +1231,8 @@ def deliver(tl: Timeline, seed: int, grace_s: float) -> list[Delivery]:
             if r < 0.97
             else rng.uniform(grace_s + 10, grace_s + 200)
         )
+        if tl.ecs_late_s is not None:
+            delay = tl.ecs_late_s + rng.uniform(0, 30)
         out.append(Delivery(t + delay, "ecs", event))
         if rng.random() < 0.04:
             out.append(Delivery(t + delay + rng.uniform(1, 120), "ecs", event))

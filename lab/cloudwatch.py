@@ -2,10 +2,10 @@
 
 Three conversions, each what the managed service does and moto does not:
 
-- ``subscription_payload``: log lines -> the ``{"awslogs": {"data": base64(gzip(json))}}`` event a
-  subscription filter delivers to a Lambda function (``DATA_MESSAGE``, ``logEvents`` with ``id``,
-  ``timestamp`` in ms and the raw ``message``). The lab applies the template's filter pattern
-  before (``lab.filter_pattern``), as CloudWatch Logs would.
+- log lines -> the subscription event a filter delivers to a Lambda function: built by
+  ``world.server_logs.subscription_payload`` (the one definition the benchmarks and tests use
+  too). The lab applies the template's filter pattern before (``lab.filter_pattern``), as
+  CloudWatch Logs would.
 - ``emf_datapoints``: Embedded Metric Format lines (what the detectors print through Powertools)
   -> one datapoint per metric and dimension set, as CloudWatch Logs extracts them.
 - ``AwsEmfBridge``: the server's OTLP metrics -> CloudWatch datapoints as ADOT's ``awsemf``
@@ -16,8 +16,6 @@ Three conversions, each what the managed service does and moto does not:
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 import math
 from collections.abc import Iterable
@@ -27,33 +25,6 @@ from typing import Any
 from lab.alarm_replay import Datapoint
 from lab.otlp_receiver import DataPoint as OtlpPoint
 from sessionwatch.infra.adot import DIMENSION_SETS, SERVER_METRICS_NAMESPACE
-
-ACCOUNT_OWNER = "123456789012"
-
-
-def subscription_payload(
-    log_group: str,
-    log_stream: str,
-    filter_name: str,
-    events: Iterable[tuple[int, str]],
-    *,
-    first_id: int = 0,
-) -> dict[str, Any]:
-    """A CloudWatch Logs subscription event for ``events`` = (timestamp ms, message) pairs."""
-    log_events = [
-        {"id": str(first_id + i).zfill(56), "timestamp": ts, "message": message}
-        for i, (ts, message) in enumerate(events)
-    ]
-    doc = {
-        "messageType": "DATA_MESSAGE",
-        "owner": ACCOUNT_OWNER,
-        "logGroup": log_group,
-        "logStream": log_stream,
-        "subscriptionFilters": [filter_name],
-        "logEvents": log_events,
-    }
-    data = base64.b64encode(gzip.compress(json.dumps(doc).encode())).decode()
-    return {"awslogs": {"data": data}}
 
 
 def emf_datapoints(line: str) -> list[Datapoint]:

@@ -24,7 +24,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from lab.ecs_events import (
+from lab.ecs_metadata import EcsMetadataStub
+from lab.haproxy import HAProxy
+from lab.task_process import ServerTask
+from world.ecs import (
     STOP_ESSENTIAL_EXIT,
     STOP_SCHEDULER,
     EcsEvent,
@@ -33,9 +36,6 @@ from lab.ecs_events import (
     scheduler_stop_reason,
     task_event,
 )
-from lab.ecs_metadata import EcsMetadataStub
-from lab.haproxy import HAProxy
-from lab.task_process import ServerTask
 
 Emit = Callable[[EcsEvent], None]
 Say = Callable[[str], None]

@@ -28,10 +28,10 @@ from typing import Any
 
 from lab.alarm_replay import Datapoint
 from lab.cloudwatch import emf_datapoints, put_metric_data
-from lab.ecs_events import EcsEvent
 from lab.moto import ACCOUNT, MotoServer
 from lab.template import HANDLER_PREFIX, AddonTemplate
 from sessionwatch.detectors.config import SPIKE_PERIOD_ENV
+from world.ecs import EcsEvent
 
 ECS_HANDLER = HANDLER_PREFIX + "ecs_events.handler"
 SESSION_HANDLER = HANDLER_PREFIX + "session_events.handler"

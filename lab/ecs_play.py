@@ -34,7 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from lab.cluster import Cluster, LabTask
-from lab.ecs_events import (
+from sessionwatch.ops.audit_survival import starts_replacements_first, tasks_per_wave
+from world.ecs import (
     CIRCUIT_BREAKER_FAILED,
     ROLLBACK_REASON,
     SPOT_REASON,
@@ -46,7 +47,6 @@ from lab.ecs_events import (
     new_deployment_id,
     steady_state_event,
 )
-from sessionwatch.ops.audit_survival import starts_replacements_first, tasks_per_wave
 
 IN_PROGRESS = "SERVICE_DEPLOYMENT_IN_PROGRESS"
 COMPLETED = "SERVICE_DEPLOYMENT_COMPLETED"

@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from lab.alarm_replay import Datapoint
-from lab.cloudwatch import AwsEmfBridge, put_metric_data, subscription_payload
+from lab.cloudwatch import AwsEmfBridge, put_metric_data
 from lab.cluster import Cluster
 from lab.detectors_runtime import REPORTER_HANDLER, SESSION_HANDLER, LabAccount
 from lab.otlp_receiver import OtlpReceiver
+from world.server_logs import subscription_payload
 
 SUBSCRIPTION_NAME = "sessionwatch-lab-subscription"
 

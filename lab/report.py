@@ -13,10 +13,10 @@ from typing import Any
 
 from lab.alarm_replay import Evaluation
 from lab.dashboard_preview import DashboardData, render_dashboard
-from lab.ecs_events import DETAIL_DEPLOYMENT, DETAIL_TASK
 from lab.ecs_play import Played
 from lab.scenarios import ALARM_ERRORS_PREFIX, Outcome, Scenario
 from lab.truth import is_loss
+from world.ecs import DETAIL_DEPLOYMENT, DETAIL_TASK
 
 
 @dataclass

@@ -34,7 +34,6 @@ from lab.alarm_replay import ALARM, AlarmDefinition, alarms_from_template, repla
 from lab.cluster import Cluster
 from lab.dashboard_preview import DashboardData
 from lab.detectors_runtime import LAMBDA_NAMESPACE, REPORTER_HANDLER, LabAccount, scaled_env
-from lab.ecs_events import EcsEvent, ServiceRef, new_deployment_id
 from lab.ecs_play import Played, Stage, blue_green, circuit_breaker, one_task_stops, rolling
 from lab.filter_pattern import compile_pattern
 from lab.haproxy import BACKEND, HAProxy, cookie_lifetime_s
@@ -65,6 +64,7 @@ from sessionwatch.contract import (
     Cause,
 )
 from sessionwatch.ops.client import CallRecord, ProbeClient, ProbeMode, drive
+from world.ecs import EcsEvent, ServiceRef, new_deployment_id
 
 
 class LabStartError(RuntimeError):

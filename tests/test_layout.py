@@ -5,7 +5,12 @@
 - dependencies point one way: the live-service tools (``sessionwatch.ops``) never import the lab,
   the dashboard never imports the construct, nothing in the package imports the lab, the
   benchmarks or the tests, and ``contract`` imports nothing of the project;
-- the project carries its own architecture document: nothing points at a design file outside it.
+- the project carries its own architecture document: nothing points at a design file outside it;
+- the simulated world is built once: ``world`` (ECS events, server lines, Logs payloads, the
+  handler harness) imports no lab, benchmark or test and nothing in the package imports it; no
+  module outside it (and outside the detectors, which parse these events) spells ECS's stop codes,
+  builds a Logs subscription payload, defines its own ``iso`` or reaches into Powertools'
+  private ``_logger``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 PARTS = ("server", "detectors", "infra", "dashboards", "ops")
-REPO_TOOLS = ("lab", "benchmarks", "tests")
+REPO_TOOLS = ("lab", "benchmarks", "tests", "world")
 SKIP_DIRS = {".git", ".venv", "node_modules", "cdk.out", "lab-report", "__pycache__", "build"}
 
 
@@ -68,11 +73,18 @@ def test_no_code_imports_a_part_under_its_folder_name() -> None:
 @pytest.mark.parametrize(
     ("part", "forbidden"),
     [
-        ("ops", ("lab", "benchmarks", "tests", "sessionwatch.infra", "uvicorn")),
-        ("dashboards", ("sessionwatch.infra", "lab", "benchmarks", "tests")),
-        ("detectors", ("sessionwatch.server", "sessionwatch.infra", "sessionwatch.ops", "lab")),
-        ("server", ("sessionwatch.detectors", "sessionwatch.infra", "sessionwatch.ops", "lab")),
-        ("infra", ("lab", "benchmarks", "tests", "sessionwatch.ops")),
+        ("ops", ("lab", "benchmarks", "tests", "world", "sessionwatch.infra", "uvicorn")),
+        ("dashboards", ("sessionwatch.infra", "lab", "benchmarks", "tests", "world")),
+        (
+            "detectors",
+            ("sessionwatch.server", "sessionwatch.infra", "sessionwatch.ops", "lab", "world"),
+        ),
+        (
+            "server",
+            ("sessionwatch.detectors", "sessionwatch.infra", "sessionwatch.ops", "lab", "world"),
+        ),
+        ("infra", ("lab", "benchmarks", "tests", "world", "sessionwatch.ops")),
+        ("world", ("lab", "benchmarks", "tests")),
     ],
 )
 def test_dependencies_point_one_way(part: str, forbidden: tuple[str, ...]) -> None:
@@ -102,6 +114,42 @@ def test_nothing_points_outside_the_project_for_its_design() -> None:
         if needle in path.read_text(errors="replace")
     ]
     assert offenders == []
+
+
+# What only the simulated world spells out (the detectors parse the same strings: they are AWS's).
+WORLD_ONLY = (
+    '"ServiceSchedulerInitiated"',
+    '"EssentialContainerExited"',
+    '"SpotInterruption"',
+    '"logEvents":',
+    "def iso(",
+    "def _iso(",
+    "._logger",
+)
+
+
+def test_the_simulated_world_is_built_once() -> None:
+    offenders = [
+        (str(path.relative_to(REPO_ROOT)), needle)
+        for path in _files((".py",))
+        if _part_of(path) in ("lab", "benchmarks", "tests") and path.name != "test_layout.py"
+        for needle in WORLD_ONLY
+        if needle in path.read_text()
+    ]
+    assert offenders == []
+
+
+def test_the_world_is_used_where_it_was_written_before() -> None:
+    """The lab, the benchmarks and the detector tests build their inputs from ``world``."""
+    users = {
+        "lab/cluster.py": "world.ecs",
+        "benchmarks/timelines.py": "world.ecs",
+        "benchmarks/accuracy.py": "world.harness",
+        "benchmarks/ledger_cost.py": "world.harness",
+        "tests/detectors/builders.py": "world.server_logs",
+    }
+    for rel, module in users.items():
+        assert module in _imports(REPO_ROOT / rel), rel
 
 
 # The detectors' ledger (detectors/ledger/): storage behind a typed interface, deciding nothing.

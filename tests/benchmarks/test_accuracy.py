@@ -1,12 +1,14 @@
-"""The accuracy benchmark on a small sample, through the real handlers over moto.
+"""The accuracy benchmark on a CI sample: 100 generated timelines through the real handlers on
+the in-memory ledger, and the first few again on the DynamoDB ledger over moto, run for run.
 
-Six generated timelines (seed 6, a light client load) that together hold ROLLING, back-to-back
-rollouts, a circuit-breaker rollback, BLUE_GREEN with and without lifecycle hooks, CANARY with
-hooks, a failed health check, a Spot interruption and a scale-in 15 s after COMPLETED,
-delivered late, reordered and duplicated. The detectors on main passed it whole when this test
-was written, so it asserts the goal: every lost session's cause right, every deployment's report
-count right and its outcome as the truth says. The full run is
-`python -m benchmarks.accuracy --timelines 1000 --seed 1`.
+The truth is the story's (which task held the session and why the request went elsewhere), so
+the sample also holds the hard cases: 404s seconds after a drain, cookie-less clients during
+deployments, idle-expired sessions returning elsewhere, sessions on the new revision drawn
+back during a partial shift, timelines whose ECS events all arrive after the grace period.
+The detectors decide some of them otherwise than the story (``KNOWN_GAPS``, README): those are
+asserted as expected failures (strict: the day the detectors get them right, the marker must
+go), every other verdict and report must be right. The full run is
+`python -m benchmarks.accuracy --timelines 1000 --seed 1 --jobs 2`.
 """
 
 from __future__ import annotations
@@ -16,50 +18,79 @@ import time
 
 import pytest
 
-from benchmarks.accuracy import print_results, run
-from benchmarks.timelines import generate
+from benchmarks.accuracy import HARD_CASES, KNOWN_GAPS, agreement, print_results, run
 from sessionwatch.detectors.handlers import runtime
 
 # The real ones, as imported (before any benchmark ran in this process).
-runtime_clock, runtime_ecs = runtime.clock, runtime.ecs
+runtime_clock, runtime_ecs, runtime_ledger = runtime.clock, runtime.ecs, runtime.ledger
 
-SAMPLE = 6
+SAMPLE = 100
+MOTO_SAMPLE = 3
 LOAD = 0.3
 SEED = 6
 
 
 @pytest.fixture(scope="module")
 def results():
-    return run(SAMPLE, SEED, load=LOAD)
+    return run(SAMPLE, SEED, load=LOAD, ledger="memory")
 
 
-def test_the_sample_covers_the_hard_shapes() -> None:
-    shapes = {
-        s.split("(")[0] for k in range(SAMPLE) for s in generate(SEED * 100_003 + k, LOAD).shapes
-    }
-    assert {"rolling", "back-to-back", "rollback", "blue_green", "blue_green+hooks"} <= shapes
-    assert {"canary+hooks", "spot", "health", "scale-in-15s-after"} <= shapes
+@pytest.fixture(scope="module")
+def on_moto():
+    return run(MOTO_SAMPLE, SEED, load=LOAD, ledger="moto")
+
+
+def test_the_sample_generates_every_hard_case(results) -> None:
+    for case in HARD_CASES:
+        assert results.hard[(case, True)] + results.hard[(case, False)] > 0, case
 
 
 def test_harness_runs_every_timeline(results) -> None:
     assert results.timelines == SAMPLE
     assert results.handler_errors == 0
-    assert results.sessions() > 50 and results.reports_checked >= SAMPLE
+    assert results.sessions() > 1000 and results.reports_checked >= SAMPLE
 
 
-def test_every_cause_and_report_is_right(results) -> None:
+def test_every_cause_and_report_outside_the_known_gaps_is_right(results) -> None:
     out = io.StringIO()
     print_results(results, out)
-    assert results.wrong_causes() == 0, out.getvalue()
-    assert results.report_errors == 0, out.getvalue()
+    causes = [f for f in results.failures if f.kind == "cause"]
+    assert [f for f in causes if not set(f.cases) & set(KNOWN_GAPS)] == [], out.getvalue()
+    # A wrong verdict moves its session into or out of a deployment's count: report errors only
+    # where a timeline has one.
+    gap_seeds = {f.seed for f in causes}
+    reports = [f for f in results.failures if f.kind in ("report", "outcome")]
+    assert [f for f in reports if f.seed not in gap_seeds] == [], out.getvalue()
     assert results.outcome_errors == 0, out.getvalue()
 
 
-def test_the_harness_leaves_the_detectors_on_wall_time(results) -> None:
-    """After a run the handlers' runtime has its real clock and ECS client back, so later code
-    in the same process (the lab's in-process detectors, the peer tests) is not on the
-    simulated clock."""
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            case,
+            marks=pytest.mark.xfail(
+                strict=True, reason="a known gap of the detectors (README, accuracy benchmark)"
+            ),
+        )
+        for case in KNOWN_GAPS
+    ],
+)
+def test_known_gap(results, case: str) -> None:
+    assert results.hard[(case, False)] == 0, results.hard[(case, False)]
+
+
+def test_the_moto_ledger_decides_and_reports_the_same_run_for_run(results, on_moto) -> None:
+    both, differ = agreement(results, on_moto)
+    assert both == MOTO_SAMPLE and differ == []
+
+
+def test_the_harness_leaves_the_detectors_on_wall_time(results, on_moto) -> None:
+    """After a run the handlers' runtime has its real clock, ECS client and ledger back, so
+    later code in the same process (the lab's in-process detectors, the peer tests) is not on
+    the simulated clock."""
     assert runtime.clock is runtime_clock and runtime.ecs is runtime_ecs
+    assert runtime.ledger is runtime_ledger
     assert abs(runtime.clock() - time.time()) < 5
 
 

@@ -98,20 +98,32 @@ def test_truth_is_consistent_with_the_inputs() -> None:
             for t, task, raw in tl.log_lines
             if EVENT_SESSION_NOT_FOUND in raw
         }
+        idle_closed = {
+            (json.loads(raw)["session"], task): t
+            for t, task, raw in tl.log_lines
+            if '"idle_timeout"' in raw
+        }
         for loss in tl.losses:
             assert (loss.fp, loss.serving_task, loss.at) in not_found
             if loss.cause is Cause.UNKNOWN:
                 continue
             origin = tl.tasks[loss.origin_task]
             if loss.cause is Cause.EXPIRED:
-                assert loss.serving_task == loss.origin_task
+                # The origin closed it for idleness before the return, while it still ran.
+                assert (loss.fp, loss.origin_task) in idle_closed, (tl.seed, loss)
+                assert idle_closed[(loss.fp, loss.origin_task)] < loss.at
+                gone = origin.stopping if origin.stopping is not None else origin.stopped
+                assert gone is None or idle_closed[(loss.fp, loss.origin_task)] < gone
                 continue
             assert loss.serving_task != loss.origin_task
             if loss.cause is Cause.DEPLOYMENT:
                 dep = tl.deployments[loss.deployment or ""]
-                # Lineage: never charged with its own task; a later deployment of the service.
-                assert dep.service == origin.service and origin.started_by != dep.id
-                assert tl.deployments[origin.started_by].start < dep.start
+                assert dep.service == origin.service
+                if origin.started_by == dep.id:
+                    # Only a partial traffic shift moves a session off the deployment's own task.
+                    assert loss.shape.endswith("-from-new-revision"), loss.shape
+                else:  # otherwise a later deployment of the service than the origin's
+                    assert tl.deployments[origin.started_by].start < dep.start
             elif loss.cause is Cause.STICKINESS:
                 assert origin.receiving(loss.at)
             else:

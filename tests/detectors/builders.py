@@ -1,30 +1,28 @@
-"""Small builders for detector test inputs, starting from the copied ECS samples."""
+"""Small builders for detector test inputs, on the simulated world's shapes (``world``)."""
 
 from __future__ import annotations
 
-import base64
-import copy
-import gzip
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sessionwatch.server.fingerprint import fingerprint
+from world.ecs import ServiceRef, TaskRecord, deployment_event, iso, task_event
+from world.server_logs import FILTER_NAME, LOG_GROUP, server_line, subscription_payload
 
 ECS_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ecs"
 CLUSTER = "mcp-cluster"
 SERVICE = "mcp-service"
-CLUSTER_ARN = f"arn:aws:ecs:us-east-1:111122223333:cluster/{CLUSTER}"
+REGION, ACCOUNT = "us-east-1", "111122223333"
+CLUSTER_ARN = ServiceRef(REGION, ACCOUNT, CLUSTER, SERVICE).cluster_arn
 T0 = datetime(2026, 4, 26, 15, 0, 0, tzinfo=UTC).timestamp()
+
+__all__ = ["CLUSTER", "CLUSTER_ARN", "SERVICE", "T0", "iso"]
 
 
 def load(name: str) -> dict[str, Any]:
     return json.loads((ECS_FIXTURES / f"{name}.json").read_text())
-
-
-def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def fp(name: str) -> str:
@@ -33,11 +31,9 @@ def fp(name: str) -> str:
 
 
 def deployment(dep: str, state: str, t: float, service: str = SERVICE) -> dict[str, Any]:
-    ev = copy.deepcopy(load("deployment-in-progress"))
+    ref = ServiceRef(REGION, ACCOUNT, CLUSTER, service)
+    ev = deployment_event(ref, dep, f"SERVICE_DEPLOYMENT_{state}", t).envelope(ref, 0)
     ev["id"] = f"dep-{dep}-{state}-{t}"
-    ev["time"] = iso(t)
-    ev["resources"] = [f"arn:aws:ecs:us-east-1:111122223333:service/{CLUSTER}/{service}"]
-    ev["detail"].update(eventName=f"SERVICE_DEPLOYMENT_{state}", deploymentId=dep, updatedAt=iso(t))
     return ev
 
 
@@ -53,59 +49,32 @@ def task(
     stop_code: str | None = None,
     reason: str | None = None,
     service: str = SERVICE,
-    cluster_arn: str = CLUSTER_ARN,
 ) -> dict[str, Any]:
-    """An ECS Task State Change built on the RUNNING sample, with the stop fields we choose."""
-    ev = copy.deepcopy(load("task-running"))
-    arn = f"arn:aws:ecs:us-east-1:111122223333:task/{CLUSTER}/{task_id}"
-    ev["id"] = f"task-{task_id}-{status}-{t}"
-    ev["time"] = iso(t)
-    ev["resources"] = [arn]
-    d = ev["detail"]
-    d.update(
-        taskArn=arn,
-        clusterArn=cluster_arn,
-        group=f"service:{service}",
-        lastStatus=status,
-        desiredStatus="RUNNING" if status == "RUNNING" else "STOPPED",
-        startedBy=started_by,
-        startedAt=iso(started_at if started_at is not None else T0 - 7200),
-        updatedAt=iso(t),
+    """An ECS Task State Change now ``status``, with the stop fields we choose."""
+    ref = ServiceRef(REGION, ACCOUNT, CLUSTER, service)
+    started = started_at if started_at is not None else T0 - 7200
+    record = TaskRecord(
+        task_id,
+        started_by,
+        "1",
+        created_at=started - 30,
+        started_at=started,
+        stopping_at=stopping_at,
+        stopped_at=stopped_at,
+        stop_code=stop_code,
+        stopped_reason=reason,
     )
-    for key, value in (
-        ("stoppingAt", stopping_at),
-        ("stoppedAt", stopped_at),
-    ):
-        if value is not None:
-            d[key] = iso(value)
-    if stop_code:
-        d["stopCode"] = stop_code
-    if reason:
-        d["stoppedReason"] = reason
+    desired = "RUNNING" if status == "RUNNING" else "STOPPED"
+    ev = task_event(ref, record, status, desired, t).envelope(ref, 0)
+    ev["id"] = f"task-{task_id}-{status}-{t}"
     return ev
 
 
 def line(event: str, task_id: str, t: float, **fields: Any) -> str:
-    doc = {
-        "timestamp": iso(t),
-        "level": "INFO",
-        "service": "mcp-server",
-        "message": event.replace("_", " "),
-        "event": event,
-        "task_id": task_id,
-        **fields,
-    }
-    return json.dumps(doc)
+    """The server's line for ``event`` on ``task_id`` at ``t``."""
+    return server_line(event, task_id, t, **fields)
 
 
 def subscription(messages: list[str], stream: str = "ecs/mcp-server/x") -> dict[str, Any]:
     """A CloudWatch Logs subscription event (base64 + gzip) carrying ``messages``."""
-    doc = {
-        "messageType": "DATA_MESSAGE",
-        "owner": "111122223333",
-        "logGroup": "/ecs/mcp-server",
-        "logStream": stream,
-        "subscriptionFilters": ["sessionwatch"],
-        "logEvents": [{"id": str(i), "timestamp": 0, "message": m} for i, m in enumerate(messages)],
-    }
-    return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(doc).encode())).decode()}}
+    return subscription_payload(LOG_GROUP, stream, FILTER_NAME, [(0, m) for m in messages])

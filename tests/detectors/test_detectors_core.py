@@ -14,6 +14,7 @@ from sessionwatch.detectors.core import (
     merge_windows,
     stop_category,
 )
+from world.ecs import STOP_ESSENTIAL_EXIT, STOP_SCHEDULER, STOP_SPOT
 
 GRACE = 120.0
 T = 10_000.0
@@ -47,29 +48,26 @@ def verdict(
 
 
 def test_deployment_when_origin_stopped_by_scheduler_inside_window() -> None:
-    v = verdict(stopped("ServiceSchedulerInitiated"))
+    v = verdict(stopped(STOP_SCHEDULER))
     assert (v.cause, v.deployment_id, v.service) == (Cause.DEPLOYMENT, "ecs-svc/new", SVC)
 
 
 def test_deployment_window_extends_by_grace_and_open_window_counts() -> None:
-    late = stopped("ServiceSchedulerInitiated", at=T + 100 + GRACE - 1)
+    late = stopped(STOP_SCHEDULER, at=T + 100 + GRACE - 1)
     n = nf(at=T + 100 + GRACE + 5)
     assert verdict(late, n=n, now=n.at + 1).cause is Cause.DEPLOYMENT
     open_window = DeploymentWindow(SVC, "ecs-svc/new", T - 100)
-    assert (
-        verdict(stopped("ServiceSchedulerInitiated"), windows=(open_window,)).cause
-        is Cause.DEPLOYMENT
-    )
+    assert verdict(stopped(STOP_SCHEDULER), windows=(open_window,)).cause is Cause.DEPLOYMENT
 
 
 def test_window_of_another_service_does_not_count() -> None:
     other = DeploymentWindow("other", "ecs-svc/x", T - 100, T + 100)
-    v = verdict(stopped("ServiceSchedulerInitiated"), windows=(other,), now=T + GRACE + 1)
+    v = verdict(stopped(STOP_SCHEDULER), windows=(other,), now=T + GRACE + 1)
     assert v.cause is Cause.SCALE_IN
 
 
 def test_scale_in_waits_for_grace_then_decides() -> None:
-    origin = stopped("ServiceSchedulerInitiated")
+    origin = stopped(STOP_SCHEDULER)
     assert verdict(origin, windows=(), now=T + 1).cause is Cause.PENDING
     assert verdict(origin, windows=(), now=T + GRACE).cause is Cause.SCALE_IN
 
@@ -77,14 +75,14 @@ def test_scale_in_waits_for_grace_then_decides() -> None:
 @pytest.mark.parametrize(
     ("code", "reason", "cause"),
     [
-        ("EssentialContainerExited", "Essential container in task exited", Cause.TASK_FAILURE),
+        (STOP_ESSENTIAL_EXIT, "Essential container in task exited", Cause.TASK_FAILURE),
         ("TaskFailedToStart", None, Cause.TASK_FAILURE),
         (
-            "ServiceSchedulerInitiated",
+            STOP_SCHEDULER,
             "Task failed ELB health checks in (target-group x)",
             Cause.TASK_FAILURE,
         ),
-        ("SpotInterruption", "Your Spot Task was interrupted.", Cause.INFRASTRUCTURE),
+        (STOP_SPOT, "Your Spot Task was interrupted.", Cause.INFRASTRUCTURE),
         ("TerminationNotice", None, Cause.INFRASTRUCTURE),
         ("UserInitiated", "Task is being retired: scheduled maintenance", Cause.INFRASTRUCTURE),
     ],
@@ -98,12 +96,10 @@ def test_stickiness_when_origin_alive_needs_grace_unless_draining_later_is_known
     assert verdict(running).cause is Cause.PENDING
     assert verdict(running, now=T + GRACE).cause is Cause.STICKINESS
     assert verdict(None, now=T + GRACE).cause is Cause.STICKINESS
-    drains_later = TaskFacts(
-        "t-origin", SVC, None, None, T + 500, None, "ServiceSchedulerInitiated"
-    )
+    drains_later = TaskFacts("t-origin", SVC, None, None, T + 500, None, STOP_SCHEDULER)
     assert verdict(drains_later).cause is Cause.STICKINESS
     # Only the final stop (after the 404) is known: its draining may have begun earlier.
-    stops_later = TaskFacts("t-origin", SVC, None, None, None, T + 50, "ServiceSchedulerInitiated")
+    stops_later = TaskFacts("t-origin", SVC, None, None, None, T + 50, STOP_SCHEDULER)
     assert verdict(stops_later).cause is Cause.PENDING
 
 
@@ -166,12 +162,12 @@ def test_an_open_window_is_closed_by_the_next_deployment_of_its_service() -> Non
 
 
 def test_stop_category_scheduler_is_none() -> None:
-    assert stop_category(stopped("ServiceSchedulerInitiated", reason="Scaling activity")) is None
+    assert stop_category(stopped(STOP_SCHEDULER, reason="Scaling activity")) is None
 
 
 def test_each_404_of_a_session_gets_its_own_cause_the_moment_its_facts_are_known() -> None:
     """No waiting for the session's other 404s: each one is judged alone, a second after."""
-    origin = stopped("ServiceSchedulerInitiated", at=T)  # drains at T, inside WINDOW
+    origin = stopped(STOP_SCHEDULER, at=T)  # drains at T, inside WINDOW
     verdicts = [
         decide(
             n,

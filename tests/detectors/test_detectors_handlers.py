@@ -27,6 +27,7 @@ from sessionwatch.detectors.reporter_run import ReporterFailed
 from tests.detectors.builders import SERVICE, T0, fp, line, load, subscription
 from tests.detectors.conftest import LedgerEnv
 from tests.detectors.test_detectors_scenario import emf_docs
+from world.ecs import STOP_SCHEDULER
 
 
 @pytest.fixture
@@ -130,9 +131,7 @@ def test_reporter_emits_what_it_counted_even_when_the_publish_fails(
     lg = wired.ledger
     lg.record_deployment(DeploymentObserved(SERVICE, "d1", T0 - 1000, False))
     lg.record_deployment(DeploymentObserved(SERVICE, "d1", T0 - 900, True, "COMPLETED"))
-    stop = TaskFacts(
-        "old", SERVICE, "d0", T0 - 5000, T0 - 950, stop_code="ServiceSchedulerInitiated"
-    )
+    stop = TaskFacts("old", SERVICE, "d0", T0 - 5000, T0 - 950, stop_code=STOP_SCHEDULER)
     lg.record_task(stop)
     lg.record_sessions([SessionCreated(fp("s"), "old", T0 - 2000)], [])
     lg.store_pending([NotFound(fp("s"), "new", T0 - 940)])

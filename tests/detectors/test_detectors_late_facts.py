@@ -41,6 +41,7 @@ from sessionwatch.detectors.rules import owned_losses
 from tests.detectors.builders import SERVICE, T0, deployment, fp, line, subscription, task
 from tests.detectors.conftest import create_table
 from tests.detectors.test_detectors_scenario import emf_docs
+from world.ecs import STOP_ESSENTIAL_EXIT, STOP_SCHEDULER, scheduler_reason
 
 GRACE = 120.0
 OLD, D1 = "ecs-svc/old", "ecs-svc/d1"
@@ -125,7 +126,7 @@ def _crash(delivered: float) -> dict[str, Any]:
         started_by=OLD,
         started_at=T0 - 3600,
         stopped_at=CRASH,
-        stop_code="EssentialContainerExited",
+        stop_code=STOP_ESSENTIAL_EXIT,
         reason="Essential container in task exited",
     )
 
@@ -140,8 +141,8 @@ def _scheduler_stop(delivered: float, named: str) -> dict[str, Any]:
         started_at=T0 - 3600,
         stopping_at=CRASH - 5,
         stopped_at=CRASH,
-        stop_code="ServiceSchedulerInitiated",
-        reason=f"Scaling activity initiated by (deployment {named})",
+        stop_code=STOP_SCHEDULER,
+        reason=scheduler_reason(named),
     )
 
 

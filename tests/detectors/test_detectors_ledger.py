@@ -11,6 +11,7 @@ from sessionwatch.detectors.core import NotFound, TaskFacts, reason_marks, stop_
 from sessionwatch.detectors.facts import DeploymentObserved, SessionCreated
 from tests.detectors.builders import SERVICE, T0, fp
 from tests.detectors.conftest import LedgerEnv
+from world.ecs import STOP_SCHEDULER, scheduler_reason
 
 
 def count_calls(client) -> Counter[str]:
@@ -25,12 +26,12 @@ def count_calls(client) -> Counter[str]:
 def test_task_summary_keeps_what_stop_category_reads() -> None:
     reasons = [
         None,
-        "Scaling activity initiated by (deployment ecs-svc/1)",
+        scheduler_reason("ecs-svc/1"),
         "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:x)",
         "Your Spot Task was interrupted.",
         "Task is being retired: host maintenance on the underlying hardware",
     ]
-    for code in (None, "ServiceSchedulerInitiated", "UserInitiated", "TerminationNotice"):
+    for code in (None, STOP_SCHEDULER, "UserInitiated", "TerminationNotice"):
         for reason in reasons:
             full = TaskFacts("t", stop_code=code, stopped_reason=reason)
             marked = TaskFacts("t", stop_code=code, stopped_reason=reason_marks(reason))
@@ -43,9 +44,7 @@ def test_a_batch_of_not_founds_costs_two_read_waves(ledger_env: LedgerEnv) -> No
     the service's newest deployments; nothing else is read, however big the ledger."""
     lg = ledger_env.ledger
     for i in range(150):
-        lg.record_task(
-            TaskFacts(f"old{i}", SERVICE, "d0", T0 - 999, T0, T0 + 9, "ServiceSchedulerInitiated")
-        )
+        lg.record_task(TaskFacts(f"old{i}", SERVICE, "d0", T0 - 999, T0, T0 + 9, STOP_SCHEDULER))
     lg.record_task(TaskFacts("new", SERVICE, "d1", T0 - 5))
     lg.record_deployment(DeploymentObserved(SERVICE, "d1", T0 - 10, False))
     lg.record_sessions([SessionCreated(fp(str(i)), f"old{i}", T0 - 500) for i in range(150)], [])

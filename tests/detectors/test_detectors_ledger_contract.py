@@ -37,8 +37,9 @@ from sessionwatch.detectors.ledger import (
 from sessionwatch.detectors.rules import owned_losses
 from tests.detectors.builders import CLUSTER, SERVICE, T0, fp
 from tests.detectors.conftest import create_table
+from world.ecs import STOP_SCHEDULER
 
-SCHED = "ServiceSchedulerInitiated"
+SCHED = STOP_SCHEDULER
 
 
 @dataclass

@@ -28,8 +28,9 @@ from sessionwatch.detectors.ledger.dynamodb_items import (
 )
 from tests.detectors.builders import SERVICE, T0, fp
 from tests.detectors.conftest import LedgerEnv
+from world.ecs import STOP_SCHEDULER
 
-SCHED = "ServiceSchedulerInitiated"
+SCHED = STOP_SCHEDULER
 REASON = "Scaling activity initiated by (deployment ecs-svc/%d)"
 # One entity's item: a task's facts from all its events, a deployment's with its ECS read.
 MAX_ENTITY_BYTES = 2048

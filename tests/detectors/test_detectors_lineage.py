@@ -30,11 +30,12 @@ from sessionwatch.detectors.facts import (
     TaskFacts,
 )
 from sessionwatch.detectors.report_document import how_it_ended, losses_per_step
+from world.ecs import STOP_SCHEDULER
 
 GRACE = 120.0
 T = 100_000.0
 SVC = "svc"
-SCHED = "ServiceSchedulerInitiated"
+SCHED = STOP_SCHEDULER
 TASK_DEF = "arn:aws:ecs:us-east-1:111122223333:task-definition/mcp:"
 OLD, A, R, B = "ecs-svc/old", "ecs-svc/A", "ecs-svc/R", "ecs-svc/B"
 

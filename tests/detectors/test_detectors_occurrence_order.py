@@ -30,10 +30,11 @@ from sessionwatch.detectors.rules import owned_losses
 from tests.detectors.builders import CLUSTER, SERVICE, T0, fp, line, subscription
 from tests.detectors.conftest import create_table
 from tests.detectors.test_detectors_scenario import emf_docs
+from world.ecs import STOP_SCHEDULER
 
 GRACE = 300.0
 SESSION = fp("wanderer")
-SCHED = "ServiceSchedulerInitiated"
+SCHED = STOP_SCHEDULER
 # (serving task, time, the cause this 404 gets judged alone with every fact in hand)
 OCCURRENCES = [
     ("task-a", T0 - 50, Cause.EXPIRED),

@@ -24,6 +24,7 @@ from sessionwatch.detectors.parsing import (
     parse_ecs_event,
 )
 from tests.detectors.builders import T0, fp, line, load, subscription, task
+from world.ecs import STOP_SPOT
 
 CFG = Config(table_name="t", cluster_name="mcp-cluster")
 
@@ -44,7 +45,7 @@ def test_every_sample_parses() -> None:
     assert stopping.stopping_at is not None and stopping.stopped_at is None
     assert stopping.started_by == "ecs-svc/1111111111111111111"
     spot = parse_ecs_event(load("task-stopped-spot"), CFG)
-    assert isinstance(spot, TaskFacts) and spot.stop_code == "SpotInterruption"
+    assert isinstance(spot, TaskFacts) and spot.stop_code == STOP_SPOT
     assert parse_ecs_event(load("service-steady-state"), CFG) is None
 
 

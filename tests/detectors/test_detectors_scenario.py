@@ -29,10 +29,11 @@ from sessionwatch.detectors.handlers import ecs_events, reporter, runtime, sessi
 from sessionwatch.detectors.ledger import DynamoDBLedger
 from tests.detectors.builders import SERVICE, T0, deployment, fp, line, subscription, task
 from tests.detectors.conftest import create_table
+from world.ecs import STOP_ESSENTIAL_EXIT, STOP_SCHEDULER, STOP_SPOT, scheduler_reason
 
 GRACE = 60
 D, E = "ecs-svc/2000000000000000001", "ecs-svc/2000000000000000002"
-SCHED = "ServiceSchedulerInitiated"
+SCHED = STOP_SCHEDULER
 
 
 def timeline() -> list[tuple[float, str, Any]]:
@@ -75,7 +76,7 @@ def timeline() -> list[tuple[float, str, Any]]:
             "STOPPED",
             T0 - 800,
             stopped_at=T0 - 800,
-            stop_code="EssentialContainerExited",
+            stop_code=STOP_ESSENTIAL_EXIT,
             reason="Essential container in task exited",
         ),
     )
@@ -87,7 +88,7 @@ def timeline() -> list[tuple[float, str, Any]]:
             "STOPPED",
             T0 - 600,
             stopped_at=T0 - 600,
-            stop_code="SpotInterruption",
+            stop_code=STOP_SPOT,
             reason="Your Spot Task was interrupted.",
         ),
     )
@@ -130,7 +131,7 @@ def timeline() -> list[tuple[float, str, Any]]:
             T0 + 60,
             stopping_at=T0 + 60,
             stop_code=SCHED,
-            reason="Scaling activity initiated by (deployment ecs-svc/old)",
+            reason=scheduler_reason("ecs-svc/old"),
         ),
     )
     logs(
@@ -150,7 +151,7 @@ def timeline() -> list[tuple[float, str, Any]]:
             stopping_at=T0 + 60,
             stopped_at=T0 + 90,
             stop_code=SCHED,
-            reason="Scaling activity initiated by (deployment ecs-svc/old)",
+            reason=scheduler_reason("ecs-svc/old"),
         ),
     )
     ecs(T0 + 120, deployment(D, "COMPLETED", T0 + 120))

@@ -31,9 +31,10 @@ from tests.detectors.builders import (
 )
 from tests.detectors.conftest import LedgerEnv
 from tests.detectors.test_detectors_lineage import describe_services_response
+from world.ecs import STOP_SCHEDULER
 
 OLD, B = "ecs-svc/old", "ecs-svc/B"
-SCHED = "ServiceSchedulerInitiated"
+SCHED = STOP_SCHEDULER
 GRACE = 60.0
 ARN = "arn:aws:ecs:us-east-1:111122223333"
 

@@ -15,10 +15,10 @@ from lab.detectors_runtime import (
     LabAccount,
     scaled_env,
 )
-from lab.ecs_events import ServiceRef, deployment_event, new_deployment_id
 from lab.moto import ACCOUNT, MotoServer
 from lab.template import AddonTemplate
 from sessionwatch.detectors.config import load_config
+from world.ecs import ServiceRef, deployment_event, new_deployment_id
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,7 @@ from typing import Any
 
 import pytest
 
-from lab.cloudwatch import AwsEmfBridge, emf_datapoints, subscription_payload
-from lab.ecs_events import (
-    ServiceRef,
-    TaskRecord,
-    deployment_event,
-    iso,
-    new_deployment_id,
-    scheduler_stop_reason,
-    task_event,
-)
+from lab.cloudwatch import AwsEmfBridge, emf_datapoints
 from lab.filter_pattern import compile_pattern
 from lab.otlp_receiver import DataPoint
 from lab.pipeline import line_timestamp_ms
@@ -26,6 +17,17 @@ from sessionwatch.detectors.config import load_config
 from sessionwatch.detectors.facts import BadInput
 from sessionwatch.detectors.parsing import decode_subscription, parse_ecs_event
 from sessionwatch.infra.adot import DIMENSION_SETS, SERVER_METRICS_NAMESPACE
+from world.ecs import (
+    STOP_SCHEDULER,
+    ServiceRef,
+    TaskRecord,
+    deployment_event,
+    iso,
+    new_deployment_id,
+    scheduler_stop_reason,
+    task_event,
+)
+from world.server_logs import subscription_payload
 
 REF = ServiceRef("us-east-1", "123456789012", "lab-cluster", "mcp-server")
 
@@ -125,7 +127,7 @@ def test_task_events_have_the_documented_shape(fixtures_dir: Path) -> None:
     documented = json.loads((fixtures_dir / "ecs" / "task-stopped-deployment.json").read_text())
     task = TaskRecord("a" * 32, "ecs-svc/111", "7", created_at=1.0, started_at=2.0)
     task.stopping_at, task.stopped_at, task.exit_code = 3.0, 4.0, 0
-    task.stop_code, task.stopped_reason = "ServiceSchedulerInitiated", scheduler_stop_reason(task)
+    task.stop_code, task.stopped_reason = STOP_SCHEDULER, scheduler_stop_reason(task)
     built = task_event(REF, task, "STOPPED", "STOPPED", 4.0)
     ours, theirs = _shape(built.detail), _shape(documented["detail"])
     missing = {k for k in theirs if k not in ours} - {

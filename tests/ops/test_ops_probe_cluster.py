@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from lab.cluster import Cluster, LabTask
-from lab.ecs_events import ServiceRef
 from lab.haproxy import HAProxy
 from lab.task_process import ServerTask
 from sessionwatch.ops.cli import main
 from sessionwatch.ops.probe import EXIT_ERROR, EXIT_LOSS, EXIT_OK, run_probe
 from tests.ops.probe_helpers import BackgroundProbe, assert_no_raw_session_id, json_lines
+from world.ecs import ServiceRef
 
 # Real processes; a probe that never detects the loss it waits for fails here, not at 300 s.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]

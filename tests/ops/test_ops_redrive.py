@@ -22,6 +22,7 @@ from sessionwatch.ops.redrive import local_delivery, original_event, redrive
 from tests.detectors.builders import T0, deployment, fp, line, subscription, task
 from tests.detectors.conftest import FakeContext
 from tests.detectors.test_detectors_scenario import emf_docs
+from world.ecs import STOP_SCHEDULER
 
 SERVICE = "mcp-service"
 
@@ -90,7 +91,7 @@ def test_a_failed_session_batch_is_queued_redriven_and_counted_once(
             T0 + 60,
             stopping_at=T0 + 60,
             stopped_at=T0 + 90,
-            stop_code="ServiceSchedulerInitiated",
+            stop_code=STOP_SCHEDULER,
         ),
     ):
         ecs_events.handler(event, ctx)

@@ -21,7 +21,6 @@ import pytest
 
 from lab.cluster import Cluster
 from lab.detectors_runtime import REPORTER_HANDLER, LabAccount, scaled_env
-from lab.ecs_events import EcsEvent, ServiceRef
 from lab.filter_pattern import compile_pattern
 from lab.haproxy import HAProxy
 from lab.moto import ACCOUNT, MotoServer
@@ -31,6 +30,7 @@ from lab.template import AddonTemplate, LabSettings
 from sessionwatch import contract
 from tests.lab.conftest import addon_template  # noqa: F401 - the shared synth fixture
 from tests.peers.conftest import PEERS, assert_no_raw_id, node_or_skip
+from world.ecs import EcsEvent, ServiceRef
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 

@@ -1,14 +1,20 @@
-"""ECS events for the lab's local tasks, in the shapes AWS documents for source ``aws.ecs``.
+"""ECS events in the shapes AWS documents for source ``aws.ecs``: the world's one definition.
 
-The lab's "ECS" is its own orchestration code; these builders give each of its steps the
-EventBridge event real ECS would send (the same fields as tests/fixtures/ecs/, which the lab's
-tests compare them with). Only ``put_events`` fields are built here: EventBridge adds ``id``,
-``version``, ``account`` and ``region`` itself when the lab puts them into (moto) EventBridge.
+The lab's orchestration, the accuracy benchmark's generated timelines and the detector tests all
+build their ECS events here (the same fields as tests/fixtures/ecs/, which tests/world compares
+them with). ``EcsEvent`` holds what ``put_events`` takes (the lab puts it into moto EventBridge,
+which adds ``id``, ``version``, ``account`` and ``region``); ``EcsEvent.envelope`` is the whole
+event as EventBridge delivers it to a target (what a Lambda is invoked with).
+
+Field sources: "Amazon ECS task state change events", "Amazon ECS service deployment state
+change events", "Amazon ECS service action events" and the lifecycle-hook events of the ECS
+Developer Guide; a task's ``stopCode``/``stoppedReason`` as the Task API reference lists them.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +29,9 @@ CONTAINER = "mcp-server"
 STOP_SCHEDULER = "ServiceSchedulerInitiated"
 STOP_ESSENTIAL_EXIT = "EssentialContainerExited"
 STOP_SPOT = "SpotInterruption"
+STOP_USER = "UserInitiated"
 SPOT_REASON = "Your Spot Task was interrupted."
+CRASH_REASON = "Essential container in task exited"
 CIRCUIT_BREAKER_FAILED = "ECS deployment circuit breaker: tasks failed to start."
 # ECS's documented rollback reason is the circuit breaker's; for an alarm-based rollback the lab
 # words it the same way, naming the alarm as the trigger (the detectors key on "rolling back to").
@@ -31,8 +39,19 @@ ROLLBACK_REASON = "ECS deployment {trigger}: rolling back to deploymentId {targe
 
 
 def iso(t: float) -> str:
-    """ECS's timestamp format: ISO-8601 UTC with milliseconds and ``Z``."""
+    """ECS's timestamp format (and the server's): ISO-8601 UTC with milliseconds and ``Z``."""
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def health_check_reason(target_group_arn: str) -> str:
+    """ECS stops a task that fails its load balancer health checks with this reason (and the
+    scheduler's stop code)."""
+    return f"Task failed ELB health checks in (target-group {target_group_arn})"
+
+
+def scheduler_reason(started_by: str) -> str:
+    """ECS names the deployment that STARTED the task being stopped (docs/architecture.md §5)."""
+    return f"Scaling activity initiated by (deployment {started_by})"
 
 
 def new_deployment_id(rng: random.Random | None = None) -> str:
@@ -62,6 +81,15 @@ class ServiceRef:
     def task_arn(self, task_id: str) -> str:
         return f"arn:aws:ecs:{self.region}:{self.account}:task/{self.cluster}/{task_id}"
 
+    def task_definition_arn(self, revision: str | int) -> str:
+        return f"arn:aws:ecs:{self.region}:{self.account}:task-definition/{self.family}:{revision}"
+
+    def service_revision_arn(self, revision: str | int) -> str:
+        return (
+            f"arn:aws:ecs:{self.region}:{self.account}:service-revision/"
+            f"{self.cluster}/{self.service}/{revision}"
+        )
+
 
 @dataclass(frozen=True)
 class EcsEvent:
@@ -79,6 +107,23 @@ class EcsEvent:
             "Resources": self.resources,
             "Detail": json.dumps(self.detail),
             "Time": datetime.fromtimestamp(self.time, UTC),
+        }
+
+    def envelope(self, ref: ServiceRef, n: int) -> dict[str, Any]:
+        """The event as EventBridge delivers it to a target; ``n`` makes its ``id`` unique.
+        EventBridge's ``time`` has whole seconds and no fraction (tests/fixtures/ecs/)."""
+        return {
+            "version": "0",
+            "id": f"{n:08x}-0000-4000-8000-{int(self.time * 1000) % 10**12:012d}",
+            "detail-type": self.detail_type,
+            "source": "aws.ecs",
+            "account": ref.account,
+            "time": datetime.fromtimestamp(math.floor(self.time), UTC).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+            "region": ref.region,
+            "resources": self.resources,
+            "detail": self.detail,
         }
 
 
@@ -116,6 +161,7 @@ def hook_event(ref: ServiceRef, deployment_id: str, stage: str, status: str, at:
         "eventType": "INFO",
         "eventName": f"HOOK_{status}",
         "lifecycleStage": stage,
+        "clusterArn": ref.cluster_arn,
         "serviceArn": ref.service_arn,
         "serviceDeploymentArn": service_deployment_arn(ref, deployment_id),
         "hookTargetArn": f"arn:aws:lambda:{ref.region}:{ref.account}:function:lab-hook",
@@ -125,9 +171,13 @@ def hook_event(ref: ServiceRef, deployment_id: str, stage: str, status: str, at:
 
 
 def steady_state_event(ref: ServiceRef, at: float) -> EcsEvent:
+    return service_action_event(ref, "SERVICE_STEADY_STATE", at)
+
+
+def service_action_event(ref: ServiceRef, name: str, at: float) -> EcsEvent:
     detail = {
         "eventType": "INFO",
-        "eventName": "SERVICE_STEADY_STATE",
+        "eventName": name,
         "clusterArn": ref.cluster_arn,
         "createdAt": iso(at),
     }
@@ -150,6 +200,8 @@ class TaskRecord:
     exit_code: int | None = None
     version: int = 1
     capacity_provider: str = "FARGATE"
+    execution_stopped_at: float | None = None
+    availability_zone: str = "a"  # the zone's letter in the service's region
 
 
 def task_event(ref: ServiceRef, task: TaskRecord, last: str, desired: str, at: float) -> EcsEvent:
@@ -167,7 +219,19 @@ def task_event(ref: ServiceRef, task: TaskRecord, last: str, desired: str, at: f
     if task.exit_code is not None and last == "STOPPED":
         container["exitCode"] = task.exit_code
     detail: dict[str, Any] = {
-        "availabilityZone": f"{ref.region}a",
+        "attachments": [
+            {
+                "id": f"eni-{task.task_id[:8]}",
+                "type": "eni",
+                "status": "ATTACHED",
+                "details": [
+                    {"name": "subnetId", "value": "subnet-0abcd1234"},
+                    {"name": "networkInterfaceId", "value": f"eni-{task.task_id[:8]}"},
+                    {"name": "privateIPv4Address", "value": "10.0.1.139"},
+                ],
+            }
+        ],
+        "availabilityZone": f"{ref.region}{task.availability_zone}",
         "clusterArn": ref.cluster_arn,
         "containers": [container],
         "createdAt": iso(task.created_at),
@@ -177,6 +241,8 @@ def task_event(ref: ServiceRef, task: TaskRecord, last: str, desired: str, at: f
         "desiredStatus": desired,
         "group": f"service:{ref.service}",
         "lastStatus": last,
+        "overrides": {"containerOverrides": [{"name": CONTAINER}]},
+        "connectivity": "CONNECTED",
         "startedBy": task.started_by,
         "taskArn": arn,
         "taskDefinitionArn": (
@@ -190,8 +256,11 @@ def task_event(ref: ServiceRef, task: TaskRecord, last: str, desired: str, at: f
     for key, value in (
         ("startedAt", task.started_at),
         ("stoppingAt", task.stopping_at),
-        ("executionStoppedAt", task.stopped_at),
-        ("stoppedAt", task.stopped_at),
+        (
+            "executionStoppedAt",
+            task.execution_stopped_at if task.execution_stopped_at is not None else task.stopped_at,
+        ),
+        ("stoppedAt", task.stopped_at if last == "STOPPED" else None),
     ):
         if value is not None:
             detail[key] = iso(value)
@@ -203,4 +272,4 @@ def task_event(ref: ServiceRef, task: TaskRecord, last: str, desired: str, at: f
 
 def scheduler_stop_reason(task: TaskRecord) -> str:
     """ECS names the deployment that STARTED the task being stopped (docs/architecture.md §5)."""
-    return f"Scaling activity initiated by (deployment {task.started_by})"
+    return scheduler_reason(task.started_by)
