@@ -135,10 +135,12 @@ class OtlpReceiver(LoopbackHTTPService):
     """An OTLP/HTTP receiver on ``127.0.0.1:<free port>`` in a daemon thread.
 
     ``status`` is the HTTP status it answers exports with (set 503 to play a failing collector).
-    ``exports`` counts export requests received; ``bad_requests`` those it could not decode.
+    ``requests`` counts every export request, whatever it was answered; ``exports`` those it
+    accepted and decoded; ``bad_requests`` those it could not decode.
     """
 
     status: int = 200
+    requests: int = 0
     exports: int = 0
     bad_requests: int = 0
     _points: list[DataPoint] = field(default_factory=list, repr=False)
@@ -199,6 +201,19 @@ class OtlpReceiver(LoopbackHTTPService):
                     )
                 self._cond.wait(remaining)
 
+    def wait_for_requests(self, count: int, timeout: float = 15.0) -> int:
+        """Block until ``count`` export requests arrived (any answer); return how many did."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.requests < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(
+                        f"{self.requests} export requests in {timeout} s, of {count}"
+                    )
+                self._cond.wait(remaining)
+            return self.requests
+
     def clear(self) -> None:
         with self._cond:
             self._points.clear()
@@ -220,6 +235,9 @@ class OtlpReceiver(LoopbackHTTPService):
                 if self.path != "/v1/metrics":
                     self.send_body(404, b"", PROTOBUF)
                     return
+                with rx._cond:
+                    rx.requests += 1
+                    rx._cond.notify_all()
                 encoding = (self.headers.get("Content-Encoding") or "").lower()
                 try:
                     if encoding == "gzip":

@@ -100,8 +100,11 @@ class SessionWatchMiddleware:
         session_idle_timeout: float | None = None,
         reconcile_interval: float = 1.0,
         log_requests: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
+        # Session ages and idle expiry: monotonic seconds (tests pass a fake clock).
+        self.clock = clock
         self.service = service
         self.identity = identity
         self.logger = logger
@@ -237,7 +240,7 @@ class SessionWatchMiddleware:
         start: float,
         failure: str | None,
     ) -> None:
-        now = time.monotonic()
+        now = self.clock()
         status = ex.status
         info = parse_request(bytes(ex.body), ex.complete) if ex.body else None
         code = error_code(bytes(ex.resp_body)) if ex.resp_body else None
@@ -308,7 +311,7 @@ class SessionWatchMiddleware:
     def _close(self, session_id: str, reason: str) -> None:
         session = self.sessions.closed(session_id)
         if session is not None:
-            self._log_closed(session, reason, time.monotonic())
+            self._log_closed(session, reason, self.clock())
 
     def _log_closed(self, session: OpenSession, reason: str, now: float) -> None:
         age = session.age(now)
@@ -340,7 +343,7 @@ class SessionWatchMiddleware:
         """Close the sessions the SDK dropped on its own (idle expiry)."""
         if self._stopping:
             return
-        now = time.monotonic()
+        now = self.clock()
         if self._manager is not None:
             try:
                 gone = self.sessions.missing_from(sdk_private.live_session_ids(self._manager))
@@ -480,7 +483,7 @@ class SessionWatchMiddleware:
         if self._reconciler is not None:
             self._reconciler.cancel()
         try:
-            now = time.monotonic()
+            now = self.clock()
             remaining = self.sessions.close_all()
             for session in remaining:
                 self._log_closed(session, contract.CLOSE_SHUTDOWN, now)
@@ -521,6 +524,7 @@ def instrument(
     log_requests: bool = False,
     metadata_timeout: float = DEFAULT_TIMEOUT_S,
     reconcile_interval: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> SessionWatchMiddleware:
     """Wrap any MCP ASGI app with SessionWatch; reads the task identity and logs ``task_started``.
 
@@ -531,7 +535,7 @@ def instrument(
     given). Which of these it does is said once, in an ``instrumentation_mode`` log line.
     ``meter_provider``: bring your own (it is then yours to shut down); by default one is created
     that exports over OTLP/HTTP only when ``otlp_endpoint`` or ``OTEL_EXPORTER_OTLP_ENDPOINT`` is
-    set.
+    set. ``clock``: the monotonic seconds session ages and idle expiry are measured in.
     """
     service = service or os.environ.get(SERVICE_ENV) or DEFAULT_SERVICE
     metadata_error = None
@@ -561,6 +565,7 @@ def instrument(
         session_idle_timeout=session_idle_timeout,
         reconcile_interval=reconcile_interval,
         log_requests=log_requests,
+        clock=clock,
     )
     export_failures.append(middleware)
     logger.info(

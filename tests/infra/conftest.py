@@ -16,14 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, CfnElement, Stack
-from aws_cdk.assertions import Template
-from constructs import IConstruct
 
-from sessionwatch.infra.addon import SessionWatchStack
-from sessionwatch.infra.app import ADDON_STACK, DEMO_STACK, build_app
-from sessionwatch.infra.construct import SessionWatch
-from sessionwatch.infra.demo import DemoServiceStack
+from tests.requirements import require
+
+# Importing the CDK starts Node.js (jsii): without it, say so (a skip, a failure under CI=true)
+# instead of jsii's AttributeError at collection.
+require("node")
+
+from aws_cdk import App, CfnElement, Stack  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+from constructs import IConstruct  # noqa: E402
+
+from sessionwatch.infra.addon import SessionWatchStack  # noqa: E402
+from sessionwatch.infra.app import ADDON_STACK, DEMO_STACK, build_app  # noqa: E402
+from sessionwatch.infra.construct import SessionWatch  # noqa: E402
+from sessionwatch.infra.demo import DemoServiceStack  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The ECS fixtures' account and region.

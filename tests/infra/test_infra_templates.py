@@ -11,9 +11,12 @@ import pytest
 from aws_cdk import Stack
 from aws_cdk.assertions import Match, Template
 
+from lab.filter_pattern import compile_pattern
 from lab.template import resolve
 from sessionwatch import contract
+from sessionwatch.dashboards.body import DashboardInputs, dashboard_body
 from sessionwatch.detectors.ledger import TABLE_SCHEMA
+from sessionwatch.detectors.models import LINE_MODELS
 from sessionwatch.infra import adot
 from sessionwatch.infra.construct import LEDGER_ACTIONS, SessionWatch
 from sessionwatch.infra.event_pattern import DETAIL_TYPES
@@ -24,6 +27,7 @@ from sessionwatch.infra.functions import (
     powertools_layer_arn,
 )
 from sessionwatch.server.drain_budget import DEFAULT_GRACEFUL_SECONDS, check_drain_budget
+from sessionwatch.server.instrumentation import EVENT_INSTRUMENTATION_MODE
 from tests.infra.conftest import (
     ACCOUNT,
     ADDON_CONTEXT,
@@ -33,9 +37,6 @@ from tests.infra.conftest import (
     logical_id,
 )
 
-CONTRACT_FILTER = (
-    '{ $.event = "session_*" || $.event = "task_started" || $.event = "shutdown_started" }'
-)
 REQUIRED_ENV = {
     "LEDGER_TABLE_NAME",
     "CLUSTER_NAME",
@@ -190,15 +191,19 @@ def test_ecs_rule_targets_the_ecs_events_detector(under_test: Stack_) -> None:
 
 
 def test_subscription_filter_selects_the_session_events(under_test: Stack_) -> None:
-    assert contract.SESSION_EVENTS_FILTER_PATTERN == CONTRACT_FILTER
     under_test.template.resource_count_is("AWS::Logs::SubscriptionFilter", 1)
-    under_test.template.has_resource_properties(
-        "AWS::Logs::SubscriptionFilter",
-        {
-            "FilterPattern": CONTRACT_FILTER,
-            "DestinationArn": _arn(under_test.function_id("SessionEvents")),
-        },
-    )
+    (subscription,) = under_test.template.find_resources("AWS::Logs::SubscriptionFilter").values()
+    properties = subscription["Properties"]
+    assert properties["DestinationArn"] == _arn(under_test.function_id("SessionEvents"))
+    pattern = properties["FilterPattern"]
+    assert pattern == contract.SESSION_EVENTS_FILTER_PATTERN
+    # What CloudWatch Logs delivers with it (the lab's evaluator of the JSON filter syntax): every
+    # line the session-events detector parses, none of the server's other lines.
+    delivered = compile_pattern(pattern)
+    for event in LINE_MODELS:
+        assert delivered(json.dumps({"event": event, "session": "0123456789abcdef"})), event
+    for other in (contract.EVENT_REQUEST, EVENT_INSTRUMENTATION_MODE, "instrumentation_error"):
+        assert not delivered(json.dumps({"event": other})), other
 
 
 def test_subscription_reads_the_server_log_group(synthesized: Synth) -> None:
@@ -336,11 +341,42 @@ def test_topic_is_kms_encrypted_and_tls_only(under_test: Stack_) -> None:
     )
 
 
-def test_dashboard_is_created(under_test: Stack_) -> None:
-    under_test.template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
-    under_test.template.has_resource_properties(
-        "AWS::CloudWatch::Dashboard", {"DashboardBody": Match.any_value()}
+def test_dashboard_is_created(under_test: Stack_, synthesized: Synth) -> None:
+    """The stack's one dashboard is `dashboards.body` for the service the stack was given."""
+    (dashboard,) = under_test.template.find_resources("AWS::CloudWatch::Dashboard").values()
+    sw = under_test.sw
+    alarms = {
+        f"{logical}.Arn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{logical}"
+        for logical in under_test.template.find_resources(ALARM)
+    }
+    groups = {
+        logical_id(detector.log_group): f"/aws/lambda/{name}"
+        for name, detector in (("SessionEvents", sw.session_events), ("Reporter", sw.reporter))
+    }
+    # The demo's own ALB and target group: their dimension values. The add-on was given none.
+    lb_name, tg_name = ("app/demo-alb/0123456789abcdef", "targetgroup/demo/fedcba98")
+    alb: dict[str, str] = {}
+    if under_test.name == "demo":
+        demo = synthesized.demo_stack
+        alb = {
+            f"{logical_id(demo.alb)}.LoadBalancerFullName": lb_name,
+            f"{logical_id(demo.target_group)}.TargetGroupFullName": tg_name,
+        }
+    refs = {**PSEUDO_REFS, **alarms, **groups, **alb}
+    rendered = json.loads(resolve(dashboard["Properties"]["DashboardBody"], refs))
+    (alarm_widget,) = [w for w in rendered["widgets"] if w["type"] == "alarm"]
+    listed = alarm_widget["properties"]["alarms"]
+    assert sorted(listed) == sorted(alarms.values())  # every alarm of the stack, each once
+    expected = DashboardInputs(
+        region=REGION,
+        services=("mcp-service",),  # cdk.json's context: the one service this app watches
+        server_service_name="mcp-server",
+        load_balancer_full_name=lb_name if alb else None,
+        target_group_full_name=tg_name if alb else None,
+        alarm_arns=tuple(listed),
+        verdict_log_groups=("/aws/lambda/SessionEvents", "/aws/lambda/Reporter"),
     )
+    assert rendered == dashboard_body(expected)
 
 
 # --- the add-on stack, from context ---------------------------------------------------------

@@ -13,6 +13,9 @@ import uvicorn
 from mcp.server import MCPServer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tests.requirements import require
+from tests.run_once import run_once
+
 
 def _with_task_header(app: ASGIApp, task_id: str) -> ASGIApp:
     """Answer /health and stamp X-Mcp-Task-Id on every response, as a real task does."""
@@ -111,7 +114,11 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def addon_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The add-on stack synthesized once per test session with the lab's settings (~8 s)."""
+    """The add-on stack synthesized once per test run with the lab's settings (~8 s), shared by
+    the parallel workers."""
     from lab.template import LabSettings, synth_addon
 
-    return synth_addon(tmp_path_factory.mktemp("cdk") / "cdk.out", LabSettings())
+    require("node")
+    return run_once(
+        tmp_path_factory, "lab-addon-template", lambda d: synth_addon(d / "cdk.out", LabSettings())
+    )

@@ -12,12 +12,14 @@ import pytest
 from lab.haproxy import GROUP_COOKIE, HAProxy, HAProxyError, cookie_lifetime_s, render_config
 from sessionwatch.ops.client import ProbeClient, ProbeMode
 from tests.lab.conftest import SdkServer
+from tests.requirements import require
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 def lb(tmp_path: Path) -> Iterator[HAProxy]:
+    require("haproxy")
     with HAProxy(tmp_path / "haproxy", slots=4, cookie_maxidle_s=2, health_interval_ms=200) as h:
         yield h
 

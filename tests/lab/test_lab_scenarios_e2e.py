@@ -1,31 +1,25 @@
-"""Every lab scenario end to end, each from a cold start, as `python -m lab` subprocesses.
+"""Every lab scenario end to end, each from a cold start, as a `python -m lab` subprocess.
 
-One real CDK synth for the session; each scenario then starts its own moto_server, HAProxy,
-server processes and detectors, and must exit 0 (SessionWatch reached the expected verdict,
-alarms and per-deployment report counts). Two scenarios run side by side (``lab.suite``, the
-runner `--scenario all` uses) and the lab's periods run 30x faster than AWS's, so the whole
-module stays within a few minutes on a 2-core machine.
-
-Scenarios whose right answer needs attribution by deployment lineage and traffic-shifting
-strategies (issue 9, detectors/) are marked xfail(strict=False) while the detectors on main
-decide otherwise: ``DETECTOR_DEPENDENT`` names them and why.
+One real CDK synth for the whole run (shared by the parallel workers); each scenario then starts
+its own moto_server, HAProxy, server processes and detectors, and must exit 0 (SessionWatch
+reached the expected verdict, alarms and per-deployment report counts). Each scenario is its own
+test, so pytest-xdist runs as many side by side as it has workers (``lab.suite`` runs them for
+`--scenario all`), and the lab's periods run 30x faster than AWS's.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lab.scenarios import SCENARIOS
-from lab.suite import Finished, run_all
+from lab.suite import run_one
 from sessionwatch.server.fingerprint import is_fingerprint
 
-# 13 scenarios, two at a time: about 4 min on an idle 2-core machine; the bound leaves room for
-# a loaded one (the module fixture runs inside the first test's timeout).
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+# A scenario takes 20-40 s on an idle 2-core machine; the bounds leave room for a loaded one.
+pytestmark = [pytest.mark.slow, pytest.mark.requires("haproxy", "node"), pytest.mark.timeout(400)]
 
 IN_PROGRESS, COMPLETED, FAILED = (
     "SERVICE_DEPLOYMENT_IN_PROGRESS",
@@ -38,32 +32,12 @@ DEPLOYMENT_EVENTS = {
     "rollback": [*ROLLED_BACK, ("rollback", COMPLETED)],
     "rollback-on-alarm": [*ROLLED_BACK, ("rollback", COMPLETED)],
 }
-# Scenarios whose right answer the detectors on main do not give yet: name -> why (xfail,
-# strict=False). Empty since the add-on's rule routes ECS Hook State Change (canary passes).
-DETECTOR_DEPENDENT: dict[str, str] = {}
 ARGS = ["--warmup", "2", "--after", "2", "--time-scale", "30", "--verbose-probes", "0"]
 
 
-@pytest.fixture(scope="module")
-def finished(
-    tmp_path_factory: pytest.TempPathFactory, addon_template: Path
-) -> Iterator[dict[str, Finished]]:
-    yield run_all(
-        sorted(SCENARIOS), addon_template, tmp_path_factory.mktemp("lab"), ARGS, timeout=240
-    )
-
-
-def _params() -> list[object]:
-    marks = {
-        name: pytest.mark.xfail(reason=why, strict=False)
-        for name, why in DETECTOR_DEPENDENT.items()
-    }
-    return [pytest.param(n, marks=marks[n]) if n in marks else n for n in sorted(SCENARIOS)]
-
-
-@pytest.mark.parametrize("name", _params())
-def test_scenario_reaches_its_verdict(finished: dict[str, Finished], name: str) -> None:
-    run = finished[name]
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_scenario_reaches_its_verdict(name: str, addon_template: Path, tmp_path: Path) -> None:
+    run = run_one(name, addon_template, tmp_path / name, ARGS, timeout=300)
     summary = run.summary
     assert run.returncode == 0, run.output[-4000:]
     assert f"== {name}: PASS ==" in run.output

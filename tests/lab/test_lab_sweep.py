@@ -17,7 +17,7 @@ from sessionwatch.ops.audit_model import ContainerConfig, ServiceConfig, TargetG
 from sessionwatch.ops.audit_rules import survival_window
 from sessionwatch.ops.audit_survival import TOLERANCE_S, Rollout, drain_starts
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.requires("haproxy"), pytest.mark.timeout(900)]
 
 ARGS = ["--warmup", "2", "--after", "2", "--time-scale", "30", "--verbose-probes", "0"]
 

@@ -23,6 +23,7 @@ from lab.task_process import ServerTask
 from sessionwatch.ops.cli import main
 from sessionwatch.ops.probe import EXIT_ERROR, EXIT_LOSS, EXIT_OK, run_probe
 from tests.ops.probe_helpers import BackgroundProbe, assert_no_raw_session_id, json_lines
+from tests.requirements import require
 from world.ecs import ServiceRef
 
 # Real processes; a probe that never detects the loss it waits for fails here, not at 300 s.
@@ -33,6 +34,7 @@ STOP_TIMEOUT_S = 10.0
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    require("haproxy")
     ref = ServiceRef(region="eu-west-1", account="123456789012", cluster="lab", service="mcp")
     with HAProxy(
         tmp_path_factory.mktemp("haproxy"), slots=8, cookie_maxidle_s=2, health_interval_ms=200

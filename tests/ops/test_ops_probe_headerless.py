@@ -21,12 +21,14 @@ from sessionwatch.ops.probe import EXIT_LOSS, EXIT_OK, run_probe
 from tests.lab.conftest import SdkServer
 from tests.ops.bare_server import start_bare_reference_server
 from tests.ops.probe_helpers import BackgroundProbe, assert_no_raw_session_id, json_lines
+from tests.requirements import require
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture(scope="module")
 def bare_lb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HAProxy, list[str]]]:
+    require("haproxy")
     tasks: list[SdkServer] = []
     try:
         tasks = [start_bare_reference_server(f"bare-{n}") for n in ("one", "two")]

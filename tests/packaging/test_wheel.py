@@ -36,7 +36,8 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-pytestmark = pytest.mark.slow
+# One worker builds the wheel and the three venvs once and runs every test that uses them.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("packaging")]
 
 ROLES = ("server", "cdk", "cli")
 NOT_IN_SERVER_IMAGE = {"boto3", "aws-cdk-lib", "moto", "matplotlib", "cdk-nag", "constructs"}
@@ -260,6 +261,7 @@ def test_user_server_py_runs_instrumented(role_envs: dict[str, Path], user_proje
     assert session_id not in output
 
 
+@pytest.mark.requires("node")
 def test_user_cdk_app_synthesizes_with_the_packaged_asset(
     role_envs: dict[str, Path], user_project: Path
 ) -> None:

@@ -1,8 +1,9 @@
 """Real third-party MCP peers as processes: the TypeScript SDK (Node), mcp 1.x (own venvs), fastmcp.
 
-``make setup`` installs them (scripts/install-peers.sh). A peer whose install failed makes its
-tests skip with the reason; everything else about them is real: their own SDK answers, their own
-loggers, their own processes, on free loopback ports.
+``make setup`` installs them (scripts/install-peers.sh). A peer whose install failed fails its
+tests under ``CI=true`` and skips them elsewhere, naming what to run (``tests.requirements``);
+everything else about them is real: their own SDK answers, their own loggers, their own
+processes, on free loopback ports.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,10 +23,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.requirements import require
 
 PEERS = Path(__file__).resolve().parent
-NODE_MODULES = PEERS / "node_modules" / "@modelcontextprotocol" / "sdk"
-PEER_VENVS = REPO_ROOT / ".venv-peers"
 _UVICORN_PORT = re.compile(r"Uvicorn running on https?://[^\s:]+:(\d+)")
 # Raw ids: uuid4 hex (mcp), dashed UUIDs (TypeScript SDK); task ids are removed before looking.
 RAW_ID = re.compile(
@@ -36,20 +35,13 @@ RAW_ID = re.compile(
 
 
 def node_or_skip() -> str:
-    node = shutil.which("node")
-    if node is None or not NODE_MODULES.exists():
-        pytest.skip("the TypeScript SDK peer is not installed (make setup: npm ci in tests/peers)")
-    return node
+    """Node with the TypeScript SDK installed; missing: a failure under CI, a skip elsewhere."""
+    return require("ts-sdk-peer")
 
 
 def peer_python_or_skip(version: str) -> str:
-    python = PEER_VENVS / f"mcp-{version}" / "bin" / "python"
-    if not python.exists():
-        pytest.skip(
-            f"the mcp {version} peer venv is missing: its install failed or was not run "
-            f"(make setup: scripts/install-peers.sh, {python.parent.parent})"
-        )
-    return str(python)
+    """The mcp ``version`` peer's python; missing: a failure under CI, a skip elsewhere."""
+    return require(f"mcp-{version}-peer")
 
 
 class PeerProcess:

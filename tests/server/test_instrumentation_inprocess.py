@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import io
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -38,7 +39,9 @@ TASK = "0123456789abcdef0123456789abcdef"
 SID = "fedcba9876543210fedcba9876543210"
 
 
-def make(app: Any) -> tuple[SessionWatchMiddleware, io.StringIO, InMemoryMetricReader]:
+def make(
+    app: Any, clock: Callable[[], float] = time.monotonic
+) -> tuple[SessionWatchMiddleware, io.StringIO, InMemoryMetricReader]:
     out = io.StringIO()
     reader = InMemoryMetricReader()
     logger = build_event_logger(f"svc-{uuid.uuid4().hex[:8]}", TASK, stream=out)
@@ -47,6 +50,7 @@ def make(app: Any) -> tuple[SessionWatchMiddleware, io.StringIO, InMemoryMetricR
         identity=TaskIdentity(task_id=TASK),
         logger=logger,
         meter_provider=MeterProvider(metric_readers=[reader]),
+        clock=clock,
     )
     return middleware, out, reader
 
@@ -274,7 +278,8 @@ def test_drain_budget_warns_when_it_does_not_fit_stop_timeout() -> None:
 
 
 def test_an_app_without_a_session_manager_says_once_that_idle_expiry_is_estimated() -> None:
-    middleware, out, _ = make(responder())
+    now = [1000.0]  # a fake monotonic clock: the machine's uptime must not matter
+    middleware, out, _ = make(responder(), clock=lambda: now[0])
     for _ in range(3):
         request(middleware, body=[b'{"jsonrpc":"2.0","id":1,"method":"ping"}'])
     (mode,) = [r for r in lines(out) if r["event"] == "instrumentation_mode"]
@@ -282,10 +287,15 @@ def test_an_app_without_a_session_manager_says_once_that_idle_expiry_is_estimate
     assert mode["idle_timeout_source"] == "sdk_default"
     assert "session_manager=" in mode["message"]
     # A session the app never closed is estimated expired after the timeout, not "dropped".
-    middleware.sessions.created(SID, 0.0, None)
+    middleware.sessions.created(SID, now[0], None)
+    now[0] += 1799.0
+    middleware.reconcile()
+    assert not [r for r in lines(out) if r["event"] == "session_closed"]
+    now[0] += 2.0
     middleware.reconcile()
     closed = [r for r in lines(out) if r["event"] == "session_closed"]
     assert closed and closed[0]["reason"] == "idle_timeout"
+    assert closed[0]["age_s"] == 1801.0
 
 
 def test_lost_session_answers_of_every_sdk_are_logged_with_their_form() -> None:
