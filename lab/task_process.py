@@ -41,12 +41,14 @@ class ServerTask:
         python: str = sys.executable,
         cwd: Path = REPO_ROOT,
         start_timeout: float = 20.0,
+        module: str = "sessionwatch.server",  # or "sessionwatch.sidecar" (same flags and lines)
     ) -> None:
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.args = list(args)
         self.python = python
         self.cwd = cwd
         self.start_timeout = start_timeout
+        self.module = module
         self.port: int | None = None
         self.stdout_lines: list[str] = []
         self.stderr_lines: list[str] = []
@@ -82,7 +84,7 @@ class ServerTask:
         cmd = [
             self.python,
             "-m",
-            "sessionwatch.server",
+            self.module,
             "--host",
             "127.0.0.1",
             "--port",
