@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="send the client's Host upstream (default: the upstream's own authority)",
     )
     p.add_argument("--keep-alive-timeout", type=int, default=DEFAULT_KEEP_ALIVE)
+    # uvicorn picks httptools and uvloop when installed (the sidecar extra installs both); the
+    # benchmark measures the difference with these.
+    p.add_argument("--http", choices=["auto", "httptools", "h11"], default="auto")
+    p.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto")
     return p
 
 
@@ -118,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         on_signal=app.begin_shutdown,
         warn=lambda text: logger.warning(text, event="config_warning"),
         timeout_keep_alive=args.keep_alive_timeout,
+        http=args.http,
+        loop=args.loop,
         date_header=False,  # the upstream's Date passes through
         proxy_headers=False,  # X-Forwarded-* pass through to the upstream, appended to, not eaten
     )

@@ -156,7 +156,7 @@ class UpstreamProxy:
             await self._answer_unavailable(scope, send, exc)
             return
         try:
-            await self._relay(response, receive, send, body_done)
+            await self._relay(scope["method"], response, receive, send, body_done)
         finally:
             response.release()
 
@@ -226,6 +226,7 @@ class UpstreamProxy:
 
     async def _relay(
         self,
+        method: str,
         response: aiohttp.ClientResponse,
         receive: Receive,
         send: Send,
@@ -233,8 +234,10 @@ class UpstreamProxy:
     ) -> None:
         headers = end_to_end(response.raw_headers)
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        if is_event_stream(response.raw_headers):
-            # Held open as long as the upstream writes; a client hang-up cancels the upstream read.
+        if method == "GET" and is_event_stream(response.raw_headers):
+            # A GET stream is held open as long as the upstream writes, so a client hang-up must
+            # cancel the upstream read. A POST's stream ends with its answer: no watch (two
+            # tasks fewer per call), at worst the upstream finishes writing to nobody.
             pump = asyncio.ensure_future(self._pump(response, send, None))
             hangup = asyncio.ensure_future(_disconnected(receive, body_done))
             try:
@@ -248,7 +251,8 @@ class UpstreamProxy:
                 return
             pump.result()
         else:
-            await self._pump(response, send, self.settings.read_timeout)
+            sse = is_event_stream(response.raw_headers)
+            await self._pump(response, send, None if sse else self.settings.read_timeout)
 
     async def _pump(
         self, response: aiohttp.ClientResponse, send: Send, read_timeout: float | None
