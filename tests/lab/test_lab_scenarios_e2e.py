@@ -23,7 +23,7 @@ from lab.scenarios import SCENARIOS
 from lab.suite import Finished, run_all
 from sessionwatch.server.fingerprint import is_fingerprint
 
-# 13 scenarios, two at a time: about 4 min on an idle 2-core machine; the bound leaves room for
+# 14 scenarios, two at a time: about 4.5 min on an idle 2-core machine; the bound leaves room for
 # a loaded one (the module fixture runs inside the first test's timeout).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
