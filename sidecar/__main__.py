@@ -18,7 +18,7 @@ from sessionwatch.server.logs import build_event_logger, route_library_logs
 from sessionwatch.server.options import add_task_options
 from sessionwatch.server.runner import serve_draining
 from sessionwatch.sidecar.app import SidecarApp, SidecarConfig
-from sessionwatch.sidecar.proxy import ProxySettings
+from sessionwatch.sidecar.proxy import ProxySettings, check_upstream
 
 UPSTREAM_ENV = "SESSIONWATCH_UPSTREAM"
 # Keep client connections open longer than the ALB's idle timeout (60 s by default): the ALB
@@ -34,10 +34,18 @@ def _positive(value: str) -> float:
     return number
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sessionwatch.sidecar", description=__doc__)
+def _upstream(value: str) -> str:
+    try:
+        return check_upstream(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def build_parser(prog: str = "python -m sessionwatch.sidecar") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__)
     p.add_argument(
         "--upstream",
+        type=_upstream,
         default=os.environ.get(UPSTREAM_ENV),
         required=UPSTREAM_ENV not in os.environ,
         help=f"the MCP server in this task, e.g. http://127.0.0.1:3000 (${UPSTREAM_ENV})",
@@ -79,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m sessionwatch.sidecar") -> int:
+    args = build_parser(prog).parse_args(argv)
     identity, metadata_error = resolve_identity(args.metadata_uri, args.task_id, DEFAULT_TIMEOUT_S)
     logger = build_event_logger(args.service, identity.task_id)
     # Before anything logs: every line the process writes is JSON with ids scrubbed.
@@ -92,24 +100,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         read_timeout=args.read_timeout,
         preserve_host=args.preserve_host,
     )
-    try:
-        app = SidecarApp(
-            SidecarConfig(
-                proxy=settings,
-                service=args.service,
-                session_idle_timeout=args.session_idle_timeout,
-                health_path=args.health_path,
-                upstream_health_path=args.upstream_health_path,
-            ),
-            identity=identity,
-            otlp_endpoint=args.otlp_endpoint,
-            export_interval_ms=args.export_interval_ms,
-            logger=logger,
-            log_requests=args.log_requests,
-        )
-    except ValueError as exc:
-        print(f"python -m sessionwatch.sidecar: error: {exc}", file=sys.stderr)
-        return 2
+    app = SidecarApp(
+        SidecarConfig(
+            proxy=settings,
+            service=args.service,
+            session_idle_timeout=args.session_idle_timeout,
+            health_path=args.health_path,
+            upstream_health_path=args.upstream_health_path,
+        ),
+        identity=identity,
+        otlp_endpoint=args.otlp_endpoint,
+        export_interval_ms=args.export_interval_ms,
+        logger=logger,
+        log_requests=args.log_requests,
+    )
     if metadata_error is not None:
         app.instrumented.fault("task_metadata", metadata_error)
     serve_draining(

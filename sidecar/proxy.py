@@ -51,6 +51,14 @@ class ProxySettings:
     preserve_host: bool = False  # True: the client's Host goes upstream (default: upstream's)
 
 
+def check_upstream(url: str) -> str:
+    """``url`` when it is an http(s) URL with a host (the upstream's origin), else ValueError."""
+    parsed = URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError(f"upstream must be an http(s) URL, got {url!r}")
+    return url
+
+
 class UpstreamUnavailable(Exception):
     """The upstream could not be reached or did not answer in time (the client gets 502/504)."""
 
@@ -90,9 +98,7 @@ class UpstreamProxy:
 
     def __init__(self, settings: ProxySettings, log_warning: LogFn) -> None:
         self.settings = settings
-        base = URL(settings.upstream)
-        if base.scheme not in ("http", "https") or not base.host:
-            raise ValueError(f"upstream must be an http(s) URL, got {settings.upstream!r}")
+        base = URL(check_upstream(settings.upstream))
         self._origin = str(base.origin())
         port = base.explicit_port
         self._authority = (base.raw_host or "") + (f":{port}" if port else "")
