@@ -124,14 +124,12 @@ async def _open_session(client: httpx.AsyncClient, url: str) -> dict[str, str]:
     return headers
 
 
-async def _round(
-    url: str, seconds: float, workers: int = WORKERS
-) -> tuple[int, float, list[float]]:
-    """Run the workload (``workers`` sessions) for ``seconds``; (requests, elapsed, latencies)."""
+async def _round(url: str, seconds: float) -> tuple[int, float, list[float]]:
+    """Run the workload for ``seconds``; return (requests, elapsed, latencies)."""
     latencies: list[float] = []
-    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+    limits = httpx.Limits(max_connections=WORKERS, max_keepalive_connections=WORKERS)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        sessions = [await _open_session(client, url) for _ in range(workers)]
+        sessions = [await _open_session(client, url) for _ in range(WORKERS)]
         start = time.perf_counter()
         stop = start + seconds
 

@@ -6,7 +6,8 @@ paths are measured in interleaved rounds (a rotating order) and compared inside 
 added median and p99 latency, CPU per request of the server and of the sidecar (Linux /proc), the
 sidecar's resident memory. Requests per sidecar core = requests / sidecar CPU seconds.
 
-Two choices are measured too, with the same workload: the upstream client (aiohttp vs httpx: CPU
+The load generator (this process) sends with aiohttp (see ``_load_round``). Two choices are
+measured too, with the same workload: the upstream client (aiohttp vs httpx: CPU
 per request in this process) and the sidecar's HTTP server (uvicorn with httptools + uvloop vs
 h11 + asyncio: sidecar CPU per request). ``python -m benchmarks sidecar_overhead``; ~2 minutes.
 """
@@ -26,14 +27,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 from benchmarks.server_overhead import (
+    HEADERS,
+    PROTOCOL,
     REPO_ROOT,
     _cpu_seconds,
     _open_session,
     _pct,
-    _round,
     _start,
 )
 
@@ -98,6 +101,57 @@ def start_sidecar(upstream: str, *extra: str) -> tuple[subprocess.Popen[bytes], 
     return proc, url
 
 
+async def _load_round(url: str, seconds: float, workers: int) -> tuple[int, float, list[float]]:
+    """The workload of ``server_overhead._round`` sent with aiohttp: httpx, its load generator,
+    spends ~10x more CPU per request than aiohttp (measured below), which on a small machine
+    caps the rate before the server or the sidecar does."""
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=workers)
+    async with aiohttp.ClientSession(connector=connector) as client:
+        sessions = []
+        for _ in range(workers):
+            init = {
+                "jsonrpc": "2.0", "id": 0, "method": "initialize",
+                "params": {"protocolVersion": PROTOCOL, "capabilities": {},
+                           "clientInfo": {"name": "bench", "version": "1"}},
+            }  # fmt: skip
+            async with client.post(f"{url}/mcp", data=json.dumps(init), headers=HEADERS) as r:
+                await r.read()
+                headers = {**HEADERS, "mcp-session-id": r.headers["mcp-session-id"],
+                           "mcp-protocol-version": PROTOCOL}  # fmt: skip
+            note = json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            async with client.post(f"{url}/mcp", data=note, headers=headers) as r:
+                await r.read()
+            sessions.append(headers)
+        start = time.perf_counter()
+        stop = start + seconds
+
+        async def worker(headers: dict[str, str]) -> None:
+            i = 0
+            while time.perf_counter() < stop:
+                i += 1
+                params: dict[str, Any] = (
+                    {"name": "set_session_value", "arguments": {"key": "k", "value": str(i)}}
+                    if i % 2
+                    else {"name": "get_session_state", "arguments": {}}
+                )
+                body = json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                                   "params": params})  # fmt: skip
+                t0 = time.perf_counter()
+                async with client.post(f"{url}/mcp", data=body, headers=headers) as r:
+                    await r.read()
+                    if r.status != 200:
+                        raise RuntimeError(f"{url}: HTTP {r.status}")
+                latencies.append(time.perf_counter() - t0)
+
+        await asyncio.gather(*(worker(h) for h in sessions))
+        elapsed = time.perf_counter() - start
+        for headers in sessions:
+            async with client.delete(f"{url}/mcp", headers=headers) as r:
+                await r.read()
+    return len(latencies), elapsed, latencies
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -154,7 +208,7 @@ def measure(rounds: int, seconds: float) -> dict[str, Any]:
     results: dict[int, dict[str, Any]] = {}
     peak_rss = 0.0
     try:
-        asyncio.run(_round(side_url, 1.0, 20))  # warm-up, discarded
+        asyncio.run(_load_round(side_url, 1.0, 20))  # warm-up, discarded
         for workers in CONCURRENCY:
             paths = {"direct": up_url, "sidecar": side_url}
             lats: dict[str, list[float]] = {p: [] for p in paths}
@@ -167,7 +221,7 @@ def measure(rounds: int, seconds: float) -> dict[str, Any]:
                 order = ["direct", "sidecar"] if r % 2 == 0 else ["sidecar", "direct"]
                 for path in order:
                     up0, side0 = _cpu_seconds(upstream.pid), _cpu_seconds(side.pid)
-                    n, took, latencies = asyncio.run(_round(paths[path], seconds, workers))
+                    n, took, latencies = asyncio.run(_load_round(paths[path], seconds, workers))
                     up_cpu[path] += _cpu_seconds(upstream.pid) - up0
                     if path == "sidecar":
                         side_cpu += _cpu_seconds(side.pid) - side0
@@ -198,7 +252,7 @@ def measure(rounds: int, seconds: float) -> dict[str, Any]:
             proc, url = (side, side_url) if not extra else start_sidecar(up_url, *extra)
             try:
                 cpu0 = _cpu_seconds(proc.pid)
-                n, _, _ = asyncio.run(_round(url, seconds * 2, 20))
+                n, _, _ = asyncio.run(_load_round(url, seconds * 2, 20))
                 servers[name] = (_cpu_seconds(proc.pid) - cpu0) / n * 1e6
             finally:
                 if extra:
@@ -218,14 +272,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"upstream: {m['what']}; workload: tools/call set/get alternating, one session per "
           f"worker, {m['rounds']} interleaved rounds x {m['seconds']:g}s per path")  # fmt: skip
     print(
-        f"{'sessions':>8}{'direct r/s':>12}{'sidecar r/s':>12}{'ratio':>7}"
+        f"{'sessions':>8}{'direct r/s':>12}{'sidecar r/s':>12}{'ratio':>7}{'p50 ms':>8}"
         f"{'+p50 ms':>9}{'+p99 ms':>9}{'srv us/req':>11}{'side us/req':>12}{'r/s/core':>10}"
     )
     for workers, r in m["by_sessions"].items():
         per_core = 1e6 / r["sidecar_cpu_us"] if r["sidecar_cpu_us"] else float("inf")
         print(
             f"{workers:>8}{r['rps']['direct']:>12.0f}{r['rps']['sidecar']:>12.0f}"
-            f"{r['paired_ratio']:>7.2f}"
+            f"{r['paired_ratio']:>7.2f}{r['p50']['direct']:>8.2f}"
             f"{r['p50']['sidecar'] - r['p50']['direct']:>+9.2f}"
             f"{r['p99']['sidecar'] - r['p99']['direct']:>+9.2f}"
             f"{r['upstream_cpu_us']['sidecar']:>11.0f}{r['sidecar_cpu_us']:>12.0f}"

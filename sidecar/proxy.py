@@ -220,7 +220,9 @@ class UpstreamProxy:
                 while True:
                     message = await receive()
                     if message["type"] != "http.request":
-                        return  # the client went away mid-body: the upstream sees it short
+                        # The client went away mid-body: the chunked body ends here, short; the
+                        # upstream answers it to nobody (JSON-RPC bodies are one chunk anyway).
+                        return
                     if part := message.get("body", b""):
                         yield part
                     if not message.get("more_body", False):
