@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("server_overhead", "detector_core", "accuracy", "ledger_cost")
+BENCHMARKS = ("server_overhead", "sidecar_overhead", "detector_core", "accuracy", "ledger_cost")
 
 
 def main(argv: list[str]) -> int:

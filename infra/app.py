@@ -44,6 +44,7 @@ def build_app(outdir: str | None = None, context: Mapping[str, Any] | None = Non
             high_resolution_alarms=context_flag(
                 app.node.try_get_context("sessionwatch:highResolutionAlarms")
             ),
+            server_runtime=app.node.try_get_context("sessionwatch:serverRuntime") or "python",
         ),
         description="SessionWatch demo: a stateful MCP server on Fargate behind a sticky ALB",
     )

@@ -28,6 +28,13 @@ from constructs import Construct, IConstruct
 from sessionwatch.infra import adot
 from sessionwatch.infra.construct import SessionWatch, SessionWatchProps
 from sessionwatch.infra.functions import REPO_ROOT
+from sessionwatch.infra.sidecar import (
+    SIDECAR_DOCKERFILE,
+    SIDECAR_PORT,
+    SidecarContainer,
+    SidecarProps,
+    add_sessionwatch_sidecar,
+)
 
 SERVER_PORT: Final = 8000
 SERVER_CONTAINER: Final = "mcp-server"
@@ -44,6 +51,26 @@ IMAGE_EXCLUDE: Final = [
     "!README.md",
     "!server",
     "!server/**",
+    "**/__pycache__",
+]
+# `server_runtime="typescript"`: the TypeScript SDK's own example server, unchanged, behind the
+# SessionWatch sidecar (sidecar/README.md). Its image builds from its own folder; the sidecar's
+# from the repository root with exactly what sidecar/Dockerfile copies.
+SERVER_RUNTIMES: Final = ("python", "typescript")
+TS_SERVER_PORT: Final = 3000
+TS_SERVER_CONTEXT: Final = REPO_ROOT / "sidecar" / "examples" / "typescript-server"
+SIDECAR_IMAGE_EXCLUDE: Final = [
+    "*",
+    ".*",
+    "!pyproject.toml",
+    "!README.md",
+    "!sessionwatch",
+    "!sessionwatch/**",
+    "!server",
+    "!server/**",
+    "!sidecar",
+    "!sidecar/**",
+    "sidecar/examples",
     "**/__pycache__",
 ]
 # Served by the same uvicorn process and port as /mcp (server/app.py), so healthy means MCP is up.
@@ -109,6 +136,16 @@ class DemoServiceProps:
     # 10-second loss alarms (SessionWatchProps.high_resolution_alarms): the ECS deployment alarm
     # then fails the rollout sooner.
     high_resolution_alarms: bool = False
+    # "python": the reference server, instrumented in process. "typescript": the TypeScript SDK's
+    # example server behind the SessionWatch sidecar (context sessionwatch:serverRuntime).
+    server_runtime: str = "python"
+
+    def __post_init__(self) -> None:
+        if self.server_runtime not in SERVER_RUNTIMES:
+            raise ValueError(
+                f"sessionwatch:serverRuntime: {self.server_runtime!r}, expected one of "
+                f"{', '.join(SERVER_RUNTIMES)}"
+            )
 
     @property
     def public(self) -> bool:
@@ -243,6 +280,32 @@ class DemoServiceStack(Stack):
                 resources=[metrics_logs.log_group_arn],
             )
         )
+        self.sidecar: SidecarContainer | None = None
+        if props.server_runtime == "typescript":
+            self.sidecar = self._typescript_behind_sidecar(task_definition, props, collector)
+        else:
+            self._python_server(task_definition, props, collector)
+        _acknowledge(
+            task_definition,
+            "AwsSolutions::AwsSolutions-ECS2",
+            "The environment holds only non-secret settings (service name, drain seconds, the "
+            "collector's loopback endpoint and its awsemf config); there are no secrets.",
+        )
+        if task_definition.execution_role is not None:
+            _acknowledge(
+                task_definition.execution_role,
+                "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                "ecr:GetAuthorizationToken supports no resource-level permissions; the image "
+                "pull actions themselves are scoped to the asset repository.",
+            )
+        return task_definition
+
+    def _python_server(
+        self,
+        task_definition: ecs.FargateTaskDefinition,
+        props: DemoServiceProps,
+        collector: ecs.ContainerDefinition,
+    ) -> None:
         drain_seconds = drain_seconds_for(props.stop_timeout_seconds)
         server = task_definition.add_container(
             SERVER_CONTAINER,
@@ -267,20 +330,49 @@ class DemoServiceStack(Stack):
                 container=collector, condition=ecs.ContainerDependencyCondition.START
             )
         )
+
+    def _typescript_behind_sidecar(
+        self,
+        task_definition: ecs.FargateTaskDefinition,
+        props: DemoServiceProps,
+        collector: ecs.ContainerDefinition,
+    ) -> SidecarContainer:
+        """The TypeScript SDK's example server on loopback port 3000, the sidecar in front."""
+        server = task_definition.add_container(
+            SERVER_CONTAINER,
+            image=ecs.ContainerImage.from_asset(str(TS_SERVER_CONTEXT)),
+            essential=True,
+            environment={"MCP_PORT": str(TS_SERVER_PORT)},
+            stop_timeout=Duration.seconds(props.stop_timeout_seconds),
+            # No log configuration: the example prints raw session ids ("Session initialized
+            # with ID: ..."), which SessionWatch never stores; the sidecar writes the events.
+        )
         _acknowledge(
             task_definition,
-            "AwsSolutions::AwsSolutions-ECS2",
-            "The environment holds only non-secret settings (service name, drain seconds, the "
-            "collector's loopback endpoint and its awsemf config); there are no secrets.",
+            "AwsSolutions::AwsSolutions-ECS7",
+            "The TypeScript SDK example container prints raw MCP session ids, which must not be "
+            "stored; the SessionWatch sidecar container logs the session events with awslogs.",
         )
-        if task_definition.execution_role is not None:
-            _acknowledge(
-                task_definition.execution_role,
-                "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                "ecr:GetAuthorizationToken supports no resource-level permissions; the image "
-                "pull actions themselves are scoped to the asset repository.",
+        sidecar = add_sessionwatch_sidecar(
+            task_definition,
+            SidecarProps(
+                image=ecs.ContainerImage.from_asset(
+                    str(IMAGE_CONTEXT), file=SIDECAR_DOCKERFILE, exclude=SIDECAR_IMAGE_EXCLUDE
+                ),
+                app_container=server,
+                app_port=TS_SERVER_PORT,
+                log_group=self.server_logs,
+                service_name=props.server_service_name,
+                stop_timeout_seconds=props.stop_timeout_seconds,
+                otlp_endpoint=adot.OTLP_ENDPOINT_FOR_SERVER,
+            ),
+        )
+        sidecar.container.add_container_dependencies(
+            ecs.ContainerDependency(
+                container=collector, condition=ecs.ContainerDependencyCondition.START
             )
-        return task_definition
+        )
+        return sidecar
 
     def _load_balancer(
         self, props: DemoServiceProps
@@ -298,7 +390,7 @@ class DemoServiceStack(Stack):
             self,
             "Targets",
             vpc=self.vpc,
-            port=SERVER_PORT,
+            port=SIDECAR_PORT if props.server_runtime == "typescript" else SERVER_PORT,
             protocol=elbv2.ApplicationProtocol.HTTP,
             target_type=elbv2.TargetType.IP,
             deregistration_delay=Duration.seconds(props.deregistration_delay_seconds),
@@ -367,5 +459,8 @@ class DemoServiceStack(Stack):
             deployment_alarms=alarms,
             health_check_grace_period=Duration.seconds(30),
         )
-        service.attach_to_application_target_group(self.target_group)
+        if self.sidecar is not None:  # the sidecar's port, not the default container's
+            self.sidecar.attach_to_target_group(service, self.target_group)
+        else:
+            service.attach_to_application_target_group(self.target_group)
         return service

@@ -71,6 +71,11 @@ class Cluster:
     server_env: dict[str, str]
     tasks: list[LabTask] = field(default_factory=list)
     capacity_provider: str = "FARGATE"  # FARGATE_SPOT: the service runs on Fargate Spot
+    # How one task's process starts (its environment given): the reference server by default,
+    # or an MCP server of another language behind the sidecar (``lab.task_process.SidecarTask``).
+    start_task: Callable[[dict[str, str]], ServerTask] = field(
+        default=lambda env: ServerTask(env=env).start()
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def running(self) -> list[LabTask]:
@@ -96,7 +101,7 @@ class Cluster:
         )
         env = {**self.server_env, "ECS_CONTAINER_METADATA_URI_V4": stub.uri}
         try:
-            process = ServerTask(env=env).start()
+            process = self.start_task(env)
         except Exception:
             stub.stop()
             raise

@@ -49,6 +49,7 @@ from lab.scenarios import (
     Scenario,
     check,
 )
+from lab.task_process import task_starter
 from lab.template import AddonTemplate, LabSettings, synth_addon
 from lab.truth import (
     created_on,
@@ -295,6 +296,7 @@ async def run(options: RunOptions) -> int:
             emit,
             rec.say,
             capacity_provider=scenario.capacity_provider,
+            start_task=task_starter(scenario.server),
             server_env={
                 "SESSIONWATCH_SERVICE": settings.service,
                 "SESSIONWATCH_DRAIN_SECONDS": str(options.drain_seconds),

@@ -62,6 +62,9 @@ class Scenario:
     steps: tuple[int, ...] = (100,)  # production traffic shift steps (canary / linear)
     capacity_provider: str = "FARGATE"
     on_lost: str = "reconnect"  # what a client does after a loss (see ops.client.drive)
+    # "python": the reference server, instrumented in process. "typescript": a TypeScript SDK
+    # server with the SessionWatch sidecar in front (lab.task_process.SidecarTask).
+    server: str = "python"
     expect: Expectation = field(default_factory=lambda: Expectation(None))
 
     @property
@@ -88,6 +91,15 @@ SCENARIOS: dict[str, Scenario] = {
             sessions=4,
             mode=ProbeMode.SESSION,
             action="rolling",
+            expect=_DEPLOYMENT_LOSS,
+        ),
+        Scenario(
+            "typescript-server",
+            "rolling-deploy with TypeScript SDK tasks, each behind the SessionWatch sidecar",
+            sessions=4,
+            mode=ProbeMode.SESSION,
+            action="rolling",
+            server="typescript",
             expect=_DEPLOYMENT_LOSS,
         ),
         Scenario(

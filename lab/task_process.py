@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,12 +42,14 @@ class ServerTask:
         python: str = sys.executable,
         cwd: Path = REPO_ROOT,
         start_timeout: float = 20.0,
+        module: str = "sessionwatch.server",  # or "sessionwatch.sidecar" (same flags and lines)
     ) -> None:
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.args = list(args)
         self.python = python
         self.cwd = cwd
         self.start_timeout = start_timeout
+        self.module = module
         self.port: int | None = None
         self.stdout_lines: list[str] = []
         self.stderr_lines: list[str] = []
@@ -82,7 +85,7 @@ class ServerTask:
         cmd = [
             self.python,
             "-m",
-            "sessionwatch.server",
+            self.module,
             "--host",
             "127.0.0.1",
             "--port",
@@ -208,3 +211,93 @@ class ServerTask:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.terminate(timeout=15)
         self.kill()
+
+
+class SidecarTask(ServerTask):
+    """A task of two containers: an MCP server SessionWatch cannot wrap, and the sidecar in front.
+
+    Started in the task definition's ``dependsOn`` order (the server, then the sidecar, which the
+    load balancer's target points at) and stopped in reverse, as ECS does ("when a dependency is
+    defined for container startup, for container shutdown it is reversed", ECS API reference,
+    ContainerDependency): the sidecar gets the SIGTERM, drains and exits, then the server gets
+    its own. The task's log stream is the sidecar's stdout; the server's output is discarded,
+    as the demo stack ships none of it. ``upstream_cmd`` must print ``{"event": "listening",
+    "port": N}`` first (``tests/peers/ts_server.mjs`` does).
+    """
+
+    def __init__(
+        self,
+        upstream_cmd: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+        start_timeout: float = 20.0,
+    ) -> None:
+        super().__init__(
+            env=env, args=args, start_timeout=start_timeout, module="sessionwatch.sidecar"
+        )
+        self.upstream_cmd = list(upstream_cmd)
+        self.upstream: subprocess.Popen[str] | None = None
+
+    def start(self) -> SidecarTask:
+        self.upstream = subprocess.Popen(
+            self.upstream_cmd,
+            cwd=self.cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+        assert self.upstream.stdout is not None
+        first = self.upstream.stdout.readline()
+        try:
+            port = int(json.loads(first)["port"])
+        except (ValueError, KeyError, TypeError) as exc:
+            self.kill()
+            raise RuntimeError(f"upstream {self.upstream_cmd} did not start: {first!r}") from exc
+        # Keep its pipe drained (it must never block on a full pipe); nothing is kept.
+        threading.Thread(target=self.upstream.stdout.read, daemon=True).start()
+        self.args = ["--upstream", f"http://127.0.0.1:{port}", *self.args]
+        super().start()
+        return self
+
+    def wait(self, timeout: float = 30.0) -> int:
+        code = super().wait(timeout)
+        self._stop_upstream()
+        return code
+
+    def kill(self) -> None:
+        super().kill()
+        if self.upstream is not None and self.upstream.poll() is None:
+            self.upstream.kill()
+            self.upstream.wait(timeout=5)
+
+    def _stop_upstream(self, timeout: float = 5.0) -> None:
+        if self.upstream is None or self.upstream.poll() is not None:
+            return
+        self.upstream.send_signal(signal.SIGTERM)
+        try:
+            self.upstream.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.upstream.kill()
+            self.upstream.wait(timeout=5)
+
+
+# The TypeScript SDK server the lab runs behind the sidecar: the peers' server (it answers the
+# probe's tools), on the SDK that `make setup` installs into tests/peers/node_modules.
+TS_SERVER = REPO_ROOT / "tests" / "peers" / "ts_server.mjs"
+TS_SDK = REPO_ROOT / "tests" / "peers" / "node_modules" / "@modelcontextprotocol" / "sdk"
+
+
+def task_starter(server: str) -> Callable[[dict[str, str]], ServerTask]:
+    """How a lab task of ``server`` ("python" or "typescript") starts, given its environment."""
+    if server == "python":
+        return lambda env: ServerTask(env=env).start()
+    if server != "typescript":
+        raise ValueError(f"unknown lab server {server!r}")
+    node = shutil.which("node")
+    if node is None or not TS_SDK.exists():
+        raise RuntimeError(
+            "the typescript-server scenario needs Node.js and the TypeScript SDK "
+            "(make setup: npm ci in tests/peers)"
+        )
+    return lambda env: SidecarTask([node, str(TS_SERVER)], env=env).start()

@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sessionwatch",
         description="Operator tools for stateful MCP servers on ECS behind a sticky ALB.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{probe,audit,redrive}")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="{probe,audit,redrive,sidecar}"
+    )
 
     probe = sub.add_parser(
         "probe",
@@ -56,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument(
         "--timeout", type=_positive, default=10.0, help="per-request timeout in seconds"
     )
+
+    sidecar = sub.add_parser(
+        "sidecar",
+        add_help=False,  # --help is the sidecar's own
+        help="run the SessionWatch sidecar in front of an MCP server in any language "
+        '(pip install "sessionwatch[sidecar]"); sessionwatch sidecar --help lists its flags',
+    )
+    sidecar.add_argument("sidecar_args", nargs=argparse.REMAINDER)
 
     audit = sub.add_parser(
         "audit",
@@ -157,9 +167,24 @@ def _run_probe(args: argparse.Namespace) -> int:
     )
 
 
+def _run_sidecar(argv: list[str]) -> int:
+    try:
+        from sessionwatch.sidecar.__main__ import main as sidecar_main
+    except ImportError as exc:  # the cli extra does not bring the server stack
+        print(
+            f'sessionwatch sidecar: needs pip install "sessionwatch[sidecar]" ({exc})',
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    return sidecar_main(argv, prog="sessionwatch sidecar")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sessionwatch`` console script; returns the exit status."""
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["sidecar"]:  # every flag after it is the sidecar's, --help included
+        return _run_sidecar(arguments[1:])
+    args = build_parser().parse_args(arguments)
     if args.command == "audit":
         return _run_audit(args)
     if args.command == "redrive":

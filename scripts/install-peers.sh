@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real third-party MCP peers tests/peers/ runs against, pinned and small:
-#   tests/peers/node_modules   the TypeScript SDK (@modelcontextprotocol/sdk), from package-lock.json
+#   tests/peers/node_modules   the TypeScript SDK (@modelcontextprotocol/sdk 1.32, its example server
+#                              included) and TypeScript fastmcp 4.20, from package-lock.json
 #   .venv-peers/mcp-1.30/      mcp 1.30 (404 -32600 "server-error")
 #   .venv-peers/mcp-1.9/       mcp 1.9 (400 plain text)
 # The three install side by side (each mostly waits on the registry); each is redone only when its

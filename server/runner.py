@@ -21,8 +21,11 @@ import signal
 import socket
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import uvicorn
+
+from sessionwatch.server.drain_budget import check_drain_budget
 
 
 class DrainingServer(uvicorn.Server):
@@ -65,3 +68,35 @@ class DrainingServer(uvicorn.Server):
 
     def _end_drain(self) -> None:
         self.should_exit = True
+
+
+def serve_draining(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    drain_seconds: float,
+    graceful_seconds: float,
+    stop_timeout: float,
+    on_signal: Callable[[str], None] | None,
+    warn: Callable[[str], None],
+    **uvicorn_options: Any,
+) -> None:
+    """Run ``app`` under :class:`DrainingServer` with SessionWatch's uvicorn settings.
+
+    Logging must already be routed (JSON, ids scrubbed): uvicorn's own config is turned off. Says
+    through ``warn`` when the drain budget does not fit in ``stop_timeout``.
+    """
+    if warning := check_drain_budget(drain_seconds, graceful_seconds, stop_timeout):
+        warn(warning)
+    options: dict[str, Any] = {
+        "lifespan": "on",
+        "log_config": None,  # logging is already routed (JSON, scrubbed)
+        "access_log": False,  # per-request lines come from --log-requests instead
+        "server_header": False,
+        **uvicorn_options,
+    }
+    config = uvicorn.Config(
+        app, host=host, port=port, timeout_graceful_shutdown=int(graceful_seconds), **options
+    )
+    DrainingServer(config, drain_seconds=drain_seconds, on_signal=on_signal).run()

@@ -3,6 +3,7 @@
 One import package, one subpackage per part (docs/architecture.md):
 
 - ``sessionwatch.server``: ``instrument()`` for any MCP ASGI app, and the reference server;
+- ``sessionwatch.sidecar``: the same instrumentation as a reverse proxy (any server language);
 - ``sessionwatch.detectors``: the Lambda detectors (Powertools) over a pure correlation core;
 - ``sessionwatch.infra``: the ``SessionWatch`` CDK construct and the app's stacks;
 - ``sessionwatch.dashboards``: the CloudWatch dashboard as code;

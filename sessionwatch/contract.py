@@ -77,6 +77,7 @@ JSONRPC_SERVER_ERROR: Final = -32000
 TASK_ID_HEADER: Final = "X-Mcp-Task-Id"
 MCP_PROTOCOL_VERSION_HEADER: Final = "mcp-protocol-version"
 EVENT_REQUEST: Final = "request"  # per-request lines, off by default (--log-requests)
+EVENT_UPSTREAM_ERROR: Final = "upstream_error"  # the sidecar could not reach its upstream
 SESSION_ID_HEADER: Final = "mcp-session-id"
 
 # The server's settings (`python -m server`) that other parts read from a task definition (the

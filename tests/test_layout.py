@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-PARTS = ("server", "detectors", "infra", "dashboards", "ops")
+PARTS = ("server", "sidecar", "detectors", "infra", "dashboards", "ops")
 REPO_TOOLS = ("lab", "benchmarks", "tests", "world")
 SKIP_DIRS = {".git", ".venv", "node_modules", "cdk.out", "lab-report", "__pycache__", "build"}
 
@@ -81,14 +81,25 @@ def test_no_code_imports_a_part_under_its_folder_name() -> None:
         ),
         (
             "server",
-            ("sessionwatch.detectors", "sessionwatch.infra", "sessionwatch.ops", "lab", "world"),
+            (
+                "sessionwatch.detectors",
+                "sessionwatch.infra",
+                "sessionwatch.ops",
+                "sessionwatch.sidecar",
+                "lab",
+                "world",
+            ),
         ),
         ("infra", ("lab", "benchmarks", "tests", "world", "sessionwatch.ops")),
         ("world", ("lab", "benchmarks", "tests")),
+        (
+            "sidecar",
+            ("sessionwatch.detectors", "sessionwatch.infra", "sessionwatch.ops", "lab", "world"),
+        ),
     ],
 )
 def test_dependencies_point_one_way(part: str, forbidden: tuple[str, ...]) -> None:
-    allowed_uvicorn = {"server"}  # the server runs under uvicorn; nothing else needs it
+    allowed_uvicorn = {"server", "sidecar"}  # they run under uvicorn; nothing else needs it
     for path in _files((".py",)):
         if _part_of(path) != part:
             continue
