@@ -28,8 +28,9 @@ def parse_args(argv: list[str] | None = None) -> DashboardInputs:
     )
     parser.add_argument(
         "--server-service-name",
-        default="mcp-server",
-        help="the MCP server's OTel service.name (SESSIONWATCH_SERVICE)",
+        default=None,
+        help="the MCP server's OTel service.name (instrument(service=...), SESSIONWATCH_SERVICE) "
+        "(default: each --service's own name, as README's snippets name both)",
     )
     parser.add_argument(
         "--region",

@@ -27,13 +27,14 @@ class DashboardInputs:
     """What the dashboard needs to know about one deployment of SessionWatch.
 
     `services` are ECS service names (the detectors' `ServiceName` dimension);
-    `server_service_name` is the OTel `service.name` the MCP server reports its metrics under.
+    `server_service_name` is the OTel `service.name` the MCP server reports its metrics under;
+    None (the default) means each ECS service's own name, as README's snippets name both.
     The ALB names are the CloudWatch dimension values (`app/...`, `targetgroup/...`).
     """
 
     region: str
     services: tuple[str, ...]
-    server_service_name: str
+    server_service_name: str | None = None
     load_balancer_full_name: str | None = None
     target_group_full_name: str | None = None
     alarm_arns: tuple[str, ...] = ()
@@ -53,9 +54,20 @@ def _search(inputs: DashboardInputs, metric: str, dims: tuple[str, ...], stat: s
     discovered at view time; the schema pins the exact dimension set awsemf writes.
     """
     schema = ",".join(_quote(part) for part in (inputs.server_metrics_namespace, *dims))
-    service = f"{_quote(contract.RESOURCE_SERVICE_NAME)}={_quote(inputs.server_service_name)}"
+    # Several services: one SEARCH with OR'd terms (SearchTerm accepts Boolean operators and
+    # parentheses: CloudWatch User Guide, "CloudWatch search expression syntax").
+    names = server_service_names(inputs)
+    terms = [f"{_quote(contract.RESOURCE_SERVICE_NAME)}={_quote(name)}" for name in names]
+    service = terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"
     query = f"{{{schema}}} MetricName={_quote(metric)} {service}"
     return f"SEARCH('{query}', '{stat}', {PERIOD_SECONDS})"
+
+
+def server_service_names(inputs: DashboardInputs) -> tuple[str, ...]:
+    """The OTel service names the server widgets search: the given one, or each ECS service's."""
+    if inputs.server_service_name is not None:
+        return (inputs.server_service_name,)
+    return tuple(dict.fromkeys(inputs.services))
 
 
 def _metric_widget(

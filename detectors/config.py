@@ -39,12 +39,19 @@ class Config:
     stop_timeout_s: int | None = None
     server_metrics_namespace: str = DEFAULT_SERVER_METRICS_NAMESPACE
     server_service_name: str | None = None
+    # SERVER_SERVICE_NAMES "ecs-service=otel-service,...": the server metrics' name per ECS
+    # service (the construct sets it: by default each service's own name); wins over the above.
+    server_service_names: tuple[tuple[str, str], ...] = ()
     load_balancer_full_name: str | None = None
     target_group_full_name: str | None = None
     spike_period_s: int = DEFAULT_SPIKE_PERIOD_SECONDS
     # SESSIONS_LOST_STORAGE_RESOLUTION: 1 stores SessionsLost at high resolution, which the
     # construct's 10-second alarms need (high_resolution_alarms); 60 (default) is standard.
     sessions_lost_resolution_s: int = 60
+
+    def server_service_for(self, service: str) -> str | None:
+        """The OTel ``service.name`` ECS service ``service``'s server reports metrics as."""
+        return dict(self.server_service_names).get(service) or self.server_service_name
 
     def cluster_matches(self, cluster: str | None) -> bool:
         """True for the configured cluster, given either its name or its ARN."""
@@ -108,11 +115,24 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         server_metrics_namespace=_optional_str(env, "SERVER_METRICS_NAMESPACE")
         or DEFAULT_SERVER_METRICS_NAMESPACE,
         server_service_name=_optional_str(env, "SERVER_SERVICE_NAME"),
+        server_service_names=_pairs(env, "SERVER_SERVICE_NAMES"),
         load_balancer_full_name=_optional_str(env, "LOAD_BALANCER_FULL_NAME"),
         target_group_full_name=_optional_str(env, "TARGET_GROUP_FULL_NAME"),
         spike_period_s=_positive_int(env, SPIKE_PERIOD_ENV, DEFAULT_SPIKE_PERIOD_SECONDS),
         sessions_lost_resolution_s=_storage_resolution(env),
     )
+
+
+def _pairs(env: Mapping[str, str], name: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in env.get(name, "").split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"{name} must be ecs-service=name pairs, got {item!r}")
+        pairs.append((key.strip(), value.strip()))
+    return tuple(pairs)
 
 
 def _storage_resolution(env: Mapping[str, str]) -> int:

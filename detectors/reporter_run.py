@@ -176,7 +176,7 @@ def _run_service(
                 at_risk += open_now(spans_of(task_id))
     out.points.append(service_point(METRIC_DEPLOYMENTS_IN_PROGRESS, service, len(open_windows)))
     out.points.append(service_point(METRIC_SESSIONS_AT_RISK, service, at_risk))
-    spike_enabled = bool(cfg.server_service_name or cfg.load_balancer_full_name)
+    spike_enabled = bool(cfg.server_service_for(service) or cfg.load_balancer_full_name)
     spiked = 0
     stale_before = now - cfg.ledger_ttl_days * 86400 / 2
     for w in mine:
@@ -310,9 +310,10 @@ def publish(cfg: Config, sns: SNSClient, report: DeploymentReport) -> None:
     sns.publish(**request)
 
 
-def _queries(cfg: Config) -> list[tuple[str, dict[str, Any]]]:
+def _queries(cfg: Config, service: str) -> list[tuple[str, dict[str, Any]]]:
     queries: list[tuple[str, dict[str, Any]]] = []
-    if cfg.server_service_name:
+    server_service = cfg.server_service_for(service)
+    if server_service:
         queries.append(
             (
                 contract.METRIC_SESSION_NOT_FOUND,
@@ -320,7 +321,7 @@ def _queries(cfg: Config) -> list[tuple[str, dict[str, Any]]]:
                     "Namespace": cfg.server_metrics_namespace,
                     "MetricName": contract.METRIC_SESSION_NOT_FOUND,
                     "Dimensions": [
-                        {"Name": contract.RESOURCE_SERVICE_NAME, "Value": cfg.server_service_name}
+                        {"Name": contract.RESOURCE_SERVICE_NAME, "Value": server_service}
                     ],
                 },
             )
@@ -362,7 +363,7 @@ def spike_checks(
     the reporter's and the window seems to start in the future: CloudWatch rejects
     EndTime <= StartTime.
     """
-    queries = _queries(cfg)
+    queries = _queries(cfg, window.service)
     period = cfg.spike_period_s
     end = min(now, window.ended_at + cfg.grace_period_s) if window.ended_at is not None else now
     start = window.started_at - spike_mod.baseline_seconds(period)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from aws_cdk import (
     Acknowledgment,
+    Annotations,
     ArnFormat,
     CfnOutput,
     Duration,
@@ -46,6 +47,7 @@ from sessionwatch.infra.alarms import (
     service_alarms,
 )
 from sessionwatch.infra.event_pattern import ecs_event_pattern
+from sessionwatch.infra.props_check import NO_SUBSCRIBER_WARNING, check_props, has_subscriber
 from sessionwatch.infra.topic import ChatChannel
 
 # Exactly the item calls detectors/ledger.py makes (no Scan, no stream reads, no table admin).
@@ -96,24 +98,30 @@ class SessionWatchProps:
     """
 
     cluster_name: str
-    """Name of the ECS cluster. The ECS event rule matches only this cluster's events (by
-    `detail.clusterArn` and by the long service ARN `service/<cluster>/...`). Required."""
+    """The ECS cluster: its name (`orders`) or its ARN (`arn:aws:ecs:<region>:<account>:cluster/
+    orders`); an ARN's account and region are used for every ARN built from it. The ECS event
+    rule matches only this cluster's events (by `detail.clusterArn` and by the long service ARN
+    `service/<cluster>/...`). Required; checked at synth time like every prop."""
 
     service_names: Sequence[str]
-    """The ECS services in scope (at least one). Alarms, the deployment-read permissions and the
-    dashboard rows are per service; events of other services of the cluster are ignored."""
+    """The ECS services in scope: a list of at least one distinct name (a lone string is
+    refused). Alarms, the deployment-read permissions and the dashboard rows are per service;
+    events of other services of the cluster are ignored."""
 
     server_log_group: logs.ILogGroup
-    """The log group the MCP server containers write their stdout to (the awslogs driver). It gets
-    SessionWatch's subscription filter, so it needs a free slot (Logs allows two per group)."""
+    """The log group the MCP server containers write their stdout to (the awslogs driver), as a
+    construct: `logs.LogGroup.from_log_group_name(stack, "ServerLogs", "/ecs/orders-mcp")`. It
+    gets SessionWatch's subscription filter, so it needs a free slot (Logs allows two per group)."""
 
     cluster_arn: str | None = None
-    """The cluster's ARN. Default: built from `cluster_name` in this stack's account and region;
-    set it when the cluster lives elsewhere or when you hold the ARN as a token."""
+    """The cluster's ARN. Default: the ARN given as `cluster_name`, or built from the name in
+    this stack's account and region; set it when you hold the ARN as a token."""
 
     server_service_name: str | None = None
-    """The server's OpenTelemetry `service.name` (`SESSIONWATCH_SERVICE`). Default: none, which
-    turns off the server-metric spike check; the dashboard then assumes `mcp-server`."""
+    """The server's OpenTelemetry `service.name` (`instrument(service=...)`,
+    `SESSIONWATCH_SERVICE`), for the server-metric spike check and the dashboard's server
+    widgets. Default: each watched ECS service's own name (README's snippet instruments
+    `service="orders-mcp"` for the ECS service `orders-mcp`); set it when they differ."""
 
     load_balancer_full_name: str | None = None
     """The ALB's CloudWatch dimension value (`app/<name>/<id>`). Default: none (no ALB spike
@@ -175,7 +183,8 @@ class SessionWatchProps:
     """10-second periods (instead of 60) on the deployment and stickiness alarms, and the
     detectors told to store SessionsLost at 1-second resolution (EMF `StorageResolution` 1;
     CloudWatch evaluates a 10 s alarm only on a high-resolution metric). Default: False,
-    because the gain is at most about 50 s of a delay dominated by log delivery, and
+    because the gain is typically about 50 s and at most about 100 s (alarm evaluation: about
+    60 s typical and 120 s worst at 60-s periods, 10 s and 20 s at 10-s periods), and
     high-resolution alarms cost three times as much (USD 0.30 instead of 0.10 per alarm-month
     in us-east-1). Turn it on where ECS deployment alarms should stop a rollout sooner."""
 
@@ -184,14 +193,14 @@ class SessionWatch(Construct):
     """SessionWatch for one cluster: ledger, detectors, wiring, topic, alarms, dashboard."""
 
     def __init__(self, scope: Construct, id: str, props: SessionWatchProps) -> None:
+        # Checked before anything is built, so a mistake is one clear error, not a jsii trace.
+        self.cluster = check_props(props)
         super().__init__(scope, id)
-        if not props.service_names:
-            raise ValueError("SessionWatch needs at least one ECS service name")
         stack = Stack.of(self)
         self.props = props
-        self.cluster_arn = props.cluster_arn or stack.format_arn(
-            service="ecs", resource="cluster", resource_name=props.cluster_name
-        )
+        self.cluster_arn = self.cluster.arn or self._cluster_arn_of(stack, "cluster", None)
+        if not has_subscriber(props):
+            Annotations.of(self).add_warning_v2("sessionwatch:no-subscriber", NO_SUBSCRIBER_WARNING)
 
         self.ledger = self._ledger(props)
         self.key: kms.IKey | None
@@ -343,6 +352,24 @@ class SessionWatch(Construct):
         CfnOutput(self, "TopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "DashboardName", value=self.dashboard.ref)
 
+    def _cluster_arn_of(self, stack: Stack, resource: str, resource_name: str | None) -> str:
+        """An ECS ARN in the watched cluster's partition, account and region (the stack's when
+        the cluster was given by name): the cluster itself, its services, their deployments."""
+        cluster = self.cluster
+        return stack.format_arn(
+            service="ecs",
+            resource=resource,
+            resource_name=resource_name if resource_name is not None else cluster.name,
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+            partition=cluster.partition,
+            region=cluster.region,
+            account=cluster.account,
+        )
+
+    def server_service_name(self, service: str) -> str:
+        """The OTel `service.name` the server of ECS service `service` reports its metrics as."""
+        return self.props.server_service_name or service
+
     def deployment_alarm(self, service: str) -> cloudwatch.Alarm:
         """The alarm to name in the service's ECS deployment alarms (docs/architecture.md §6)."""
         return self.alarms[service].deployment_loss
@@ -352,7 +379,7 @@ class SessionWatch(Construct):
         return DashboardInputs(
             region=Stack.of(self).region,
             services=tuple(props.service_names),
-            server_service_name=props.server_service_name or "mcp-server",
+            server_service_name=props.server_service_name,
             load_balancer_full_name=props.load_balancer_full_name,
             target_group_full_name=props.target_group_full_name,
             alarm_arns=(
@@ -395,11 +422,14 @@ class SessionWatch(Construct):
             "POWERTOOLS_SERVICE_NAME": "sessionwatch",
             "POWERTOOLS_METRICS_NAMESPACE": contract.NAMESPACE,
             SESSIONS_LOST_RESOLUTION_ENV: "1" if props.high_resolution_alarms else "60",
+            # One name everywhere: each service's server metrics, for the spike check.
+            "SERVER_SERVICE_NAMES": ",".join(
+                f"{service}={self.server_service_name(service)}" for service in props.service_names
+            ),
         }
         optional = {
             "DEREGISTRATION_DELAY_SECONDS": props.deregistration_delay_seconds,
             "STOP_TIMEOUT_SECONDS": props.stop_timeout_seconds,
-            "SERVER_SERVICE_NAME": props.server_service_name,
             "LOAD_BALANCER_FULL_NAME": props.load_balancer_full_name,
             "TARGET_GROUP_FULL_NAME": props.target_group_full_name,
         }
@@ -408,12 +438,7 @@ class SessionWatch(Construct):
 
     def _ecs_rule(self, stack: Stack) -> events.CfnRule:
         """The cluster-scoped ECS rule; L1 because the typed EventPattern has no `$or`."""
-        service_prefix = stack.format_arn(
-            service="ecs",
-            resource="service",
-            resource_name=f"{self.props.cluster_name}/",
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-        )
+        service_prefix = self._cluster_arn_of(stack, "service", f"{self.cluster.name}/")
         function = self.ecs_events.function
         rule = events.CfnRule(
             self,
@@ -452,12 +477,7 @@ class SessionWatch(Construct):
 
         def per_service(resource: str, suffix: str = "") -> list[str]:
             return [
-                stack.format_arn(
-                    service="ecs",
-                    resource=resource,
-                    resource_name=f"{self.props.cluster_name}/{service}{suffix}",
-                    arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-                )
+                self._cluster_arn_of(stack, resource, f"{self.cluster.name}/{service}{suffix}")
                 for service in self.props.service_names
             ]
 

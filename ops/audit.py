@@ -8,22 +8,14 @@ missing, which IAM permission was denied, that no credentials were found.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    CredentialRetrievalError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-)
+
+from sessionwatch.ops.aws_errors import explain
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -49,16 +41,6 @@ EXIT_OK = 0
 EXIT_RISK = 1
 EXIT_ERROR = 2
 
-_ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
-_BAD_CREDENTIALS = {
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "InvalidClientTokenId",
-    "UnrecognizedClientException",
-    "InvalidSignatureException",
-}
-_XML_MESSAGE = re.compile(r"(?s)^.*<Message>(.*?)</Message>.*$")
-
 
 class AuditError(Exception):
     """The audit could not run. ``kind`` is stable for scripts; the message is for people."""
@@ -68,44 +50,9 @@ class AuditError(Exception):
         self.kind = kind
 
 
-@contextmanager
-def _explain(action: str, subject: str) -> Iterator[None]:
+def _explain(action: str, subject: str) -> AbstractContextManager[None]:
     """Turn botocore failures of one IAM ``action`` on ``subject`` into an AuditError."""
-    try:
-        yield
-    except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError) as exc:
-        raise AuditError(
-            "no_credentials",
-            f"no usable AWS credentials ({exc}); set AWS_PROFILE, run `aws sso login`, "
-            "or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
-        ) from exc
-    except NoRegionError as exc:
-        raise AuditError("no_region", "no AWS region: pass --region or set AWS_REGION") from exc
-    except EndpointConnectionError as exc:
-        raise AuditError("connection", f"cannot reach AWS: {exc}") from exc
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "")
-        # Some emulators put an XML error document into JSON-protocol messages: keep its text.
-        message = _XML_MESSAGE.sub(r"\1", error.get("Message", "")).strip()
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code in _ACCESS_DENIED or code == "403" or status == 403:
-            raise AuditError(
-                "access_denied",
-                f"access denied: {action} on {subject} ({code}: {message}); "
-                f"the audit needs {action}",
-            ) from exc
-        if code in _BAD_CREDENTIALS:
-            raise AuditError(
-                "no_credentials", f"AWS rejected the credentials ({code}: {message})"
-            ) from exc
-        if code == "ClusterNotFoundException":
-            raise AuditError("missing_cluster", f"cluster not found: {subject}") from exc
-        if code == "ServiceNotFoundException":
-            raise AuditError("missing_service", f"service not found: {subject}") from exc
-        raise AuditError("aws_error", f"{action} on {subject} failed: {code}: {message}") from exc
-    except BotoCoreError as exc:
-        raise AuditError("aws_error", f"{action} on {subject} failed: {exc}") from exc
+    return explain(action, subject, AuditError)
 
 
 def _all_metric_alarms(cloudwatch: CloudWatchClient) -> list[Mapping[str, Any]]:

@@ -348,10 +348,12 @@ class ProbeClient:
         return [first, second]
 
     async def close_session(self) -> CallRecord | None:
-        """DELETE the session, as a polite client does when it is done."""
+        """DELETE the session, as a polite client does when it is done (then it has none)."""
         if self._session_id is None:
             return None
-        return await self._exchange("DELETE", "delete_session", None, http_method="DELETE")
+        record = await self._exchange("DELETE", "delete_session", None, http_method="DELETE")
+        self._session_id = None
+        return record
 
     def _headers(self) -> dict[str, str]:
         headers = {
@@ -433,7 +435,7 @@ class ProbeClient:
                 task_id=None,
                 session=session_sent,
                 latency_ms=(time.perf_counter() - clock) * 1000,
-                transport_error=type(exc).__name__,
+                transport_error=transport_error(self.url, exc),
             )
             self.records.append(record)
             return record
@@ -488,6 +490,23 @@ class ProbeClient:
         return rotated
 
 
+def transport_error(url: str, exc: BaseException) -> str:
+    """What failed, where: the exception's kind, the host and port tried, and the reason."""
+    parts = httpx.URL(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    reason = " ".join(str(exc).split()) or "no reason given"
+    # httpx says "All connection attempts failed"; the socket's own (innermost) error says why.
+    root: BaseException | None = None
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        if isinstance(cause, OSError):
+            root = cause
+        cause = cause.__cause__ or cause.__context__
+    if root is not None:
+        reason += f" ({type(root).__name__}: {' '.join(str(root).split())})"
+    return scrub(f"{type(exc).__name__} to {parts.host}:{port}: {reason}")[:MAX_TEXT]
+
+
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
@@ -531,6 +550,7 @@ async def drive(
     on_record: RecordCallback | None = None,
     on_lost: OnLost = "reconnect",
     stop: asyncio.Event | None = None,
+    on_closed: RecordCallback | None = None,
 ) -> list[CallRecord]:
     """Connect, then run ``cycle()`` every ``interval`` s until ``cycles`` or ``stop`` is set.
 
@@ -540,7 +560,9 @@ async def drive(
     ``continue`` with the dead session (like the original experiment's client, which had no retry
     logic). When a new session's ``initialize`` answer carries no ``X-Mcp-Task-Id``, a ``whoami``
     call follows it (reported like any other record) so the session's task is known before the
-    first write.
+    first write. With ``on_closed``, a lost session is DELETEd before the new initialize (it may
+    still live on its task, e.g. after a stickiness break) and the DELETE's record goes there,
+    not to ``on_record``: closing is housekeeping, not a probe call.
     """
     pending_connect = True
     done = 0
@@ -548,28 +570,41 @@ async def drive(
         started = time.monotonic()
         records: list[CallRecord] = []
         if pending_connect:
-            pending_connect = await _open(probe, records)
+            pending_connect = await _open(probe, records, on_closed)
         if not pending_connect:
             cycle = await probe.cycle()
             records.extend(cycle)
             if any(r.session_not_found for r in cycle) and on_lost == "reconnect":
                 # What the spec asks of a client after a lost session: a new initialize
                 # without a session id, at once (the next cycle then runs on the new session).
-                pending_connect = await _open(probe, records)
+                pending_connect = await _open(probe, records, on_closed)
         done += 1  # a failed connect counts too: a dead endpoint must not loop forever
         for record in records:
             if on_record is not None:
-                result = on_record(record)
-                if asyncio.iscoroutine(result):
-                    await result
+                await _deliver(on_record, record)
         if on_lost == "stop" and any(r.session_not_found for r in records):
             break
         await _sleep_until(started + interval, stop)
     return list(probe.records)
 
 
-async def _open(probe: ProbeClient, records: list[CallRecord]) -> bool:
-    """Connect ``probe``, appending every record made; True when a connect is still pending."""
+async def _deliver(callback: RecordCallback, record: CallRecord | None) -> None:
+    if record is None:
+        return
+    result = callback(record)
+    if asyncio.iscoroutine(result):
+        await result
+
+
+async def _open(
+    probe: ProbeClient, records: list[CallRecord], on_closed: RecordCallback | None = None
+) -> bool:
+    """Connect ``probe``, appending every record made; True when a connect is still pending.
+
+    With ``on_closed``, the session a failed handshake or a loss left behind is DELETEd first.
+    """
+    if on_closed is not None:
+        await _deliver(on_closed, await probe.close_session())
     made = await probe.handshake()
     # The initialize always; its notification only when it failed (it shares the call number).
     records.extend(r for i, r in enumerate(made) if i == 0 or not r.ok)

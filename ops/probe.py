@@ -14,8 +14,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from sessionwatch.ops.client import INITIALIZED, CallRecord, ProbeMode
-from sessionwatch.ops.client import run_probe as run_client
+from sessionwatch.ops.client import INITIALIZED, CallRecord, ProbeClient, ProbeMode, drive
 from sessionwatch.ops.probe_events import Observation, ProbeTally
 
 EXIT_OK = 0
@@ -49,10 +48,19 @@ def _human_summary(summary: dict[str, Any], exit_code: int) -> str:
         )
     else:
         verdict = "could not open a session"
+    closed = f"{summary['sessions_closed']} closed by DELETE"
+    if summary["sessions_not_found_on_close"]:
+        closed += (
+            f", {summary['sessions_not_found_on_close']} not found by the task the DELETE reached"
+        )
+    if summary["close_failures"]:
+        closed += f", could not close {'; '.join(summary['close_failures'])}"
     return (
-        f"probe: {verdict}; {summary['sessions_opened']} session(s) opened, "
-        f"{summary['calls']} calls on {len(summary['tasks_seen'])} task(s) "
-        f"{', '.join(summary['tasks_seen'])}; stickiness breaks {summary['stickiness_breaks']}, "
+        f"probe: {verdict}; cookie mode: {summary['cookie_mode']}; "
+        f"{summary['sessions_opened']} session(s) opened, {closed}; {summary['calls']} calls "
+        f"on {len(summary['tasks_seen'])} task(s) "
+        f"{', '.join(summary['tasks_seen'])}; lost after being routed away "
+        f"{summary['losses_routed_away']}, stickiness breaks {summary['stickiness_breaks']}, "
         f"transport errors {summary['transport_errors']}, other errors {summary['errors']}, "
         f"cookie rotations {summary['cookie_rotations']} (normal)"
     )
@@ -95,21 +103,33 @@ async def probe(
 
     loop = asyncio.get_running_loop()
     timer = loop.call_later(duration, stop.set) if duration is not None else None
-    try:
-        await run_client(
-            url,
-            mode=_mode(tally),
-            name="probe",
-            interval=interval,
-            on_record=on_record,
-            on_lost="stop" if duration is None else "reconnect",
-            stop=stop,
-            timeout=timeout,
-        )
-    finally:
-        if timer is not None:
-            timer.cancel()
+    async with ProbeClient(url, mode=_mode(tally), name="probe", timeout=timeout) as client:
+        try:
+            await drive(
+                client,
+                interval=interval,
+                on_record=on_record,
+                on_lost="stop" if duration is None else "reconnect",
+                stop=stop,
+                on_closed=tally.closed,  # the dead session, before each re-initialize
+            )
+        finally:
+            if timer is not None:
+                timer.cancel()
+            # Never leave a session open on a production task: at the end, after a loss, and on
+            # Ctrl-C (asyncio.run cancels this task once; the DELETE still runs, bounded).
+            await _close_last(client, tally, timeout)
     return bool(connected and connected[0])
+
+
+async def _close_last(client: ProbeClient, tally: ProbeTally, timeout: float) -> None:
+    try:
+        record = await asyncio.wait_for(client.close_session(), timeout)
+    except (TimeoutError, asyncio.CancelledError):
+        tally.close_failures.append(f"{client.session or '?'}: no answer to DELETE")
+        return
+    if record is not None:
+        tally.closed(record)
 
 
 class ObservationSink:

@@ -66,7 +66,8 @@ class ProbeTally:
     session_task: str | None = None
     calls: int = 0
     losses: int = 0
-    stickiness_breaks: int = 0
+    stickiness_breaks: int = 0  # `stickiness_break` events only: the session survived elsewhere
+    losses_routed_away: int = 0  # losses answered by another task than the session's
     transport_errors: int = 0
     errors: int = 0
     failure_streak: int = 0  # calls in a row that failed for a reason other than a loss
@@ -76,6 +77,11 @@ class ProbeTally:
     first_loss_time: float | None = None
     tasks_seen: list[str] = field(default_factory=list)
     sessions: list[str] = field(default_factory=list)  # fingerprints only
+    # The probe DELETEs every session it is done with: closed (2xx), or not found by the task
+    # the DELETE reached (gone with its task, or alive on a task the request did not reach).
+    sessions_closed: list[str] = field(default_factory=list)
+    sessions_not_found_on_close: list[str] = field(default_factory=list)
+    close_failures: list[str] = field(default_factory=list)  # "fingerprint: why"
     lost_sessions: list[str] = field(default_factory=list)
 
     def observe(self, record: CallRecord) -> Observation:
@@ -125,7 +131,9 @@ class ProbeTally:
             repeat = record.session is not None and record.session in self.lost_sessions
             if not repeat:
                 self.losses += 1
-                self.stickiness_breaks += int(changed)
+                # Routed away and lost: a loss, counted as one; `stickiness_breaks` counts only
+                # `stickiness_break` events (ops/README.md), these are counted on their own.
+                self.losses_routed_away += int(changed)
                 if record.session is not None:
                     self.lost_sessions.append(record.session)
                 if self.first_loss_time is None:
@@ -195,6 +203,26 @@ class ProbeTally:
             return ROTATION_NORMAL + " (ignored: --no-cookies never returns a cookie)"
         return ROTATION_NORMAL
 
+    @property
+    def cookie_mode(self) -> str:
+        """Which client the run played, as its output names it."""
+        if self.no_cookies:
+            return "no-cookies (never returns a cookie)"
+        if self.stale_cookie:
+            return "stale-cookie (keeps sending the first sticky cookie)"
+        return "cookies (returns every sticky cookie, like a browser)"
+
+    def closed(self, record: CallRecord) -> None:
+        """The DELETE of a session the probe is done with: closed, already gone, or not."""
+        session = record.session or "?"
+        if record.ok:
+            self.sessions_closed.append(session)
+        elif record.session_lost:
+            self.sessions_not_found_on_close.append(session)
+        else:
+            why = record.transport_error or f"HTTP {record.http_status}"
+            self.close_failures.append(f"{session}: {why}")
+
     def summary(self) -> dict[str, Any]:
         """Totals for the last line of a run; fingerprints only, never a raw session id."""
         first_loss = (
@@ -214,6 +242,11 @@ class ProbeTally:
             "tasks_seen": list(self.tasks_seen),
             "sessions_lost": self.losses,
             "stickiness_breaks": self.stickiness_breaks,
+            "losses_routed_away": self.losses_routed_away,
+            "sessions_closed": len(self.sessions_closed),
+            "sessions_not_found_on_close": len(self.sessions_not_found_on_close),
+            "close_failures": list(self.close_failures),
+            "cookie_mode": self.cookie_mode,
             "transport_errors": self.transport_errors,
             "errors": self.errors,
             "cookie_rotations": self.cookie_rotations,

@@ -39,7 +39,7 @@ from sessionwatch.server.exchange import (
     negotiated_version,
     parse_request,
 )
-from sessionwatch.server.fingerprint import fingerprint
+from sessionwatch.server.fingerprint import SEEN_IDS, fingerprint
 from sessionwatch.server.identity import (
     DEFAULT_TIMEOUT_S,
     METADATA_ENV,
@@ -47,7 +47,7 @@ from sessionwatch.server.identity import (
     TaskIdentity,
     resolve_identity,
 )
-from sessionwatch.server.logs import build_event_logger
+from sessionwatch.server.logs import build_event_logger, scrub_process_output
 from sessionwatch.server.lost_session import LostSessionAnswer, recognize
 from sessionwatch.server.sessions import OpenSession, SessionTracker
 from sessionwatch.server.telemetry import SCOPE, Instruments, build_meter_provider
@@ -171,6 +171,7 @@ class SessionWatchMiddleware:
             for key, value in scope["headers"]:
                 if key == _SESSION_HEADER:
                     request_session = value.decode("latin-1")
+                    SEEN_IDS.remember(request_session)  # scrubbed by value from now on
                 elif key == _PROTOCOL_HEADER:
                     header_version = value.decode("latin-1")
             if not self._tracking_resolved and not self._stopping:
@@ -224,6 +225,7 @@ class SessionWatchMiddleware:
         for key, value in headers:
             if key.lower() == _SESSION_HEADER:
                 ex.resp_session = value.decode("latin-1")
+                SEEN_IDS.remember(ex.resp_session)
         headers.append(self._task_header)
         # A client close: account for it before the SDK forgets the session, so the reconciler
         # cannot mistake it for an idle expiry.
@@ -525,6 +527,7 @@ def instrument(
     metadata_timeout: float = DEFAULT_TIMEOUT_S,
     reconcile_interval: float = 1.0,
     clock: Callable[[], float] = time.monotonic,
+    scrub_output: bool = True,
 ) -> SessionWatchMiddleware:
     """Wrap any MCP ASGI app with SessionWatch; reads the task identity and logs ``task_started``.
 
@@ -536,6 +539,11 @@ def instrument(
     ``meter_provider``: bring your own (it is then yours to shut down); by default one is created
     that exports over OTLP/HTTP only when ``otlp_endpoint`` or ``OTEL_EXPORTER_OTLP_ENDPOINT`` is
     set. ``clock``: the monotonic seconds session ages and idle expiry are measured in.
+    ``scrub_output`` (default on): everything the process writes to stdout and stderr from now
+    on, by any logger or library, has every session id this middleware sees in a header replaced
+    by its fingerprint, whatever the id's shape (``server.logs.scrub_process_output``). Ids a
+    server logs *before* its response names them (its own "created session X" line) are caught
+    only by shape; :func:`route_library_logs` keeps the SDKs' own such lines out.
     """
     service = service or os.environ.get(SERVICE_ENV) or DEFAULT_SERVICE
     metadata_error = None
@@ -544,6 +552,8 @@ def instrument(
             os.environ.get(METADATA_ENV), os.environ.get(TASK_ID_ENV), metadata_timeout
         )
     logger = logger or build_event_logger(service, identity.task_id)
+    if scrub_output:
+        scrub_process_output(keep=(identity.task_id,))
     export_failures: list[SessionWatchMiddleware] = []
 
     def on_export_failure(detail: str) -> None:

@@ -110,6 +110,7 @@ def route_library_logs(
     level: int = logging.INFO,
     names: Iterable[str] = LIBRARY_LOGGERS,
     scrub_streams: bool = True,
+    sdk_level: int = logging.WARNING,
 ) -> None:
     """Send every library's log records through ``logger``'s JSON, scrubbing handler.
 
@@ -117,7 +118,10 @@ def route_library_logs(
     libraries print plain-text lines, and the SDK's carry raw session ids. The named loggers
     (uvicorn, mcp, fastmcp, OpenTelemetry, httpx) and every other logger that already has a
     handler of its own (fastmcp's rich console handler, for one) get the scrubbing handler
-    instead; everything else reaches it through the root logger. With ``scrub_streams`` (the
+    instead; everything else reaches it through the root logger. The MCP SDKs' own loggers
+    (``mcp``, ``fastmcp``) get ``sdk_level`` (WARNING) unless the caller set theirs: at INFO they
+    repeat every session event SessionWatch already logs ("Created new transport with session
+    ID", "Rejected request with unknown or expired session ID"). With ``scrub_streams`` (the
     default) ``sys.stdout`` and ``sys.stderr`` are scrubbed as well
     (:func:`scrub_process_output`): what a library prints without logging, and the tracebacks of
     uncaught exceptions, never carry a raw id either.
@@ -129,8 +133,10 @@ def route_library_logs(
         lib = logging.getLogger(name)
         lib.handlers = [handler]
         lib.propagate = False
-        if name not in _KEEP_LEVEL or lib.level == logging.NOTSET:
+        if name not in _KEEP_LEVEL:
             lib.setLevel(level)
+        elif lib.level == logging.NOTSET:
+            lib.setLevel(sdk_level)
     for name, other in list(logging.Logger.manager.loggerDict.items()):
         if isinstance(other, logging.Logger) and other.handlers and name != logger.name:
             other.handlers = [handler]  # its level stays the caller's
@@ -193,13 +199,37 @@ def scrub_process_output(keep: Iterable[str] = ()) -> None:
 
     The interpreter's default hooks print uncaught exceptions (main thread and other threads)
     there, so their tracebacks, whose messages may carry a session id, are scrubbed as well.
+    Logging handlers created earlier hold the raw stream (``StreamHandler`` takes ``sys.stderr``
+    when it is built, as ``MCPServer()``'s root handler is): they are pointed at the scrubbing
+    one. Loggers and handlers created later find the scrubbing streams in ``sys``.
     """
+    swapped: dict[int, ScrubbingStream] = {}
     for name in ("stdout", "stderr"):
         current = getattr(sys, name)
-        if current is None or isinstance(current, ScrubbingStream):
+        if current is None:
             continue
-        setattr(sys, name, ScrubbingStream(current, keep))
-    atexit.register(_flush_std_streams)
+        if not isinstance(current, ScrubbingStream):
+            wrapper = ScrubbingStream(current, keep)
+            setattr(sys, name, wrapper)
+            current = wrapper
+        swapped[id(current.raw)] = current
+    for handler in _all_handlers():
+        stream = getattr(handler, "stream", None)
+        if isinstance(handler, logging.StreamHandler) and id(stream) in swapped:
+            handler.setStream(swapped[id(stream)])
+    if not _flush_registered:
+        atexit.register(_flush_std_streams)
+        _flush_registered.append(True)
+
+
+_flush_registered: list[bool] = []
+
+
+def _all_handlers() -> list[logging.Handler]:
+    loggers = [logging.root] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    return [handler for lg in loggers for handler in list(lg.handlers)]
 
 
 def _flush_std_streams() -> None:

@@ -206,14 +206,39 @@ def test_cli_prints_the_same_body(capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_defaults_to_the_demo_service(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`make dashboard` runs it without arguments: the demo's service, the AWS_REGION's metrics."""
+    """`make dashboard` runs it without arguments: the demo's service, the AWS_REGION's metrics,
+    and the server metrics under the service's own name (one name everywhere)."""
     monkeypatch.setenv("AWS_REGION", "ap-southeast-2")
     assert main([]) == 0
     printed = json.loads(capsys.readouterr().out)
     expected = DashboardInputs(
-        region="ap-southeast-2", services=("mcp-service",), server_service_name="mcp-server"
+        region="ap-southeast-2", services=("mcp-service",), server_service_name="mcp-service"
     )
     assert printed == dashboard_body(expected)
+
+
+def test_server_widgets_search_each_services_own_name_unless_one_is_given(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """README's snippets instrument `service="orders-mcp"` and watch ECS service `orders-mcp`:
+    as written, the server widgets find those metrics with no extra flag."""
+    assert main(["--service", "orders-mcp", "--service", "billing-mcp"]) == 0
+    text = capsys.readouterr().out
+    assert '\\"service.name\\"=\\"orders-mcp\\" OR' in text
+    assert '\\"service.name\\"=\\"billing-mcp\\")' in text
+    assert "mcp-server" not in text
+    assert main(["--service", "orders-mcp", "--server-service-name", "orders"]) == 0
+    text = capsys.readouterr().out
+    assert '\\"service.name\\"=\\"orders\\"' in text and 'orders-mcp\\"' not in text
+
+
+def test_help_says_the_region_and_service_name_defaults(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "us-east-1" in text and "each --service's own name" in text
 
 
 @pytest.mark.parametrize("stack", ["addon", "demo"])

@@ -46,3 +46,34 @@ def test_console_script_runs() -> None:
         text=True,
     )
     assert out.returncode == 0 and "--fail-on" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "kind", "says"),
+    [
+        (["--profile", "sw-no-such-profile"], "no_credentials", "sw-no-such-profile"),
+        (["--cluster", ""], "usage", "--cluster is empty"),
+        (["--service", " "], "usage", "--service is empty"),
+    ],
+)
+def test_audit_json_errors_stay_json(
+    argv: list[str],
+    kind: str,
+    says: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: object,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--json` promises one JSON object on stdout, on every error path too."""
+    import json
+
+    monkeypatch.setenv("AWS_CONFIG_FILE", f"{tmp_path}/config")  # no profiles at all
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", f"{tmp_path}/credentials")
+    args = {"--cluster": "prod", "--service": "orders-mcp", "--region": "us-east-1"}
+    flags = dict(zip(argv[::2], argv[1::2], strict=True))
+    merged = [item for pair in {**args, **flags}.items() for item in pair]
+    assert main(["audit", *merged, "--json"]) == 2
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["error"] == kind and says in doc["message"]
+    assert says in captured.err

@@ -86,7 +86,8 @@ def test_stale_cookie_shows_the_stickiness_break(
     first = lost[0]
     assert first["task_changed"] and first["task_id"] != first["session_task"]
     assert "stale sticky cookie" in first["note"]
-    assert summary["summary"]["stickiness_breaks"] >= 1
+    assert summary["summary"]["losses_routed_away"] >= 1
+    assert summary["summary"]["cookie_mode"].startswith("stale-cookie")
 
 
 def test_a_client_without_cookies_loses_its_sessions_and_the_probe_keeps_counting(
@@ -110,6 +111,14 @@ def test_a_client_without_cookies_loses_its_sessions_and_the_probe_keeps_countin
         assert following["tool"] == "initialize" and following["session"] != loss["session"]
         assert following["time"] - loss["time"] < 0.2 + 1.0  # one interval, loaded CI
     assert not any(c["event"] == "stickiness_break" for c in calls)
+    assert totals["stickiness_breaks"] == 0 and totals["losses_routed_away"] >= 3
+    assert totals["cookie_mode"].startswith("no-cookies")
+    # Every dead session was DELETEd before the next initialize, and the last one at the end.
+    assert totals["close_failures"] == []
+    assert totals["sessions_closed"] + totals["sessions_not_found_on_close"] == len(
+        totals["sessions"]
+    )
+    assert totals["sessions_closed"] >= 1  # round robin takes some DELETEs to the session's task
     assert_no_raw_session_id(out, calls)
 
 
@@ -158,9 +167,13 @@ def test_with_duration_the_probe_reconnects_and_keeps_counting(cluster: Cluster)
 def test_unreachable_endpoint_is_a_connection_error(capsys: pytest.CaptureFixture[str]) -> None:
     from lab.haproxy import free_port
 
-    code = main(["probe", f"http://127.0.0.1:{free_port()}/mcp", "--interval", "0.1"])
+    port = free_port()
+    code = main(["probe", f"http://127.0.0.1:{port}/mcp", "--interval", "0.1"])
     assert code == EXIT_ERROR
-    assert "could not open a session" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "could not open a session" in out
+    # What failed, where and why: not a bare exception name.
+    assert f"error=ConnectError to 127.0.0.1:{port}: " in out and "refused" in out.lower()
 
 
 def test_endpoint_dying_mid_run_is_a_connection_error_not_a_loss() -> None:

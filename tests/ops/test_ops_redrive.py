@@ -115,7 +115,7 @@ def test_a_failed_session_batch_is_queued_redriven_and_counted_once(
     aws["sqs"].send_message(QueueUrl=aws["queue"], MessageBody=on_failure_record(payload))
     monkeypatch.setattr(Ledger, "claim_lock", real)  # DynamoDB recovered
 
-    result = redrive(aws["sqs"], aws["queue"], local_delivery("session_events"))
+    result = redrive(aws["sqs"], aws["queue"], local_delivery("session_events"), wait_seconds=1)
     assert (result.received, result.redriven, result.failed) == (1, 1, 0)
     assert lost(capsys.readouterr().out) == [(Cause.DEPLOYMENT.value, 1)]
     [lock] = Ledger(aws["db"], "ledger", 14).session_locks(fp("a1"))
@@ -123,7 +123,7 @@ def test_a_failed_session_batch_is_queued_redriven_and_counted_once(
     # The same record queued twice (at-least-once destinations) and redriven via the CLI:
     # the queue empties, nothing is counted again.
     aws["sqs"].send_message(QueueUrl=aws["queue"], MessageBody=on_failure_record(payload))
-    argv = ["redrive", "--queue-url", aws["queue"], "--function", "session_events"]
+    argv = ["redrive", "--queue-url", aws["queue"], "--function", "session_events", "--wait", "1"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "redriven 1" in out and lost(out) == []
@@ -144,8 +144,141 @@ def test_an_eventbridge_dlq_message_is_the_event_and_a_failing_one_stays_queued(
         raise ClientError({"Error": {"Code": "ThrottlingException"}}, "UpdateItem")
 
     monkeypatch.setattr(Ledger, "record_task", throttled)
-    assert main(["redrive", "--queue-url", aws["queue"], "--function", "ecs_events"]) == 1
+    assert (
+        main(["redrive", "--queue-url", aws["queue"], "--function", "ecs_events", "--wait", "1"])
+        == 1
+    )
     monkeypatch.setattr(Ledger, "record_task", real)
-    result = redrive(aws["sqs"], aws["queue"], local_delivery("ecs_events"))
+    result = redrive(aws["sqs"], aws["queue"], local_delivery("ecs_events"), wait_seconds=1)
     assert (result.received, result.redriven, result.failed) == (1, 1, 0)
     assert Ledger(aws["db"], "ledger", 14).live_tasks(SERVICE) == ["task-z"]
+
+
+# -- a platform engineer's mistakes: each one exit 2 and one line naming what to fix ----------
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(["redrive", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_queue_that_does_not_exist_is_exit_2_naming_it(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = aws["queue"].replace("sessionwatch-failures", "no-such-queue")
+    argv = ["--queue-url", missing, "--function", "ecs_events", "--wait", "1"]
+    code, _out, err = _cli(capsys, *argv)
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"queue does not exist: {missing}" in err
+
+
+def test_missing_ledger_settings_are_exit_2_naming_them(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws["sqs"].send_message(QueueUrl=aws["queue"], MessageBody=json.dumps(task("t", "RUNNING", T0)))
+    monkeypatch.delenv("LEDGER_TABLE_NAME")
+    code, _out, err = _cli(
+        capsys, "--queue-url", aws["queue"], "--function", "ecs_events", "--wait", "1"
+    )
+    assert code == 2 and err.count("\n") == 1
+    assert "LEDGER_TABLE_NAME" in err and "--invoke" in err
+    # Nothing was received: the message is still there for the run that has its settings.
+    assert len(aws["sqs"].receive_message(QueueUrl=aws["queue"]).get("Messages", [])) == 1
+
+
+def test_access_denied_is_exit_2_naming_the_permission(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SQS answers a denied call with HTTP 403 `AccessDenied` (Amazon SQS API Reference, Common
+    Errors); moto enforces no IAM here, so the answer is stubbed at botocore's wire edge."""
+    from botocore.stub import Stubber
+
+    client = boto3.client("sqs")
+    stubber = Stubber(client)
+    stubber.add_client_error(
+        "get_queue_attributes",
+        service_error_code="AccessDenied",
+        service_message="not authorized to perform sqs:GetQueueAttributes",
+        http_status_code=403,
+    )
+    stubber.activate()
+    real = boto3.Session.client
+    monkeypatch.setattr(
+        boto3.Session,
+        "client",
+        lambda self, name, *a, **k: client if name == "sqs" else real(self, name, *a, **k),
+    )
+    code, _out, err = _cli(capsys, "--queue-url", aws["queue"], "--function", "ecs_events")
+    assert code == 2 and err.count("\n") == 1
+    assert "access denied: sqs:GetQueueAttributes on " + aws["queue"] in err
+
+
+def test_a_message_that_fails_again_says_why_and_stays_queued(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws["sqs"].send_message(QueueUrl=aws["queue"], MessageBody=json.dumps(task("t", "RUNNING", T0)))
+
+    def throttled(self: Ledger, obs: Any) -> None:
+        raise ClientError({"Error": {"Code": "ThrottlingException"}}, "UpdateItem")
+
+    monkeypatch.setattr(Ledger, "record_task", throttled)
+    code, out, _err = _cli(
+        capsys, "--queue-url", aws["queue"], "--function", "ecs_events", "--wait", "1"
+    )
+    assert code == 1
+    (line,) = [x for x in out.splitlines() if x.startswith("message ")]
+    assert "failed (ECS Task State Change at " in line
+    assert line.endswith(
+        "RecordsFailed: 1 record(s) failed; the rest of the batch was processed: "
+        "task failed (ClientError)"
+    )
+    assert out.splitlines()[-1] == "received 1, redriven 0, failed again 1, unreadable 0"
+    # Rerun at once: the message is hidden by the first run's receive, and the run says so.
+    code, out, _err = _cli(
+        capsys, "--queue-url", aws["queue"], "--function", "ecs_events", "--wait", "1"
+    )
+    assert code == 1
+    assert "1 message(s) are in flight" in out and "rerun after that" in out
+
+
+def test_dry_run_shows_every_message_and_changes_nothing(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(12):  # more than one receive's worth (10)
+        body = json.dumps(task(f"t{n}", "RUNNING", T0 + n))
+        aws["sqs"].send_message(QueueUrl=aws["queue"], MessageBody=body)
+    code, out, err = _cli(
+        capsys, "--queue-url", aws["queue"], "--function", "ecs_events", "--wait", "1", "--dry-run"
+    )
+    assert code == 0, err
+    assert len([x for x in out.splitlines() if ": would redrive (ECS Task State Change" in x]) == 12
+    assert out.splitlines()[-1].startswith("dry run: 12 message(s) would be redriven")
+    assert Ledger(aws["db"], "ledger", 14).live_tasks(SERVICE) == []
+    attrs = aws["sqs"].get_queue_attributes(
+        QueueUrl=aws["queue"], AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "12"  # all visible again at once
+
+
+def test_receives_long_poll_so_a_message_arriving_meanwhile_is_redriven(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A short poll (WaitTimeSeconds=0) answers empty while this message is delayed; a long
+    poll waits for it (Amazon SQS Developer Guide, short and long polling)."""
+    body = json.dumps(task("late", "RUNNING", T0))
+    aws["sqs"].send_message(QueueUrl=aws["queue"], MessageBody=body, DelaySeconds=1)
+    code, out, err = _cli(
+        capsys, "--queue-url", aws["queue"], "--function", "ecs_events", "--wait", "4"
+    )
+    assert code == 0, err
+    assert out.splitlines()[-1] == "received 1, redriven 1, failed again 0, unreadable 0"
+    assert Ledger(aws["db"], "ledger", 14).live_tasks(SERVICE) == ["late"]
+
+
+def test_the_cli_default_wait_is_the_modules() -> None:
+    from sessionwatch.ops import cli
+
+    assert cli.WAIT_SECONDS == redrive_mod.WAIT_SECONDS
