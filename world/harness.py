@@ -89,7 +89,7 @@ def detector_harness(
     runtime.clock = lambda: h.now
     runtime.ecs = lambda: h.ecs_client if h.ecs_client is not None else saved[1]()
     if ledger is not None:
-        runtime.ledger = lambda: ledger  # type: ignore[assignment]
+        runtime.ledger = lambda: ledger
     if stream is not None:
         handler.setStream(h.sink)  # type: ignore[attr-defined]
     try:
