@@ -173,6 +173,7 @@ class SessionCreated:
     fingerprint: str
     task_id: str
     at: float
+    client_name: str | None = None  # clientInfo.name (sanitized by the server, bounded here)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ grows with the cluster or its history (the full table and its costs: detectors/R
 |-------------------|------------------------------|---------------------------------------|
 | ``TASK#{id}``     | ``FACTS``                    | one task's facts (tagged string set)  |
 | ``TASK#{id}``     | ``OPEN#{fp}``/``CLOSED#{fp}``| sessions per task, for at-risk counts |
-| ``SESS#{fp}``     | ``CREATED``                  | session created: task, at (immutable) |
+| ``SESS#{fp}``     | ``CREATED``                  | session created: task, at, client     |
 | ``SESS#{fp}``     | ``LOST#{cause}``             | count lock: one per session and cause |
 | ``DEP#{svc}#{d}`` | ``FACTS``                    | one deployment's facts, its ECS read, |
 |                   |                              | the report's claim/sent state         |

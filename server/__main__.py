@@ -15,9 +15,11 @@ import uvicorn
 
 from sessionwatch.contract import (
     ENV_DRAIN_SECONDS,
+    ENV_MAX_SESSIONS,
     ENV_SESSION_IDLE_TIMEOUT,
     FLAG_DRAIN_SECONDS,
     FLAG_GRACEFUL_SECONDS,
+    FLAG_MAX_SESSIONS,
     FLAG_SESSION_IDLE_TIMEOUT,
 )
 from sessionwatch.server.app import build_app, build_mcp_server
@@ -45,6 +47,11 @@ def _env_float(name: str, default: float | None) -> float | None:
     return float(raw) if raw else default
 
 
+def _idle_timeout(raw: str) -> float | None:
+    """Seconds, or ``none`` for sessions that never expire (the SDK's ``None``)."""
+    return None if raw.strip().lower() in ("none", "0") else float(raw)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     env = os.environ.get
     p = argparse.ArgumentParser(prog="python -m server", description=__doc__)
@@ -69,9 +76,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         FLAG_SESSION_IDLE_TIMEOUT,
-        type=float,
-        default=_env_float(ENV_SESSION_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT),
-        help=f"seconds (${ENV_SESSION_IDLE_TIMEOUT})",
+        type=_idle_timeout,
+        default=_idle_timeout(env(ENV_SESSION_IDLE_TIMEOUT) or str(DEFAULT_IDLE_TIMEOUT)),
+        help=f"seconds, or 'none': sessions never expire (${ENV_SESSION_IDLE_TIMEOUT})",
+    )
+    p.add_argument(
+        FLAG_MAX_SESSIONS,
+        type=int,
+        default=int(env(ENV_MAX_SESSIONS) or 0) or None,
+        help=f"the SDK's session cap per task, default 10000 (${ENV_MAX_SESSIONS})",
     )
     p.add_argument(
         "--otlp-endpoint",
@@ -106,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.getLogger("mcp").setLevel(args.sdk_log_level)
 
     app = instrument(
-        build_app(mcp, args.session_idle_timeout, args.max_body_bytes),
+        build_app(mcp, args.session_idle_timeout, args.max_body_bytes, args.max_sessions),
         service=args.service,
         identity=identity,
         session_manager=mcp.session_manager,

@@ -13,6 +13,7 @@ from sessionwatch.detectors.ledger_items import (
     key_item,
     lost_key,
     lost_prefix,
+    session_key,
 )
 from tests.detectors.builders import SERVICE, T0, fp
 from tests.detectors.conftest import LedgerEnv
@@ -119,6 +120,22 @@ def test_session_spans_per_task(ledger_env: LedgerEnv) -> None:
     )
     spans = {s.fingerprint: s for s in ledger_env.ledger.task_sessions("t1")}
     assert spans[a].closed_at == T0 + 5 and spans[b].closed_at is None
+
+
+def test_session_record_keeps_the_client_that_opened_it(ledger_env: LedgerEnv) -> None:
+    """Who held the session: what a move to stateless would affect (one optional field)."""
+    a, b = fp("a"), fp("b")
+    ledger_env.ledger.record_sessions(
+        [SessionCreated(a, "t1", T0, "editor-agent"), SessionCreated(b, "t1", T0)], []
+    )
+    items = {}
+    for session in (a, b):
+        pk, sk = session_key(session)
+        key = {"pk": {"S": pk}, "sk": {"S": sk}}
+        items[session] = ledger_env.client.get_item(TableName=ledger_env.table, Key=key)["Item"]
+    assert items[a]["client_name"] == {"S": "editor-agent"}
+    assert "client_name" not in items[b]
+    assert items[b]["task_id"] == {"S": "t1"}
 
 
 def test_a_batch_of_not_founds_costs_two_read_waves(ledger_env: LedgerEnv) -> None:
