@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--profile", default=None, help="AWS named profile")
     audit.add_argument("--json", action="store_true", help="machine-readable output")
     audit.add_argument(
+        "--server-service-name",
+        default="mcp-server",
+        help="the MCP server's service.name (SESSIONWATCH_SERVICE), whose metrics say which "
+        "clients still hold sessions; 'none' skips that section (default: mcp-server)",
+    )
+    audit.add_argument(
         "--fail-on",
         choices=_FAIL_ON,
         default="high",
@@ -126,7 +132,8 @@ def _run_audit(args: argparse.Namespace) -> int:
 
     try:
         session = boto3.Session(region_name=args.region, profile_name=args.profile)
-        report = audit(session, args.cluster, args.service)
+        server = None if args.server_service_name.lower() == "none" else args.server_service_name
+        report = audit(session, args.cluster, args.service, server)
     except AuditError as exc:
         if args.json:
             import json
