@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
-from sessionwatch.contract import Cause
+from sessionwatch.contract import CLIENT_UNKNOWN, Cause
 from sessionwatch.detectors.core import Verdict
 from sessionwatch.detectors.facts import (
     DeploymentObserved,
@@ -639,17 +640,31 @@ class Ledger:
         a premature attribution later corrected), so a report counts each session once.
         One Query of the deployment's losses, then one read wave of their locks.
         """
+        return sorted(self.deployment_lost_sessions(service, deployment_id).values())
+
+    def deployment_lost_sessions(self, service: str, deployment_id: str) -> dict[str, float]:
+        """Fingerprint -> earliest 404 time of each session ``deployment_losses`` counts."""
         items = self.query(deployment_pk(service, deployment_id), LOST_PREFIX)
         times = {str(i["sk"]["S"]).removeprefix(LOST_PREFIX): get_n(i, "at") for i in items}
         locks = self.get_many(lost_key(fp, Cause.DEPLOYMENT) for fp in times)
-        mine = [
-            t
+        return {
+            fp: t
             for fp, t in times.items()
             if t is not None
             and get_s(locks.get(lost_key(fp, Cause.DEPLOYMENT), {}), "deployment_id")
             in (None, deployment_id)
-        ]
-        return sorted(mine)
+        }
+
+    def session_clients(self, fingerprints: Iterable[str]) -> dict[str, int]:
+        """How many of these sessions each client held (``clientInfo.name`` of its
+        ``session_created``; ``unknown`` where none was logged): for a deployment's losses, the
+        clients a sessionless server would have spared. One read wave of the session records."""
+        lost = list(fingerprints)
+        created = self.get_many(session_key(fp) for fp in lost)
+        names = Counter(
+            get_s(created.get(session_key(fp), {}), "client_name") or CLIENT_UNKNOWN for fp in lost
+        )
+        return dict(sorted(names.items()))
 
     def previous_deployment(self, service: str, deployment_id: str, at: float) -> str | None:
         """The service's newest deployment that began before ``deployment_id`` (at ``at``)."""

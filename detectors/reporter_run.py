@@ -236,7 +236,8 @@ def build_report(
         has_sessions = has_sessions or bool(spans)
         assert t.stop_began is not None
         at_risk += open_at(spans, t.stop_began)
-    losses = ledger.deployment_losses(window.service, window.deployment_id)
+    lost = ledger.deployment_lost_sessions(window.service, window.deployment_id)
+    losses = sorted(lost.values())
     first = losses[0] if losses else None
     return DeploymentReport(
         service=window.service,
@@ -258,6 +259,7 @@ def build_report(
         production_shift_at=window.stage_at("PRODUCTION_TRAFFIC_SHIFT"),
         bake_time_s=bake_time_s(window),
         losses_per_step=losses_per_step(window, losses),
+        clients_lost=ledger.session_clients(lost) if lost else None,
     )
 
 
