@@ -47,11 +47,14 @@ def _quote(value: str) -> str:
     return '"' + value.replace('"', '\\"') + '"'
 
 
-def _search(inputs: DashboardInputs, metric: str, dims: tuple[str, ...], stat: str) -> str:
+def _search(
+    inputs: DashboardInputs, metric: str, dims: tuple[str, ...], stat: str, **where: str
+) -> str:
     """A SEARCH expression over the server's per-task or per-version series of one service.
 
     Task ids and protocol versions are not known when the dashboard is built, so the series are
-    discovered at view time; the schema pins the exact dimension set awsemf writes.
+    discovered at view time; the schema pins the exact dimension set awsemf writes. ``where``
+    narrows it to dimension values (e.g. one protocol era).
     """
     schema = ",".join(_quote(part) for part in (inputs.server_metrics_namespace, *dims))
     # Several services: one SEARCH with OR'd terms (SearchTerm accepts Boolean operators and
@@ -59,6 +62,9 @@ def _search(inputs: DashboardInputs, metric: str, dims: tuple[str, ...], stat: s
     names = server_service_names(inputs)
     terms = [f"{_quote(contract.RESOURCE_SERVICE_NAME)}={_quote(name)}" for name in names]
     service = terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"
+    service = " ".join(
+        [service, *(f"{_quote(key)}={_quote(value)}" for key, value in where.items())]
+    )
     query = f"{{{schema}}} MetricName={_quote(metric)} {service}"
     return f"SEARCH('{query}', '{stat}', {PERIOD_SECONDS})"
 
@@ -176,6 +182,68 @@ def requests_by_protocol_version(inputs: DashboardInputs) -> Widget:
     )
 
 
+_ERA_DIMS = (contract.RESOURCE_SERVICE_NAME, contract.ATTR_MCP_PROTOCOL_ERA)
+
+
+def share_holding_sessions(inputs: DashboardInputs) -> Widget:
+    """The share of requests served in the handshake era: the traffic going stateless affects."""
+    held = _search(
+        inputs,
+        contract.METRIC_REQUESTS,
+        _ERA_DIMS,
+        "Sum",
+        **{contract.ATTR_MCP_PROTOCOL_ERA: contract.ERA_HANDSHAKE},
+    )
+    every = _search(inputs, contract.METRIC_REQUESTS, _ERA_DIMS, "Sum")
+    metrics: list[list[Any]] = [
+        [{"expression": held, "id": "held", "visible": False}],
+        [{"expression": every, "id": "every", "visible": False}],
+        [{"expression": "100 * SUM(held) / SUM(every)", "id": "share", "label": "% of requests"}],
+    ]
+    return _metric_widget(
+        inputs,
+        "Requests that still hold sessions (handshake era), %",
+        metrics,
+        "Sum",
+        yAxis={"left": {"min": 0, "max": 100}},
+    )
+
+
+def requests_by_client(inputs: DashboardInputs) -> Widget:
+    """Who still holds sessions: requests per client name (clientInfo) and era."""
+    return _per_service_search(
+        inputs,
+        "Requests, by client and protocol era (handshake = holds a session)",
+        contract.METRIC_REQUESTS,
+        (*_ERA_DIMS, contract.ATTR_MCP_CLIENT_NAME),
+        "Sum",
+    )
+
+
+def session_cap(inputs: DashboardInputs, threshold: float = 0.8) -> Widget:
+    """Each task's open share of the SDK cap, and the clients refused once it is reached."""
+    task_dims = (contract.RESOURCE_SERVICE_NAME, contract.ATTR_ECS_TASK_ID)
+    used = _search(inputs, contract.METRIC_SESSION_UTILIZATION, task_dims, "Maximum")
+    refused = _search(inputs, contract.METRIC_SESSION_REFUSED, task_dims, "Sum")
+    metrics: list[list[Any]] = [
+        [{"expression": used, "id": "used"}],
+        [{"expression": refused, "id": "refused", "yAxis": "right"}],
+    ]
+    return _metric_widget(
+        inputs,
+        "Session cap used, by task (left, 1 = full); sessions refused (right)",
+        metrics,
+        "Maximum",
+        yAxis={"left": {"min": 0, "max": 1}},
+        annotations={
+            "horizontal": [
+                {"label": "alarm", "value": threshold},
+                {"label": "new clients refused", "value": 1, "color": "#d62728"},
+            ]
+        },
+    )
+
+
 def sessions_at_risk(inputs: DashboardInputs) -> Widget:
     metrics = [
         _sessionwatch_metric(contract.METRIC_SESSIONS_AT_RISK, service, service)
@@ -271,6 +339,10 @@ def dashboard_body(inputs: DashboardInputs) -> dict[str, Any]:
                 active_sessions_by_task(inputs),
                 requests_by_protocol_version(inputs),
             ],
+        ),
+        (
+            6,
+            [share_holding_sessions(inputs), requests_by_client(inputs), session_cap(inputs)],
         ),
         (6, [sessions_at_risk(inputs), deployments_in_progress(inputs), alarm_status(inputs)]),
         (8, [latest_lost_sessions(inputs)]),

@@ -152,6 +152,13 @@ def next_steps_from(advice: str) -> list[str]:
     return [item[:1].upper() + item[1:] for item in items if item]
 
 
+def client_list(clients: Mapping[str, Any]) -> str:
+    """Client names (client-supplied ``clientInfo``) as inert chat text: each in code spans, with
+    the characters that could end one or open a mention (`` ` ``, ``<``, ``>``) removed."""
+    inert = {ord(ch): None for ch in "`<>"}
+    return ", ".join(f"`{str(name).translate(inert)}` {n}" for name, n in clients.items())
+
+
 def report_notification(report: Mapping[str, Any]) -> dict[str, Any]:
     """The per-deployment report (`DeploymentReport.to_json()`) as a custom notification."""
     service = str(report["service"])
@@ -173,6 +180,14 @@ def report_notification(report: Mapping[str, Any]) -> dict[str, Any]:
         *(
             [f"Losses per traffic step: {report['losses_per_step']}."]
             if report.get("losses_per_step")
+            else []
+        ),
+        *(
+            [
+                "Clients that held the lost sessions (a sessionless 2026-07-28 server would "
+                f"spare them): {client_list(report['clients_lost'])}."
+            ]
+            if report.get("clients_lost")
             else []
         ),
         f"Deregistration delay: {_seconds(report.get('deregistration_delay_s'))}; "

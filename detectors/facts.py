@@ -158,6 +158,7 @@ class SessionOrigin:
 
     task_id: str
     created_at: float
+    client_name: str | None = None  # clientInfo.name from session_created, when logged
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,7 @@ class SessionCreated:
     fingerprint: str
     task_id: str
     at: float
+    client_name: str | None = None  # clientInfo.name (sanitized by the server, bounded here)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,8 @@ class ServerLine(_Lenient):
 
 class SessionCreatedLine(ServerLine):
     session: str = Field(pattern=FINGERPRINT_PATTERN)
+    # clientInfo.name as the server sanitized it; anything else is dropped, never the line.
+    client_name: object = None
 
 
 class SessionClosedLine(ServerLine):
@@ -98,10 +100,18 @@ class ShutdownStartedLine(ServerLine):
     active_sessions: int | None = None
 
 
+class SessionRefusedLine(ServerLine):
+    """A new session refused at the SDK's cap: it passes the filter (``session_*``) and is
+    accepted, but no verdict needs it (its alarm is on the server's metrics)."""
+
+    http_status: int | None = None
+
+
 LINE_MODELS: dict[str, type[ServerLine]] = {
     contract.EVENT_SESSION_CREATED: SessionCreatedLine,
     contract.EVENT_SESSION_CLOSED: SessionClosedLine,
     contract.EVENT_SESSION_NOT_FOUND: SessionNotFoundLine,
     contract.EVENT_TASK_STARTED: TaskStartedLine,
     contract.EVENT_SHUTDOWN_STARTED: ShutdownStartedLine,
+    contract.EVENT_SESSION_REFUSED: SessionRefusedLine,
 }

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import ValidationError
 
+from sessionwatch import contract
 from sessionwatch.detectors.config import Config, cluster_short_name
 from sessionwatch.detectors.facts import (
     BadInput,
@@ -253,11 +254,16 @@ def parse_line(message: object, ctx: dict[str, str]) -> LineResult:
         return BadInput("missing or mistyped fields", ctx | {"event": name, "errors": _short(exc)})
     at = epoch(line.timestamp)
     if isinstance(line, SessionCreatedLine):
-        return SessionCreated(line.session, line.task_id, at)
+        client = line.client_name if isinstance(line.client_name, str) else None
+        return SessionCreated(
+            line.session, line.task_id, at, client[: contract.MAX_CLIENT_TEXT] if client else None
+        )
     if isinstance(line, SessionClosedLine):
         return SessionClosed(line.session, line.task_id, at, line.reason)
     if isinstance(line, SessionNotFoundLine):
         return NotFound(line.session, line.task_id, at, line.service)
     if isinstance(line, TaskStartedLine):
         return TaskFacts(task_id=line.task_id, started_at=at)
-    return None  # shutdown_started: the ECS stop events carry what the verdicts need
+    # shutdown_started: the ECS stop events carry what the verdicts need; session_refused: no
+    # verdict needs it (its alarm reads the server's metrics).
+    return None

@@ -141,6 +141,8 @@ class DeploymentReport:
     production_shift_at: float | None = None
     bake_time_s: float | None = None
     losses_per_step: list[int] | None = None
+    # Lost sessions per client (clientInfo.name): who holds sessions, whom going stateless spares.
+    clients_lost: dict[str, int] | None = None
     followup: bool = False
     advice: str = ADVICE
 
@@ -177,6 +179,15 @@ class DeploymentReport:
             *(
                 [f"Losses per traffic step: {self.losses_per_step}"]
                 if self.losses_per_step is not None
+                else []
+            ),
+            *(
+                [
+                    "Clients whose sessions were lost (they negotiate a handshake-era protocol; "
+                    "served as 2026-07-28 they would hold none): "
+                    + ", ".join(f"{name}={n}" for name, n in self.clients_lost.items())
+                ]
+                if self.clients_lost
                 else []
             ),
             *(

@@ -17,6 +17,7 @@ follow-up report, at most one per deployment per ``FOLLOWUP_EVERY_S``.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from sessionwatch import contract
 from sessionwatch.contract import (
+    CLIENT_UNKNOWN,
     METRIC_DEPLOYMENT_LOSS_SPIKE,
     METRIC_DEPLOYMENTS_IN_PROGRESS,
     METRIC_SESSIONS_AT_RISK,
@@ -40,7 +42,7 @@ from sessionwatch.detectors.classify import Decision, classify, lost_points
 from sessionwatch.detectors.config import Config
 from sessionwatch.detectors.emit import MetricPoint, service_point
 from sessionwatch.detectors.facts import CLOCK_SKEW_S, DeploymentWindow, SessionSpan, TaskFacts
-from sessionwatch.detectors.ledger import DeploymentRecord, LedgerStore
+from sessionwatch.detectors.ledger import DeploymentRecord, LedgerStore, ReadWave
 from sessionwatch.detectors.report_document import (
     DeploymentReport,
     bake_time_s,
@@ -53,7 +55,7 @@ from sessionwatch.detectors.report_document import (
     verdict_basis,
 )
 from sessionwatch.detectors.report_state import end_mark
-from sessionwatch.detectors.rules import owned_losses
+from sessionwatch.detectors.rules import owned_entries
 from sessionwatch.detectors.spike import SeriesSpike
 
 if TYPE_CHECKING:
@@ -214,6 +216,17 @@ def _run_service(
         out.points.append(service_point(METRIC_DEPLOYMENT_LOSS_SPIKE, service, spiked))
 
 
+def clients_of(ledger: LedgerStore, fingerprints: list[str]) -> dict[str, int]:
+    """How many of these sessions each client held (``clientInfo.name`` of its
+    ``session_created``; ``unknown`` where none was logged): for a deployment's losses, the
+    clients a sessionless server would have spared. One read wave of the session records."""
+    origins = ledger.read(ReadWave(sessions=tuple(fingerprints))).origins
+    names = Counter(
+        (o.client_name if (o := origins.get(fp)) else None) or CLIENT_UNKNOWN for fp in fingerprints
+    )
+    return dict(sorted(names.items()))
+
+
 def build_report(
     cfg: Config,
     ledger: LedgerStore,
@@ -237,9 +250,10 @@ def build_report(
         has_sessions = has_sessions or bool(spans)
         assert t.stop_began is not None
         at_risk += open_at(spans, t.stop_began)
-    losses = owned_losses(
+    owned = owned_entries(
         ledger.deployment_losses(window.service, window.deployment_id), window.deployment_id
     )
+    losses = sorted(x.at for x in owned)
     first = losses[0] if losses else None
     return DeploymentReport(
         service=window.service,
@@ -261,6 +275,7 @@ def build_report(
         production_shift_at=window.stage_at("PRODUCTION_TRAFFIC_SHIFT"),
         bake_time_s=bake_time_s(window),
         losses_per_step=losses_per_step(window, losses),
+        clients_lost=clients_of(ledger, [x.fingerprint for x in owned]) if owned else None,
     )
 
 

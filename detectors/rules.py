@@ -59,10 +59,15 @@ def followups_after(verdict: Verdict, claim: LockClaim) -> list[str]:
     return out
 
 
+def owned_entries(losses: Iterable[DeploymentLoss], deployment_id: str) -> list[DeploymentLoss]:
+    """The loss entries a deployment's report counts: an entry whose lock names another
+    deployment is that one's (a corrected attribution)."""
+    return [x for x in losses if x.owner in (None, deployment_id)]
+
+
 def owned_losses(losses: Iterable[DeploymentLoss], deployment_id: str) -> list[float]:
-    """The earliest 404 times of the sessions a deployment's report counts, sorted: a loss
-    entry whose lock names another deployment is that one's (a corrected attribution)."""
-    return sorted(x.at for x in losses if x.owner in (None, deployment_id))
+    """The earliest 404 times of the sessions a deployment's report counts, sorted."""
+    return sorted(x.at for x in owned_entries(losses, deployment_id))
 
 
 def previous_deployment(

@@ -20,6 +20,9 @@ DIMENSION_SETS: Final[tuple[tuple[str, ...], ...]] = (
     (contract.RESOURCE_SERVICE_NAME, contract.ATTR_ECS_TASK_ID),
     (contract.RESOURCE_SERVICE_NAME, contract.ATTR_MCP_PROTOCOL_VERSION),
     (contract.RESOURCE_SERVICE_NAME, contract.ATTR_MCP_METHOD_NAME, contract.ATTR_ERROR_TYPE),
+    # Who still holds sessions: requests by era, and by era and (bounded) client name.
+    (contract.RESOURCE_SERVICE_NAME, contract.ATTR_MCP_PROTOCOL_ERA),
+    (contract.RESOURCE_SERVICE_NAME, contract.ATTR_MCP_PROTOCOL_ERA, contract.ATTR_MCP_CLIENT_NAME),
 )
 
 COLLECTOR_IMAGE: Final = "public.ecr.aws/aws-observability/aws-otel-collector:v0.49.0"

@@ -31,6 +31,9 @@ class Thresholds:
     deployment_loss: int = 1
     stickiness_loss: int = 1
     loss_spike: int = 1
+    # A task's open sessions as a share of its SDK cap (max_sessions): at 1.0 new clients are
+    # refused (HTTP 503), so the alarm warns while there is still room.
+    session_capacity: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ def _alarm(
     name: str,
     description: str,
     metric: cloudwatch.IMetric,
-    threshold: int,
+    threshold: float,
     topic: sns.ITopic,
     comparison: cloudwatch.ComparisonOperator = (
         cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
@@ -160,6 +163,44 @@ def service_alarms(
         value=alarms.deployment_loss.alarm_name,
     )
     return alarms
+
+
+def session_capacity_alarm(
+    scope: Construct,
+    id: str,
+    *,
+    name: str,
+    server_service: str,
+    threshold: float,
+    topic: sns.ITopic,
+) -> cloudwatch.Alarm:
+    """A task's open sessions near the SDK's cap, from the server's own gauge.
+
+    ``mcp.server.session.utilization`` is each task's open sessions over its ``max_sessions``
+    (exported only where the SDK exposes the cap); over the ``service.name`` dimension set the
+    ``Maximum`` is the fullest task's share, so one plain metric alarm covers every task without
+    metric math. Missing data (no cap known, or no traffic) is not breaching.
+    """
+    return _alarm(
+        scope,
+        id,
+        name=name,
+        description=(
+            f"An MCP server task of {server_service} holds {threshold:.0%} or more of its session "
+            "cap (max_sessions): at the cap the SDK refuses every new client with HTTP 503 "
+            "'Too many open sessions'. Sessions that never expire (session_idle_timeout=None) "
+            "only grow; see the session_refused log lines and the dashboard's cap widget."
+        ),
+        metric=cloudwatch.Metric(
+            namespace=contract.SERVER_METRICS_NAMESPACE,
+            metric_name=contract.METRIC_SESSION_UTILIZATION,
+            dimensions_map={contract.RESOURCE_SERVICE_NAME: server_service},
+            statistic="Maximum",
+            period=PERIOD,
+        ),
+        threshold=threshold,
+        topic=topic,
+    )
 
 
 def detector_errors_alarm(

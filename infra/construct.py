@@ -45,6 +45,7 @@ from sessionwatch.infra.alarms import (
     detector_errors_alarm,
     queue_depth_alarm,
     service_alarms,
+    session_capacity_alarm,
 )
 from sessionwatch.infra.event_pattern import ecs_event_pattern
 from sessionwatch.infra.props_check import NO_SUBSCRIBER_WARNING, check_props, has_subscriber
@@ -136,7 +137,8 @@ class SessionWatchProps:
 
     thresholds: Thresholds = field(default_factory=Thresholds)
     """Alarm thresholds per period. Default: 1 lost session (deployment), 1 lost session
-    (stickiness), 1 spike flag: any loss alarms."""
+    (stickiness), 1 spike flag: any loss alarms; a task at 80% of its session cap (only with
+    `server_service_name`, whose metrics it reads)."""
 
     grace_period: Duration = field(default_factory=lambda: Duration.seconds(120))
     """How long the detectors wait for late or out-of-order facts, and how long after a
@@ -311,6 +313,19 @@ class SessionWatch(Construct):
             )
             for service in props.service_names
         }
+        # Needs the server's service.name: its metrics are keyed by it, not by the ECS service.
+        self.capacity_alarm = (
+            session_capacity_alarm(
+                Construct(self, "Alarms-SessionCapacity"),
+                "SessionCapacity",
+                name=f"{stack.stack_name}-SessionWatch-{props.server_service_name}-session-cap",
+                server_service=props.server_service_name,
+                threshold=props.thresholds.session_capacity,
+                topic=self.topic,
+            )
+            if props.server_service_name
+            else None
+        )
         self.detector_alarms = {
             name: detector_errors_alarm(
                 Construct(self, f"Alarms-{name}"),
@@ -386,6 +401,7 @@ class SessionWatch(Construct):
                 *(alarm.alarm_arn for alarms in self.alarms.values() for alarm in alarms.all()),
                 *(alarm.alarm_arn for alarm in self.detector_alarms.values()),
                 *(alarm.alarm_arn for alarm in self.queue_alarms.values()),
+                *((self.capacity_alarm.alarm_arn,) if self.capacity_alarm else ()),
             ),
             # Both decide verdicts: session events as they arrive, the reporter for pending ones.
             verdict_log_groups=(

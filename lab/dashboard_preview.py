@@ -84,17 +84,42 @@ def _search_series(expression: str, data: DashboardData, period: float, stat: st
     if metric is None or schema is None:
         return {}
     namespace, *schema_dims = re.findall(r'"((?:[^"\\]|\\.)*)"', schema.group(1))
+    # The terms after the schema: "dimension"="value" filters (service.name, an era, ...).
+    where = dict(re.findall(r'"([^"]+)"="([^"]+)"', expression[schema.end() :]))
+    open_dims = [d for d in schema_dims if d not in where]
     series: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for p in data.server_points:
         # SEARCH's schema pins the exact dimension set, as CloudWatch matches it
         same_dims = {k for k, _ in p.dimensions} == set(schema_dims)
         if p.namespace == namespace and p.metric_name == metric.group(1) and same_dims:
             dims = dict(p.dimensions)
-            label = next(
-                (v[:8] for k, v in dims.items() if "task" in k), dims.get("mcp.protocol.version")
-            )
-            series[str(label or p.metric_name)].append((p.timestamp, p.value))
+            if any(dims.get(k) != v for k, v in where.items()):
+                continue
+            # One series per value of the dimensions the SEARCH leaves open (task ids short).
+            label = "/".join(dims[d][:8] if "task" in d else dims[d] for d in open_dims)
+            series[label or p.metric_name].append((p.timestamp, p.value))
     return {k: _bucket(v, period, stat) for k, v in series.items()}
+
+
+# The one metric-math form the dashboard uses (the share of requests holding sessions).
+_RATIO = re.compile(r"^(\d+(?:\.\d+)?) \* SUM\((\w+)\) / SUM\((\w+)\)$")
+
+
+def _ratio_series(expression: str, by_id: dict[str, Series]) -> list[tuple[float, float]] | None:
+    """``K * SUM(a) / SUM(b)`` per period over the rows ``a`` and ``b`` (None: another form)."""
+    found = _RATIO.match(expression)
+    if found is None:
+        return None
+    totals: list[dict[float, float]] = []
+    for ident in (found[2], found[3]):
+        summed: dict[float, float] = defaultdict(float)
+        for points in by_id.get(ident, {}).values():
+            for t, v in points:
+                summed[t] += v
+        totals.append(summed)
+    top, bottom = totals
+    scale = float(found[1])
+    return [(t, scale * top.get(t, 0.0) / b) for t, b in sorted(bottom.items()) if b]
 
 
 def _alb_series(row: list[Any], r: Any, period: float) -> Series:
@@ -130,17 +155,25 @@ def widget_series(widget: dict[str, Any], r: Any, data: DashboardData) -> Series
     period = float(props.get("period", 60)) / data.time_scale
     stat = str(props.get("stat", "Sum"))
     series: Series = {}
-    for row in props.get("metrics", []):
+    rows = props.get("metrics", [])
+    by_id: dict[str, Series] = {}
+    shown = [r for r in rows if not (isinstance(r[0], dict) and r[0].get("visible") is False)]
+    for row in rows:
         if isinstance(row[0], dict) and "expression" in row[0]:
-            search_stat = re.search(r"', '(\w+)'", row[0]["expression"])
-            series.update(
-                _search_series(
-                    row[0]["expression"],
-                    data,
-                    period,
-                    search_stat.group(1) if search_stat else stat,
+            expression, ident = row[0]["expression"], str(row[0].get("id", ""))
+            ratio = _ratio_series(expression, by_id)
+            if ratio is not None:
+                found: Series = {str(row[0].get("label", ident)): ratio} if ratio else {}
+            else:
+                search_stat = re.search(r"', '(\w+)'", expression)
+                found = _search_series(
+                    expression, data, period, search_stat.group(1) if search_stat else stat
                 )
-            )
+                if len(shown) > 1:  # several expressions in one widget: say which is which
+                    found = {f"{ident} {label}": points for label, points in found.items()}
+            by_id[ident] = found
+            if row in shown:
+                series.update(found)
         elif row[0] == NAMESPACE:
             series.update(_sessionwatch_series(list(row), data, period, stat))
         elif row[0] == ALB_NAMESPACE:

@@ -14,7 +14,7 @@ from typing import Any
 from lab.alarm_replay import Evaluation
 from lab.dashboard_preview import DashboardData, render_dashboard
 from lab.ecs_play import Played
-from lab.scenarios import ALARM_ERRORS_PREFIX, Outcome, Scenario
+from lab.scenarios import ALARM_ERRORS_PREFIX, ALARM_SESSION_CAP, Outcome, Scenario
 from lab.truth import is_loss
 from world.ecs import DETAIL_DEPLOYMENT, DETAIL_TASK
 
@@ -85,7 +85,19 @@ def side_by_side(r: RunResult) -> list[tuple[str, str]]:
         alarm_text += f", detector errors {'ALARM' if errors else 'OK'}"
     lost = len(r.outcome.lost_sessions)
     unattributed = sum(1 for fp in r.outcome.lost_sessions if fp not in r.verdicts)
+    refusals = []
+    if r.scenario.max_sessions is not None or r.outcome.refused_answers:
+        cap = "ALARM" if ALARM_SESSION_CAP in fired else "OK"
+        refusals.append(
+            (
+                f"client view: {r.outcome.refused_answers} initialize answers 503 'Too many "
+                "open sessions'",
+                f"sessions refused: {r.outcome.refusals_logged} session_refused logged; "
+                f"session cap alarm {cap}",
+            )
+        )
     return [
+        *refusals,
         (
             f"targets healthy: {running_up} UP"
             + (f", DOWN: {', '.join(unhealthy)}" if unhealthy else ""),
@@ -363,6 +375,8 @@ def summary(r: RunResult) -> dict[str, Any]:
         "truth_by_deployment": r.truth_by_deployment,
         "report_lost_by": r.outcome.report_lost_by,
         "rolled_back_by": r.played.rolled_back_by,
+        "refused_answers": r.outcome.refused_answers,
+        "refusals_logged": r.outcome.refusals_logged,
         "open_at_start": sum(r.played.open_at_start.values()),
         "deployment_events": [
             [e["detail"].get("deploymentId"), e["detail"].get("eventName")]

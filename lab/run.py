@@ -43,6 +43,7 @@ from lab.pipeline import Pipeline
 from lab.scenarios import (
     ALARM_DEPLOYMENT,
     ALARM_ERRORS_PREFIX,
+    ALARM_SESSION_CAP,
     ALARM_SPIKE,
     ALARM_STICKINESS,
     Outcome,
@@ -57,10 +58,15 @@ from lab.truth import (
     losses_by_deployment,
     open_sessions_by_task,
     origins,
+    refusals_logged,
+    refused_answers,
 )
 from sessionwatch.contract import (
     DIMENSION_CAUSE,
+    ENV_MAX_SESSIONS,
+    ENV_SESSION_IDLE_TIMEOUT,
     METRIC_DEPLOYMENT_LOSS_SPIKE,
+    METRIC_SESSION_UTILIZATION,
     METRIC_SESSIONS_LOST,
     Cause,
 )
@@ -145,6 +151,8 @@ def alarm_key(alarm: AlarmDefinition) -> str | None:
             return ALARM_STICKINESS
     if alarm.metric_name == METRIC_DEPLOYMENT_LOSS_SPIKE:
         return ALARM_SPIKE
+    if alarm.metric_name == METRIC_SESSION_UTILIZATION:
+        return ALARM_SESSION_CAP
     if alarm.namespace == LAMBDA_NAMESPACE and alarm.metric_name == "Errors":
         return ALARM_ERRORS_PREFIX + dims.get("FunctionName", alarm.logical_id)
     return None
@@ -302,6 +310,7 @@ async def run(options: RunOptions) -> int:
                 "SESSIONWATCH_DRAIN_SECONDS": str(options.drain_seconds),
                 "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
                 "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+                **_cap_env(scenario),
             },
         )
         first_deployment = new_deployment_id()
@@ -368,8 +377,11 @@ async def run(options: RunOptions) -> int:
             account, pipeline, lost, scenario, scale, frozenset(played.deployments.values())
         )
         end = time.time()
+        # The cap alarm reads the server's own metrics (awsemf's datapoints), the rest the
+        # detectors'; each alarm matches only its own namespace and metric.
+        points = [*account.detector_points, *pipeline.server_datapoints]
         timelines = {
-            key: replay(alarm, account.detector_points, start, end, period_scale=scale)
+            key: replay(alarm, points, start, end, period_scale=scale)
             for alarm in alarms
             if (key := alarm_key(alarm)) is not None
         }
@@ -407,6 +419,8 @@ async def run(options: RunOptions) -> int:
                 str(f.get("deployment_id")): int(f.get("sessions_lost") or 0) for f in facts
             },
             rolled_back_by=played.rolled_back_by,
+            refused_answers=refused_answers(calls),
+            refusals_logged=refusals_logged(t.process.records for t in cluster.tasks),
         )
         problems = check(scenario, outcome)
         states = lb.states()
@@ -502,6 +516,16 @@ async def _settle(
     return verdicts, reports
 
 
+def _cap_env(scenario: Scenario) -> dict[str, str]:
+    """The server settings of a scenario that fills the SDK's session cap."""
+    env = {}
+    if scenario.max_sessions is not None:
+        env[ENV_MAX_SESSIONS] = str(scenario.max_sessions)
+    if scenario.sessions_never_expire:
+        env[ENV_SESSION_IDLE_TIMEOUT] = "none"
+    return env
+
+
 def _play(
     scenario: Scenario, options: RunOptions, stage: Stage, rec: Recorder, probes: Probes
 ) -> Played:
@@ -512,10 +536,13 @@ def _play(
     that starts before they hold sessions reproduces nothing.
     """
     deadline = time.time() + options.ready_timeout
-    while probes.answered() < probes.count and time.time() < deadline:
+    ready = probes.count
+    if scenario.max_sessions is not None:  # the clients past the cap are never answered
+        ready = min(ready, scenario.max_sessions * (scenario.tasks or options.tasks))
+    while probes.answered() < ready and time.time() < deadline:
         time.sleep(0.2)
-    if probes.answered() < probes.count:
-        rec.say(f"only {probes.answered()} of {probes.count} clients answered; acting anyway")
+    if probes.answered() < ready:
+        rec.say(f"only {probes.answered()} of {ready} clients answered; acting anyway")
     time.sleep(options.warmup)
     calls = [e for e in rec.events if e["kind"] == "call"]
     at_start = open_sessions_by_task(calls, time.time())

@@ -15,6 +15,7 @@ from sessionwatch.ops.client import ProbeMode
 ALARM_DEPLOYMENT = "deployment"
 ALARM_STICKINESS = "stickiness"
 ALARM_SPIKE = "spike"
+ALARM_SESSION_CAP = "session_cap"  # a task at 80% of its SDK session cap (server metrics)
 ALARM_ERRORS_PREFIX = "errors:"  # the detectors' own health alarms: never fire in any scenario
 DEMO_STICKINESS_S = 86_400.0  # the demo stack's lb_cookie stickiness duration (infra/demo.py)
 
@@ -36,6 +37,9 @@ class Expectation:
     report_expected: bool = False
     report_spike: bool | None = None
     rolled_back_by: str | None = None  # "alarm" / "circuit breaker": how the rollout ended
+    # True: clients must be refused at the SDK's cap and every refusal the clients saw must be
+    # a session_refused line; None: not checked.
+    refusals: bool | None = None
 
 
 # What the lab's "ECS" does in a scenario (``lab.ecs_play``); ``wait_loss``: nothing, until a
@@ -65,6 +69,8 @@ class Scenario:
     # "python": the reference server, instrumented in process. "typescript": a TypeScript SDK
     # server with the SessionWatch sidecar in front (lab.task_process.SidecarTask).
     server: str = "python"
+    max_sessions: int | None = None  # the server's SDK cap per task (None: the SDK's 10,000)
+    sessions_never_expire: bool = False  # session_idle_timeout=None on the server
     expect: Expectation = field(default_factory=lambda: Expectation(None))
 
     @property
@@ -246,6 +252,23 @@ SCENARIOS: dict[str, Scenario] = {
             expect=Expectation(Cause.INFRASTRUCTURE, alarms_silent=_QUIET),
         ),
         Scenario(
+            "session-cap",
+            "one task whose sessions never expire (session_idle_timeout=None) with an SDK cap "
+            "of 3 (max_sessions): 5 clients, the first 3 hold sessions, the other 2 get 503 "
+            "'Too many open sessions' at every try; no deployment",
+            sessions=5,
+            mode=ProbeMode.SESSION,
+            tasks=1,
+            max_sessions=3,
+            sessions_never_expire=True,
+            expect=Expectation(
+                None,
+                alarms_fire=frozenset({ALARM_SESSION_CAP}),
+                alarms_silent=_QUIET,
+                refusals=True,
+            ),
+        ),
+        Scenario(
             "cookieless-clients",
             "clients that never return the AWSALB cookie (like most MCP clients today), "
             "2 tasks, no deployment",
@@ -277,6 +300,8 @@ class Outcome:
     truth_by_deployment: dict[str, int] | None = None
     report_lost_by: dict[str, int] | None = None
     rolled_back_by: str | None = None
+    refused_answers: int = 0  # initialize answers the clients saw refused at the cap
+    refusals_logged: int = 0  # session_refused lines the servers wrote
 
 
 def check(scenario: Scenario, outcome: Outcome) -> list[str]:
@@ -306,6 +331,14 @@ def check(scenario: Scenario, outcome: Outcome) -> list[str]:
         problems.append(f"alarm {alarm} fired but should stay silent")
     for alarm in sorted(a for a in outcome.alarms_fired if a.startswith(ALARM_ERRORS_PREFIX)):
         problems.append(f"alarm {alarm} fired: a detector raised")
+    if expect.refusals:
+        if not outcome.refused_answers:
+            problems.append("no client was refused: the scenario did not reach the cap")
+        elif outcome.refusals_logged != outcome.refused_answers:
+            problems.append(
+                f"clients were refused {outcome.refused_answers} time(s), SessionWatch logged "
+                f"{outcome.refusals_logged} session_refused"
+            )
     if expect.rolled_back_by != outcome.rolled_back_by:
         problems.append(
             f"the rollout ended {outcome.rolled_back_by or 'without a rollback'}, expected "

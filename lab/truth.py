@@ -8,11 +8,13 @@ match. Pure functions over the run's call records (``CallRecord.to_dict``).
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sessionwatch.contract import EVENT_SESSION_CREATED
+from sessionwatch.contract import EVENT_SESSION_CREATED, EVENT_SESSION_REFUSED
+from sessionwatch.server.refusal import recognize_refusal
 
 
 def is_loss(call: Mapping[str, Any]) -> bool:
@@ -70,3 +72,24 @@ def open_sessions_by_task(calls: Iterable[Mapping[str, Any]], before: float) -> 
             if session not in last or t >= last[session][0]:
                 last[session] = (t, str(call["task_id"]) if ok else None)
     return Counter(task for _, task in last.values() if task)
+
+
+def refused_answers(calls: Iterable[Mapping[str, Any]]) -> int:
+    """Initialize answers that refused a new session at the SDK's cap, as the clients saw them
+    (the one recognizer, ``server.refusal``, over each record's status and JSON-RPC error)."""
+    count = 0
+    for call in calls:
+        if call.get("tool") != "initialize" or call.get("jsonrpc_code") is None:
+            continue
+        error = {"code": call["jsonrpc_code"], "message": call.get("jsonrpc_message") or ""}
+        body = json.dumps({"jsonrpc": "2.0", "id": None, "error": error})
+        if recognize_refusal(call.get("http_status"), body, sent_session=False) is not None:
+            count += 1
+    return count
+
+
+def refusals_logged(task_records: Iterable[Iterable[Mapping[str, Any]]]) -> int:
+    """``session_refused`` lines the servers wrote (their parsed JSON records)."""
+    return sum(
+        1 for records in task_records for r in records if r.get("event") == EVENT_SESSION_REFUSED
+    )

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
@@ -20,6 +21,12 @@ from sessionwatch.ops.aws_errors import explain
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
 
+from sessionwatch.ops.audit_clients import (
+    DEFAULT_LOOKBACK_S,
+    StatelessReadiness,
+    fetch_rows,
+    summarize,
+)
 from sessionwatch.ops.audit_model import (
     AlarmConfig,
     ServiceConfig,
@@ -109,6 +116,7 @@ class AuditReport:
     region: str | None
     window: SurvivalWindow
     findings: list[Finding]
+    stateless: StatelessReadiness | None = None  # who going stateless would affect
 
     def exit_code(self, fail_on: Severity | None) -> int:
         """``fail_on`` None never fails; otherwise fail on any finding at or above it."""
@@ -124,13 +132,36 @@ class AuditReport:
             "window": self.window.to_dict(),
             "risk": str(top) if top is not None else "none",
             "findings": [f.to_dict() for f in self.findings],
+            "stateless": self.stateless.to_dict() if self.stateless else None,
         }
 
 
-def audit(session: boto3.Session, cluster: str, service: str) -> AuditReport:
-    """Fetch and evaluate; raises :class:`AuditError` when the service cannot be read."""
+def stateless_readiness(
+    session: boto3.Session, server_service: str, lookback_s: int = DEFAULT_LOOKBACK_S
+) -> StatelessReadiness:
+    """The clients still holding sessions, from the server's metrics; a read failure becomes
+    the section's ``error`` (the audit's other findings stand without it)."""
+    try:
+        with _explain("cloudwatch:ListMetrics and cloudwatch:GetMetricStatistics", server_service):
+            rows = fetch_rows(
+                session.client("cloudwatch"), server_service, datetime.now(UTC), lookback_s
+            )
+    except AuditError as exc:
+        return StatelessReadiness(server_service, lookback_s, error=str(exc))
+    return StatelessReadiness(server_service, lookback_s, summarize(rows))
+
+
+def audit(
+    session: boto3.Session, cluster: str, service: str, server_service: str | None = None
+) -> AuditReport:
+    """Fetch and evaluate; raises :class:`AuditError` when the service cannot be read.
+
+    ``server_service``: the MCP server's OpenTelemetry ``service.name`` (``SESSIONWATCH_SERVICE``)
+    whose metrics say which clients still hold sessions; ``None`` skips that section.
+    """
     cfg = fetch_config(session, cluster, service)
-    return AuditReport(cfg, session.region_name, survival_window(cfg), findings(cfg))
+    stateless = None if server_service is None else stateless_readiness(session, server_service)
+    return AuditReport(cfg, session.region_name, survival_window(cfg), findings(cfg), stateless)
 
 
 def _seconds(value: float | None, unknown: str = "unknown") -> str:
@@ -176,6 +207,8 @@ def render_text(report: AuditReport, out: TextIO) -> None:
     for label, value in rows:
         out.write(f"  {label:<22}{value}\n")
     out.write("\n")
+    if report.stateless is not None:
+        out.write("\n".join(report.stateless.lines()) + "\n\n")
     if not report.findings:
         out.write("No findings.\n")
         return

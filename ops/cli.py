@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="machine-readable output, errors included (default: text)",
     )
     audit.add_argument(
+        "--server-service-name",
+        default="mcp-server",
+        help="the MCP server's service.name (SESSIONWATCH_SERVICE), whose metrics say which "
+        "clients still hold sessions; 'none' skips that section (default: mcp-server)",
+    )
+    audit.add_argument(
         "--fail-on",
         choices=_FAIL_ON,
         default="high",
@@ -236,7 +242,10 @@ def _run_audit(args: argparse.Namespace) -> int:
                 raise AuditError("usage", f"{flag} is empty: give the ECS {flag[2:]}'s name or ARN")
         with explain("sessionwatch audit", f"service {args.service}", AuditError):
             session = boto3.Session(region_name=args.region, profile_name=args.profile)
-            report = audit(session, args.cluster, args.service)
+            server = (
+                None if args.server_service_name.lower() == "none" else args.server_service_name
+            )
+            report = audit(session, args.cluster, args.service, server)
     except AuditError as exc:
         # Every error path keeps the promise of --json: one JSON object on stdout.
         if args.json:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
+from sessionwatch.contract import ENV_MAX_SESSIONS, FLAG_MAX_SESSIONS
 from sessionwatch.server.app import build_app, build_mcp_server
 from sessionwatch.server.identity import DEFAULT_TIMEOUT_S, resolve_identity
 from sessionwatch.server.instrumentation import instrument
@@ -23,6 +25,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--port", type=int, default=8000)
     add_task_options(p)
+    p.add_argument(
+        FLAG_MAX_SESSIONS,
+        type=int,
+        default=int(os.environ.get(ENV_MAX_SESSIONS) or 0) or None,
+        help=f"the SDK's session cap per task, default 10000 (${ENV_MAX_SESSIONS})",
+    )
     p.add_argument("--max-body-bytes", type=int, default=None, help="SDK request body limit")
     p.add_argument(
         "--sdk-log-level",
@@ -44,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.getLogger("mcp").setLevel(args.sdk_log_level)
 
     app = instrument(
-        build_app(mcp, args.session_idle_timeout, args.max_body_bytes),
+        build_app(mcp, args.session_idle_timeout, args.max_body_bytes, args.max_sessions),
         service=args.service,
         identity=identity,
         session_manager=mcp.session_manager,

@@ -89,16 +89,22 @@ def build_mcp_server(identity: TaskIdentity) -> MCPServer:
 
 
 def build_app(
-    mcp: MCPServer, session_idle_timeout: float | None, max_request_body_size: int | None = None
+    mcp: MCPServer,
+    session_idle_timeout: float | None,
+    max_request_body_size: int | None = None,
+    max_sessions: int | None = None,
 ) -> Starlette:
     """The stateful streamable-HTTP ASGI app.
 
     ``host="0.0.0.0"`` turns off the SDK's Host-header check, which would reject requests coming
-    through a load balancer (its Host is the ALB's name).
+    through a load balancer (its Host is the ALB's name). ``session_idle_timeout=None`` keeps
+    sessions until they are deleted; ``max_sessions`` None keeps the SDK's default cap (10,000).
     """
     kwargs: dict[str, Any] = {}
     if max_request_body_size is not None:
         kwargs["max_request_body_size"] = max_request_body_size
+    if max_sessions is not None:
+        kwargs["max_sessions"] = max_sessions
     return mcp.streamable_http_app(
         stateless_http=False,
         host="0.0.0.0",

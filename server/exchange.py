@@ -10,23 +10,92 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 
+from sessionwatch import contract
+
 PEEK_BYTES = 4096
+# Where a 2026-07-28 request says who sent it (mcp_types.CLIENT_INFO_META_KEY): in
+# ``params._meta``, since there is no initialize to carry ``clientInfo``.
+CLIENT_INFO_META_KEY = "io.modelcontextprotocol/clientInfo"
 
 _METHOD = re.compile(rb'"method"\s*:\s*"([^"\\]{1,128})"')
 _PROTOCOL = re.compile(rb'"protocolVersion"\s*:\s*"([^"\\]{1,64})"')
 _ERROR_CODE = re.compile(rb'"error"\s*:\s*\{[^{}]*?"code"\s*:\s*(-?\d{1,9})')
 _TOOL_ERROR = re.compile(rb'"isError"\s*:\s*true')
+# A clientInfo object cut off by the peek: its flat name/version strings, read without parsing.
+_CLIENT_INFO = re.compile(rb'"clientInfo"\s*:\s*\{([^{}]{0,1024})')
+_STRING_FIELD = {
+    key: re.compile(rb'"' + key.encode() + rb'"\s*:\s*"((?:[^"\\]|\\.){0,256})"')
+    for key in ("name", "version")
+}
 TOOL_ERROR = "tool_error"  # error.type of a tool result with isError (OTel MCP conventions)
 
 
 @dataclass(frozen=True)
 class RequestInfo:
-    """The JSON-RPC method of a POST body and, for ``initialize``, the requested version."""
+    """The JSON-RPC method of a POST body and, for ``initialize``, the requested version.
+
+    ``client_name`` / ``client_version``: what the client says it is (``clientInfo`` of an
+    initialize, or the clientInfo ``_meta`` of a 2026-07-28 request), already passed through
+    :func:`clean_client_text`: client-supplied, so bounded and free of control characters.
+    """
 
     method: str | None = None
     protocol_version: str | None = None
+    client_name: str | None = None
+    client_version: str | None = None
+
+
+def clean_client_text(value: object, limit: int = contract.MAX_CLIENT_TEXT) -> str | None:
+    """A client-supplied string made safe to log: control and format characters removed
+    (no forged log lines, no terminal escapes, no invisible look-alikes), surrounding space
+    stripped, at most ``limit`` characters; ``None`` for a non-string or nothing left."""
+    if not isinstance(value, str):
+        return None
+    kept = "".join(ch for ch in value[: limit * 4] if unicodedata.category(ch)[0] != "C")
+    kept = kept.strip()[:limit].strip()
+    return kept or None
+
+
+def protocol_era(header_version: str | None) -> str:
+    """The era a request is served in, decided as mcp 2.x decides it: a request whose
+    ``MCP-Protocol-Version`` header names a revision outside the handshake ones goes to the
+    sessionless 2026-07-28 path; every other request (no header: an initialize or a client older
+    than the header) to the handshake path, where sessions live."""
+    if header_version is not None and header_version not in contract.HANDSHAKE_PROTOCOL_VERSIONS:
+        return contract.ERA_MODERN
+    return contract.ERA_HANDSHAKE
+
+
+def _client_info(params: object, method: object) -> tuple[str | None, str | None]:
+    if not isinstance(params, dict):
+        return None, None
+    info = params.get("clientInfo") if method == "initialize" else None
+    if info is None:
+        meta = params.get("_meta")
+        info = meta.get(CLIENT_INFO_META_KEY) if isinstance(meta, dict) else None
+    if not isinstance(info, dict):
+        return None, None
+    return clean_client_text(info.get("name")), clean_client_text(info.get("version"))
+
+
+def _client_info_prefix(prefix: bytes) -> tuple[str | None, str | None]:
+    found = _CLIENT_INFO.search(prefix)
+    if found is None:
+        return None, None
+    values: list[str | None] = []
+    for key in ("name", "version"):
+        field = _STRING_FIELD[key].search(found[1])
+        raw = None
+        if field is not None:
+            try:
+                raw = json.loads(b'"' + field[1] + b'"')
+            except ValueError:
+                raw = None
+        values.append(clean_client_text(raw))
+    return values[0], values[1]
 
 
 def parse_request(prefix: bytes, complete: bool) -> RequestInfo:
@@ -48,14 +117,18 @@ def parse_request(prefix: bytes, complete: bool) -> RequestInfo:
         return RequestInfo(
             method if isinstance(method, str) else None,
             version if isinstance(version, str) and method == "initialize" else None,
+            *_client_info(params, method),
         )
     # A large body (a tool call with a big argument): the method is near the start in practice.
     found = _METHOD.search(prefix)
     method = found[1].decode("utf-8", "replace") if found else None
     version = None
-    if method == "initialize" and (pv := _PROTOCOL.search(prefix)):
-        version = pv[1].decode("utf-8", "replace")
-    return RequestInfo(method, version)
+    name = client_version = None
+    if method == "initialize":
+        if pv := _PROTOCOL.search(prefix):
+            version = pv[1].decode("utf-8", "replace")
+        name, client_version = _client_info_prefix(prefix)
+    return RequestInfo(method, version, name, client_version)
 
 
 def error_code(prefix: bytes) -> int | None:

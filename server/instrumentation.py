@@ -7,7 +7,10 @@
 - the session lifecycle as JSON log events and OpenTelemetry metrics (docs/architecture.md §3, §4):
   created (a response carries a new ``mcp-session-id``), closed (DELETE answered 2xx, idle expiry,
   shutdown) and not found (any SDK's lost-session answer, ``server.lost_session``: 404 with
-  JSON-RPC -32600 or -32001, 400 "No valid session ID provided", ...);
+  JSON-RPC -32600 or -32001, 400 "No valid session ID provided", ...), refused (a new session
+  turned away at the SDK's ``max_sessions``: ``server.refusal``), with the client's self-declared
+  name from ``clientInfo``; requests counted by protocol era and client, and the SDK's cap and its
+  open share as gauges;
 - shutdown accounting: :meth:`SessionWatchMiddleware.begin_shutdown` on SIGTERM logs the open
   sessions; at ASGI lifespan shutdown (or :meth:`SessionWatchMiddleware.close`) the sessions still
   open are logged as closed with reason ``shutdown`` and counted as dropped.
@@ -34,10 +37,12 @@ from sessionwatch.server import sdk_private
 from sessionwatch.server.exchange import (
     PEEK_BYTES,
     TOOL_ERROR,
+    RequestInfo,
     error_code,
     is_tool_error,
     negotiated_version,
     parse_request,
+    protocol_era,
 )
 from sessionwatch.server.fingerprint import SEEN_IDS, fingerprint
 from sessionwatch.server.identity import (
@@ -49,8 +54,9 @@ from sessionwatch.server.identity import (
 )
 from sessionwatch.server.logs import build_event_logger, scrub_process_output
 from sessionwatch.server.lost_session import LostSessionAnswer, recognize
+from sessionwatch.server.refusal import REFUSAL_STATUSES, RefusalAnswer, recognize_refusal
 from sessionwatch.server.sessions import OpenSession, SessionTracker
-from sessionwatch.server.telemetry import SCOPE, Instruments, build_meter_provider
+from sessionwatch.server.telemetry import SCOPE, ClientLabels, Instruments, build_meter_provider
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -109,8 +115,11 @@ class SessionWatchMiddleware:
         self.identity = identity
         self.logger = logger
         self.meter_provider = meter_provider
-        self.instruments = Instruments.create(meter_provider.get_meter(SCOPE))
+        self.instruments = Instruments.create(
+            meter_provider.get_meter(SCOPE), cap=self._cap_reading
+        )
         self.sessions = SessionTracker()
+        self.client_labels = ClientLabels()
         self.faults: dict[str, int] = {}
         self.log_requests = log_requests
         self.session_idle_timeout = session_idle_timeout
@@ -124,6 +133,7 @@ class SessionWatchMiddleware:
         self._reconciler: asyncio.Task[None] | None = None
         self._manager = session_manager
         self._manager_source = "argument" if session_manager is not None else None
+        self.max_sessions: int | None = None  # the SDK's cap, read from its session manager
         self._tracking_resolved = False
         if session_manager is not None:
             try:
@@ -132,6 +142,8 @@ class SessionWatchMiddleware:
                 self._manager = None
                 self._manager_source = None
                 self.fault("sdk_surface", exc)
+            else:
+                self.max_sessions = sdk_private.session_limit(session_manager)
 
     # -- failures of our own -------------------------------------------------------------------
 
@@ -248,12 +260,21 @@ class SessionWatchMiddleware:
         code = error_code(bytes(ex.resp_body)) if ex.resp_body else None
         version = header_version or (info.protocol_version if info else None)
 
+        client = info.client_name if info else None
         if request_session is not None:
-            self.sessions.touch(request_session, now)
+            held = self.sessions.touch(request_session, now)
+            client = held.client_name if held is not None else client
         new_session = ex.resp_session
         if new_session and new_session != request_session and status is not None and status < 400:
             negotiated = negotiated_version(bytes(ex.resp_body)) if ex.resp_body else None
-            self._created(new_session, now, negotiated or version)
+            self._created(new_session, now, negotiated or version, info)
+        refused = (
+            recognize_refusal(status, bytes(ex.resp_body), sent_session=False)
+            if request_session is None and status in REFUSAL_STATUSES
+            else None
+        )
+        if refused is not None:
+            self._refused(refused, info, version)
         lost = (
             recognize(status, bytes(ex.resp_body), sent_session=True)
             if request_session and status in (400, 404)
@@ -280,6 +301,14 @@ class SessionWatchMiddleware:
             elif info.method == "tools/call" and is_tool_error(bytes(ex.resp_body)):
                 attrs[contract.ATTR_ERROR_TYPE] = TOOL_ERROR
             self.instruments.operation_duration.record(time.perf_counter() - start, attrs)
+            self.instruments.requests.add(
+                1,
+                {
+                    **self._task_attrs,
+                    contract.ATTR_MCP_PROTOCOL_ERA: protocol_era(header_version),
+                    contract.ATTR_MCP_CLIENT_NAME: self.client_labels.label(client),
+                },
+            )
 
         if self.log_requests:
             known = request_session or new_session
@@ -297,8 +326,11 @@ class SessionWatchMiddleware:
 
     # -- session lifecycle -----------------------------------------------------------------------
 
-    def _created(self, session_id: str, now: float, protocol_version: str | None) -> None:
-        session = self.sessions.created(session_id, now, protocol_version)
+    def _created(
+        self, session_id: str, now: float, protocol_version: str | None, info: RequestInfo | None
+    ) -> None:
+        client_name = info.client_name if info else None
+        session = self.sessions.created(session_id, now, protocol_version, client_name)
         if session is None:
             return
         self.logger.info(
@@ -306,9 +338,53 @@ class SessionWatchMiddleware:
             event=contract.EVENT_SESSION_CREATED,
             session=session.fingerprint,
             protocol_version=protocol_version,
+            client_name=client_name,
+            client_version=info.client_version if info else None,
         )
-        self.instruments.session_created.add(1, self._task_attrs)
+        self.instruments.session_created.add(
+            1,
+            {
+                **self._task_attrs,
+                contract.ATTR_MCP_PROTOCOL_ERA: contract.ERA_HANDSHAKE,  # sessions exist only there
+                contract.ATTR_MCP_CLIENT_NAME: self.client_labels.label(client_name),
+            },
+        )
         self.instruments.session_active.add(1, self._task_attrs)
+
+    def open_sessions(self) -> int:
+        """Sessions open on this task: the SDK's own count when its manager is known."""
+        if self._manager is not None:
+            try:
+                return len(sdk_private.live_session_ids(self._manager))
+            except sdk_private.SdkSurfaceChanged:
+                pass  # the reconciler counts the fault and drops the manager
+        return len(self.sessions)
+
+    def _cap_reading(self) -> tuple[dict[str, str], int, int] | None:
+        """For the cap gauges at each collection (on the exporter's thread; never raises)."""
+        try:
+            if self.max_sessions is None:
+                return None
+            return self._task_attrs, self.open_sessions(), self.max_sessions
+        except Exception as exc:
+            self.fault("cap_gauge", exc)
+            return None
+
+    def _refused(
+        self, refused: RefusalAnswer, info: RequestInfo | None, version: str | None
+    ) -> None:
+        self.logger.warning(
+            "session refused: the server holds as many sessions as it may",
+            event=contract.EVENT_SESSION_REFUSED,
+            http_status=refused.http_status,
+            jsonrpc_code=refused.jsonrpc_code,
+            active_sessions=self.open_sessions(),
+            max_sessions=self.max_sessions,
+            protocol_version=version,
+            client_name=info.client_name if info else None,
+            client_version=info.client_version if info else None,
+        )
+        self.instruments.session_refused.add(1, self._task_attrs)
 
     def _close(self, session_id: str, reason: str) -> None:
         session = self.sessions.closed(session_id)
@@ -377,6 +453,7 @@ class SessionWatchMiddleware:
             found = sdk_private.find_session_manager(self.app)
             if found is not None:
                 self._manager, self._manager_source = found, "found_in_app"
+                self.max_sessions = sdk_private.session_limit(found)
         if self._manager is not None:
             self.logger.info(
                 "idle expiry read from the SDK session manager's live sessions",
@@ -384,6 +461,8 @@ class SessionWatchMiddleware:
                 idle_expiry="session_manager",
                 manager_source=self._manager_source,
                 manager_type=type(self._manager).__name__,
+                max_sessions=self.max_sessions,
+                session_idle_timeout_s=getattr(self._manager, "session_idle_timeout", None),
             )
         else:
             given = self.session_idle_timeout is not None

@@ -32,6 +32,11 @@ def env_float(name: str, default: float | None) -> float | None:
     return float(raw) if raw else default
 
 
+def idle_timeout(raw: str) -> float | None:
+    """Seconds, or ``none`` for sessions that never expire (the SDK's ``None``)."""
+    return None if raw.strip().lower() in ("none", "0") else float(raw)
+
+
 def add_task_options(p: argparse.ArgumentParser) -> None:
     """Task identity, SIGTERM drain, idle expiry, OTLP export and per-request log options."""
     env = os.environ.get
@@ -54,9 +59,9 @@ def add_task_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         FLAG_SESSION_IDLE_TIMEOUT,
-        type=float,
-        default=env_float(ENV_SESSION_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT),
-        help=f"seconds (${ENV_SESSION_IDLE_TIMEOUT})",
+        type=idle_timeout,
+        default=idle_timeout(env(ENV_SESSION_IDLE_TIMEOUT) or str(DEFAULT_IDLE_TIMEOUT)),
+        help=f"seconds, or 'none': sessions never expire (${ENV_SESSION_IDLE_TIMEOUT})",
     )
     p.add_argument(
         "--otlp-endpoint",

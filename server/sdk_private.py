@@ -40,6 +40,19 @@ def live_session_ids(manager: Any) -> Collection[str]:
     return instances.keys()
 
 
+LIMIT_ATTRIBUTE = "max_sessions"  # public in mcp 2.2+ / 1.30 (None: no cap); absent before
+
+
+def session_limit(manager: Any) -> int | None:
+    """The manager's session cap (``max_sessions``), or ``None`` when it has none or hides it.
+
+    mcp 2.2+ and 1.30 keep the constructor's ``max_sessions`` as a public attribute (default
+    10,000; ``None`` removes the cap); older releases have no cap and no attribute.
+    """
+    limit = getattr(manager, LIMIT_ATTRIBUTE, None)
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
+
+
 # Attributes through which an ASGI app reaches the app it wraps or routes to: Starlette (routes,
 # router, middleware_stack, Route.endpoint / .app, Mount.app), the SDKs' StreamableHTTPASGIApp
 # (session_manager), fastmcp's auth wrapper (app), and common middleware (app, _app).

@@ -24,6 +24,7 @@ class OpenSession:
     created_at: float
     last_seen: float
     protocol_version: str | None = None
+    client_name: str | None = None  # clientInfo.name, sanitized (exchange.clean_client_text)
 
     def age(self, now: float) -> float:
         return max(0.0, now - self.created_at)
@@ -43,21 +44,26 @@ class SessionTracker:
         return session_id in self._open
 
     def created(
-        self, session_id: str, now: float, protocol_version: str | None
+        self,
+        session_id: str,
+        now: float,
+        protocol_version: str | None,
+        client_name: str | None = None,
     ) -> OpenSession | None:
         """Record a new session; ``None`` when it was already known (never double-count)."""
         if session_id in self._open:
             return None
         if len(self._open) >= self._max:  # a leak guard, not a policy: forget the oldest
             self._open.pop(next(iter(self._open)))
-        session = OpenSession(fingerprint(session_id), now, now, protocol_version)
+        session = OpenSession(fingerprint(session_id), now, now, protocol_version, client_name)
         self._open[session_id] = session
         return session
 
-    def touch(self, session_id: str, now: float) -> None:
+    def touch(self, session_id: str, now: float) -> OpenSession | None:
         session = self._open.get(session_id)
         if session is not None:
             session.last_seen = now
+        return session
 
     def closed(self, session_id: str) -> OpenSession | None:
         """Forget a session; ``None`` when it was not open (a second close is not counted)."""

@@ -9,12 +9,19 @@ so a collector that is down never slows a request; its failures are counted, not
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.metrics import Counter, Histogram, Meter, UpDownCounter
+from opentelemetry.metrics import (
+    CallbackOptions,
+    Counter,
+    Histogram,
+    Meter,
+    Observation,
+    UpDownCounter,
+)
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     MetricExportResult,
@@ -97,6 +104,43 @@ def build_meter_provider(
     return MeterProvider(metric_readers=readers, resource=build_resource(service, identity))
 
 
+class ClientLabels:
+    """Client names as metric attribute values, bounded: the first ``limit`` distinct names keep
+    their own series, later ones share ``other``. ``clientInfo`` is client-supplied, so without a
+    bound one client could mint a metric series (and a CloudWatch cost) per request."""
+
+    def __init__(self, limit: int = contract.MAX_CLIENT_LABELS) -> None:
+        self._seen: set[str] = set()
+        self._limit = limit
+
+    def label(self, name: str | None) -> str:
+        if name is None:
+            return contract.CLIENT_UNKNOWN
+        if name in self._seen:
+            return name
+        if len(self._seen) >= self._limit:
+            return contract.CLIENT_OTHER
+        self._seen.add(name)
+        return name
+
+
+# What the middleware knows of the SDK's cap when a collection asks: (task attributes, open
+# sessions, max_sessions) or None while no cap is known.
+CapReading = Callable[[], "tuple[dict[str, str], int, int] | None"]
+
+
+def _cap_callbacks(read: CapReading) -> tuple[Callable[..., Iterable[Observation]], ...]:
+    def limit(_options: CallbackOptions) -> Iterable[Observation]:
+        reading = read()
+        return [] if reading is None else [Observation(reading[2], reading[0])]
+
+    def utilization(_options: CallbackOptions) -> Iterable[Observation]:
+        reading = read()
+        return [] if reading is None else [Observation(reading[1] / reading[2], reading[0])]
+
+    return limit, utilization
+
+
 @dataclass(frozen=True)
 class Instruments:
     """The instruments of docs/architecture.md §4 (names from ``sessionwatch.contract``)."""
@@ -108,9 +152,26 @@ class Instruments:
     session_active: UpDownCounter
     session_dropped: Counter
     instrumentation_errors: Counter
+    session_refused: Counter
+    requests: Counter
 
     @classmethod
-    def create(cls, meter: Meter) -> Instruments:
+    def create(cls, meter: Meter, cap: CapReading | None = None) -> Instruments:
+        """The instruments; ``cap`` feeds the two cap gauges (none are registered without it)."""
+        if cap is not None:
+            limit, utilization = _cap_callbacks(cap)
+            meter.create_observable_gauge(
+                contract.METRIC_SESSION_LIMIT,
+                callbacks=[limit],
+                unit="{session}",
+                description="The SDK's session cap on this task (max_sessions).",
+            )
+            meter.create_observable_gauge(
+                contract.METRIC_SESSION_UTILIZATION,
+                callbacks=[utilization],
+                unit="1",
+                description="Open sessions as a share of the cap (1 = new clients refused).",
+            )
         return cls(
             operation_duration=meter.create_histogram(
                 contract.METRIC_OPERATION_DURATION,
@@ -144,5 +205,15 @@ class Instruments:
                 contract.METRIC_INSTRUMENTATION_ERRORS,
                 unit="{error}",
                 description="Failures inside SessionWatch's own instrumentation (swallowed).",
+            ),
+            session_refused=meter.create_counter(
+                contract.METRIC_SESSION_REFUSED,
+                unit="{request}",
+                description="Requests refused a new session: the server held max_sessions.",
+            ),
+            requests=meter.create_counter(
+                contract.METRIC_REQUESTS,
+                unit="{request}",
+                description="JSON-RPC requests, by protocol era and client name.",
             ),
         )

@@ -20,12 +20,16 @@ EVENT_SESSION_CREATED: Final = "session_created"
 EVENT_SESSION_CLOSED: Final = "session_closed"
 EVENT_SESSION_NOT_FOUND: Final = "session_not_found"
 EVENT_SHUTDOWN_STARTED: Final = "shutdown_started"
+# A request that would open a session was refused because the server holds as many as it may
+# (the SDK's `max_sessions`): no session was created, the client is turned away.
+EVENT_SESSION_REFUSED: Final = "session_refused"
 LOG_EVENTS: Final = (
     EVENT_TASK_STARTED,
     EVENT_SESSION_CREATED,
     EVENT_SESSION_CLOSED,
     EVENT_SESSION_NOT_FOUND,
     EVENT_SHUTDOWN_STARTED,
+    EVENT_SESSION_REFUSED,
 )
 
 # `reason` of a session_closed event.
@@ -40,6 +44,13 @@ METRIC_SESSION_CREATED: Final = "mcp.server.session.created"
 METRIC_SESSION_NOT_FOUND: Final = "mcp.server.session.not_found"
 METRIC_SESSION_ACTIVE: Final = "mcp.server.session.active"
 METRIC_SESSION_DROPPED: Final = "mcp.server.session.dropped"
+# Refusals and the cap (docs/architecture.md §4): requests refused a session, the SDK's cap per
+# task (`max_sessions`, a gauge, only where the SDK exposes it) and the open share of it (0..1).
+METRIC_SESSION_REFUSED: Final = "mcp.server.session.refused"
+METRIC_SESSION_LIMIT: Final = "mcp.server.session.limit"
+METRIC_SESSION_UTILIZATION: Final = "mcp.server.session.utilization"
+# Requests by protocol era and client: how much traffic still holds sessions, and whose.
+METRIC_REQUESTS: Final = "mcp.server.requests"
 SERVER_METRICS: Final = (
     METRIC_OPERATION_DURATION,
     METRIC_SESSION_DURATION,
@@ -47,6 +58,10 @@ SERVER_METRICS: Final = (
     METRIC_SESSION_NOT_FOUND,
     METRIC_SESSION_ACTIVE,
     METRIC_SESSION_DROPPED,
+    METRIC_SESSION_REFUSED,
+    METRIC_SESSION_LIMIT,
+    METRIC_SESSION_UTILIZATION,
+    METRIC_REQUESTS,
 )
 
 # Failures of SessionWatch's own telemetry (metadata, export, parsing), by `sessionwatch.fault`.
@@ -59,6 +74,20 @@ ATTR_MCP_METHOD_NAME: Final = "mcp.method.name"
 ATTR_MCP_PROTOCOL_VERSION: Final = "mcp.protocol.version"
 ATTR_ERROR_TYPE: Final = "error.type"
 ATTR_ECS_TASK_ID: Final = "aws.ecs.task.id"
+# SessionWatch's own attributes (no OTel convention names them): the protocol era of a request
+# (`ERA_*`) and the client's self-declared name (clientInfo.name, bounded and sanitized; at most
+# MAX_CLIENT_LABELS distinct values per process, the rest counted as CLIENT_OTHER).
+ATTR_MCP_PROTOCOL_ERA: Final = "mcp.protocol.era"
+ATTR_MCP_CLIENT_NAME: Final = "mcp.client.name"
+ERA_HANDSHAKE: Final = "handshake"  # initialize + Mcp-Session-Id (2025-11-25 and older)
+ERA_MODERN: Final = "modern"  # 2026-07-28 and later: no session, no initialize
+# The protocol revisions reached through the initialize handshake (mcp 2.x routes a request whose
+# MCP-Protocol-Version header names any other revision to its sessionless, modern path).
+HANDSHAKE_PROTOCOL_VERSIONS: Final = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+CLIENT_UNKNOWN: Final = "unknown"  # no clientInfo seen (e.g. a session opened before start-up)
+CLIENT_OTHER: Final = "other"  # past MAX_CLIENT_LABELS distinct names
+MAX_CLIENT_LABELS: Final = 50
+MAX_CLIENT_TEXT: Final = 64  # characters kept of clientInfo.name / .version
 
 # Resource attributes (OpenTelemetry semantic conventions for AWS ECS).
 RESOURCE_SERVICE_NAME: Final = "service.name"
@@ -74,6 +103,9 @@ RESOURCE_ECS_TASK_REVISION: Final = "aws.ecs.task.revision"
 JSONRPC_SESSION_NOT_FOUND: Final = -32600
 JSONRPC_SESSION_NOT_FOUND_TS: Final = -32001
 JSONRPC_SERVER_ERROR: Final = -32000
+# mcp (Python) 2.2+ and 1.30 refuse an initialize beyond `max_sessions` with HTTP 503 and this
+# JSON-RPC code (INTERNAL_ERROR), "Too many open sessions" (sessionwatch.server.refusal).
+JSONRPC_INTERNAL_ERROR: Final = -32603
 TASK_ID_HEADER: Final = "X-Mcp-Task-Id"
 MCP_PROTOCOL_VERSION_HEADER: Final = "mcp-protocol-version"
 EVENT_REQUEST: Final = "request"  # per-request lines, off by default (--log-requests)
@@ -84,9 +116,11 @@ SESSION_ID_HEADER: Final = "mcp-session-id"
 # audit) or set (the lab, the infra): each environment variable and the flag that overrides it.
 ENV_DRAIN_SECONDS: Final = "SESSIONWATCH_DRAIN_SECONDS"
 ENV_SESSION_IDLE_TIMEOUT: Final = "SESSIONWATCH_SESSION_IDLE_TIMEOUT"
+ENV_MAX_SESSIONS: Final = "SESSIONWATCH_MAX_SESSIONS"
 FLAG_DRAIN_SECONDS: Final = "--drain-seconds"
 FLAG_GRACEFUL_SECONDS: Final = "--graceful-seconds"
 FLAG_SESSION_IDLE_TIMEOUT: Final = "--session-idle-timeout"
+FLAG_MAX_SESSIONS: Final = "--max-sessions"
 
 # ---- The detectors: causes and CloudWatch metrics (docs/architecture.md, detectors) ----
 

@@ -266,6 +266,8 @@ class DynamoDBLedger:
         items: dict[Key, Item] = {}
         for c in created:
             items[session_key(c.fingerprint)] = {"task_id": s_value(c.task_id), "at": n_value(c.at)}
+            if c.client_name:  # who held it: what going stateless would affect
+                items[session_key(c.fingerprint)]["client_name"] = s_value(c.client_name)
             open_key = (task_sessions_pk(c.task_id), OPEN_PREFIX + c.fingerprint)
             items[open_key] = {"at": n_value(c.at)}
         for x in closed:

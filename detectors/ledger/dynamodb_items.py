@@ -248,7 +248,7 @@ def origin_from_item(item: Mapping[str, Any] | None) -> SessionOrigin | None:
     if not item:
         return None
     task, at = get_s(item, "task_id"), get_n(item, "at")
-    return SessionOrigin(task, at) if task and at is not None else None
+    return SessionOrigin(task, at, get_s(item, "client_name")) if task and at is not None else None
 
 
 def spans_from_items(items: Iterable[Mapping[str, Any]]) -> list[SessionSpan]:

@@ -178,7 +178,9 @@ class InMemoryLedger:
     ) -> None:
         with self._lock:
             for c in created:  # immutable puts: the last identical put changes nothing
-                self._origins[c.fingerprint] = SessionOrigin(c.task_id, float(c.at))
+                self._origins[c.fingerprint] = SessionOrigin(
+                    c.task_id, float(c.at), c.client_name or None
+                )
                 self._opened.setdefault(c.task_id, {})[c.fingerprint] = float(c.at)
             for x in closed:
                 close = SessionClosed(x.fingerprint, x.task_id, float(x.at), x.reason or None)

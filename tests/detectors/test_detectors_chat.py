@@ -182,3 +182,12 @@ def test_an_sqs_subscriber_receives_the_chat_json(topic_with_queue: Any) -> None
     delivered = json.loads(envelope["Message"])
     assert _errors(delivered) == []
     assert delivered == chat.report_notification(report.to_json())
+
+
+def test_client_names_are_inert_in_chat() -> None:
+    """clientInfo is client-supplied: a name must not close its code span or mention anyone."""
+    from sessionwatch.detectors.chat import client_list
+
+    text = client_list({"editor-agent": 2, "<!channel> `x`": 1})
+    assert text == "`editor-agent` 2, `!channel x` 1"
+    assert "<" not in text and ">" not in text

@@ -157,6 +157,18 @@ def test_a_read_wave_returns_origins_and_tasks_it_found(store: Store) -> None:
     assert lg.read_round_trips == before  # nothing asked, nothing read
 
 
+def test_a_session_record_keeps_the_client_that_opened_it(store: Store) -> None:
+    """Who held the session: what a move to stateless would affect (one optional field)."""
+    lg = store.ledger
+    a, b = fp("a"), fp("b")
+    lg.record_sessions(
+        [SessionCreated(a, "t1", T0, "editor-agent"), SessionCreated(b, "t1", T0)], []
+    )
+    origins = lg.read(ReadWave(sessions=(a, b))).origins
+    assert (origins[a].client_name, origins[b].client_name) == ("editor-agent", None)
+    assert (origins[b].task_id, origins[b].created_at) == ("t1", T0)
+
+
 def test_a_loss_is_locked_once_per_session_and_cause_earliest_occurrence_kept(
     store: Store,
 ) -> None:

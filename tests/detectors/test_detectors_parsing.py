@@ -125,6 +125,37 @@ def test_log_lines_become_facts() -> None:
     ]
 
 
+def test_client_name_is_carried_and_refusals_are_accepted_not_bad() -> None:
+    """session_created's client_name reaches the fact (bounded; a mistyped one is dropped, never
+    the line); session_refused passes the filter (session_*) and must not count as bad input."""
+    a, b, c = fp("a"), fp("b"), fp("c")
+    batch = decode_subscription(
+        subscription(
+            [
+                line("session_created", "t1", T0, session=a, client_name="editor-agent"),
+                line("session_created", "t1", T0, session=b, client_name="x" * 300),
+                line("session_created", "t1", T0, session=c, client_name={"not": "text"}),
+                line(
+                    "session_refused",
+                    "t1",
+                    T0 + 1,
+                    http_status=503,
+                    jsonrpc_code=-32603,
+                    active_sessions=3,
+                    max_sessions=3,
+                ),
+            ]
+        )
+    )
+    assert not isinstance(batch, BadInput)
+    assert list(iter_lines(batch)) == [
+        SessionCreated(a, "t1", T0, "editor-agent"),
+        SessionCreated(b, "t1", T0, "x" * 64),
+        SessionCreated(c, "t1", T0),
+        None,
+    ]
+
+
 def test_every_bad_line_is_counted_with_context_and_no_raw_content() -> None:
     raw_id = "raw-session-id-that-must-not-leak"
     messages = [

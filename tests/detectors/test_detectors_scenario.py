@@ -99,10 +99,9 @@ def timeline() -> list[tuple[float, str, Any]]:
     ecs(T0 - 700, task("task-b", "RUNNING", T0 - 700))
     logs(
         T0 - 500,
-        *(
-            line("session_created", "task-a", T0 - 500, session=fp(s))
-            for s in ("a1", "a2", "a3", "a4")
-        ),
+        # a1 by a named client (clientInfo); a2 by one that sent none (an older server line).
+        line("session_created", "task-a", T0 - 500, session=fp("a1"), client_name="editor-agent"),
+        *(line("session_created", "task-a", T0 - 500, session=fp(s)) for s in ("a2", "a3", "a4")),
         line("session_created", "task-b", T0 - 450, session=fp("b1")),
         line("session_created", "task-b", T0 - 440, session=fp("b2")),
         line(
@@ -304,6 +303,9 @@ def test_the_whole_story(deployed, monkeypatch, capsys, lambda_context) -> None:
     assert (d["sessions_at_risk"], d["sessions_lost"], d["session_cliff_s"]) == (3, 2, 70.0)
     assert d["outcome"] == "COMPLETED" and d["deregistration_delay_s"] == 30
     assert d["verdict_basis"].startswith("per-session")
+    # Who held the lost sessions: the clients a sessionless server would have spared.
+    assert d["clients_lost"] == {"editor-agent": 1, "unknown": 1}
+    assert reports[E]["clients_lost"] is None
     assert (reports[E]["sessions_lost"], reports[E]["outcome"], reports[E]["tasks_replaced"]) == (
         0,
         "FAILED",
@@ -312,6 +314,7 @@ def test_the_whole_story(deployed, monkeypatch, capsys, lambda_context) -> None:
     text = next(b["Message"] for b in bodies if D in b["Message"])
     # SQS subscribers get the chat notification (detectors/chat.py), the facts in its context.
     chat_doc = json.loads(text)
+    assert "`editor-agent` 1, `unknown` 1" in chat_doc["content"]["description"]
     assert chat_doc["metadata"]["additionalContext"]["sessionsLost"] == "2"
     assert chat_doc["content"]["nextSteps"], "advice as next steps"
     # No raw session id anywhere in what left the detectors.

@@ -30,6 +30,8 @@ def test_dimension_sets_are_the_contracts() -> None:
         ["service.name", "aws.ecs.task.id"],
         ["service.name", "mcp.protocol.version"],
         ["service.name", "mcp.method.name", "error.type"],
+        ["service.name", "mcp.protocol.era"],
+        ["service.name", "mcp.protocol.era", "mcp.client.name"],
     ]
     emf = json.loads(adot.collector_config("g"))["exporters"]["awsemf"]
     (declaration,) = emf["metric_declarations"]

@@ -58,7 +58,13 @@ def named_metrics(dashboard: dict[str, Any]) -> list[tuple[str, str, frozenset[s
     for widget in dashboard["widgets"]:
         if widget["type"] != "metric":
             continue
-        for row in widget["properties"]["metrics"]:
+        rows = widget["properties"]["metrics"]
+        ids = {row[0]["id"] for row in rows if isinstance(row[0], dict)}
+        for row in rows:
+            if isinstance(row[0], dict) and not row[0]["expression"].startswith("SEARCH("):
+                # Metric math over the widget's other series: it may name only those.
+                assert set(re.findall(r"\b[a-z][a-zA-Z0-9_]*\b(?!\()", row[0]["expression"])) <= ids
+                continue
             if isinstance(row[0], dict):
                 schema, metric, _, _ = _split_search(row[0]["expression"])
                 found.append((schema[0], metric, frozenset(schema[1:])))
@@ -143,6 +149,9 @@ def test_widgets_of_the_issue_are_all_there() -> None:
         contract.METRIC_SESSION_NOT_FOUND,
         contract.METRIC_SESSION_ACTIVE,
         contract.METRIC_OPERATION_DURATION,
+        contract.METRIC_REQUESTS,
+        contract.METRIC_SESSION_REFUSED,
+        contract.METRIC_SESSION_UTILIZATION,
     ):
         assert (adot.SERVER_METRICS_NAMESPACE, metric) in named
     assert {(body.ALB_NAMESPACE, m) for m in ALB_METRICS} <= named
@@ -166,6 +175,32 @@ def test_per_task_and_per_version_searches_filter_the_service() -> None:
         schema, _, filters, _ = _split_search(row[0]["expression"])
         assert schema[1:] == [contract.RESOURCE_SERVICE_NAME, dim]
         assert filters == {contract.RESOURCE_SERVICE_NAME: "mcp-server"}
+
+
+def test_share_holding_sessions_divides_handshake_requests_by_all() -> None:
+    rows = body.share_holding_sessions(FULL)["properties"]["metrics"]
+    by_id = {row[0]["id"]: row[0] for row in rows}
+    assert by_id["share"]["expression"] == "100 * SUM(held) / SUM(every)"
+    assert by_id["held"]["visible"] is False and by_id["every"]["visible"] is False
+    _, metric, held, _ = _split_search(by_id["held"]["expression"])
+    _, metric_all, every, _ = _split_search(by_id["every"]["expression"])
+    assert metric == metric_all == contract.METRIC_REQUESTS
+    assert held == {
+        contract.RESOURCE_SERVICE_NAME: "mcp-server",
+        contract.ATTR_MCP_PROTOCOL_ERA: contract.ERA_HANDSHAKE,
+    }
+    assert every == {contract.RESOURCE_SERVICE_NAME: "mcp-server"}
+
+
+def test_requests_by_client_and_session_cap_read_emitted_series() -> None:
+    (row,) = body.requests_by_client(FULL)["properties"]["metrics"]
+    schema, metric, _, stat = _split_search(row[0]["expression"])
+    assert metric == contract.METRIC_REQUESTS and stat == "Sum"
+    assert contract.ATTR_MCP_CLIENT_NAME in schema and contract.ATTR_MCP_PROTOCOL_ERA in schema
+    cap = body.session_cap(FULL)["properties"]
+    metrics = {_split_search(r[0]["expression"])[1] for r in cap["metrics"]}
+    assert metrics == {contract.METRIC_SESSION_UTILIZATION, contract.METRIC_SESSION_REFUSED}
+    assert {a["value"] for a in cap["annotations"]["horizontal"]} == {0.8, 1}
 
 
 def test_infrastructure_widget_sits_beside_sessions_lost() -> None:

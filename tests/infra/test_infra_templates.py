@@ -262,6 +262,19 @@ def test_alarms_of_the_architecture_act_on_the_topic(under_test: Stack_) -> None
     assert deployment["Statistic"] == "Sum"
 
 
+def test_session_cap_alarm_reads_the_servers_own_utilization(under_test: Stack_) -> None:
+    """A task's open sessions past 80% of the SDK's cap alarm, before clients are refused."""
+    topic = {"Ref": logical_id(under_test.sw.topic)}
+    (alarm,) = _alarms(under_test.template, namespace=contract.SERVER_METRICS_NAMESPACE)
+    assert alarm["MetricName"] == contract.METRIC_SESSION_UTILIZATION
+    assert _dims(alarm) == {contract.RESOURCE_SERVICE_NAME: "mcp-server"}
+    assert alarm["Statistic"] == "Maximum"  # the fullest task's share
+    assert alarm["Threshold"] == 0.8
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["AlarmActions"] == [topic]
+    assert under_test.sw.capacity_alarm is not None
+
+
 def test_failing_detectors_alarm_too(under_test: Stack_) -> None:
     """Silence from a crashed detector must not read as "no sessions lost"."""
     alarms = _alarms(under_test.template, namespace="AWS/Lambda")

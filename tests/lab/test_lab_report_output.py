@@ -153,6 +153,49 @@ def test_dashboard_preview_draws_the_body_widgets_over_the_run(tmp_path: Path) -
     assert (tmp_path / "summary.json").exists() and (tmp_path / "sns-messages.jsonl").exists()
 
 
+def test_dashboard_preview_shows_the_share_holding_sessions_and_the_cap() -> None:
+    """The era filter, the share's metric math and the cap widget's two expressions, previewed
+    as CloudWatch would draw them (not a sum of everything under one label)."""
+    from lab.alarm_replay import Datapoint
+    from lab.dashboard_preview import DashboardData, lab_inputs, widget_series
+    from sessionwatch import contract
+    from sessionwatch.dashboards.body import (
+        requests_by_client,
+        session_cap,
+        share_holding_sessions,
+    )
+
+    ns, svc = contract.SERVER_METRICS_NAMESPACE, (contract.RESOURCE_SERVICE_NAME, "mcp-server")
+    era, client = contract.ATTR_MCP_PROTOCOL_ERA, contract.ATTR_MCP_CLIENT_NAME
+    task = (contract.ATTR_ECS_TASK_ID, "9e31f228aaaa")
+
+    def point(metric: str, value: float, *dims: tuple[str, str]) -> Datapoint:
+        return Datapoint(ns, metric, tuple(sorted((svc, *dims))), 100.5, value)
+
+    points = [
+        point(contract.METRIC_REQUESTS, 3, (era, "handshake")),
+        point(contract.METRIC_REQUESTS, 1, (era, "modern")),
+        point(contract.METRIC_REQUESTS, 3, (era, "handshake"), (client, "editor")),
+        point(contract.METRIC_REQUESTS, 1, (era, "modern"), (client, "new")),
+        point(contract.METRIC_SESSION_UTILIZATION, 1.0, task),
+        point(contract.METRIC_SESSION_REFUSED, 2, task),
+    ]
+    r = result([call(105.0, 200, "aaaaaaaaaaaaaaaa", "t-old")])
+    data = DashboardData([], points, r.timelines, "mcp-server", time_scale=20)
+    inputs = lab_inputs("mcp-server", [])
+    assert widget_series(share_holding_sessions(inputs), r, data) == {
+        "% of requests": [(99.0, 75.0)]
+    }
+    assert widget_series(requests_by_client(inputs), r, data) == {
+        "handshake/editor": [(99.0, 3.0)],
+        "modern/new": [(99.0, 1.0)],
+    }
+    assert widget_series(session_cap(inputs), r, data) == {
+        "used 9e31f228": [(99.0, 1.0)],
+        "refused 9e31f228": [(99.0, 2.0)],
+    }
+
+
 def test_alarm_latency_terms_and_the_aws_model() -> None:
     from types import SimpleNamespace
 

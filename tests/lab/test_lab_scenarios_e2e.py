@@ -68,6 +68,12 @@ def test_scenario_reaches_its_verdict(name: str, addon_template: Path, tmp_path:
         # every deployment's SNS report counts exactly the losses of the tasks it replaced
         for dep, truth in summary["truth_by_deployment"].items():
             assert summary["report_lost_by"].get(dep) == truth, (dep, summary)
+    if expect.refusals:
+        # Clients turned away at the SDK's cap: every refusal they saw is a session_refused line.
+        assert summary["refused_answers"] > 0
+        assert summary["refusals_logged"] == summary["refused_answers"]
+    else:
+        assert summary["refused_answers"] == 0
     if expect.rolled_back_by:
         assert summary["rolled_back_by"] == expect.rolled_back_by
         assert f"rolled back by the {expect.rolled_back_by}" in run.output

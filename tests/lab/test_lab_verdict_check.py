@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from lab.scenarios import (
     ALARM_DEPLOYMENT,
+    ALARM_SESSION_CAP,
     ALARM_SPIKE,
     ALARM_STICKINESS,
     SCENARIOS,
     Outcome,
     check,
 )
+from lab.truth import refusals_logged, refused_answers
 
 ROLLING = SCENARIOS["rolling-deploy"]
 QUIET = SCENARIOS["quiet-deploy"]
@@ -116,3 +118,37 @@ def test_a_detector_error_alarm_fails_every_scenario() -> None:
     assert check(ROLLING, outcome(alarms_fired=fired)) == [
         "alarm errors:sessionwatch-lab-session_events fired: a detector raised"
     ]
+
+
+def test_session_cap_needs_refusals_each_logged_and_its_alarm() -> None:
+    cap = SCENARIOS["session-cap"]
+    quiet = {"lost_sessions": frozenset(), "causes": {}, "reports": 0, "report_lost": None}
+    right = outcome(
+        **quiet,
+        alarms_fired=frozenset({ALARM_SESSION_CAP}),
+        refused_answers=4,
+        refusals_logged=4,
+    )
+    assert check(cap, right) == []
+    assert check(cap, outcome(**quiet, alarms_fired=frozenset({ALARM_SESSION_CAP}))) == [
+        "no client was refused: the scenario did not reach the cap"
+    ]
+    unlogged = outcome(**quiet, alarms_fired=frozenset(), refused_answers=4, refusals_logged=3)
+    assert check(cap, unlogged) == [
+        f"alarm {ALARM_SESSION_CAP} did not fire",
+        "clients were refused 4 time(s), SessionWatch logged 3 session_refused",
+    ]
+
+
+def test_refused_answers_are_read_by_the_one_recognizer() -> None:
+    calls = [
+        {"tool": "initialize", "http_status": 503, "jsonrpc_code": -32603,
+         "jsonrpc_message": "Too many open sessions"},
+        # The load balancer's own 503 (no JSON-RPC error) and a tool call's error are not.
+        {"tool": "initialize", "http_status": 503, "jsonrpc_code": None},
+        {"tool": "whoami", "http_status": 503, "jsonrpc_code": -32603,
+         "jsonrpc_message": "Too many open sessions"},
+    ]  # fmt: skip
+    assert refused_answers(calls) == 1
+    records = [[{"event": "session_refused"}, {"event": "session_created"}], [{"event": "x"}]]
+    assert refusals_logged(records) == 1

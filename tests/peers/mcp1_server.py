@@ -20,11 +20,14 @@ from mcp.server.fastmcp import FastMCP
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--task-id", default="mcp1-task")
+# The session cap (mcp 1.30 has one; older 1.x releases do not take the argument at all).
+parser.add_argument("--max-sessions", type=int, default=None)
 args = parser.parse_args()
 task_id: str = args.task_id
 logging.basicConfig(level=logging.WARNING)  # the SDK logs raw session ids at INFO
 
-mcp = FastMCP("mcp1-peer", stateless_http=False)
+cap: dict[str, Any] = {} if args.max_sessions is None else {"max_sessions": args.max_sessions}
+mcp = FastMCP("mcp1-peer", stateless_http=False, **cap)
 values: dict[str, dict[str, str]] = {}
 
 

@@ -36,6 +36,8 @@ def test_fastmcp_lifecycle_is_logged_with_the_right_reasons_and_no_raw_id(
     peers.append(server)
     mode = server.wait_for("instrumentation_mode")
     assert mode["idle_expiry"] == "session_manager" and mode["manager_source"] == "found_in_app"
+    # fastmcp passes no max_sessions: the manager it builds keeps the SDK's cap, read from it.
+    assert (mode["max_sessions"], mode["session_idle_timeout_s"]) == (10_000, IDLE_S)
 
     issued, stray = asyncio.run(_drive(server))
     idle, deleted, active = (fingerprint(raw) for raw in issued)
