@@ -42,6 +42,7 @@ from sessionwatch.detectors.emit import MetricPoint, service_point, sessions_los
 from sessionwatch.detectors.facts import CLOCK_SKEW_S, DeploymentWindow, SessionSpan, TaskFacts
 from sessionwatch.detectors.ledger import Ledger
 from sessionwatch.detectors.ledger_items import Item, deployment_from_item, end_mark
+from sessionwatch.detectors.lockout import report_lock_out
 from sessionwatch.detectors.report_document import (
     DeploymentReport,
     bake_time_s,
@@ -195,13 +196,13 @@ def _run_service(
         if w.ended_at is None or now < w.ended_at + cfg.grace_period_s:
             continue
         if not sent:
-            report = build_report(cfg, ledger, w, known or mine, spans_of, checks, now)
+            report = build_report(cfg, ledger, w, known or mine, spans_of, checks, now, cloudwatch)
             if send_report(cfg, ledger, sns, report, now):
                 out.reports.append(report)
         elif "followup_due" in item:
             end = end_mark(w.ended_at, w.outcome)
             if ledger.claim_followup(service, w.deployment_id, now, FOLLOWUP_EVERY_S, end):
-                report = build_report(cfg, ledger, w, known or mine, spans_of, [], now)
+                report = build_report(cfg, ledger, w, known or mine, spans_of, [], now, cloudwatch)
                 report = DeploymentReport(**{**report.__dict__, "followup": True})
                 if cfg.report_topic_arn:
                     publish(cfg, sns, report)
@@ -221,6 +222,7 @@ def build_report(
     spans_of: Callable[[str], list[SessionSpan]],
     checks: list[SeriesSpike],
     now: float,
+    cloudwatch: CloudWatchClient | None = None,
 ) -> DeploymentReport:
     """Computed from every fact known when it is sent (late verdicts included)."""
     end = window.ended_at if window.ended_at is not None else now
@@ -238,6 +240,8 @@ def build_report(
         at_risk += open_at(spans, t.stop_began)
     losses = ledger.deployment_losses(window.service, window.deployment_id)
     first = losses[0] if losses else None
+    stops = [t.stop_began for t in replaced if t.stop_began is not None]
+    lock = report_lock_out(cfg, cloudwatch, window, stops, now) if cloudwatch else None
     return DeploymentReport(
         service=window.service,
         deployment_id=window.deployment_id,
@@ -258,6 +262,7 @@ def build_report(
         production_shift_at=window.stage_at("PRODUCTION_TRAFFIC_SHIFT"),
         bake_time_s=bake_time_s(window),
         losses_per_step=losses_per_step(window, losses),
+        lock_out=None if lock is None else lock.to_json(),
     )
 
 
