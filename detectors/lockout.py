@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sessionwatch.detectors.config import Config
-from sessionwatch.detectors.facts import TRAFFIC_SHIFTING, DeploymentWindow
+from sessionwatch.detectors.facts import DeploymentWindow
 from sessionwatch.detectors.spike import baseline_seconds
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,9 @@ def report_lock_out(
         deployment_started_at=window.started_at,
         period_s=period,
         group_stickiness_s=cfg.group_stickiness_s,
-        blue_green=window.strategy in TRAFFIC_SHIFTING,
+        # ECS lifecycle hooks exist only for blue/green, linear and canary deployments.
+        blue_green=window.traffic_shifting
+        or window.stage_at("PRODUCTION_TRAFFIC_SHIFT") is not None,
     )
 
 

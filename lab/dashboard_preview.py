@@ -136,7 +136,10 @@ def _alb_series(row: list[Any], r: Any, period: float, data: DashboardData) -> S
     }.get(metric, (0, 0))
     if high == 0:
         return {f"{metric} (not measured by the lab)": []}
-    points = [(float(e["t"]), float(low <= e["http_status"] < high)) for e in calls]
+    # What targets answered: a 503 no task sent is the load balancer's own (HTTPCode_ELB_503)
+    points = [
+        (float(e["t"]), float(low <= e["http_status"] < high)) for e in calls if e.get("task_id")
+    ]
     return {metric: _bucket(points, period, "Sum")}
 
 

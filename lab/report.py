@@ -133,7 +133,9 @@ def locked_out(calls: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
 def _refused_row(r: RunResult, calls: list[dict[str, Any]]) -> tuple[str, str]:
     """The "load balancer 503" row: ALB's own refusals beside what the report said of them."""
     refused, survived = locked_out(calls)
-    lock = next((x["facts"]["lock_out"] for x in r.reports if x["facts"].get("lock_out")), None)
+    # the last report that names it: a follow-up counts the refusals after the first report
+    locks = [x["facts"]["lock_out"] for x in r.reports if x["facts"].get("lock_out")]
+    lock = locks[-1] if locks else None
     left = (
         f"load balancer 503: {r.outcome.lb_503} (HTTPCode_ELB_503_Count); "
         f"{len(refused)} client(s) locked out"
