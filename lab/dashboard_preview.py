@@ -251,6 +251,8 @@ def _draw(ax: Any, w: dict[str, Any], r: Any, data: DashboardData) -> None:
     alarming = False
     # Per-task "Session not found" series are losses too, whatever their task-id labels.
     by_title = "tab:red" if "not found" in str(props.get("title", "")).lower() else None
+    stacked: dict[float, float] = defaultdict(float)  # bars of several series pile up
+    hatches = iter(["", "//", "xx", "..", "\\\\", "++"] * 4)
     for label, points in sorted(series.items()):
         tint = emphasis(label) or by_title
         if not points:
@@ -259,9 +261,14 @@ def _draw(ax: Any, w: dict[str, Any], r: Any, data: DashboardData) -> None:
             # A loss or a refusal: a full-height bar per period, never a lone dot on a line.
             alarming = True
             xs, ys = [t - r.start for t, _ in points], [v for _, v in points]
+            bottoms = [stacked[x] for x in xs]
+            for x, y in zip(xs, ys, strict=True):
+                stacked[x] += y
             ax.bar(
                 xs,
                 ys,
+                bottom=bottoms,
+                hatch=next(hatches),
                 width=period,
                 align="edge",
                 color=tint,
@@ -281,7 +288,7 @@ def _draw(ax: Any, w: dict[str, Any], r: Any, data: DashboardData) -> None:
             color="tab:red",
             fontweight="bold",
         )
-    top = max((v for points in series.values() for _, v in points), default=0.0)
+    top = max([*(v for points in series.values() for _, v in points), *stacked.values(), 0.0])
     ax.set_ylim(0, max(1.0, top * 1.25))
     ax.set_xlim(0, r.end - r.start)
     ax.set_xlabel(f"lab seconds (x{data.time_scale:g} = AWS time)", fontsize=6)

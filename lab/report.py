@@ -456,22 +456,27 @@ def draw_timeline(r: RunResult, path: Path) -> None:
     if any(e["task_id"] is None for e in calls):
         handles.append(entry("x", "0.2", "task unknown"))
     counts = Counter(call_kind(e) for e in calls)
-    handles += [
-        entry("s", "tab:green", f"2xx ({counts['ok']})"),
-        entry("X", KIND_STYLE["lost"][0], f"session lost, 404 ({counts['lost']})"),
-        entry(
-            "s",
-            KIND_STYLE["lb_refused"][0],
-            f"refused by the load balancer, 503 ({counts['lb_refused']}); shaded: lock-out",
-        ),
-        entry(
-            "s",
-            KIND_STYLE["sdk_refused"][0],
-            f"refused by the server's SDK ({counts['sdk_refused']})",
-        ),
-        entry("s", KIND_STYLE["error"][0], f"other error ({counts['error']})"),
-        entry("s", KIND_STYLE["no_answer"][0], f"no HTTP answer ({counts['no_answer']})"),
-    ]
+    texts = {
+        "lost": "session lost, 404",
+        "lb_refused": "refused by the load balancer, 503 (shaded: lock-out)",
+        "sdk_refused": "refused by the server's SDK, 503",
+        "error": "other error",
+        "no_answer": "no HTTP answer",
+    }
+    handles.append(entry("o", "tab:green", f"2xx ({counts['ok']}), small and pale"))
+    for kind, text in texts.items():
+        if counts[kind] or kind == "lost":  # a loss is named even when there is none
+            big = Line2D(
+                [],
+                [],
+                marker="s" if kind == "lb_refused" else "o",
+                linestyle="",
+                markersize=7,
+                color=KIND_STYLE[kind][0],
+                markeredgecolor="black",
+                label=f"{text}: {counts[kind]}",
+            )
+            handles.append(big)
     ax.legend(
         handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False
     )
