@@ -193,7 +193,7 @@ def test_infrastructure_widget_sits_beside_sessions_lost() -> None:
     assert refused["x"] + refused["width"] == infra["x"]
     bare = dashboard_body(BARE)["widgets"]
     lost = next(w for w in bare if w["properties"].get("title", "").startswith("Sessions lost"))
-    infra = next(w for w in bare if "infrastructure" in str(w["properties"]))
+    infra = next(w for w in bare if "What the infrastructure shows" in str(w["properties"]))
     assert lost["x"] + lost["width"] == infra["x"]  # no load balancer: no refusal widget
 
 

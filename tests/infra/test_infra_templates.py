@@ -257,6 +257,23 @@ def test_alarms_of_the_architecture_act_on_the_topic(under_test: Stack_) -> None
     assert deployment["Statistic"] == "Sum"
 
 
+def test_the_load_balancers_own_503s_alarm_when_it_is_given(synthesized_custom: Synth) -> None:
+    """Clients a blue/green clean-up locks out reach no task: ALB's HTTPCode_ELB_503_Count,
+    published per LoadBalancer (never per TargetGroup), is their only trace."""
+    template = synthesized_custom.addon_template
+    (alarm,) = _alarms(template, namespace="AWS/ApplicationELB")
+    assert alarm["MetricName"] == "HTTPCode_ELB_503_Count"
+    assert _dims(alarm) == {"LoadBalancer": ADDON_CONTEXT["sessionwatch:loadBalancerFullName"]}
+    assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Sum", 60, 1)
+    topic = {"Ref": logical_id(synthesized_custom.sessionwatch("addon").topic)}
+    assert alarm["AlarmActions"] == [topic] and alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_no_load_balancer_no_load_balancer_alarm(synthesized: Synth) -> None:
+    assert synthesized.sessionwatch("addon").props.load_balancer_full_name is None
+    assert _alarms(synthesized.addon_template, namespace="AWS/ApplicationELB") == []
+
+
 def test_failing_detectors_alarm_too(under_test: Stack_) -> None:
     """Silence from a crashed detector must not read as "no sessions lost"."""
     alarms = _alarms(under_test.template, namespace="AWS/Lambda")
@@ -376,6 +393,7 @@ def test_addon_context_sets_services_alb_emails_and_thresholds(
                         "DEREGISTRATION_DELAY_SECONDS": "60",
                         "STOP_TIMEOUT_SECONDS": "90",
                         "SERVER_SERVICE_NAME": "mcp-prod",
+                        "GROUP_STICKINESS_SECONDS": "300",
                     }
                 )
             }
