@@ -23,7 +23,7 @@ from lab.scenarios import SCENARIOS
 from lab.suite import Finished, run_all
 from sessionwatch.server.fingerprint import is_fingerprint
 
-# 13 scenarios, two at a time: about 4 min on an idle 2-core machine; the bound leaves room for
+# 14 scenarios, two at a time: about 4 min on an idle 2-core machine; the bound leaves room for
 # a loaded one (the module fixture runs inside the first test's timeout).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -94,6 +94,13 @@ def test_scenario_reaches_its_verdict(finished: dict[str, Finished], name: str) 
         # every deployment's SNS report counts exactly the losses of the tasks it replaced
         for dep, truth in summary["truth_by_deployment"].items():
             assert summary["report_lost_by"].get(dep) == truth, (dep, summary)
+    if expect.lb_refused:
+        # every client pinned to blue was locked out by the load balancer; the late ones not
+        assert summary["locked_out_clients"] == scenario.sessions and summary["lb_503"] > 0
+        assert 0 < summary["report_refused"] <= summary["lb_503"]
+        assert "refused by the load balancer: " in run.output
+    elif expect.lb_refused is False:
+        assert summary["lb_503"] == 0 and summary["locked_out_clients"] == 0
     if expect.rolled_back_by:
         assert summary["rolled_back_by"] == expect.rolled_back_by
         assert f"rolled back by the {expect.rolled_back_by}" in run.output
