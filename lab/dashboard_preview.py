@@ -8,9 +8,12 @@ grid, with the lab's datapoints for its metrics:
   EMF datapoints, matched by namespace, name and exact dimensions, as CloudWatch matches them;
 - the server's per-task SEARCH widgets: the ADOT-mapped server datapoints, grouped by the
   dimension the SEARCH leaves open (the task id);
-- the ALB widget ("what the infrastructure shows"): the lab's stand-in ALB, from its own
-  records: healthy targets from the task registrations, target 4xx/5xx from the answers the
-  clients got (HAProxy reports no NonStickyRequestCount: drawn as not measured);
+- the ALB widgets: ``HTTPCode_ELB_503_Count`` (and any metric ``lab.alb_metrics`` publishes
+  with the widget's dimensions) as published from HAProxy's counters; otherwise the run's own
+  records: healthy targets from the task registrations, target 4xx/5xx from the answers a task
+  sent (HAProxy reports no NonStickyRequestCount: drawn as not measured);
+- series that count losses or refusals (``emphasis``) are stacked bars in a strong colour and
+  their widget's title turns red: the eye finds a single loss first;
 - the alarm widget: the replayed alarm states; the log widget: the latest verdicts.
 
 Periods are the body's (60 s) divided by the lab's time scale, so the picture shows in a minute
