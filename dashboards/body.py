@@ -144,6 +144,42 @@ def infrastructure_view(inputs: DashboardInputs) -> Widget:
     return _metric_widget(inputs, "What the infrastructure shows (ALB)", metrics, "Sum")
 
 
+def refused_by_load_balancer(inputs: DashboardInputs) -> Widget | None:
+    """The ALB's own 503s: what clients locked out by a blue/green clean-up get.
+
+    No request reaches a task, so no server metric or log line shows them; ALB publishes
+    HTTPCode_ELB_503_Count per LoadBalancer (and per AvailabilityZone), not per target group.
+    HealthyHostCount (per TargetGroup, LoadBalancer) of the configured group sits beside it.
+    """
+    lb = inputs.load_balancer_full_name
+    if lb is None:
+        return None
+    metrics: list[list[Any]] = [
+        [
+            ALB_NAMESPACE,
+            "HTTPCode_ELB_503_Count",
+            "LoadBalancer",
+            lb,
+            {"stat": "Sum", "label": "HTTP 503 from the load balancer", "color": "#d62728"},
+        ]
+    ]
+    if inputs.target_group_full_name is not None:
+        metrics.append(
+            [
+                ALB_NAMESPACE,
+                "HealthyHostCount",
+                "TargetGroup",
+                inputs.target_group_full_name,
+                "LoadBalancer",
+                lb,
+                {"stat": "Minimum", "yAxis": "right"},
+            ]
+        )
+    return _metric_widget(
+        inputs, "Refused by the load balancer (no task reached, no log line)", metrics, "Sum"
+    )
+
+
 def _per_service_search(
     inputs: DashboardInputs, title: str, metric: str, dims: tuple[str, ...], stat: str
 ) -> Widget:
@@ -329,9 +365,17 @@ def dashboard_body(inputs: DashboardInputs) -> dict[str, Any]:
         + "\nLeft: what MCP clients saw. Right: what the load balancer shows. During a rolling "
         "deployment the right side stays green while sessions are lost on the left."
     )
+    refused = refused_by_load_balancer(inputs)
     rows = [
         (2, [header]),
-        (6, [sessions_lost_by_cause(inputs), infrastructure_view(inputs)]),
+        (
+            6,
+            [
+                sessions_lost_by_cause(inputs),
+                *([refused] if refused is not None else []),
+                infrastructure_view(inputs),
+            ],
+        ),
         (
             6,
             [

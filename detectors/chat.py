@@ -169,7 +169,8 @@ def report_notification(report: Mapping[str, Any]) -> dict[str, Any]:
     cliff = report.get("session_cliff_s")
     outcome = report.get("ended") or report.get("outcome") or "unknown outcome"
     strategy = report.get("strategy")
-    icon = ":rotating_light:" if lost else ":white_check_mark:"
+    lock = report.get("lock_out")
+    icon = ":rotating_light:" if lost or lock else ":white_check_mark:"
     lines = [
         f"Deployment `{deployment}` of `{service}` ({outcome}), "
         f"{report.get('started_at')} to {report.get('ended_at') or 'not ended'}.",
@@ -199,6 +200,8 @@ def report_notification(report: Mapping[str, Any]) -> dict[str, Any]:
             f"Metric check {check.get('label')}: {check.get('window_total')} in the window vs "
             f"{check.get('expected')} expected: {state}."
         )
+    if isinstance(lock, Mapping) and lock.get("sentence"):
+        lines.append(f":no_entry: {lock['sentence']}")
     lines.append(f"Verdict rests on: {report.get('verdict_basis')}.")
     return notification(
         title=f"{icon} {service}: deployment lost {lost} MCP session(s)",
@@ -224,6 +227,7 @@ def report_notification(report: Mapping[str, Any]) -> dict[str, Any]:
             "spikeDetected": report.get("spike_detected", False),
             "deregistrationDelaySeconds": report.get("deregistration_delay_s"),
             "stopTimeoutSeconds": report.get("stop_timeout_s"),
+            "refusedByLoadBalancer": lock.get("refused") if isinstance(lock, Mapping) else 0,
         },
     )
 

@@ -48,6 +48,9 @@ class Config:
     # SESSIONS_LOST_STORAGE_RESOLUTION: 1 stores SessionsLost at high resolution, which the
     # construct's 10-second alarms need (high_resolution_alarms); 60 (default) is standard.
     sessions_lost_resolution_s: int = 60
+    # The listener rule's target group stickiness duration (AWSALBTG), for the lock-out
+    # paragraph of a blue/green report; None: not told (the report says so).
+    group_stickiness_s: int | None = None
 
     def server_service_for(self, service: str) -> str | None:
         """The OTel ``service.name`` ECS service ``service``'s server reports metrics as."""
@@ -120,6 +123,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         target_group_full_name=_optional_str(env, "TARGET_GROUP_FULL_NAME"),
         spike_period_s=_positive_int(env, SPIKE_PERIOD_ENV, DEFAULT_SPIKE_PERIOD_SECONDS),
         sessions_lost_resolution_s=_storage_resolution(env),
+        group_stickiness_s=_optional_int(env, "GROUP_STICKINESS_SECONDS"),
     )
 
 

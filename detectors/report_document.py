@@ -145,6 +145,7 @@ class DeploymentReport:
     clients_lost: dict[str, int] | None = None
     followup: bool = False
     advice: str = ADVICE
+    lock_out: dict[str, Any] | None = None  # detectors.lockout.LockOut.to_json(), if any
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -160,6 +161,8 @@ class DeploymentReport:
         subject = (
             f"SessionWatch: {what}{self.service} deployment lost {self.sessions_lost} session(s)"
         )
+        if self.lock_out:
+            subject += f", {self.lock_out['refused']} request(s) refused by the ALB"
         return subject[:100]
 
     def to_text(self) -> str:
@@ -197,6 +200,11 @@ class DeploymentReport:
             ),
             "Deregistration delay: " + _secs(self.deregistration_delay_s),
             "Stop timeout: " + _secs(self.stop_timeout_s),
+            *(
+                ["Refused by the load balancer: " + str(self.lock_out["sentence"])]
+                if self.lock_out
+                else []
+            ),
         ]
         for s in self.spike:
             state = "SPIKE" if s.spiked else "no spike"

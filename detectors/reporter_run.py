@@ -43,6 +43,7 @@ from sessionwatch.detectors.config import Config
 from sessionwatch.detectors.emit import MetricPoint, service_point
 from sessionwatch.detectors.facts import CLOCK_SKEW_S, DeploymentWindow, SessionSpan, TaskFacts
 from sessionwatch.detectors.ledger import DeploymentRecord, LedgerStore, ReadWave
+from sessionwatch.detectors.lockout import report_lock_out
 from sessionwatch.detectors.report_document import (
     DeploymentReport,
     bake_time_s,
@@ -198,13 +199,13 @@ def _run_service(
         if w.ended_at is None or now < w.ended_at + cfg.grace_period_s:
             continue
         if not sent:
-            report = build_report(cfg, ledger, w, known or mine, spans_of, checks, now)
+            report = build_report(cfg, ledger, w, known or mine, spans_of, checks, now, cloudwatch)
             if send_report(cfg, ledger, sns, report, now):
                 out.reports.append(report)
         elif record.report.wants_followup:
             end = end_mark(w.ended_at, w.outcome)
             if ledger.claim_followup(service, w.deployment_id, now, FOLLOWUP_EVERY_S, end):
-                report = build_report(cfg, ledger, w, known or mine, spans_of, [], now)
+                report = build_report(cfg, ledger, w, known or mine, spans_of, [], now, cloudwatch)
                 report = DeploymentReport(**{**report.__dict__, "followup": True})
                 if cfg.report_topic_arn:
                     publish(cfg, sns, report)
@@ -235,6 +236,7 @@ def build_report(
     spans_of: Callable[[str], list[SessionSpan]],
     checks: list[SeriesSpike],
     now: float,
+    cloudwatch: CloudWatchClient | None = None,
 ) -> DeploymentReport:
     """Computed from every fact known when it is sent (late verdicts included)."""
     end = window.ended_at if window.ended_at is not None else now
@@ -255,6 +257,8 @@ def build_report(
     )
     losses = sorted(x.at for x in owned)
     first = losses[0] if losses else None
+    stops = [t.stop_began for t in replaced if t.stop_began is not None]
+    lock = report_lock_out(cfg, cloudwatch, window, stops, now) if cloudwatch else None
     return DeploymentReport(
         service=window.service,
         deployment_id=window.deployment_id,
@@ -276,6 +280,7 @@ def build_report(
         bake_time_s=bake_time_s(window),
         losses_per_step=losses_per_step(window, losses),
         clients_lost=clients_of(ledger, [x.fingerprint for x in owned]) if owned else None,
+        lock_out=None if lock is None else lock.to_json(),
     )
 
 

@@ -45,6 +45,7 @@ class AddonSettings:
     server_service_name: str | None = None
     load_balancer_full_name: str | None = None
     target_group_full_name: str | None = None
+    group_stickiness_seconds: int | None = None
     alarm_emails: tuple[str, ...] = ()
     grace_period_seconds: int = 120
     deployment_loss_threshold: int = 1
@@ -73,6 +74,7 @@ class AddonSettings:
             server_service_name=get("serverServiceName"),
             load_balancer_full_name=get("loadBalancerFullName"),
             target_group_full_name=get("targetGroupFullName"),
+            group_stickiness_seconds=_optional_int(get("groupStickinessSeconds")),
             alarm_emails=split_list(get("alarmEmails")),
             grace_period_seconds=int(get("gracePeriodSeconds") or 120),
             deployment_loss_threshold=int(get("deploymentLossThreshold") or 1),
@@ -121,6 +123,11 @@ class SessionWatchStack(Stack):
                 server_service_name=settings.server_service_name,
                 load_balancer_full_name=settings.load_balancer_full_name,
                 target_group_full_name=settings.target_group_full_name,
+                group_stickiness=(
+                    None
+                    if settings.group_stickiness_seconds is None
+                    else Duration.seconds(settings.group_stickiness_seconds)
+                ),
                 alarm_email_subscribers=settings.alarm_emails,
                 thresholds=Thresholds(
                     deployment_loss=settings.deployment_loss_threshold,

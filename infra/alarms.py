@@ -203,6 +203,39 @@ def session_capacity_alarm(
     )
 
 
+def load_balancer_refused_alarm(
+    scope: Construct, id: str, *, name: str, load_balancer_full_name: str, topic: sns.ITopic
+) -> cloudwatch.Alarm:
+    """The ALB answered 503 itself: no target reached, so no server log line exists.
+
+    ALB's own ``HTTPCode_ELB_503_Count`` (dimension ``LoadBalancer``; reported only when
+    non-zero, Sum) is the only trace of clients a blue/green clean-up locked out: their
+    ``AWSALBTG`` names a target group with no target left, and ALB does not fail over to a group
+    with targets. The deployment report says how many and for how long (detectors.lockout).
+    """
+    return _alarm(
+        scope,
+        id,
+        name=name,
+        description=(
+            "The load balancer refused requests itself (HTTP 503 from the ALB, no target "
+            "reached, no server log line). After an ECS blue/green clean-up: clients whose "
+            "AWSALBTG target-group stickiness cookie still names the old target group are "
+            "locked out until it expires; see the deployment report. Shorten the listener "
+            "rule's target group stickiness duration."
+        ),
+        metric=cloudwatch.Metric(
+            namespace="AWS/ApplicationELB",
+            metric_name="HTTPCode_ELB_503_Count",
+            dimensions_map={"LoadBalancer": load_balancer_full_name},
+            statistic="Sum",
+            period=PERIOD,
+        ),
+        threshold=1,
+        topic=topic,
+    )
+
+
 def detector_errors_alarm(
     scope: Construct, id: str, *, name: str, function: lambda_.IFunction, topic: sns.ITopic
 ) -> cloudwatch.Alarm:

@@ -43,6 +43,7 @@ from sessionwatch.infra.alarms import (
     ServiceAlarms,
     Thresholds,
     detector_errors_alarm,
+    load_balancer_refused_alarm,
     queue_depth_alarm,
     service_alarms,
     session_capacity_alarm,
@@ -131,6 +132,11 @@ class SessionWatchProps:
     target_group_full_name: str | None = None
     """The target group's CloudWatch dimension value (`targetgroup/<name>/<id>`). Default: none
     (no `NonStickyRequestCount` spike check)."""
+
+    group_stickiness: Duration | None = None
+    """The listener rule's target group stickiness duration (`AWSALBTG`, blue/green), quoted in
+    the lock-out paragraph of a deployment report. Default: none ("not configured in
+    SessionWatch"); SessionWatch does not read it from AWS."""
 
     alarm_email_subscribers: Sequence[str] = ()
     """Email addresses subscribed to the topic (each must confirm). Default: none."""
@@ -313,17 +319,31 @@ class SessionWatch(Construct):
             )
             for service in props.service_names
         }
-        # Needs the server's service.name: its metrics are keyed by it, not by the ECS service.
-        self.capacity_alarm = (
-            session_capacity_alarm(
-                Construct(self, "Alarms-SessionCapacity"),
+        # One per server service.name: the server's metrics are keyed by it, not by the ECS
+        # service (it defaults to each watched service's own name).
+        self.capacity_alarms: dict[str, cloudwatch.Alarm] = {
+            server: session_capacity_alarm(
+                Construct(self, f"Alarms-SessionCapacity-{server}"),
                 "SessionCapacity",
-                name=f"{stack.stack_name}-SessionWatch-{props.server_service_name}-session-cap",
-                server_service=props.server_service_name,
+                name=f"{stack.stack_name}-SessionWatch-{server}-session-cap",
+                server_service=server,
                 threshold=props.thresholds.session_capacity,
                 topic=self.topic,
             )
-            if props.server_service_name
+            for server in dict.fromkeys(
+                self.server_service_name(service) for service in props.service_names
+            )
+        }
+        # The ALB's own 503s: clients a blue/green clean-up locked out leave no other trace.
+        self.load_balancer_alarm = (
+            load_balancer_refused_alarm(
+                Construct(self, "Alarms-LoadBalancer"),
+                "LoadBalancerRefused",
+                name=f"{stack.stack_name}-SessionWatch-LoadBalancer-503",
+                load_balancer_full_name=props.load_balancer_full_name,
+                topic=self.topic,
+            )
+            if props.load_balancer_full_name
             else None
         )
         self.detector_alarms = {
@@ -401,7 +421,8 @@ class SessionWatch(Construct):
                 *(alarm.alarm_arn for alarms in self.alarms.values() for alarm in alarms.all()),
                 *(alarm.alarm_arn for alarm in self.detector_alarms.values()),
                 *(alarm.alarm_arn for alarm in self.queue_alarms.values()),
-                *((self.capacity_alarm.alarm_arn,) if self.capacity_alarm else ()),
+                *(alarm.alarm_arn for alarm in self.capacity_alarms.values()),
+                *((self.load_balancer_alarm.alarm_arn,) if self.load_balancer_alarm else ()),
             ),
             # Both decide verdicts: session events as they arrive, the reporter for pending ones.
             verdict_log_groups=(
@@ -448,6 +469,9 @@ class SessionWatch(Construct):
             "STOP_TIMEOUT_SECONDS": props.stop_timeout_seconds,
             "LOAD_BALANCER_FULL_NAME": props.load_balancer_full_name,
             "TARGET_GROUP_FULL_NAME": props.target_group_full_name,
+            "GROUP_STICKINESS_SECONDS": (
+                None if props.group_stickiness is None else int(props.group_stickiness.to_seconds())
+            ),
         }
         env.update({key: str(value) for key, value in optional.items() if value is not None})
         return env

@@ -8,9 +8,12 @@ grid, with the lab's datapoints for its metrics:
   EMF datapoints, matched by namespace, name and exact dimensions, as CloudWatch matches them;
 - the server's per-task SEARCH widgets: the ADOT-mapped server datapoints, grouped by the
   dimension the SEARCH leaves open (the task id);
-- the ALB widget ("what the infrastructure shows"): the lab's stand-in ALB, from its own
-  records: healthy targets from the task registrations, target 4xx/5xx from the answers the
-  clients got (HAProxy reports no NonStickyRequestCount: drawn as not measured);
+- the ALB widgets: ``HTTPCode_ELB_503_Count`` (and any metric ``lab.alb_metrics`` publishes
+  with the widget's dimensions) as published from HAProxy's counters; otherwise the run's own
+  records: healthy targets from the task registrations, target 4xx/5xx from the answers a task
+  sent (HAProxy reports no NonStickyRequestCount: drawn as not measured);
+- series that count losses or refusals (``emphasis``) are stacked bars in a strong colour and
+  their widget's title turns red: the eye finds a single loss first;
 - the alarm widget: the replayed alarm states; the log widget: the latest verdicts.
 
 Periods are the body's (60 s) divided by the lab's time scale, so the picture shows in a minute
@@ -23,7 +26,7 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,7 @@ class DashboardData:
     timelines: dict[str, list[Evaluation]]
     service: str
     time_scale: float = 20.0
+    alb_points: list[Datapoint] = field(default_factory=list)  # lab.alb_metrics, as published
 
 
 def lab_inputs(service: str, alarms: Sequence[str]) -> DashboardInputs:
@@ -122,9 +126,23 @@ def _ratio_series(expression: str, by_id: dict[str, Series]) -> list[tuple[float
     return [(t, scale * top.get(t, 0.0) / b) for t, b in sorted(bottom.items()) if b]
 
 
-def _alb_series(row: list[Any], r: Any, period: float) -> Series:
-    """The stand-in ALB's metrics from the run's own records."""
+def _alb_series(row: list[Any], r: Any, period: float, data: DashboardData) -> Series:
+    """The stand-in ALB's metrics: as published from HAProxy's counters where the lab publishes
+    that metric with these dimensions (lab.alb_metrics), else from the run's own records."""
     metric = row[1]
+    rest = list(row[2:])
+    options = rest.pop() if rest and isinstance(rest[-1], dict) else {}
+    dims = dict(zip(rest[::2], rest[1::2], strict=True))
+    published = [
+        (p.timestamp, p.value)
+        for p in data.alb_points
+        if p.metric_name == metric and dict(p.dimensions) == dims
+    ]
+    label = str(options.get("label", metric))
+    if metric == "HTTPCode_ELB_503_Count":  # reported only when non-zero: no points, no 503
+        return {label: _bucket(published, period, "Sum")}
+    if published:
+        return {label: _bucket(published, period, str(options.get("stat", "Sum")))}
     calls = [e for e in r.events if e["kind"] == "call" and e.get("http_status")]
     if metric == "HealthyHostCount":
         healthy: set[str] = set()
@@ -146,7 +164,10 @@ def _alb_series(row: list[Any], r: Any, period: float) -> Series:
     }.get(metric, (0, 0))
     if high == 0:
         return {f"{metric} (not measured by the lab)": []}
-    points = [(float(e["t"]), float(low <= e["http_status"] < high)) for e in calls]
+    # What targets answered: a 503 no task sent is the load balancer's own (HTTPCode_ELB_503)
+    points = [
+        (float(e["t"]), float(low <= e["http_status"] < high)) for e in calls if e.get("task_id")
+    ]
     return {metric: _bucket(points, period, "Sum")}
 
 
@@ -177,8 +198,31 @@ def widget_series(widget: dict[str, Any], r: Any, data: DashboardData) -> Series
         elif row[0] == NAMESPACE:
             series.update(_sessionwatch_series(list(row), data, period, stat))
         elif row[0] == ALB_NAMESPACE:
-            series.update(_alb_series(list(row), r, period))
+            series.update(_alb_series(list(row), r, period, data))
     return series
+
+
+# What the eye must find first, by series label: losses red, load balancer refusals orange,
+# an SDK's session refusals (session_refused, a metric another part adds) purple.
+EMPHASIS = (
+    ("refused", "tab:purple"),
+    ("503", "darkorange"),
+    ("lost", "tab:red"),
+    ("deployment", "tab:red"),
+    ("stickiness", "firebrick"),
+    ("task_failure", "tab:red"),
+    ("scale_in", "salmon"),
+    ("infrastructure", "salmon"),
+    ("unknown", "salmon"),
+)
+
+
+def emphasis(label: str) -> str | None:
+    """The colour of a series that counts losses or refusals; None for any other series."""
+    lowered = label.lower()
+    if "healthy" in lowered:
+        return None
+    return next((colour for word, colour in EMPHASIS if word in lowered), None)
 
 
 def render_dashboard(r: Any, data: DashboardData, path: Path) -> None:
@@ -239,13 +283,48 @@ def _draw(ax: Any, w: dict[str, Any], r: Any, data: DashboardData) -> None:
             ax.text(0, 0.5, "no verdicts in this run", fontsize=7)
         return
     series = widget_series(w, r, data)
+    period = float(props.get("period", 60)) / data.time_scale
+    alarming = False
+    # Per-task "Session not found" series are losses too, whatever their task-id labels.
+    by_title = "tab:red" if "not found" in str(props.get("title", "")).lower() else None
+    stacked: dict[float, float] = defaultdict(float)  # bars of several series pile up
+    hatches = iter(["", "//", "xx", "..", "\\\\", "++"] * 4)
     for label, points in sorted(series.items()):
-        if points:
-            xs, ys = [t - r.start for t, _ in points], [v for _, v in points]
-            ax.step(xs, ys, where="post", label=label, marker=".", markersize=3)
-        else:
+        tint = emphasis(label) or by_title
+        if not points:
             ax.plot([], [], label=label)
-    top = max((v for points in series.values() for _, v in points), default=0.0)
+        elif tint is not None and any(v > 0 for _, v in points):
+            # A loss or a refusal: a full-height bar per period, never a lone dot on a line.
+            alarming = True
+            xs, ys = [t - r.start for t, _ in points], [v for _, v in points]
+            bottoms = [stacked[x] for x in xs]
+            for x, y in zip(xs, ys, strict=True):
+                stacked[x] += y
+            ax.bar(
+                xs,
+                ys,
+                bottom=bottoms,
+                hatch=next(hatches),
+                width=period,
+                align="edge",
+                color=tint,
+                edgecolor="black",
+                linewidth=0.6,
+                label=f"{label}: {sum(ys):g}",
+                zorder=3,
+            )
+        else:
+            xs, ys = [t - r.start for t, _ in points], [v for _, v in points]
+            ax.step(xs, ys, where="post", label=label, color=tint, alpha=0.55, linewidth=1)
+    if alarming:
+        ax.set_title(
+            str(props.get("title", kind)),
+            fontsize=8,
+            loc="left",
+            color="tab:red",
+            fontweight="bold",
+        )
+    top = max([*(v for points in series.values() for _, v in points), *stacked.values(), 0.0])
     ax.set_ylim(0, max(1.0, top * 1.25))
     ax.set_xlim(0, r.end - r.start)
     ax.set_xlabel(f"lab seconds (x{data.time_scale:g} = AWS time)", fontsize=6)

@@ -84,6 +84,8 @@ class Stage:
     # Whether the deployment alarm has been in ALARM since the given time (CloudWatch's
     # evaluations up to now, replayed): ECS watches the alarm for the whole deployment.
     alarm_in_alarm: Callable[[float], bool] = lambda since: False
+    # Told once production traffic has shifted (the lab starts its late clients then).
+    shifted: Callable[[], None] = lambda: None
 
     def scaled(self, aws_seconds: float) -> float:
         return aws_seconds / self.time_scale
@@ -246,13 +248,22 @@ def blue_green(
         if percent < 100:
             time.sleep(stage.scaled(step_bake_s))
     at_stage("POST_PRODUCTION_TRAFFIC_SHIFT")
+    stage.shifted()
     at_stage("BAKE_TIME")
     stage.say(f"bake time {bake_s:g} s ({stage.scaled(bake_s):.1f} s here): blue keeps RUNNING")
     time.sleep(stage.scaled(bake_s))
     at_stage("CLEAN_UP")
     for task in blue:
         played.replaced_by[task.task_id] = dep
-    stage.say("clean-up: blue tasks deregistered and stopped")
+    stage.say(
+        "clean-up: blue tasks deregistered and stopped"
+        + (
+            f"; clients whose AWSALBTG names blue are refused (503) until it expires "
+            f"({lb.group_stickiness_s} s here)"
+            if lb.group_stickiness
+            else ""
+        )
+    )
     stage.stop_all(blue)
     _complete(stage, dep)
     return played

@@ -27,6 +27,20 @@ those two things. HAProxy (the Debian package, 2.6) does it unprivileged on loop
 - Health checks ``GET /health`` every ``health_interval_ms``; ``fall 2 rise 1`` (ALB's unhealthy
   threshold is 2), each check allowed ``health_timeout_s`` (ALB's default timeout, 5 s).
 
+- Two groups are a blue/green listener's weighted forward; with target group stickiness
+  (``AWSALBTG``) HAProxy plays what the ELB guide states for it (lab/README.md quotes each
+  statement): a request carrying a valid ``AWSALBTG`` goes to the group it names whatever the
+  weights ("routed to the target group specified in the cookie"; "Stickiness takes precedence
+  over adjusting Weight"); an empty group answers 503 from the load balancer itself (no
+  fail-over to a group with targets); the cookie is valid for the rule's stickiness duration
+  (``DurationSeconds``, scaled), counted from the last response a target of the group sent, as
+  the lab's ``AWSALB`` counts ``maxidle``. The value is ``<group>.<unix time>`` in clear (ALB's
+  is opaque and encrypted). The documentation is silent on whether the duration slides with
+  each response and on whether ALB's own 503 carries the cookie; the lab refreshes it on every
+  target response and never on its own 503 (``http-response`` rules do not run on HAProxy's
+  internal errors), which fits AWS's answer that the 503s "last until the sticky session
+  expires".
+
 The runtime API is a UNIX socket in the work directory (``admin`` level), spoken line by line.
 """
 
@@ -79,14 +93,16 @@ def render_config(
     health_timeout_s: float = 5.0,
     groups: tuple[str, ...] = (BACKEND,),
     group_stickiness: bool = False,
+    group_stickiness_s: int = 86_400,
     weights_file: Path | None = None,
 ) -> str:
     """The haproxy.cfg text: one frontend on loopback, one backend of sticky slots per group.
 
     One group is a target group behind a plain forward. Two groups are the weighted forward of
     a blue/green listener: ``rand(100)`` against the runtime ACL file ``weights_file`` (the second
-    group's share, ``shift``) picks the group per request, and with ``group_stickiness`` the
-    ``AWSALBTG`` cookie keeps a client on its group while that group has a usable target.
+    group's share, ``shift``) picks the group per request, and with ``group_stickiness`` a valid
+    ``AWSALBTG`` cookie (issued less than ``group_stickiness_s`` ago) keeps a client on its
+    group, usable targets or not.
     """
     lines = [
         "global",
@@ -109,9 +125,15 @@ def render_config(
             raise ValueError("two target groups need a weights file")
         second = groups[1]
         if group_stickiness:
+            # The group cookie is "<group>.<issued unix time>"; valid for the duration since
+            # issued. A valid one wins over the weights, even when its group has no target left.
             lines += [
-                f"    use_backend {g} if {{ req.cook({GROUP_COOKIE}) -m str {g} }} "
-                f"{{ nbsrv({g}) gt 0 }}"
+                f"    http-request set-var(txn.tg_born) req.cook({GROUP_COOKIE}),field(2,.)",
+                f"    acl tg_valid date,sub(txn.tg_born) -m int le {group_stickiness_s}",
+            ]
+            lines += [
+                f"    use_backend {g} if {{ req.cook({GROUP_COOKIE}),field(1,.) -m str {g} }} "
+                "tg_valid"
                 for g in groups
             ]
         lines += [
@@ -131,7 +153,8 @@ def render_config(
             f"    default-server inter {health_interval_ms}ms fall 2 rise 1 check disabled",
         ]
         if group_stickiness and len(groups) > 1:
-            cookie = f"{GROUP_COOKIE}={group}; Path=/"
+            # Only responses a target sent: HAProxy's own 503 runs no http-response rule.
+            cookie = f"{GROUP_COOKIE}={group}.%[date]; Path=/"
             lines.append(f'    http-response add-header Set-Cookie "{cookie}"')
         for _ in range(slots):
             number += 1
@@ -166,6 +189,7 @@ class HAProxy:
     port: int = field(default_factory=free_port)
     groups: tuple[str, ...] = (BACKEND,)  # target groups (two: a blue/green listener)
     group_stickiness: bool = False  # AWSALBTG on the weighted forward
+    group_stickiness_s: int = 86_400  # its DurationSeconds, already scaled (whole seconds)
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _next_slot: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     targets: dict[str, str] = field(default_factory=dict)  # target name -> slot
@@ -209,6 +233,7 @@ class HAProxy:
                 health_timeout_s=self.health_timeout_s,
                 groups=self.groups,
                 group_stickiness=self.group_stickiness,
+                group_stickiness_s=self.group_stickiness_s,
                 weights_file=self.weights_file,
             )
         )

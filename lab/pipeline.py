@@ -8,7 +8,9 @@ both happened in the same tick):
    pattern, go to the session-events detector as one subscription payload per task (log stream
    = task id), as the awslogs driver and the subscription would deliver them;
 3. ADOT: new OTLP points become CloudWatch datapoints in moto (``AwsEmfBridge``);
-4. EventBridge Scheduler: the reporter runs every ``reporter_interval`` seconds (the template's
+4. the stand-in ALB's own metrics (``lab.alb_metrics``) from HAProxy's counters, every
+   ``reporter_interval`` (ALB's 60-second interval, scaled);
+5. EventBridge Scheduler: the reporter runs every ``reporter_interval`` seconds (the template's
    ``rate(1 minute)``, scaled).
 """
 
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from lab.alarm_replay import Datapoint
+from lab.alb_metrics import AlbMetrics
 from lab.cloudwatch import AwsEmfBridge, put_metric_data
 from lab.cluster import Cluster
 from lab.detectors_runtime import REPORTER_HANDLER, SESSION_HANDLER, LabAccount
@@ -55,6 +58,9 @@ class Pipeline:
     lines_filtered_out: int = 0
     server_points: int = 0
     server_datapoints: list[Datapoint] = field(default_factory=list)  # the dashboard preview's
+    alb: AlbMetrics | None = None
+    alb_datapoints: list[Datapoint] = field(default_factory=list)  # alarm replay and preview
+    _next_alb: float = 0.0
     _otlp_offset: int = 0
     _next_report: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -81,6 +87,9 @@ class Pipeline:
             self.account.deliver_ecs_events()
             self._ship_logs()
             self._ship_metrics()
+            if self.alb is not None and (force_reporter or time.time() >= self._next_alb):
+                self._next_alb = time.time() + self.reporter_interval
+                self._ship_alb(self.alb)
             if force_reporter or time.time() >= self._next_report:
                 self._next_report = time.time() + self.reporter_interval
                 invocation = self.account.invoke(REPORTER_HANDLER, {"id": "lab-schedule"})
@@ -111,6 +120,14 @@ class Pipeline:
             invocation = self.account.invoke(SESSION_HANDLER, payload)
             if self.on_invocation:
                 self.on_invocation(SESSION_HANDLER, invocation.result)
+
+    def _ship_alb(self, alb: AlbMetrics) -> None:
+        try:
+            points = alb.sample()
+        except OSError:  # HAProxy already stopped at the end of a run
+            return
+        self.alb_datapoints.extend(points)
+        put_metric_data(self.account.moto.client("cloudwatch"), points)
 
     def _ship_metrics(self) -> None:
         points = self.receiver.points()

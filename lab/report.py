@@ -123,6 +123,7 @@ def side_by_side(r: RunResult) -> list[tuple[str, str]]:
             f"deployment: {r.deployment_id or '-'}; at risk: "
             f"{at_risk if at_risk is not None else '-'}; report sent: {len(r.reports)}",
         ),
+        _refused_row(r, calls),
         (
             f"client view: {len(not_found)} 'session not found' answers of {len(calls)} calls",
             "session cliff: "
@@ -131,6 +132,32 @@ def side_by_side(r: RunResult) -> list[tuple[str, str]]:
             + (f"{latency:.1f} s from first loss to verdict" if latency is not None else "-"),
         ),
     ]
+
+
+def locked_out(calls: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
+    """(clients the load balancer refused at least once, clients never refused nor lost)."""
+    probes = {str(e["probe"]) for e in calls}
+    refused = {str(e["probe"]) for e in calls if e.get("http_status") == 503}
+    lost = {str(e["probe"]) for e in calls if is_loss(e)}
+    return refused, probes - refused - lost
+
+
+def _refused_row(r: RunResult, calls: list[dict[str, Any]]) -> tuple[str, str]:
+    """The "load balancer 503" row: ALB's own refusals beside what the report said of them."""
+    refused, survived = locked_out(calls)
+    # the last report that names it: a follow-up counts the refusals after the first report
+    locks = [x["facts"]["lock_out"] for x in r.reports if x["facts"].get("lock_out")]
+    lock = locks[-1] if locks else None
+    left = (
+        f"load balancer 503: {r.outcome.lb_503} (HTTPCode_ELB_503_Count); "
+        f"{len(refused)} client(s) locked out"
+        + (f" up to {r.outcome.longest_lock_out_s:.1f} s" if refused else "")
+        + f", {len(survived)} never refused nor lost"
+    )
+    right = "refused by the load balancer: " + (
+        str(lock["sentence"]) if lock else "nothing in the deployment report"
+    )
+    return left, right
 
 
 def rollout_lines(r: RunResult) -> list[str]:
@@ -279,6 +306,61 @@ def task_legend(r: RunResult) -> list[tuple[str, str]]:
     return legend
 
 
+# Colour and marker area of each kind of failed call (2xx are drawn small and pale).
+KIND_STYLE = {
+    "lost": ("red", 90.0),
+    "lb_refused": ("darkorange", 45.0),
+    "sdk_refused": ("tab:purple", 60.0),  # session_refused (an SDK at its session cap)
+    "error": ("lightcoral", 30.0),
+    "no_answer": ("tab:gray", 30.0),
+}
+
+
+def call_kind(call: dict[str, Any]) -> str:
+    """ok, lost (the server said the session is gone), lb_refused (a 503 no task answered:
+    the load balancer's own), sdk_refused (a 503 a task sent: its SDK's cap), error, no_answer."""
+    status = call.get("http_status")
+    if status is None:
+        return "no_answer"
+    if is_loss(call):
+        return "lost"
+    if status == 503:
+        return "sdk_refused" if call.get("task_id") else "lb_refused"
+    if 200 <= int(status) < 300 and call.get("jsonrpc_code") is None:
+        return "ok"
+    return "error"
+
+
+def lock_out_spans(calls: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]:
+    """Per client, each run of consecutive load balancer 503s as (first, last) call times."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    current: dict[str, tuple[float, float]] = {}
+    for e in sorted(calls, key=lambda c: float(c["t"])):
+        probe, t = str(e["probe"]), float(e["t"])
+        if call_kind(e) == "lb_refused":
+            first = current.get(probe, (t, t))[0]
+            current[probe] = (first, t)
+        elif probe in current:
+            spans.setdefault(probe, []).append(current.pop(probe))
+    for probe, run in current.items():
+        spans.setdefault(probe, []).append(run)
+    return spans
+
+
+def label_levels(xs: list[float], span: float) -> list[int]:
+    """A text row per label so that labels closer than 10 % of the time axis never overlap."""
+    gap = 0.1 * max(span, 1e-9)
+    last_at: list[float] = []  # per row: x of its last label
+    levels = []
+    for x in xs:
+        level = next((i for i, last in enumerate(last_at) if x - last >= gap), len(last_at))
+        if level == len(last_at):
+            last_at.append(x)
+        last_at[level] = x
+        levels.append(level)
+    return levels
+
+
 def draw_timeline(r: RunResult, path: Path) -> None:
     """Per call: probe row, colour by status, marker by task; deployment phases; alarm band.
 
@@ -298,24 +380,66 @@ def draw_timeline(r: RunResult, path: Path) -> None:
     tasks = [task_id for task_id, _ in legend]
     markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
     fig, ax = plt.subplots(figsize=(12, 2.5 + 0.25 * min(len(probes), 40)))
-    for e in calls:
-        if len(probes) > 40 and rows[e["probe"]] >= 40:
-            continue
+    shown_calls = [e for e in calls if len(probes) <= 40 or rows[e["probe"]] < 40]
+    for e in shown_calls:
         x = e["t"] - r.start
-        colour = "tab:green" if e["http_status"] == 200 or e["http_status"] == 202 else "tab:red"
-        if e["http_status"] is None:
-            colour = "tab:gray"
+        kind = call_kind(e)
         marker = markers[tasks.index(e["task_id"]) % len(markers)] if e["task_id"] else "x"
-        ax.scatter(x, rows[e["probe"]], c=colour, marker=marker, s=18)
+        if kind == "ok":  # the background: small and pale, so the failures stand out
+            ax.scatter(
+                x,
+                rows[e["probe"]],
+                c="tab:green",
+                marker=marker,
+                s=10,
+                alpha=0.3,
+                linewidths=0,
+                zorder=1,
+            )
+            continue
+        colour, size = KIND_STYLE[kind]
+        ax.scatter(
+            x,
+            rows[e["probe"]],
+            c=colour,
+            marker="s" if kind == "lb_refused" else marker,
+            s=size,
+            edgecolors="black",
+            linewidths=0.7,
+            zorder=4,
+        )
+    # A lock-out is a stretch of time, not a few dots: shade each client's run of 503s.
+    for probe, spans in lock_out_spans(shown_calls).items():
+        for first, last in spans:
+            ax.broken_barh(
+                [(first - r.start, max(last - first, 0.3))],
+                (rows[probe] - 0.4, 0.8),
+                facecolors="darkorange",
+                alpha=0.35,
+                zorder=2,
+            )
     top = min(len(probes), 40)
+    deployments = []
     for e in r.events:
         if e["kind"] == "ecs_event" and e["detail_type"] == DETAIL_DEPLOYMENT:
             x = e["t"] - r.start
             ax.axvline(x, color="tab:blue", linestyle="--", linewidth=1.2)
-            label = e["detail"]["eventName"].removeprefix("SERVICE_DEPLOYMENT_")
-            ax.text(x + 0.1, -0.65, label, color="tab:blue", fontsize=7)
+            deployments.append((x, e["detail"]["eventName"].removeprefix("SERVICE_DEPLOYMENT_")))
         elif e["kind"] == "ecs_event" and e["detail"].get("lastStatus") == "STOPPED":
             ax.axvline(e["t"] - r.start, color="0.6", linestyle=":", linewidth=1)
+    span = max((e["t"] - r.start for e in calls), default=1.0)
+    levels = label_levels([x for x, _ in deployments], span)
+    for (x, label), level in zip(deployments, levels, strict=True):
+        ax.annotate(
+            label,
+            (x, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, 2 + 9 * level),
+            textcoords="offset points",
+            color="tab:blue",
+            fontsize=7,
+            annotation_clip=False,
+        )
     labels = list(probes[:top])
     ticks = list(range(top))
     shown = [
@@ -343,16 +467,33 @@ def draw_timeline(r: RunResult, path: Path) -> None:
     ]
     if any(e["task_id"] is None for e in calls):
         handles.append(entry("x", "0.2", "task unknown"))
-    handles += [
-        entry("s", "tab:green", "2xx"),
-        entry("s", "tab:red", "error (404 = session lost)"),
-        entry("s", "tab:gray", "no HTTP answer"),
-    ]
+    counts = Counter(call_kind(e) for e in calls)
+    texts = {
+        "lost": "session lost, 404",
+        "lb_refused": "refused by the load balancer, 503 (shaded: lock-out)",
+        "sdk_refused": "refused by the server's SDK, 503",
+        "error": "other error",
+        "no_answer": "no HTTP answer",
+    }
+    handles.append(entry("o", "tab:green", f"2xx ({counts['ok']}), small and pale"))
+    for kind, text in texts.items():
+        if counts[kind] or kind == "lost":  # a loss is named even when there is none
+            big = Line2D(
+                [],
+                [],
+                marker="s" if kind == "lb_refused" else "o",
+                linestyle="",
+                markersize=7,
+                color=KIND_STYLE[kind][0],
+                markeredgecolor="black",
+                label=f"{text}: {counts[kind]}",
+            )
+            handles.append(big)
     ax.legend(
         handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False
     )
     ax.set_xlabel("seconds since lab start; blue dashed = deployment, grey dotted = task stopped")
-    ax.set_title(f"SessionWatch lab: {r.scenario.name}")
+    ax.set_title(f"SessionWatch lab: {r.scenario.name}", pad=12 + 9 * (max(levels, default=-1) + 1))
     ax.set_xlim(left=0)
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
@@ -378,6 +519,10 @@ def summary(r: RunResult) -> dict[str, Any]:
         "refused_answers": r.outcome.refused_answers,
         "refusals_logged": r.outcome.refusals_logged,
         "open_at_start": sum(r.played.open_at_start.values()),
+        "lb_503": r.outcome.lb_503,
+        "report_refused": r.outcome.report_refused,
+        "longest_lock_out_s": round(r.outcome.longest_lock_out_s, 1),
+        "locked_out_clients": len(locked_out([e for e in r.events if e["kind"] == "call"])[0]),
         "deployment_events": [
             [e["detail"].get("deploymentId"), e["detail"].get("eventName")]
             for e in r.events

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from lab import alarm_latency
-from lab.alarm_replay import ALARM, AlarmDefinition, alarms_from_template, replay
+from lab.alarm_replay import ALARM, AlarmDefinition, Datapoint, alarms_from_template, replay
+from lab.alb_metrics import ALB_NAMESPACE, AlbMetrics
 from lab.cluster import Cluster
 from lab.dashboard_preview import DashboardData
 from lab.detectors_runtime import LAMBDA_NAMESPACE, REPORTER_HANDLER, LabAccount, scaled_env
@@ -44,6 +45,7 @@ from lab.scenarios import (
     ALARM_DEPLOYMENT,
     ALARM_ERRORS_PREFIX,
     ALARM_SESSION_CAP,
+    ALARM_LB_REFUSED,
     ALARM_SPIKE,
     ALARM_STICKINESS,
     Outcome,
@@ -153,6 +155,8 @@ def alarm_key(alarm: AlarmDefinition) -> str | None:
         return ALARM_SPIKE
     if alarm.metric_name == METRIC_SESSION_UTILIZATION:
         return ALARM_SESSION_CAP
+    if alarm.namespace == ALB_NAMESPACE and alarm.metric_name == "HTTPCode_ELB_503_Count":
+        return ALARM_LB_REFUSED
     if alarm.namespace == LAMBDA_NAMESPACE and alarm.metric_name == "Errors":
         return ALARM_ERRORS_PREFIX + dims.get("FunctionName", alarm.logical_id)
     return None
@@ -276,7 +280,10 @@ async def run(options: RunOptions) -> int:
             template_path = options.template
         template = AddonTemplate.load(template_path)
         moto = stack.enter_context(MotoServer(log_path=workdir / "moto.log"))
-        account = LabAccount(moto, template, env_overrides=scaled_env(scale))
+        env = scaled_env(scale)
+        if scenario.group_stickiness:  # the listener rule's AWSALBTG duration, as configured
+            env["GROUP_STICKINESS_SECONDS"] = str(int(scenario.group_stickiness_s))
+        account = LabAccount(moto, template, env_overrides=env)
         await asyncio.to_thread(account.setup)
         alarms, skipped = alarms_from_template(template.raw, account.refs)
         rec.say(f"moto_server up; {len(alarms)} alarms read from the template")
@@ -285,12 +292,14 @@ async def run(options: RunOptions) -> int:
         lifetime = cookie_lifetime_s(
             options.stickiness_duration or scenario.stickiness_duration_s, scale
         )
+        group_lifetime = cookie_lifetime_s(scenario.group_stickiness_s, scale)
         lb = stack.enter_context(
             HAProxy(
                 workdir / "haproxy",
                 cookie_maxidle_s=lifetime,
                 groups=("blue", "green") if scenario.group_stickiness is not None else (BACKEND,),
                 group_stickiness=bool(scenario.group_stickiness),
+                group_stickiness_s=group_lifetime,
             )
         )
 
@@ -324,6 +333,11 @@ async def run(options: RunOptions) -> int:
             receiver,
             reporter_interval=60 / scale,
             on_invocation=lambda handler, result: _announce(rec, handler, result),
+            alb=AlbMetrics(
+                lb,
+                account.function_env(REPORTER_HANDLER).get("LOAD_BALANCER_FULL_NAME")
+                or settings.load_balancer_full_name,
+            ),
         )
         pipeline.start()
         started = True
@@ -343,6 +357,14 @@ async def run(options: RunOptions) -> int:
         loops = [asyncio.create_task(probes.run_one(i, scenario.mode)) for i in range(sessions)] + [
             asyncio.create_task(probes.run_one(sessions + i, ProbeMode.STALE_COOKIE))
             for i in range(scenario.stale_clients)
+        ]
+        # Clients that arrive after the production traffic shift (blue/green): pinned to green.
+        shifted = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        first_late = sessions + scenario.stale_clients
+        loops += [
+            asyncio.create_task(_after(shifted, probes.run_one(first_late + i, scenario.mode)))
+            for i in range(scenario.late_clients)
         ]
         deployment_alarm = next((a for a in alarms if alarm_key(a) == ALARM_DEPLOYMENT), None)
 
@@ -365,6 +387,7 @@ async def run(options: RunOptions) -> int:
             options.stop_timeout,
             scale,
             alarm_in_alarm=alarm_since,
+            shifted=lambda: _threadsafe_set(loop, shifted),
         )
         played = await asyncio.to_thread(_play, scenario, options, stage, rec, probes)
         probes.stop.set()
@@ -377,9 +400,9 @@ async def run(options: RunOptions) -> int:
             account, pipeline, lost, scenario, scale, frozenset(played.deployments.values())
         )
         end = time.time()
-        # The cap alarm reads the server's own metrics (awsemf's datapoints), the rest the
-        # detectors'; each alarm matches only its own namespace and metric.
-        points = [*account.detector_points, *pipeline.server_datapoints]
+        # Each alarm matches only its own namespace and metric: the cap alarm reads the server's
+        # own metrics (awsemf's datapoints), the load balancer's the ALB's, the rest the detectors'.
+        points = [*account.detector_points, *pipeline.server_datapoints, *pipeline.alb_datapoints]
         timelines = {
             key: replay(alarm, points, start, end, period_scale=scale)
             for alarm in alarms
@@ -421,6 +444,12 @@ async def run(options: RunOptions) -> int:
             rolled_back_by=played.rolled_back_by,
             refused_answers=refused_answers(calls),
             refusals_logged=refusals_logged(t.process.records for t in cluster.tasks),
+            lb_503=int(elb_503(pipeline.alb_datapoints)),
+            report_refused=max(
+                (int(f["lock_out"]["refused"]) for f in facts if f.get("lock_out")), default=None
+            ),
+            longest_lock_out_s=longest_lock_out(calls),
+            group_cookie_lifetime_s=float(group_lifetime) if scenario.group_stickiness else None,
         )
         problems = check(scenario, outcome)
         states = lb.states()
@@ -444,6 +473,7 @@ async def run(options: RunOptions) -> int:
                 {k: v for k, v in timelines.items() if not k.startswith(ALARM_ERRORS_PREFIX)},
                 settings.service,
                 scale,
+                pipeline.alb_datapoints,
             ),
             truth_by_deployment=truth,
             targets={t: s.status for t, s in states.items()},
@@ -567,8 +597,39 @@ def _play(
         if action == "wait_loss":
             _wait_for_a_loss(rec, options)
     played.open_at_start = dict(at_start)
-    time.sleep(options.after)
+    after = options.after
+    if scenario.group_stickiness:  # long enough to see the lock-out end, and the loss after it
+        after = max(after, cookie_lifetime_s(scenario.group_stickiness_s, stage.time_scale) + 3)
+    time.sleep(after)
     return played
+
+
+def elb_503(points: list[Datapoint]) -> float:
+    """The load balancer's own 503s over the run (its HTTPCode_ELB_503_Count, summed)."""
+    return sum(p.value for p in points if p.metric_name == "HTTPCode_ELB_503_Count")
+
+
+def longest_lock_out(calls: list[dict[str, Any]]) -> float:
+    """The longest run of consecutive 503 answers one client got, first to last, in seconds."""
+    longest = 0.0
+    runs: dict[str, float] = {}  # probe -> time of the first 503 of its current run
+    for call in sorted(calls, key=lambda c: float(c["t"])):
+        probe, t = str(call.get("probe")), float(call["t"])
+        if call.get("http_status") == 503:
+            first = runs.setdefault(probe, t)
+            longest = max(longest, t - first)
+        else:
+            runs.pop(probe, None)
+    return longest
+
+
+def _threadsafe_set(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+    loop.call_soon_threadsafe(event.set)
+
+
+async def _after(event: asyncio.Event, coroutine: Any) -> None:
+    await event.wait()
+    await coroutine
 
 
 def _wait_for_a_loss(rec: Recorder, options: RunOptions) -> None:

@@ -16,8 +16,14 @@ ALARM_DEPLOYMENT = "deployment"
 ALARM_STICKINESS = "stickiness"
 ALARM_SPIKE = "spike"
 ALARM_SESSION_CAP = "session_cap"  # a task at 80% of its SDK session cap (server metrics)
+ALARM_LB_REFUSED = "load balancer 503"  # ALB's own HTTPCode_ELB_503_Count (infra.alarms)
 ALARM_ERRORS_PREFIX = "errors:"  # the detectors' own health alarms: never fire in any scenario
 DEMO_STICKINESS_S = 86_400.0  # the demo stack's lb_cookie stickiness duration (infra/demo.py)
+# The listener rule's target group stickiness duration (AWSALBTG) in the blue/green scenarios:
+# 5 minutes, longer than their 60 s bake time (15 s at 20x, 10 s at 30x: a lock-out a run sees
+# from start to end). ALB takes 1 s to 7 days.
+GROUP_STICKINESS_S = 300.0
+LOCK_OUT_TOLERANCE_S = 2.5
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,10 @@ class Expectation:
     # True: clients must be refused at the SDK's cap and every refusal the clients saw must be
     # a session_refused line; None: not checked.
     refusals: bool | None = None
+    # The load balancer itself answered 503 (clients locked out on an empty target group), the
+    # ALB's metric and the deployment report say so (True); nothing refused (False); None: not
+    # checked.
+    lb_refused: bool | None = None
 
 
 # What the lab's "ECS" does in a scenario (``lab.ecs_play``); ``wait_loss``: nothing, until a
@@ -62,6 +72,8 @@ class Scenario:
     min_healthy_percent: int = 100
     max_percent: int = 200
     group_stickiness: bool | None = None  # None: one target group; else blue/green, AWSALBTG
+    group_stickiness_s: float = GROUP_STICKINESS_S  # its duration (seconds, unscaled)
+    late_clients: int = 0  # extra clients that start after the production traffic shift
     hooks: tuple[str, ...] = ()  # lifecycle stages the service has hooks on
     steps: tuple[int, ...] = (100,)  # production traffic shift steps (canary / linear)
     capacity_provider: str = "FARGATE"
@@ -81,11 +93,24 @@ class Scenario:
 _DEPLOYMENT_LOSS = Expectation(
     Cause.DEPLOYMENT,
     alarms_fire=frozenset({ALARM_DEPLOYMENT, ALARM_SPIKE}),
-    alarms_silent=frozenset({ALARM_STICKINESS}),
+    alarms_silent=frozenset({ALARM_STICKINESS, ALARM_LB_REFUSED}),
     report_expected=True,
     report_spike=True,
+    lb_refused=False,
 )
-_QUIET = frozenset({ALARM_DEPLOYMENT, ALARM_STICKINESS, ALARM_SPIKE})
+# Blue/green with AWSALBTG: clients pinned to blue are refused by the load balancer after
+# clean-up until their cookie expires, then lose their session on green. Those losses come
+# after the deployment ended (by the lock-out's length): the spike check, which reads the
+# deployment window, need not see them; the per-session verdicts and the follow-up report do.
+_LOCK_OUT = Expectation(
+    Cause.DEPLOYMENT,
+    alarms_fire=frozenset({ALARM_DEPLOYMENT, ALARM_LB_REFUSED}),
+    alarms_silent=frozenset({ALARM_STICKINESS}),
+    report_expected=True,
+    report_spike=None,
+    lb_refused=True,
+)
+_QUIET = frozenset({ALARM_DEPLOYMENT, ALARM_STICKINESS, ALARM_SPIKE, ALARM_LB_REFUSED})
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -162,15 +187,34 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "blue-green",
-            "ECS native blue/green with target-group stickiness (AWSALBTG): clients stay on "
-            "blue through the traffic shift and the bake time, and lose their sessions at "
-            "clean-up; hooks on the production traffic shift and the bake time",
+            "ECS native blue/green with target-group stickiness (AWSALBTG, 5 min, longer "
+            "than the 60 s bake): clients stay on blue through the traffic shift and the bake "
+            "time; after clean-up the load balancer refuses them (503) until their AWSALBTG "
+            "expires, then they lose their session on green; 2 clients that arrive after the "
+            "shift are pinned to green and survive; hooks on the production traffic shift "
+            "and the bake time",
             sessions=4,
             mode=ProbeMode.SESSION,
             action="blue_green",
             group_stickiness=True,
+            late_clients=2,
             hooks=("PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME"),
-            expect=_DEPLOYMENT_LOSS,
+            expect=_LOCK_OUT,
+        ),
+        Scenario(
+            "blue-green-short-tg-stickiness",
+            "the same blue/green with a 60 s target-group stickiness duration (the bake is "
+            "60 s too): each answer refreshes an active client's AWSALBTG, so clients still "
+            "stay on blue through the bake, and the lock-out after clean-up lasts at most "
+            "the 60 s (3 s at 20x) before they move to green and lose their session there",
+            sessions=4,
+            mode=ProbeMode.SESSION,
+            action="blue_green",
+            group_stickiness=True,
+            group_stickiness_s=60.0,
+            late_clients=2,
+            hooks=("PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME"),
+            expect=_LOCK_OUT,
         ),
         Scenario(
             "blue-green-no-tg-stickiness",
@@ -302,6 +346,12 @@ class Outcome:
     rolled_back_by: str | None = None
     refused_answers: int = 0  # initialize answers the clients saw refused at the cap
     refusals_logged: int = 0  # session_refused lines the servers wrote
+    lb_503: int = 0  # 503s the load balancer itself sent (HTTPCode_ELB_503_Count, summed)
+    # The longest run of 503s one client saw, against the AWSALBTG lifetime in lab seconds
+    # (None: no group stickiness): a lock-out must end when the cookie expires.
+    longest_lock_out_s: float = 0.0
+    group_cookie_lifetime_s: float | None = None
+    report_refused: int | None = None  # the lock-out paragraph's count (None: no paragraph)
 
 
 def check(scenario: Scenario, outcome: Outcome) -> list[str]:
@@ -344,6 +394,7 @@ def check(scenario: Scenario, outcome: Outcome) -> list[str]:
             f"the rollout ended {outcome.rolled_back_by or 'without a rollback'}, expected "
             f"{expect.rolled_back_by or 'no rollback'}"
         )
+    problems += _refused_problems(expect.lb_refused, outcome)
     if expect.report_expected and outcome.reports and outcome.truth_by_deployment is not None:
         problems += _per_deployment(outcome.truth_by_deployment, outcome.report_lost_by or {})
         problems += _spike_problems(expect.report_spike, outcome.report_spike)
@@ -374,6 +425,33 @@ def _per_deployment(truth: dict[str, int], reported: dict[str, int]) -> list[str
                 problems.append(f"no report for {dep}, which the lab saw lose {want}")
         elif said != want:
             problems.append(f"the report of {dep} says {said} lost, the lab saw {want}")
+    return problems
+
+
+def _refused_problems(expected: bool | None, outcome: Outcome) -> list[str]:
+    if expected is None:
+        return []
+    if not expected:
+        if outcome.lb_503:
+            return [f"the load balancer refused {outcome.lb_503} request(s) where none should be"]
+        return []
+    problems = []
+    if not outcome.lb_503:
+        problems.append("the load balancer refused nothing: no client was locked out")
+    # One request interval plus HAProxy's whole-second dates beyond the cookie's lifetime.
+    bound = (outcome.group_cookie_lifetime_s or 0.0) + LOCK_OUT_TOLERANCE_S
+    if outcome.group_cookie_lifetime_s is not None and outcome.longest_lock_out_s > bound:
+        problems.append(
+            f"a client was refused for {outcome.longest_lock_out_s:.1f} s, longer than its "
+            f"AWSALBTG lives ({outcome.group_cookie_lifetime_s:g} s)"
+        )
+    if not outcome.report_refused:
+        problems.append("no deployment report names the requests the load balancer refused")
+    elif outcome.report_refused > outcome.lb_503:
+        problems.append(
+            f"the report says {outcome.report_refused} refused, the load balancer sent "
+            f"{outcome.lb_503}"
+        )
     return problems
 
 

@@ -35,6 +35,9 @@ class LabSettings:
     grace_period_s: int = 5
     deregistration_delay_s: int = 3
     stop_timeout_s: int = 3
+    # The stand-in ALB's CloudWatch dimension (lab.alb_metrics publishes its metrics under it):
+    # turns on the ELB 503 alarm and the report's lock-out paragraph.
+    load_balancer_full_name: str = "app/sessionwatch-lab/haproxy"
 
 
 def synth_addon(outdir: Path, settings: LabSettings) -> Path:
@@ -57,6 +60,7 @@ def synth_addon(outdir: Path, settings: LabSettings) -> Path:
             grace_period_seconds=settings.grace_period_s,
             deregistration_delay_seconds=settings.deregistration_delay_s,
             stop_timeout_seconds=settings.stop_timeout_s,
+            load_balancer_full_name=settings.load_balancer_full_name,
         ),
     )
     app.synth()

@@ -31,7 +31,9 @@ from sessionwatch.ops.audit_model import (
     AlarmConfig,
     ServiceConfig,
     alarm_from_response,
+    group_stickiness_from_rules,
     missing_alarm,
+    production_listener_rule,
     service_config_from,
     target_group_from_attributes,
 )
@@ -97,6 +99,12 @@ def fetch_config(session: boto3.Session, cluster: str, service: str) -> ServiceC
         with _explain("elasticloadbalancing:DescribeTargetGroupAttributes", arn):
             attrs = elbv2.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"]
         target_groups.append(target_group_from_attributes(arn, attrs))
+    group_stickiness = None
+    rule = production_listener_rule(svc)
+    if rule:
+        with _explain("elasticloadbalancing:DescribeRules", rule):
+            rules = elbv2.describe_rules(RuleArns=[rule])["Rules"]
+        group_stickiness = group_stickiness_from_rules(rules)
     with _explain("cloudwatch:DescribeAlarms", f"region {session.region_name}"):
         raw_alarms = _all_metric_alarms(session.client("cloudwatch"))
     alarms: list[AlarmConfig] = [alarm_from_response(a) for a in raw_alarms]
@@ -105,7 +113,9 @@ def fetch_config(session: boto3.Session, cluster: str, service: str) -> ServiceC
         "alarmNames"
     ) or []
     alarms.extend(missing_alarm(n) for n in deploy_names if n not in known)
-    return service_config_from(svc, task_def["taskDefinition"], target_groups, alarms)
+    return service_config_from(
+        svc, task_def["taskDefinition"], target_groups, alarms, group_stickiness
+    )
 
 
 @dataclass(frozen=True)

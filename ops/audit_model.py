@@ -1,7 +1,8 @@
 """The audited configuration as plain data, built from the real ``describe_*`` response shapes.
 
-The audit reads four AWS APIs (ECS DescribeServices and DescribeTaskDefinition, ELBv2
-DescribeTargetGroupAttributes, CloudWatch DescribeAlarms). This module turns their raw responses
+The audit reads ECS DescribeServices and DescribeTaskDefinition, ELBv2
+DescribeTargetGroupAttributes (and DescribeRules for a blue/green service's production listener
+rule), CloudWatch DescribeAlarms. This module turns their raw responses
 into one small frozen value so the rules in ``ops.audit_rules`` are pure functions over plain data:
 they can be tested with the exact shapes AWS returns, including fields moto does not model.
 """
@@ -26,6 +27,8 @@ from sessionwatch.contract import (
 DEFAULT_STOP_TIMEOUT_S = 30
 # ELBv2 target group default deregistration delay.
 DEFAULT_DEREGISTRATION_DELAY_S = 300
+# ECS deploymentConfiguration.strategy values that shift traffic between two target groups.
+TRAFFIC_SHIFTING_STRATEGIES = frozenset({"BLUE_GREEN", "CANARY", "LINEAR"})
 # The MCP SDK's (and the reference server's) session idle timeout when none is configured.
 DEFAULT_SESSION_IDLE_TIMEOUT_S = 1800.0
 
@@ -103,6 +106,18 @@ class ServiceConfig:
     containers: tuple[ContainerConfig, ...]
     target_groups: tuple[TargetGroupConfig, ...]
     alarms: tuple[AlarmConfig, ...] = field(default=())
+    # ECS native traffic shifting: deploymentConfiguration.strategy (ROLLING when absent) and
+    # bakeTimeInMinutes; the production listener rule of the service's advancedConfiguration
+    # and its forward action's target group stickiness (AWSALBTG) duration, None when off.
+    strategy: str = "ROLLING"
+    bake_time_s: int | None = None
+    production_rule: str | None = None
+    group_stickiness_s: int | None = None
+
+    @property
+    def shifts_traffic(self) -> bool:
+        """Blue/green, canary or linear: two target groups behind one weighted forward."""
+        return self.strategy in TRAFFIC_SHIFTING_STRATEGIES
 
     @property
     def serving_containers(self) -> tuple[ContainerConfig, ...]:
@@ -191,11 +206,38 @@ def target_group_from_attributes(
     )
 
 
+def production_listener_rule(service: Mapping[str, Any]) -> str | None:
+    """The ``advancedConfiguration.productionListenerRule`` of a blue/green service, if any."""
+    for lb in service.get("loadBalancers") or []:
+        rule = (lb.get("advancedConfiguration") or {}).get("productionListenerRule")
+        if rule:
+            return str(rule)
+    return None
+
+
+def group_stickiness_from_rules(rules: Iterable[Mapping[str, Any]]) -> int | None:
+    """DescribeRules ``Rules``: the forward action's target group stickiness duration, if on.
+
+    ``ForwardConfig.TargetGroupStickinessConfig`` ``{Enabled, DurationSeconds}`` (1-604800 s);
+    None when no forward action enables it.
+    """
+    durations = [
+        int(sticky.get("DurationSeconds") or 0)
+        for rule in rules
+        for action in rule.get("Actions") or []
+        if action.get("Type") == "forward"
+        for sticky in [(action.get("ForwardConfig") or {}).get("TargetGroupStickinessConfig")]
+        if sticky and sticky.get("Enabled")
+    ]
+    return max(durations) if durations else None
+
+
 def service_config_from(
     service: Mapping[str, Any],
     task_definition: Mapping[str, Any],
     target_groups: Sequence[TargetGroupConfig],
     alarms: Sequence[AlarmConfig],
+    group_stickiness_s: int | None = None,
 ) -> ServiceConfig:
     """Build the audited value from one DescribeServices ``services`` item and the task definition.
 
@@ -232,4 +274,12 @@ def service_config_from(
         containers=containers,
         target_groups=tuple(target_groups),
         alarms=tuple(alarms),
+        strategy=str(deploy.get("strategy") or "ROLLING"),
+        bake_time_s=(
+            None
+            if deploy.get("bakeTimeInMinutes") is None
+            else int(deploy["bakeTimeInMinutes"]) * 60
+        ),
+        production_rule=production_listener_rule(service),
+        group_stickiness_s=group_stickiness_s,
     )

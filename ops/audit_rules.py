@@ -297,10 +297,52 @@ def _alarm_findings(cfg: ServiceConfig) -> list[Finding]:
     return found
 
 
+def _group_stickiness_findings(cfg: ServiceConfig) -> list[Finding]:
+    """AWSALBTG on a blue/green production rule: the lock-out after clean-up.
+
+    ELB guide (forward actions): a request with the cookie "is routed to the target group
+    specified in the cookie", and with weighted groups, when one "is empty or has only unhealthy
+    targets, the load balancer does not automatically fail over to a target group with healthy
+    targets". After clean-up the old group is empty: its pinned clients get HTTP 503 from the
+    load balancer until their cookie expires, and no server sees them.
+    """
+    duration = cfg.group_stickiness_s
+    if not cfg.shifts_traffic or duration is None:
+        return []
+    bake = cfg.bake_time_s
+    outlives = bake is None or duration >= bake
+    bake_text = "not set" if bake is None else f"{bake} s"
+    return [
+        Finding(
+            "group-stickiness-lockout",
+            Severity.HIGH if outlives else Severity.MEDIUM,
+            "Target group stickiness locks clients out after the blue/green clean-up",
+            f"{cfg.strategy} with production listener rule {cfg.production_rule}: "
+            f"TargetGroupStickinessConfig {duration} s, bake time {bake_text}. After clean-up, "
+            "a client whose AWSALBTG names the old (now empty) target group gets HTTP 503 from "
+            f"the load balancer itself for up to {duration} s: ALB does not fail over to the "
+            "group with targets, no task sees the request, nothing is logged"
+            + (
+                "; the cookie outlives the bake, so even a client idle since the traffic "
+                "shift is still pinned to the old group at clean-up"
+                if outlives
+                else ""
+            ),
+            "Set the rule's TargetGroupStickinessConfig DurationSeconds far below the bake "
+            "time, just above your clients' longest pause between requests (sessions still "
+            "ride the bake on the old tasks, so a rollback keeps them; the lock-out lasts at "
+            "most that long), or disable it (clients then move to the new tasks, and lose "
+            "their sessions, at the production traffic shift, with no lock-out). Alarm on the "
+            "ALB's HTTPCode_ELB_503_Count (SessionWatch does when given the load balancer).",
+        )
+    ]
+
+
 def findings(cfg: ServiceConfig) -> list[Finding]:
     """Every risk in ``cfg``, worst first."""
     found = [
         *_target_group_findings(cfg),
+        *_group_stickiness_findings(cfg),
         *_container_findings(cfg),
         *_deployment_findings(cfg),
         *_alarm_findings(cfg),

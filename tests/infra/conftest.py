@@ -134,6 +134,7 @@ ADDON_CONTEXT = {
     "sessionwatch:serverServiceName": "mcp-prod",
     "sessionwatch:loadBalancerFullName": "app/prod-alb/0123456789abcdef",
     "sessionwatch:targetGroupFullName": "targetgroup/prod-tg/fedcba9876543210",
+    "sessionwatch:groupStickinessSeconds": "300",
     "sessionwatch:alarmEmails": "oncall@example.com,sre@example.com",
     "sessionwatch:gracePeriodSeconds": "180",
     "sessionwatch:deploymentLossThreshold": "3",

@@ -21,6 +21,7 @@ from tests.infra.conftest import ACCOUNT, PSEUDO_REFS, REGION, Synth, logical_id
 # The ALB's own metrics shown beside ours (AWS/ApplicationELB, per AWS's ELB documentation).
 ALB_METRICS = {
     "HealthyHostCount",
+    "HTTPCode_ELB_503_Count",
     "HTTPCode_Target_4XX_Count",
     "HTTPCode_Target_5XX_Count",
     "NonStickyRequestCount",
@@ -131,6 +132,19 @@ def assert_only_emitted_metrics(dashboard: dict[str, Any]) -> None:
             assert metric in ALB_METRICS and dims <= ALB_DIMENSIONS
 
 
+def test_load_balancer_refusals_are_read_per_load_balancer() -> None:
+    """ALB publishes HTTPCode_ELB_503_Count per LoadBalancer (and AvailabilityZone), never per
+    TargetGroup: a widget asking for it per target group would draw nothing, ever."""
+    dashboard = body.dashboard_body(FULL)
+    refused = [
+        dims for ns, metric, dims in named_metrics(dashboard) if metric == "HTTPCode_ELB_503_Count"
+    ]
+    assert refused == [{"LoadBalancer"}]
+    assert not [
+        m for _, m, _ in named_metrics(body.dashboard_body(BARE)) if m == "HTTPCode_ELB_503_Count"
+    ]
+
+
 @pytest.mark.parametrize("inputs", [FULL, BARE], ids=["full", "bare"])
 def test_body_is_a_valid_dashboard_of_emitted_metrics(inputs: DashboardInputs) -> None:
     dashboard = dashboard_body(inputs)
@@ -207,7 +221,15 @@ def test_infrastructure_widget_sits_beside_sessions_lost() -> None:
     widgets = dashboard_body(FULL)["widgets"]
     lost = next(w for w in widgets if w["properties"].get("title", "").startswith("Sessions lost"))
     infra = next(w for w in widgets if "infrastructure" in w["properties"].get("title", ""))
-    assert lost["y"] == infra["y"] and lost["x"] + lost["width"] == infra["x"]
+    # between them, what clients got from the load balancer itself: lost | refused | all green
+    refused = next(w for w in widgets if "Refused by the load balancer" in str(w["properties"]))
+    assert lost["y"] == refused["y"] == infra["y"]
+    assert lost["x"] + lost["width"] == refused["x"]
+    assert refused["x"] + refused["width"] == infra["x"]
+    bare = dashboard_body(BARE)["widgets"]
+    lost = next(w for w in bare if w["properties"].get("title", "").startswith("Sessions lost"))
+    infra = next(w for w in bare if "What the infrastructure shows" in str(w["properties"]))
+    assert lost["x"] + lost["width"] == infra["x"]  # no load balancer: no refusal widget
 
 
 def test_no_services_is_refused() -> None:

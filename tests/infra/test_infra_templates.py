@@ -265,14 +265,34 @@ def test_alarms_of_the_architecture_act_on_the_topic(under_test: Stack_) -> None
 def test_session_cap_alarm_reads_the_servers_own_utilization(under_test: Stack_) -> None:
     """A task's open sessions past 80% of the SDK's cap alarm, before clients are refused."""
     topic = {"Ref": logical_id(under_test.sw.topic)}
-    (alarm,) = _alarms(under_test.template, namespace=contract.SERVER_METRICS_NAMESPACE)
-    assert alarm["MetricName"] == contract.METRIC_SESSION_UTILIZATION
-    assert _dims(alarm) == {contract.RESOURCE_SERVICE_NAME: "mcp-server"}
-    assert alarm["Statistic"] == "Maximum"  # the fullest task's share
-    assert alarm["Threshold"] == 0.8
-    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-    assert alarm["AlarmActions"] == [topic]
-    assert under_test.sw.capacity_alarm is not None
+    alarms = _alarms(under_test.template, namespace=contract.SERVER_METRICS_NAMESPACE)
+    sw = under_test.sw
+    servers = {sw.server_service_name(service) for service in sw.props.service_names}
+    assert {_dims(a)[contract.RESOURCE_SERVICE_NAME] for a in alarms} == servers
+    assert set(sw.capacity_alarms) == servers
+    for alarm in alarms:
+        assert alarm["MetricName"] == contract.METRIC_SESSION_UTILIZATION
+        assert alarm["Statistic"] == "Maximum"  # the fullest task's share
+        assert alarm["Threshold"] == 0.8
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert alarm["AlarmActions"] == [topic]
+
+
+def test_the_load_balancers_own_503s_alarm_when_it_is_given(synthesized_custom: Synth) -> None:
+    """Clients a blue/green clean-up locks out reach no task: ALB's HTTPCode_ELB_503_Count,
+    published per LoadBalancer (never per TargetGroup), is their only trace."""
+    template = synthesized_custom.addon_template
+    (alarm,) = _alarms(template, namespace="AWS/ApplicationELB")
+    assert alarm["MetricName"] == "HTTPCode_ELB_503_Count"
+    assert _dims(alarm) == {"LoadBalancer": ADDON_CONTEXT["sessionwatch:loadBalancerFullName"]}
+    assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Sum", 60, 1)
+    topic = {"Ref": logical_id(synthesized_custom.sessionwatch("addon").topic)}
+    assert alarm["AlarmActions"] == [topic] and alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_no_load_balancer_no_load_balancer_alarm(synthesized: Synth) -> None:
+    assert synthesized.sessionwatch("addon").props.load_balancer_full_name is None
+    assert _alarms(synthesized.addon_template, namespace="AWS/ApplicationELB") == []
 
 
 def test_failing_detectors_alarm_too(under_test: Stack_) -> None:
@@ -426,6 +446,10 @@ def test_addon_context_sets_services_alb_emails_and_thresholds(
                         "STOP_TIMEOUT_SECONDS": "90",
                         # The given server service.name, for every watched service.
                         "SERVER_SERVICE_NAMES": "mcp-a=mcp-prod,mcp-b=mcp-prod",
+
+
+                        "SERVER_SERVICE_NAME": "mcp-prod",
+                        "GROUP_STICKINESS_SECONDS": "300",
                     }
                 )
             }

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from lab.alb_metrics import AlbMetrics, target_group_name
 from lab.haproxy import GROUP_COOKIE, HAProxy, HAProxyError, cookie_lifetime_s, render_config
 from sessionwatch.ops.client import ProbeClient, ProbeMode
 from tests.lab.conftest import SdkServer
@@ -135,11 +137,21 @@ async def test_two_target_groups_shift_by_weight_and_stick_by_awsalbtg(
     tmp_path: Path, two_tasks: tuple[SdkServer, SdkServer]
 ) -> None:
     blue, green = two_tasks
-    with HAProxy(tmp_path / "bg", slots=2, groups=("blue", "green"), group_stickiness=True) as lb:
+    with HAProxy(
+        tmp_path / "bg",
+        slots=2,
+        groups=("blue", "green"),
+        group_stickiness=True,
+        group_stickiness_s=3,
+    ) as lb:
         lb.register(blue.task_id, blue.port, group="blue")
         lb.register(green.task_id, green.port, group="green")
         for task in two_tasks:
             lb.wait_status(task.task_id, "UP")
+
+        def fresh(group: str) -> dict[str, str]:
+            """A group cookie as HAProxy issues it: ``<group>.<unix time of the answer>``."""
+            return {GROUP_COOKIE: f"{group}.{int(time.time())}"}
 
         async def tasks_seen(n: int, cookies: dict[str, str] | None = None) -> list[str]:
             seen = []
@@ -154,10 +166,36 @@ async def test_two_target_groups_shift_by_weight_and_stick_by_awsalbtg(
         assert set(await tasks_seen(10)) == {blue.task_id}
         lb.shift(100)  # production traffic shift: every new request to green
         assert set(await tasks_seen(10)) == {green.task_id}
-        # target-group stickiness keeps a blue client on blue while blue has a target
-        assert set(await tasks_seen(5, {GROUP_COOKIE: "blue"})) == {blue.task_id}
+        # target-group stickiness keeps a blue client on blue whatever the weights
+        assert set(await tasks_seen(5, fresh("blue"))) == {blue.task_id}
         lb.shift(50)
         assert set(await tasks_seen(40)) == {blue.task_id, green.task_id}
         lb.shift(100)
-        lb.deregister(blue.task_id)  # clean-up: the blue client goes to green
-        assert set(await tasks_seen(5, {GROUP_COOKIE: "blue"})) == {green.task_id}
+        # each answer of a target re-issues the cookie, dated now
+        async with httpx.AsyncClient() as client:
+            answer = await client.get(lb.url + "/mcp", cookies=fresh("blue"))
+            issued = answer.cookies.get(GROUP_COOKIE) or ""
+            assert issued.split(".")[0] == "blue"
+            assert abs(int(issued.split(".")[1]) - time.time()) < 3
+        lb.deregister(blue.task_id)
+        # clean-up: a valid blue cookie still routes to blue, now empty: the load balancer's
+        # own 503, which carries no fresh cookie (the lock-out ends when the cookie expires)
+        async with httpx.AsyncClient() as client:
+            answer = await client.get(lb.url + "/mcp", cookies=fresh("blue"))
+            assert answer.status_code == 503
+            assert "x-mcp-task-id" not in answer.headers
+            assert GROUP_COOKIE not in answer.cookies
+        # past its duration (3 s here) the cookie is ignored: the weights send it to green
+        stale = {GROUP_COOKIE: f"blue.{int(time.time()) - 10}"}
+        assert set(await tasks_seen(5, stale)) == {green.task_id}
+        # what the lab publishes as ALB's own metrics, from HAProxy's counters
+        metrics = AlbMetrics(lb)
+        points = metrics.sample()
+        by = {(p.metric_name, dict(p.dimensions).get("TargetGroup")): p.value for p in points}
+        assert by[("HTTPCode_ELB_503_Count", None)] == 1  # only the refusal, not the relayed
+        assert by[("HealthyHostCount", target_group_name("blue"))] == 0
+        assert by[("HealthyHostCount", target_group_name("green"))] == 1
+        assert by[("UnHealthyHostCount", target_group_name("blue"))] == 0  # deregistered
+        assert by[("RequestCount", None)] == 10 + 10 + 5 + 40 + 1 + 1 + 5
+        # counts are per-sample deltas, and a zero is not reported (ALB: non-zero values only)
+        assert metrics.sample() == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +213,68 @@ def test_alarm_latency_terms_and_the_aws_model() -> None:
     assert "Logs subscription delivery   lab    1.0 s" in text
     assert "alarm evaluation             lab    3.5 s" in text
     assert "60-s periods typically" in text and "10-s periods (high_resolution_alarms)" in text
+
+
+def test_each_call_is_drawn_as_what_it_was() -> None:
+    from lab.report import call_kind
+
+    lb_503 = {**call(1.0, 503, "s", ""), "task_id": None}  # no task answered: the ALB's own
+    sdk_503 = {**call(1.0, 503, "s", "t1"), "jsonrpc_code": -32603}  # a task at its cap
+    assert [call_kind(c) for c in (call(1.0, 200, "s", "t1"), call(1.0, 404, "s", "t2"))] == [
+        "ok",
+        "lost",
+    ]
+    assert (call_kind(lb_503), call_kind(sdk_503)) == ("lb_refused", "sdk_refused")
+    assert call_kind({**call(1.0, 200, "s", "t1"), "http_status": None}) == "no_answer"
+    assert call_kind({**call(1.0, 200, "s", "t1"), "jsonrpc_code": -32602}) == "error"
+
+
+def test_a_lock_out_is_a_span_per_client_and_ends_at_its_next_answer() -> None:
+    from lab.report import lock_out_spans
+
+    def refused(t: float, probe: str) -> dict[str, Any]:
+        return {**call(t, 503, "s", ""), "task_id": None, "probe": probe}
+
+    calls = [
+        refused(10.0, "probe-1"),
+        refused(11.0, "probe-1"),
+        {**call(12.0, 404, "s", "t2"), "probe": "probe-1"},
+        refused(13.0, "probe-1"),  # a second run after the answer
+        refused(11.5, "probe-2"),  # still refused at the end of the run
+    ]
+    assert lock_out_spans(calls) == {
+        "probe-1": [(10.0, 11.0), (13.0, 13.0)],
+        "probe-2": [(11.5, 11.5)],
+    }
+
+
+def test_deployment_labels_close_in_time_get_their_own_rows() -> None:
+    from lab.report import label_levels
+
+    # rollback-on-alarm: FAILED and the rollback's IN_PROGRESS in the same second
+    assert label_levels([19.0, 33.2, 33.3, 47.0], span=50.0) == [0, 0, 1, 0]
+    assert label_levels([1.0, 2.0, 3.0], span=100.0) == [0, 1, 2]
+    assert label_levels([], span=10.0) == []
+
+
+def test_losses_and_refusals_are_the_emphasised_series() -> None:
+    from lab.dashboard_preview import emphasis
+
+    assert emphasis("mcp-server deployment") == "tab:red"
+    assert emphasis("HTTP 503 from the load balancer") == "darkorange"
+    assert emphasis("mcp-server refused") == "tab:purple"  # session_refused, when it exists
+    assert emphasis("HealthyHostCount") is None and emphasis("mcp-server") is None
+
+
+def test_the_refusal_row_sits_in_the_side_by_side(tmp_path: Path) -> None:
+    lb_503 = [
+        {**call(100.0 + i, 503, "aaaaaaaaaaaaaaaa", ""), "task_id": None} for i in range(1, 4)
+    ]
+    r = result([call(100.5, 200, "aaaaaaaaaaaaaaaa", "t-old"), *lb_503])
+    r.reports[0]["facts"]["lock_out"] = {"refused": 3, "sentence": "3 request(s) from clients"}
+    r.outcome = replace(r.outcome, lb_503=3, longest_lock_out_s=2.0)
+    text = write_report(r, tmp_path, {RAW}, [])
+    assert (
+        "load balancer 503: 3 (HTTPCode_ELB_503_Count); 1 client(s) locked out up to 2.0 s" in text
+    )
+    assert "refused by the load balancer: 3 request(s) from clients" in text

@@ -74,6 +74,13 @@ def test_scenario_reaches_its_verdict(name: str, addon_template: Path, tmp_path:
         assert summary["refusals_logged"] == summary["refused_answers"]
     else:
         assert summary["refused_answers"] == 0
+    if expect.lb_refused:
+        # every client pinned to blue was locked out by the load balancer; the late ones not
+        assert summary["locked_out_clients"] == scenario.sessions and summary["lb_503"] > 0
+        assert 0 < summary["report_refused"] <= summary["lb_503"]
+        assert "refused by the load balancer: " in run.output
+    elif expect.lb_refused is False:
+        assert summary["lb_503"] == 0 and summary["locked_out_clients"] == 0
     if expect.rolled_back_by:
         assert summary["rolled_back_by"] == expect.rolled_back_by
         assert f"rolled back by the {expect.rolled_back_by}" in run.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 from lab.scenarios import (
     ALARM_DEPLOYMENT,
     ALARM_SESSION_CAP,
+    ALARM_LB_REFUSED,
     ALARM_SPIKE,
     ALARM_STICKINESS,
     SCENARIOS,
@@ -152,3 +153,35 @@ def test_refused_answers_are_read_by_the_one_recognizer() -> None:
     assert refused_answers(calls) == 1
     records = [[{"event": "session_refused"}, {"event": "session_created"}], [{"event": "x"}]]
     assert refusals_logged(records) == 1
+
+
+def test_the_blue_green_lock_out_must_be_seen_named_and_bounded() -> None:
+    blue_green = SCENARIOS["blue-green"]
+    seen = {
+        "alarms_fired": frozenset({ALARM_DEPLOYMENT, ALARM_LB_REFUSED}),
+        "report_spike": None,
+        "group_cookie_lifetime_s": 15.0,
+    }
+    right = outcome(**seen, lb_503=116, report_refused=116, longest_lock_out_s=14.3)
+    assert check(blue_green, right) == []
+    # the stand-in that trades the lock-out for a milder failure refuses nothing
+    assert check(blue_green, outcome(**seen, lb_503=0, report_refused=None)) == [
+        "the load balancer refused nothing: no client was locked out",
+        "no deployment report names the requests the load balancer refused",
+    ]
+    # a refusal that outlives the cookie is not what ALB does
+    long = outcome(**seen, lb_503=200, report_refused=200, longest_lock_out_s=30.0)
+    assert check(blue_green, long) == [
+        "a client was refused for 30.0 s, longer than its AWSALBTG lives (15 s)"
+    ]
+    assert check(blue_green, outcome(**seen, lb_503=10, report_refused=11))[0].startswith(
+        "the report says 11 refused"
+    )
+
+
+def test_no_refusal_where_nothing_pins_clients_to_an_empty_group() -> None:
+    no_tg = SCENARIOS["blue-green-no-tg-stickiness"]
+    assert check(no_tg, outcome(lb_503=3)) == [
+        "the load balancer refused 3 request(s) where none should be"
+    ]
+    assert check(no_tg, outcome()) == []

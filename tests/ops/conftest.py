@@ -42,6 +42,10 @@ class ServiceSpec:
     alarm_actions: bool = True
     with_target_group: bool = True
     deployment_configuration: bool = True
+    # ECS native blue/green: the production listener rule's AWSALBTG duration (None: a rolling
+    # service) and the bake time in minutes.
+    group_stickiness: int | None = None
+    bake_minutes: int = 10
 
 
 def build_service(spec: ServiceSpec) -> dict[str, Any]:
@@ -117,6 +121,8 @@ def build_service(spec: ServiceSpec) -> dict[str, Any]:
                 },
             },
         )
+    if spec.group_stickiness is not None:
+        _blue_green(ecs, elbv2, ec2, vpc, tg_arn, spec)
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
     # An unrelated alarm every account has: it must never count as a SessionWatch alarm.
     cloudwatch.put_metric_alarm(
@@ -148,6 +154,72 @@ def build_service(spec: ServiceSpec) -> dict[str, Any]:
             AlarmActions=[TOPIC] if spec.alarm_actions else [],
         )
     return {"target_group_arn": tg_arn}
+
+
+def _blue_green(ecs: Any, elbv2: Any, ec2: Any, vpc: str, blue: str, spec: ServiceSpec) -> None:
+    """The service turned ECS native blue/green: a weighted forward rule with AWSALBTG."""
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{z}")[
+            "Subnet"
+        ]["SubnetId"]
+        for i, z in ((1, "a"), (2, "b"))
+    ]
+    alb = elbv2.create_load_balancer(Name="mcp-alb", Subnets=subnets)["LoadBalancers"][0]
+    green = elbv2.create_target_group(
+        Name="mcp-green", Protocol="HTTP", Port=8000, VpcId=vpc, TargetType="ip"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    listener = elbv2.create_listener(
+        LoadBalancerArn=alb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
+    )["Listeners"][0]["ListenerArn"]
+    forward = {
+        "TargetGroups": [
+            {"TargetGroupArn": blue, "Weight": 100},
+            {"TargetGroupArn": green, "Weight": 0},
+        ],
+        "TargetGroupStickinessConfig": {
+            "Enabled": spec.group_stickiness > 0,
+            **({"DurationSeconds": spec.group_stickiness} if spec.group_stickiness else {}),
+        },
+    }
+    rule = elbv2.create_rule(
+        ListenerArn=listener,
+        Priority=10,
+        Conditions=[{"Field": "path-pattern", "Values": ["/mcp*"]}],
+        Actions=[{"Type": "forward", "ForwardConfig": forward}],
+    )["Rules"][0]["RuleArn"]
+    advanced = {
+        "alternateTargetGroupArn": green,
+        "productionListenerRule": rule,
+        "roleArn": "arn:aws:iam::123456789012:role/ecs-blue-green",
+    }
+    # moto keeps loadBalancers' advancedConfiguration and the strategy on UpdateService.
+    ecs.update_service(
+        cluster=CLUSTER,
+        service=SERVICE,
+        loadBalancers=[
+            {
+                "targetGroupArn": blue,
+                "containerName": "mcp",
+                "containerPort": 8000,
+                "advancedConfiguration": advanced,
+            }
+        ],
+        deploymentConfiguration={
+            "strategy": "BLUE_GREEN",
+            "bakeTimeInMinutes": spec.bake_minutes,
+            "maximumPercent": 200,
+            "minimumHealthyPercent": 100,
+            "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+            "alarms": {
+                "alarmNames": spec.deployment_alarms,
+                "enable": bool(spec.deployment_alarms),
+                "rollback": True,
+            },
+        },
+    )
 
 
 @pytest.fixture

@@ -59,6 +59,11 @@ def test_clean_service_has_no_findings_and_its_window(session: boto3.Session) ->
         ),
         (ServiceSpec(deployment_alarms=["alb-5xx"]), {"deployment-alarm-ignores-session-loss"}),
         (ServiceSpec(with_target_group=False), {"no-target-group"}),
+        # ECS native blue/green whose production rule pins clients by AWSALBTG for 1 h
+        (ServiceSpec(group_stickiness=3600), {"group-stickiness-lockout"}),
+        # the same for 30 s under a 10 min bake: still a (medium) lock-out; off: none
+        (ServiceSpec(group_stickiness=30), {"group-stickiness-lockout"}),
+        (ServiceSpec(group_stickiness=0), set()),
         # A service never given a deploymentConfiguration has AWS's defaults: no breaker, no alarm.
         (
             ServiceSpec(deployment_configuration=False),
@@ -72,6 +77,19 @@ def test_rule_fires_exactly_on_its_configuration(
 ) -> None:
     build_service(spec)
     assert rules_of(session) == expected
+
+
+def test_blue_green_lockout_severity_follows_the_bake_time(session: boto3.Session) -> None:
+    build_service(ServiceSpec(group_stickiness=3600, bake_minutes=10))
+    (finding,) = audit(session, CLUSTER, SERVICE).findings
+    assert (finding.rule, str(finding.severity)) == ("group-stickiness-lockout", "high")
+    assert "TargetGroupStickinessConfig 3600 s, bake time 600 s" in finding.evidence
+
+
+def test_short_group_stickiness_is_a_medium_lockout(session: boto3.Session) -> None:
+    build_service(ServiceSpec(group_stickiness=30, bake_minutes=10))
+    (finding,) = audit(session, CLUSTER, SERVICE).findings
+    assert str(finding.severity) == "medium" and "for up to 30 s" in finding.evidence
 
 
 def test_drain_shorter_than_stop_timeout_is_not_a_finding(session: boto3.Session) -> None:

@@ -13,6 +13,7 @@ import pytest
 from sessionwatch.ops.audit_model import (
     ServiceConfig,
     alarm_from_response,
+    group_stickiness_from_rules,
     service_config_from,
     target_group_from_attributes,
 )
@@ -189,3 +190,65 @@ def test_findings_are_sorted_worst_first() -> None:
     assert severities == sorted(severities, reverse=True)
     assert severities[0] is Severity.HIGH
     assert survival_window(cfg).session_cliff_s == 0
+
+
+RULE = load("describe-rules-real.json")["Rules"][0]["RuleArn"]
+
+
+def blue_green_config(
+    bake_minutes: int | None, rules: list[dict[str, Any]] | None = None
+) -> ServiceConfig:
+    """The real service turned ECS native blue/green (the DescribeServices fields AWS returns
+    for it, which moto does not model), its production rule's forward action as DescribeRules
+    returns it."""
+    service = load("describe-services-real.json")["services"][0]
+    deploy = {**service["deploymentConfiguration"], "strategy": "BLUE_GREEN"}
+    if bake_minutes is not None:
+        deploy["bakeTimeInMinutes"] = bake_minutes
+    lb = {
+        **service["loadBalancers"][0],
+        "advancedConfiguration": {
+            "alternateTargetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:111122223333:"
+            "targetgroup/mcp-green/73e2d6bc24d8a067",
+            "productionListenerRule": RULE,
+            "roleArn": "arn:aws:iam::111122223333:role/ecs-blue-green",
+        },
+    }
+    cfg = real_config({"deploymentConfiguration": deploy, "loadBalancers": [lb]})
+    raw_rules = load("describe-rules-real.json")["Rules"] if rules is None else rules
+    return replace(cfg, group_stickiness_s=group_stickiness_from_rules(raw_rules))
+
+
+def lockout(cfg: ServiceConfig) -> list[Any]:
+    return [f for f in findings(cfg) if f.rule == "group-stickiness-lockout"]
+
+
+def test_group_stickiness_longer_than_the_bake_is_a_high_lockout() -> None:
+    cfg = blue_green_config(bake_minutes=10)
+    assert (cfg.strategy, cfg.bake_time_s, cfg.production_rule) == ("BLUE_GREEN", 600, RULE)
+    assert cfg.group_stickiness_s == 3600
+    (finding,) = lockout(cfg)
+    assert finding.severity is Severity.HIGH
+    assert "3600 s, bake time 600 s" in finding.evidence
+    assert "HTTP 503 from the load balancer itself for up to 3600 s" in finding.evidence
+    assert "DurationSeconds far below the bake time" in finding.fix
+
+
+def test_group_stickiness_shorter_than_the_bake_still_locks_out_active_clients() -> None:
+    rules = load("describe-rules-real.json")["Rules"]
+    action = rules[0]["Actions"][0]["ForwardConfig"]["TargetGroupStickinessConfig"]
+    action["DurationSeconds"] = 30
+    (finding,) = lockout(blue_green_config(bake_minutes=10, rules=rules))
+    assert finding.severity is Severity.MEDIUM
+    assert "for up to 30 s" in finding.evidence and "outlives the bake" not in finding.evidence
+    # no bake time configured: the cookie outlives it
+    assert lockout(blue_green_config(None, rules))[0].severity is Severity.HIGH
+
+
+def test_no_group_stickiness_or_a_rolling_service_is_no_lockout() -> None:
+    rules = load("describe-rules-real.json")["Rules"]
+    rules[0]["Actions"][0]["ForwardConfig"]["TargetGroupStickinessConfig"]["Enabled"] = False
+    assert lockout(blue_green_config(bake_minutes=10, rules=rules)) == []
+    assert group_stickiness_from_rules([{"Actions": [{"Type": "fixed-response"}]}]) is None
+    rolling = replace(real_config(), group_stickiness_s=3600)  # strategy ROLLING
+    assert lockout(rolling) == []
