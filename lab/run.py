@@ -44,8 +44,8 @@ from lab.pipeline import Pipeline
 from lab.scenarios import (
     ALARM_DEPLOYMENT,
     ALARM_ERRORS_PREFIX,
-    ALARM_SESSION_CAP,
     ALARM_LB_REFUSED,
+    ALARM_SESSION_CAP,
     ALARM_SPIKE,
     ALARM_STICKINESS,
     Outcome,

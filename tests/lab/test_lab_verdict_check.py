@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from lab.scenarios import (
     ALARM_DEPLOYMENT,
-    ALARM_SESSION_CAP,
     ALARM_LB_REFUSED,
+    ALARM_SESSION_CAP,
     ALARM_SPIKE,
     ALARM_STICKINESS,
     SCENARIOS,
