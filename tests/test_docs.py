@@ -179,7 +179,12 @@ def _check_command(item: Shown, tmp: str) -> str | None:
             return None
         if words[1] not in subs:
             return f"sessionwatch has no subcommand {words[1]!r} (it has {sorted(subs)})"
-        known = {s for a in subs[words[1]]._actions for s in a.option_strings}
+        parser = subs[words[1]]
+        if words[1] == "sidecar":  # it hands its arguments over to the sidecar's own parser
+            from sessionwatch.sidecar.__main__ import build_parser as sidecar_parser
+
+            parser = sidecar_parser()
+        known = {s for a in parser._actions for s in a.option_strings}
         missing = [f for f in _flags(item.text) if f not in known]
         return f"sessionwatch {words[1]} has no {missing}" if missing else None
     module = words[words.index("-m") + 1]

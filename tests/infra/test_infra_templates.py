@@ -446,7 +446,6 @@ def test_addon_context_sets_services_alb_emails_and_thresholds(
                         "STOP_TIMEOUT_SECONDS": "90",
                         # The given server service.name, for every watched service.
                         "SERVER_SERVICE_NAMES": "mcp-a=mcp-prod,mcp-b=mcp-prod",
-                        "SERVER_SERVICE_NAME": "mcp-prod",
                         "GROUP_STICKINESS_SECONDS": "300",
                     }
                 )
