@@ -22,7 +22,6 @@ from dataclasses import dataclass, field, replace
 
 from sessionwatch.contract import Cause
 from sessionwatch.detectors.config import Config
-from sessionwatch.detectors.core import Verdict, decide
 from sessionwatch.detectors.emit import MetricPoint, sessions_lost
 from sessionwatch.detectors.facts import (
     CLOCK_SKEW_S,
@@ -41,6 +40,8 @@ from sessionwatch.detectors.ledger import (
 )
 from sessionwatch.detectors.ledger.codec import windows_from_entries
 from sessionwatch.detectors.rules import (
+    Verdict,
+    decide,
     followups_after,
     lock_tiebreak,
     loss_lock,
@@ -65,7 +66,7 @@ def lost_points(decisions: Iterable[Decision]) -> list[MetricPoint]:
     """SessionsLost for the newly counted pairs; a revised verdict also takes its earlier,
     contradicted count back (-1 under the old cause), so a sum over any period that holds both
     says what the final verdicts say (a stickiness alarm's period that already fired is not
-    undone: that is what ``core.rollout_may_explain``'s wait is for)."""
+    undone: that is what ``rules.rollout_may_explain``'s wait is for)."""
     points = []
     for d in decisions:
         if d.counted:
