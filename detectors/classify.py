@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from sessionwatch.contract import Cause
 from sessionwatch.detectors.config import Config
-from sessionwatch.detectors.core import Verdict, decide
+from sessionwatch.detectors.emit import MetricPoint, sessions_lost
 from sessionwatch.detectors.facts import (
     CLOCK_SKEW_S,
     DeploymentWindow,
     NotFound,
+    SessionClosed,
     SessionOrigin,
     TaskFacts,
 )
@@ -39,6 +40,8 @@ from sessionwatch.detectors.ledger import (
 )
 from sessionwatch.detectors.ledger.codec import windows_from_entries
 from sessionwatch.detectors.rules import (
+    Verdict,
+    decide,
     followups_after,
     lock_tiebreak,
     loss_lock,
@@ -57,6 +60,20 @@ class Decision:
     verdict: Verdict
     counted: bool
     revised_from: Cause | None = None  # an earlier verdict of this same 404, now contradicted
+
+
+def lost_points(decisions: Iterable[Decision]) -> list[MetricPoint]:
+    """SessionsLost for the newly counted pairs; a revised verdict also takes its earlier,
+    contradicted count back (-1 under the old cause), so a sum over any period that holds both
+    says what the final verdicts say (a stickiness alarm's period that already fired is not
+    undone: that is what ``rules.rollout_may_explain``'s wait is for)."""
+    points = []
+    for d in decisions:
+        if d.counted:
+            points.append(sessions_lost(d.verdict.service, d.verdict.cause))
+            if d.revised_from is not None:
+                points.append(sessions_lost(d.verdict.service, d.revised_from, -1))
+    return points
 
 
 def classify(
@@ -93,7 +110,8 @@ def classify(
             settle.append(nf)  # another service's loss: not ours to count
             continue
         windows = facts.windows.get(ecs_service or "", [])
-        verdict = decide(nf, origin, origin_task, serving, windows, cfg.grace_period_s, now)
+        closed = facts.closes.get(nf.fingerprint)
+        verdict = decide(nf, origin, origin_task, serving, windows, cfg.grace_period_s, now, closed)
         (settle if verdict.final else park).append(nf)
         if verdict.final:
             first_of_pair.setdefault((nf.fingerprint, verdict.cause), len(decisions))
@@ -177,6 +195,7 @@ class BatchFacts:
     origins: dict[str, SessionOrigin]
     tasks: dict[str, TaskFacts]
     windows: dict[str, list[DeploymentWindow]]
+    closes: dict[str, SessionClosed] = field(default_factory=dict)
 
 
 def _bucket(t: float) -> float:
@@ -204,7 +223,9 @@ def read_facts(ledger: LedgerStore, occurrences: list[NotFound], horizon: float)
             latest[svc] = max(nf.at, latest.get(svc, nf.at))
     requests = [IndexRequest(svc, t + 2 * CLOCK_SKEW_S) for svc, t in latest.items()]
     origin_ids = tuple(sorted({o.task_id for o in origins.values()} - set(tasks)))
-    second = ledger.read(ReadWave(tasks=origin_ids, indexes=tuple(requests)))
+    # Whether the session was closed on its origin task (idle expiry, DELETE) is read with them.
+    closes = tuple(sorted((o.task_id, fp) for fp, o in origins.items()))
+    second = ledger.read(ReadWave(tasks=origin_ids, indexes=tuple(requests), closes=closes))
     tasks |= second.tasks
     index: dict[str, set[IndexEntry]] = {}
     full: dict[str, bool] = {}
@@ -237,7 +258,7 @@ def read_facts(ledger: LedgerStore, occurrences: list[NotFound], horizon: float)
         for req, entries in third.indexes.items():
             index.setdefault(req.service, set()).update(entries)
     windows = {svc: windows_from_entries(entries) for svc, entries in index.items()}
-    return BatchFacts(origins, tasks, windows)
+    return BatchFacts(origins, tasks, windows, second.closes)
 
 
 def _revised(ledger: LedgerStore, d: Decision) -> Cause | None:

@@ -16,11 +16,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sessionwatch.detectors import ecs_read
-from sessionwatch.detectors.classify import Decision, classify, revisit_task
+from sessionwatch.detectors.classify import Decision, classify, lost_points, revisit_task
 from sessionwatch.detectors.config import Config
-from sessionwatch.detectors.core import CLOCK_SKEW_S, rollback_target
-from sessionwatch.detectors.emit import MetricPoint, bad_input, record_failed, sessions_lost
+from sessionwatch.detectors.emit import MetricPoint, bad_input, record_failed
 from sessionwatch.detectors.facts import (
+    CLOCK_SKEW_S,
     BadInput,
     DeploymentObserved,
     HookObserved,
@@ -28,6 +28,7 @@ from sessionwatch.detectors.facts import (
     SessionClosed,
     SessionCreated,
     TaskFacts,
+    rollback_target,
 )
 from sessionwatch.detectors.ledger import LedgerStore
 from sessionwatch.detectors.parsing import decode_subscription, iter_lines, parse_ecs_event
@@ -59,9 +60,7 @@ class Outcome:
     decisions: list[Decision] = field(default_factory=list)
 
     def metric_points(self) -> list[MetricPoint]:
-        points = [
-            sessions_lost(d.verdict.service, d.verdict.cause) for d in self.decisions if d.counted
-        ]
+        points = lost_points(self.decisions)
         if self.bad:
             points.append(bad_input(len(self.bad)))
         if self.failed:

@@ -36,9 +36,9 @@ from sessionwatch.detectors.chat import (
     publish_request,
     report_publish_request,
 )
-from sessionwatch.detectors.classify import Decision, classify
+from sessionwatch.detectors.classify import Decision, classify, lost_points
 from sessionwatch.detectors.config import Config
-from sessionwatch.detectors.emit import MetricPoint, service_point, sessions_lost
+from sessionwatch.detectors.emit import MetricPoint, service_point
 from sessionwatch.detectors.facts import CLOCK_SKEW_S, DeploymentWindow, SessionSpan, TaskFacts
 from sessionwatch.detectors.ledger import DeploymentRecord, LedgerStore
 from sessionwatch.detectors.report_document import (
@@ -102,9 +102,7 @@ def run_reporter(
     except Exception as exc:  # the deployments below still get their run
         out.failures.append(("pending not-founds", type(exc).__name__))
     finally:
-        out.points += [
-            sessions_lost(d.verdict.service, d.verdict.cause) for d in out.decisions if d.counted
-        ]
+        out.points += lost_points(out.decisions)
     try:
         active = ledger.active()
         records = ledger.deployments(active)

@@ -179,3 +179,9 @@ def test_only_the_ledger_knows_its_dynamodb_layout() -> None:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 assert node.value not in _STORAGE_NAMES, (str(path), node.value)
+
+
+def test_the_detectors_decide_in_rules_only() -> None:
+    """``detectors.core`` is a re-export for outside callers; inside, rules are ``rules``."""
+    for path in _detector_modules():
+        assert "sessionwatch.detectors.core" not in _imports(path), path

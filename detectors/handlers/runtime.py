@@ -43,8 +43,22 @@ def config() -> Config:
     return load_config()
 
 
-@cache
+_ledger_override: LedgerStore | None = None
+
+
+def use_ledger(store: LedgerStore | None) -> None:
+    """Put another ``LedgerStore`` (the in-memory one: tests, the lab, the benchmark) behind
+    the handlers; None goes back to DynamoDB. ``reset()`` does not undo it: the caller does."""
+    global _ledger_override
+    _ledger_override = store
+
+
 def ledger() -> LedgerStore:
+    return _ledger_override if _ledger_override is not None else _dynamodb_ledger()
+
+
+@cache
+def _dynamodb_ledger() -> LedgerStore:
     cfg = config()
     # 50 connections: a batch's BatchGetItem chunks go out concurrently (one read round trip).
     client = boto3.client("dynamodb", config=BotoConfig(max_pool_connections=READ_WIDTH))
@@ -72,7 +86,7 @@ ecs: Callable[[], Any] = _ecs
 
 
 def reset() -> None:
-    for factory in (config, ledger, sns, cloudwatch, _ecs):
+    for factory in (config, _dynamodb_ledger, sns, cloudwatch, _ecs):
         factory.cache_clear()
 
 

@@ -54,6 +54,8 @@ from sessionwatch.detectors.ledger.dynamodb_items import (
     Item,
     Key,
     active_key,
+    closed_from_item,
+    closed_key,
     deployment_index_key,
     deployment_key,
     deployment_loss_key,
@@ -501,6 +503,7 @@ class DynamoDBLedger:
 
     def read(self, wave: ReadWave) -> WaveResult:
         keys = [*map(session_key, wave.sessions), *map(task_key, wave.tasks)]
+        keys += [closed_key(t, fp) for t, fp in wave.closes]
         queries = {_index_query(r): r for r in dict.fromkeys(wave.indexes)}
         found, results = self._wave(keys, queries)
         origins = {}
@@ -517,7 +520,12 @@ class DynamoDBLedger:
             queries[q]: [e for item in items if (e := index_entry(item))]
             for q, items in results.items()
         }
-        return WaveResult(origins, tasks, indexes)
+        closes = {}
+        for t, fp in wave.closes:
+            close = closed_from_item(found.get(closed_key(t, fp)) or {"sk": {"S": ""}})
+            if close is not None:
+                closes[fp] = close
+        return WaveResult(origins, tasks, indexes, closes)
 
     def _wave(
         self, keys: Iterable[Key], queries: Iterable[_Query] = ()

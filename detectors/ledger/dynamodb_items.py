@@ -34,6 +34,7 @@ from sessionwatch.detectors.facts import (
     HookObserved,
     HookStage,
     NotFound,
+    SessionClosed,
     SessionOrigin,
     SessionSpan,
     TaskFacts,
@@ -261,6 +262,19 @@ def spans_from_items(items: Iterable[Mapping[str, Any]]) -> list[SessionSpan]:
         elif sk.startswith(CLOSED_PREFIX):
             closed[sk.removeprefix(CLOSED_PREFIX)] = get_n(item, "at")
     return [SessionSpan(fp, created.get(fp), closed.get(fp)) for fp in sorted({*created, *closed})]
+
+
+def closed_from_item(item: Mapping[str, Any]) -> SessionClosed | None:
+    """A ``TASK#{id}`` / ``CLOSED#{fp}`` item as the close it records."""
+    sk, at = item["sk"]["S"], get_n(item, "at")
+    if not sk.startswith(CLOSED_PREFIX) or at is None:
+        return None
+    task = item["pk"]["S"].removeprefix("TASK#")
+    return SessionClosed(sk.removeprefix(CLOSED_PREFIX), task, at, get_s(item, "reason") or None)
+
+
+def closed_key(task_id: str, fp: str) -> Key:
+    return (task_sessions_pk(task_id), CLOSED_PREFIX + fp)
 
 
 def pending_from_item(item: Mapping[str, Any]) -> NotFound | None:

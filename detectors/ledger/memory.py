@@ -86,7 +86,7 @@ class InMemoryLedger:
         self._active: set[tuple[str, str]] = set()
         self._origins: dict[str, SessionOrigin] = {}
         self._opened: dict[str, dict[str, float]] = {}  # task -> {fp: created at}
-        self._closed: dict[str, dict[str, float]] = {}  # task -> {fp: closed at}
+        self._closed: dict[str, dict[str, SessionClosed]] = {}  # task -> {fp: the close}
         self._pending: dict[str, NotFound] = {}
         self._locks: dict[tuple[str, Cause], LossLock] = {}
         self._dep_losses: dict[tuple[str, str], dict[str, float]] = {}
@@ -181,7 +181,8 @@ class InMemoryLedger:
                 self._origins[c.fingerprint] = SessionOrigin(c.task_id, float(c.at))
                 self._opened.setdefault(c.task_id, {})[c.fingerprint] = float(c.at)
             for x in closed:
-                self._closed.setdefault(x.task_id, {})[x.fingerprint] = float(x.at)
+                close = SessionClosed(x.fingerprint, x.task_id, float(x.at), x.reason or None)
+                self._closed.setdefault(x.task_id, {})[x.fingerprint] = close
 
     def store_pending(self, occurrences: Iterable[NotFound]) -> None:
         with self._lock:
@@ -330,13 +331,17 @@ class InMemoryLedger:
 
     def read(self, wave: ReadWave) -> WaveResult:
         keys = len(dict.fromkeys(wave.sessions)) + len(dict.fromkeys(wave.tasks))
+        keys += len(dict.fromkeys(wave.closes))
         requests = list(dict.fromkeys(wave.indexes))
         with self._lock:
             self._trips(-(-keys // 100) + len(requests))
             origins = {fp: self._origins[fp] for fp in wave.sessions if fp in self._origins}
             tasks = {t: self._facts(t) for t in wave.tasks if t in self._tasks}
             indexes = {r: self._index_read(r) for r in requests}
-        return WaveResult(origins, tasks, indexes)
+            closes = {
+                fp: self._closed[t][fp] for t, fp in wave.closes if fp in self._closed.get(t, {})
+            }
+        return WaveResult(origins, tasks, indexes, closes)
 
     def _facts(self, task_id: str) -> TaskFacts:
         return task_from_tags(task_id, self._tasks[task_id].tags)
@@ -376,7 +381,7 @@ class InMemoryLedger:
         with self._lock:
             self._trips(1)
             opened = self._opened.get(task_id, {})
-            closed = self._closed.get(task_id, {})
+            closed = {fp: c.at for fp, c in self._closed.get(task_id, {}).items()}
             return [
                 SessionSpan(fp, opened.get(fp), closed.get(fp)) for fp in sorted({*opened, *closed})
             ]

@@ -9,7 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sessionwatch.contract import Cause
-from sessionwatch.detectors.facts import DeploymentWindow, HookStage, SessionOrigin, TaskFacts
+from sessionwatch.detectors.facts import (
+    DeploymentWindow,
+    HookStage,
+    SessionClosed,
+    SessionOrigin,
+    TaskFacts,
+)
 from sessionwatch.detectors.report_state import ReportState
 
 # How many index entries (deployments and hook stages) one decision read returns, newest
@@ -105,11 +111,13 @@ class IndexEntry:
 
 @dataclass(frozen=True)
 class ReadWave:
-    """What one read round trip fetches: session origins, task facts, index reads."""
+    """What one read round trip fetches: session origins, task facts, index reads, and
+    whether sessions were closed on a task (``closes``: (task id, fingerprint) pairs)."""
 
     sessions: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
     indexes: tuple[IndexRequest, ...] = ()
+    closes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,3 +125,4 @@ class WaveResult:
     origins: dict[str, SessionOrigin]  # by fingerprint
     tasks: dict[str, TaskFacts]
     indexes: dict[IndexRequest, list[IndexEntry]]
+    closes: dict[str, SessionClosed] = field(default_factory=dict)  # by fingerprint

@@ -161,7 +161,10 @@ def test_a_crash_stop_event_delivered_late_revises_stickiness_to_task_failure(
     run.at(CRASH + 20 + GRACE + 1, "reporter", {})  # grace passed: origin "alive"
     assert run.lost == Counter({Cause.STICKINESS.value: 2})
     late = _crash(CRASH + 215)
-    assert run.at(CRASH + 215, "ecs", late) == Counter({Cause.TASK_FAILURE.value: 2})
+    # Counted under the new cause; the contradicted stickiness count is taken back.
+    assert run.at(CRASH + 215, "ecs", late) == Counter(
+        {Cause.TASK_FAILURE.value: 2, Cause.STICKINESS.value: -2}
+    )
     assert sorted(run.revised) == sorted(
         (fp(s), Cause.STICKINESS.value, Cause.TASK_FAILURE.value) for s in SESSIONS
     )
@@ -170,7 +173,7 @@ def test_a_crash_stop_event_delivered_late_revises_stickiness_to_task_failure(
     assert run.at(CRASH + 230, "ecs", late) == Counter()
     assert run.at(CRASH + 300, "reporter", {}) == Counter()
     assert run.revised == []
-    assert run.lost == Counter({Cause.STICKINESS.value: 2, Cause.TASK_FAILURE.value: 2})
+    assert run.lost == Counter({Cause.STICKINESS.value: 0, Cause.TASK_FAILURE.value: 2})
     for i, s in enumerate(SESSIONS):  # the new lock keeps the same (earliest) 404
         lock = _lock(wired, s, Cause.TASK_FAILURE)
         assert lock is not None and lock == _lock(wired, s, Cause.STICKINESS)
@@ -209,7 +212,9 @@ def test_a_late_scheduler_stop_of_a_rolling_deployment_revises_to_deployment(
     run.at(CRASH + 20 + GRACE + 1, "reporter", {})
     assert run.lost == Counter({Cause.STICKINESS.value: 2})
     stop = _scheduler_stop(CRASH + 215, D1)
-    assert run.at(CRASH + 215, "ecs", stop) == Counter({Cause.DEPLOYMENT.value: 2})
+    assert run.at(CRASH + 215, "ecs", stop) == Counter(
+        {Cause.DEPLOYMENT.value: 2, Cause.STICKINESS.value: -2}
+    )
     assert {r[1:] for r in run.revised} == {(Cause.STICKINESS.value, Cause.DEPLOYMENT.value)}
     assert run.at(CRASH + 230, "ecs", stop) == Counter()
     losses = wired["ledger"].deployment_losses(SERVICE, D1)
@@ -256,7 +261,9 @@ def test_a_deployment_start_delivered_late_revises_its_window_s_verdicts(
     assert run.lost == Counter({Cause.SCALE_IN.value: 2})
     run.at(CRASH + 150, "ecs", deployment(D1, "COMPLETED", CRASH + 60))
     late_start = deployment(D1, "IN_PROGRESS", T0 + 50)
-    assert run.at(CRASH + 269, "ecs", late_start) == Counter({Cause.DEPLOYMENT.value: 2})
+    assert run.at(CRASH + 269, "ecs", late_start) == Counter(
+        {Cause.DEPLOYMENT.value: 2, Cause.SCALE_IN.value: -2}
+    )
     assert {r[1:] for r in run.revised} == {(Cause.SCALE_IN.value, Cause.DEPLOYMENT.value)}
     assert run.at(CRASH + 280, "ecs", late_start) == Counter()
     losses = wired["ledger"].deployment_losses(SERVICE, D1)
@@ -290,10 +297,12 @@ def test_a_failed_re_examination_is_owed_again_when_the_event_is_retried(
     with pytest.raises(RecordsFailed):
         run.at(CRASH + 215, "ecs", late)
     assert throttled["left"] == 0 and run.revised == []
-    assert run.at(CRASH + 216, "ecs", late) == Counter({Cause.TASK_FAILURE.value: 2})
+    assert run.at(CRASH + 216, "ecs", late) == Counter(
+        {Cause.TASK_FAILURE.value: 2, Cause.STICKINESS.value: -2}
+    )
     assert len(run.revised) == 2
     assert run.at(CRASH + 230, "ecs", late) == Counter()
-    assert run.lost == Counter({Cause.STICKINESS.value: 2, Cause.TASK_FAILURE.value: 2})
+    assert run.lost == Counter({Cause.STICKINESS.value: 0, Cause.TASK_FAILURE.value: 2})
 
 
 def test_a_next_deployment_s_start_delivered_late_takes_the_losses_it_caused(

@@ -57,9 +57,9 @@ def test_a_batch_of_not_founds_costs_two_read_waves(ledger_env: LedgerEnv) -> No
     assert {d.verdict.deployment_id for d in decisions} == {"d1"}
     assert sum(d.counted for d in decisions) == 150
     # Wave 1: 150 sessions + 1 serving task = 2 BatchGetItem chunks; wave 2: 150 origin tasks
-    # (2 chunks) and ONE index Query for the service.
+    # and the 150 sessions' CLOSED# items on them (3 chunks) and ONE index Query.
     assert lg.read_round_trips - before == 2
-    assert calls["BatchGetItem"] == 4
+    assert calls["BatchGetItem"] == 5
     # Decided after their grace period, each newly counted pair also reads the session's
     # locks once (is this a revised verdict?): 1 index Query + 150.
     assert calls["GetItem"] == 0 and calls["Query"] == 1 + 150
