@@ -14,9 +14,10 @@ from sessionwatch.detectors.reporter_run import build_report
 from sessionwatch.detectors.rules import owned_losses
 from tests.detectors.builders import SERVICE, T0, deployment, fp, line, subscription, task
 from tests.detectors.test_detectors_late_facts import Run
+from world.ecs import STOP_SCHEDULER
 
 OLD, D1 = "ecs-svc/old", "ecs-svc/d1"
-SCHED = "ServiceSchedulerInitiated"
+SCHED = STOP_SCHEDULER
 GRACE = 120.0
 
 
