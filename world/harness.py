@@ -89,13 +89,15 @@ def detector_harness(
     runtime.clock = lambda: h.now
     runtime.ecs = lambda: h.ecs_client if h.ecs_client is not None else saved[1]()
     if ledger is not None:
-        runtime.ledger = lambda: ledger
+        runtime.use_ledger(ledger)
     if stream is not None:
         handler.setStream(h.sink)  # type: ignore[attr-defined]
     try:
         yield h
     finally:
         runtime.clock, runtime.ecs, runtime.ledger = saved
+        if ledger is not None:
+            runtime.use_ledger(None)
         if stream is not None:
             handler.setStream(stream)  # type: ignore[attr-defined]
         for k, v in saved_env.items():
