@@ -84,7 +84,7 @@ def test_blue_green_losses_report_and_follow_up(ledger_env: LedgerEnv) -> None:
             hook_event("BAKE_TIME", "IN_PROGRESS", T0 + 120),
             hook_event("CLEAN_UP", "IN_PROGRESS", T0 + 580),
         ]
-        out = ingest_ecs_events(events, cfg, lg, ecs)
+        out = ingest_ecs_events(events, cfg, lg, ecs, now=T0 + 580)  # delivered as they happen
         assert (out.bad, out.failed, out.stored) == ([], [], 6)
         logs = subscription(
             [
@@ -110,7 +110,7 @@ def test_blue_green_losses_report_and_follow_up(ledger_env: LedgerEnv) -> None:
             ),
             deployment(B, "COMPLETED", T0 + 610),
         ]
-        assert not ingest_ecs_events(done, cfg, lg, ecs).failed
+        assert not ingest_ecs_events(done, cfg, lg, ecs, now=T0 + 610).failed
     [report] = run_reporter(cfg, lg, sns, cw, T0 + 610 + GRACE + 1).reports
     assert (report.sessions_lost, report.strategy, report.ended) == (1, "BLUE_GREEN", "COMPLETED")
     assert report.production_shift_at == T0 + 60 and report.bake_time_s == 600.0

@@ -27,6 +27,7 @@ from tests.requirements import require
 
 PEERS = Path(__file__).resolve().parent
 NODE_MODULES = PEERS / "node_modules" / "@modelcontextprotocol" / "sdk"
+PEER_VENVS = REPO_ROOT / ".venv-peers"
 _UVICORN_PORT = re.compile(r"Uvicorn running on https?://[^\s:]+:(\d+)")
 # Raw ids: uuid4 hex (mcp), dashed UUIDs (TypeScript SDK); task ids are removed before looking.
 RAW_ID = re.compile(
