@@ -10,7 +10,8 @@ role, each with only its own extra, from the package index or pip's cache) and c
   ``session_created`` with a fingerprint, never the raw id;
 - a small CDK app of the user's own adds ``SessionWatch(...)`` beside its own log group and
   synthesizes offline, with the Lambda asset found inside the installed package;
-- the ``sessionwatch`` console script works with the ``cli`` extra alone.
+- the ``sessionwatch`` console script works with the ``cli`` extra alone;
+- the ``sidecar`` extra alone runs the sidecar in front of a server and answers its ``/health``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-ROLES = ("server", "cdk", "cli")
+ROLES = ("server", "cdk", "cli", "sidecar")
 NOT_IN_SERVER_IMAGE = {"boto3", "aws-cdk-lib", "moto", "matplotlib", "cdk-nag", "constructs"}
 
 USER_SERVER = '''
@@ -173,7 +174,7 @@ def test_wheel_has_one_top_level_package_and_no_repository_tools(wheel: Path) ->
         metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA")))
     tops = {name.split("/")[0] for name in names}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"sessionwatch"}
-    for part in ("server", "detectors", "infra", "dashboards", "ops"):
+    for part in ("server", "sidecar", "detectors", "infra", "dashboards", "ops"):
         assert f"sessionwatch/{part}/__init__.py" in names, part
     assert "sessionwatch/detectors/handlers/ecs_events.py" in names
     assert not [n for n in names if n.split("/")[1:2] in (["lab"], ["benchmarks"], ["tests"])]
@@ -291,3 +292,35 @@ def test_console_script_works_with_the_cli_extra_alone(role_envs: dict[str, Path
     assert "probe" in top and "audit" in top
     for sub in ("probe", "audit"):
         _run([str(script), sub, "--help"], cwd=role_envs["cli"].parent, env=_clean_env())
+
+
+def test_the_sidecar_extra_alone_runs_the_sidecar(role_envs: dict[str, Path]) -> None:
+    """What the sidecar image installs: the proxy up, its own /health, 502 for a dead upstream."""
+    python = role_envs["sidecar"]
+    port, dead = _free_port(), _free_port()
+    proc = subprocess.Popen(
+        [str(python), "-m", "sessionwatch.sidecar", "--upstream", f"http://127.0.0.1:{dead}",
+         "--host", "127.0.0.1", "--port", str(port), "--drain-seconds", "0"],
+        cwd=python.parent,
+        env=_clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and proc.poll() is None, "sidecar did not start"
+                time.sleep(0.2)
+        assert health.json()["status"] == "ok"
+        assert (
+            httpx.post(f"http://127.0.0.1:{port}/mcp", content=b"{}", timeout=10).status_code == 502
+        )
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=30)
+    assert '"event":"upstream_error"' in output.replace(" ", "")
