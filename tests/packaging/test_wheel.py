@@ -39,7 +39,7 @@ from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-ROLES = ("server", "cdk", "cli", "sidecar")
+ROLES = ("server", "cdk", "cli")
 NOT_IN_SERVER_IMAGE = {"boto3", "aws-cdk-lib", "moto", "matplotlib", "cdk-nag", "constructs"}
 
 USER_SERVER = '''
@@ -144,28 +144,28 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def role_envs(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One fresh venv per role, created in parallel (pip's cache makes the installs cheap)."""
     root = tmp_path_factory.mktemp("venvs")
-
-    def create(role: str) -> tuple[str, Path]:
-        env_dir = root / role
-        venv.EnvBuilder(with_pip=True).create(env_dir)
-        python = env_dir / "bin" / "python"
-        _run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                f"{wheel}[{role}]",
-            ],
-            cwd=root,
-            env=_clean_env(),
-        )
-        return role, python
-
     with ThreadPoolExecutor(max_workers=len(ROLES)) as pool:
-        return dict(pool.map(create, ROLES))
+        return dict(pool.map(lambda role: _role_env(wheel, root, role), ROLES))
+
+
+@pytest.fixture(scope="module")
+def sidecar_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv with the ``sidecar`` extra alone (its own fixture: its own time budget)."""
+    return _role_env(wheel, tmp_path_factory.mktemp("venv-sidecar"), "sidecar")[1]
+
+
+def _role_env(wheel: Path, root: Path, role: str) -> tuple[str, Path]:
+    """A fresh venv under ``root`` with the wheel and its ``role`` extra."""
+    env_dir = root / role
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    python = env_dir / "bin" / "python"
+    _run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         f"{wheel}[{role}]"],
+        cwd=root,
+        env=_clean_env(),
+    )  # fmt: skip
+    return role, python
 
 
 def test_wheel_has_one_top_level_package_and_no_repository_tools(wheel: Path) -> None:
@@ -294,9 +294,9 @@ def test_console_script_works_with_the_cli_extra_alone(role_envs: dict[str, Path
         _run([str(script), sub, "--help"], cwd=role_envs["cli"].parent, env=_clean_env())
 
 
-def test_the_sidecar_extra_alone_runs_the_sidecar(role_envs: dict[str, Path]) -> None:
+def test_the_sidecar_extra_alone_runs_the_sidecar(sidecar_python: Path) -> None:
     """What the sidecar image installs: the proxy up, its own /health, 502 for a dead upstream."""
-    python = role_envs["sidecar"]
+    python = sidecar_python
     port, dead = _free_port(), _free_port()
     proc = subprocess.Popen(
         [str(python), "-m", "sessionwatch.sidecar", "--upstream", f"http://127.0.0.1:{dead}",
