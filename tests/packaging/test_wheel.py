@@ -10,7 +10,8 @@ role, each with only its own extra, from the package index or pip's cache) and c
   ``session_created`` with a fingerprint, never the raw id;
 - a small CDK app of the user's own adds ``SessionWatch(...)`` beside its own log group and
   synthesizes offline, with the Lambda asset found inside the installed package;
-- the ``sessionwatch`` console script works with the ``cli`` extra alone.
+- the ``sessionwatch`` console script works with the ``cli`` extra alone;
+- the ``sidecar`` extra alone runs the sidecar in front of a server and answers its ``/health``.
 """
 
 from __future__ import annotations
@@ -144,28 +145,28 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def role_envs(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One fresh venv per role, created in parallel (pip's cache makes the installs cheap)."""
     root = tmp_path_factory.mktemp("venvs")
-
-    def create(role: str) -> tuple[str, Path]:
-        env_dir = root / role
-        venv.EnvBuilder(with_pip=True).create(env_dir)
-        python = env_dir / "bin" / "python"
-        _run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                f"{wheel}[{role}]",
-            ],
-            cwd=root,
-            env=_clean_env(),
-        )
-        return role, python
-
     with ThreadPoolExecutor(max_workers=len(ROLES)) as pool:
-        return dict(pool.map(create, ROLES))
+        return dict(pool.map(lambda role: _role_env(wheel, root, role), ROLES))
+
+
+@pytest.fixture(scope="module")
+def sidecar_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv with the ``sidecar`` extra alone (its own fixture: its own time budget)."""
+    return _role_env(wheel, tmp_path_factory.mktemp("venv-sidecar"), "sidecar")[1]
+
+
+def _role_env(wheel: Path, root: Path, role: str) -> tuple[str, Path]:
+    """A fresh venv under ``root`` with the wheel and its ``role`` extra."""
+    env_dir = root / role
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    python = env_dir / "bin" / "python"
+    _run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         f"{wheel}[{role}]"],
+        cwd=root,
+        env=_clean_env(),
+    )  # fmt: skip
+    return role, python
 
 
 def test_wheel_has_one_top_level_package_and_no_repository_tools(wheel: Path) -> None:
@@ -174,7 +175,7 @@ def test_wheel_has_one_top_level_package_and_no_repository_tools(wheel: Path) ->
         metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA")))
     tops = {name.split("/")[0] for name in names}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"sessionwatch"}
-    for part in ("server", "detectors", "infra", "dashboards", "ops"):
+    for part in ("server", "sidecar", "detectors", "infra", "dashboards", "ops"):
         assert f"sessionwatch/{part}/__init__.py" in names, part
     assert "sessionwatch/detectors/handlers/ecs_events.py" in names
     assert not [n for n in names if n.split("/")[1:2] in (["lab"], ["benchmarks"], ["tests"])]
@@ -293,3 +294,35 @@ def test_console_script_works_with_the_cli_extra_alone(role_envs: dict[str, Path
     assert "probe" in top and "audit" in top
     for sub in ("probe", "audit"):
         _run([str(script), sub, "--help"], cwd=role_envs["cli"].parent, env=_clean_env())
+
+
+def test_the_sidecar_extra_alone_runs_the_sidecar(sidecar_python: Path) -> None:
+    """What the sidecar image installs: the proxy up, its own /health, 502 for a dead upstream."""
+    python = sidecar_python
+    port, dead = _free_port(), _free_port()
+    proc = subprocess.Popen(
+        [str(python), "-m", "sessionwatch.sidecar", "--upstream", f"http://127.0.0.1:{dead}",
+         "--host", "127.0.0.1", "--port", str(port), "--drain-seconds", "0"],
+        cwd=python.parent,
+        env=_clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and proc.poll() is None, "sidecar did not start"
+                time.sleep(0.2)
+        assert health.json()["status"] == "ok"
+        assert (
+            httpx.post(f"http://127.0.0.1:{port}/mcp", content=b"{}", timeout=10).status_code == 502
+        )
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=30)
+    assert '"event":"upstream_error"' in output.replace(" ", "")

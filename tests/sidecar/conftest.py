@@ -45,6 +45,7 @@ class ProbeUpstream:
     def __init__(self) -> None:
         self.chunks: list[tuple[float, int]] = []
         self.seen_headers: list[tuple[str, str]] = []
+        self.client_ports: list[int] = []  # the sidecar's side of each request's connection
         self.disconnected = threading.Event()
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
@@ -76,6 +77,7 @@ class ProbeUpstream:
 
     async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope["path"]
+        self.client_ports.append(scope["client"][1])
         self.seen_headers = [(k.decode(), v.decode()) for k, v in scope["headers"]]
         if path == "/sse":
             query = dict(p.split("=") for p in scope["query_string"].decode().split("&") if p)

@@ -97,6 +97,14 @@ def test_request_headers_reach_the_upstream_with_its_own_host(
     assert seen["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
 
 
+def test_upstream_connections_are_pooled(proxied: tuple[ProbeUpstream, str]) -> None:
+    upstream, url = proxied
+    for _ in range(5):  # one after another: each finds the previous connection idle in the pool
+        assert httpx.get(f"{url}/headers", timeout=10).status_code == 200
+    assert len(upstream.client_ports) == 5
+    assert len(set(upstream.client_ports)) == 1, upstream.client_ports
+
+
 def test_upstream_down_answers_502_at_once_with_a_log_line() -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     with sidecar(dead, "--connect-timeout", "2") as task:
