@@ -153,6 +153,8 @@ def check_local_settings(function: str) -> None:
     """The environment a handler run in this process needs (the detectors' own variables)."""
     try:
         from sessionwatch.detectors.config import ConfigError, load_config
+
+        importlib.import_module(HANDLERS[function])
     except ImportError as exc:
         raise RedriveError(
             "not_installed",

@@ -317,6 +317,19 @@ def test_readmes_cdk_snippet_run_as_shown_writes_the_template_where_readme_says(
     template = json.loads((tmp_path / said[1]).read_text())
     kinds = {r["Type"] for r in template["Resources"].values()}
     assert {"AWS::DynamoDB::Table", "AWS::Events::Rule", "AWS::CloudWatch::Dashboard"} <= kinds
+    # One service name everywhere: the instrument snippet's service="orders-mcp" is what the
+    # dashboard's server widgets and the spike check read, with no extra prop.
+    instrument = _readme_block("instrument(")
+    assert 'service="orders-mcp"' in instrument
+    (dashboard,) = [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Dashboard"
+    ]
+    body = dashboard["Properties"]["DashboardBody"]
+    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
+    body_text = "".join(part for part in parts if isinstance(part, str))
+    assert r"\"service.name\"=\"orders-mcp\"" in body_text
+    text = json.dumps(template)
+    assert '"SERVER_SERVICE_NAMES": "orders-mcp=orders-mcp"' in text
 
 
 def _env() -> dict[str, str]:

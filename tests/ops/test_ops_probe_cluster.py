@@ -155,7 +155,9 @@ def test_rolling_deployment_loss_is_detected_and_named(cluster: Cluster) -> None
 
 
 def test_with_duration_the_probe_reconnects_and_keeps_counting(cluster: Cluster) -> None:
-    code, calls, summary, holder = probe_through_deployment(cluster, 6.0)
+    # Long enough for the replacement task to start on a loaded machine (the run's clock starts
+    # before the deployment does).
+    code, calls, summary, holder = probe_through_deployment(cluster, 12.0)
     assert code == EXIT_LOSS
     assert summary["sessions_lost"] == 1 and len(summary["sessions"]) == 2
     # After the loss a new session opens on a live task and is served there without loss.

@@ -8,6 +8,7 @@ process-wide) against the real mcp SDK and uvicorn, with a client-made id of no 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -89,10 +90,20 @@ SNIPPET = textwrap.dedent(
 )
 
 
-def _run_snippet(tmp_path: Path, **env: str) -> str:
+def _readme_snippet() -> str:
+    """README's instrument snippet exactly as shown, on a free port (from $PORT)."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    (block,) = [
+        b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "instrument(" in b
+    ]
+    assert "port=8000" in block
+    return "import os\n" + block.replace("port=8000", 'port=int(os.environ["PORT"])')
+
+
+def _run_snippet(tmp_path: Path, source: str = SNIPPET, **env: str) -> str:
     """Start the snippet, send one request with the made-up id, stop it; all it wrote."""
     script = tmp_path / "server.py"
-    script.write_text(SNIPPET)
+    script.write_text(source)
     port = free_port()
     out = tmp_path / "out.txt"
     with out.open("w") as sink:
@@ -147,8 +158,10 @@ def test_the_sdks_own_line_about_a_made_up_id_never_shows_it(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_readmes_snippet_keeps_the_sdks_info_lines_out(tmp_path: Path) -> None:
-    output = _run_snippet(tmp_path)
+def test_readmes_snippet_as_written_keeps_the_sdks_info_lines_and_the_id_out(
+    tmp_path: Path,
+) -> None:
+    output = _run_snippet(tmp_path, _readme_snippet())
     assert MADE_UP not in output
     assert "unknown or expired session" not in output  # no repeat of session_not_found
     not_found = [json.loads(x) for x in output.splitlines() if '"session_not_found"' in x]
