@@ -383,10 +383,7 @@ HARD_CASES = {
 
 # Hard cases the detectors are known to decide otherwise than the story (README, "What the
 # accuracy benchmark can and cannot prove"): the CI sample checks every OTHER verdict is right.
-KNOWN_GAPS = (
-    "session on the new revision drawn back during a partial shift",
-    "cookie-less 404 within 6 s before its task's drain",
-)
+KNOWN_GAPS = ("cookie-less 404 within 6 s before its task's drain",)
 
 
 def hard_cases(tl: Timeline, loss: Any) -> list[str]:

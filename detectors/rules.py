@@ -170,6 +170,9 @@ def _shift(
         return None, "serving task's deployment not known yet"
     if serving.started_by == origin_task.started_by:
         return None, None  # same lineage: a routing slip inside one revision
+    back = _drawn_back(origin_task, serving, windows, t, grace_s)
+    if back is not None:
+        return back
     mine = [w for w in windows if w.deployment_id == serving.started_by]
     if not mine:
         # Its IN_PROGRESS came before the task started, so past the task's start + grace it
@@ -187,27 +190,65 @@ def _shift(
     return None, None
 
 
+def _drawn_back(
+    origin_task: TaskFacts,
+    serving: TaskFacts,
+    windows: Sequence[DeploymentWindow],
+    t: float,
+    grace_s: float,
+) -> tuple[DeploymentWindow | None, str | None] | None:
+    """The origin's own deployment D is shifting traffic and its weighted forward drew this
+    request back to a task of the lineage D replaces (a LINEAR or CANARY step, a blue/green
+    shift without target-group stickiness: "requests are routed based on the weight of each
+    target group", ELB guide, forward actions). The split is D's, so the loss is D's. None:
+    not such a case (the other direction is ``_shift``'s)."""
+    mine = [w for w in windows if w.deployment_id == origin_task.started_by]
+    if not mine:
+        return None
+    w = mine[0]
+    if not w.contains(t, grace_s) or not replaces(w, serving):
+        return None
+    if w.strategy_source is None and not w.hooks:
+        return None, "deployment strategy not known yet"
+    return (w, None) if w.traffic_shifting else None
+
+
 def rollout_may_explain(
     origin_task: TaskFacts | None, serving: TaskFacts | None, nf: NotFound, now: float
 ) -> bool:
     """The server's own lines say a rollout may be under way, so a 404 on a live-looking
     origin waits (at most ``ROLLOUT_WAIT_S`` from the 404) for ECS facts before it may be
     called ``stickiness``: the serving task started (its ``task_started`` line, or ECS) after
-    the origin task and less than ``ROLLOUT_WAIT_S`` before the 404, and ECS does not already
-    say both are of one lineage. A rolling deployment's stop events delivered later than the
+    the origin task and less than ``ROLLOUT_WAIT_S`` before the 404 (or the origin task did, and
+    ECS has not said yet which deployment started it), and ECS does not already say both are of
+    one lineage. A rolling deployment's stop events delivered later than the
     grace period then still find the 404 undecided. (A newer task-definition revision would be
     a stronger hint, but a forced deployment keeps the revision: start times are what both
     kinds of rollout share.)"""
-    if serving is None or serving.started_at is None or now >= nf.at + ROLLOUT_WAIT_S:
+    if serving is None or now >= nf.at + ROLLOUT_WAIT_S:
         return False
-    if not nf.at - ROLLOUT_WAIT_S <= serving.started_at <= nf.at + CLOCK_SKEW_S:
-        return False
-    if origin_task is not None:
-        if origin_task.started_at is not None and serving.started_at <= origin_task.started_at:
-            return False
-        if serving.started_by is not None and serving.started_by == origin_task.started_by:
-            return False  # one lineage: a routing slip, no rollout between them
-    return True
+    if (
+        origin_task is not None
+        and serving.started_by is not None
+        and serving.started_by == origin_task.started_by
+    ):
+        return False  # one lineage: a routing slip, no rollout between them
+
+    def recent(at: float | None) -> bool:
+        return at is not None and nf.at - ROLLOUT_WAIT_S <= at <= nf.at + CLOCK_SKEW_S
+
+    o_start = origin_task.started_at if origin_task else None
+    s_start = serving.started_at
+    if recent(s_start) and (o_start is None or (s_start is not None and s_start > o_start)):
+        return True  # a rollout's new task answered
+    # A session on a new task drawn back to an older one by a weighted shift, while ECS has
+    # not said yet which deployment started its task (``_drawn_back`` decides once it has).
+    return (
+        origin_task is not None
+        and origin_task.started_by is None
+        and recent(o_start)
+        and (s_start is None or (o_start is not None and o_start > s_start))
+    )
 
 
 def ended_before_its_task(
@@ -344,8 +385,9 @@ def rule_scale_in(c: Case) -> Answer:
 
 
 def rule_deployment_shift(c: Case) -> Answer:
-    """``deployment`` (BLUE_GREEN, LINEAR, CANARY, EXTERNAL): O still runs, T was started by a
-    deployment D that replaces O, inside D's window (``_shift``)."""
+    """``deployment`` (BLUE_GREEN, LINEAR, CANARY, EXTERNAL): O still runs, and inside the window
+    of a deployment D either T was started by D and D replaces O, or O was started by D and the
+    weighted forward drew the request back to a task D replaces (``_shift``)."""
     shifted, wait = _shift(c.origin_task, c.serving, c.windows, c.nf.at, c.grace_s, c.now)
     if shifted is not None:
         return c.mine(
