@@ -184,6 +184,9 @@ def report_notification(report: Mapping[str, Any]) -> dict[str, Any]:
             f"Metric check {check.get('label')}: {check.get('window_total')} in the window vs "
             f"{check.get('expected')} expected: {state}."
         )
+    for label, key in (("Drain gate", "drain_gate"), ("Stop on loss", "stopped")):
+        if report.get(key):
+            lines.append(f"{label}: {report[key]}.")
     lines.append(f"Verdict rests on: {report.get('verdict_basis')}.")
     return notification(
         title=f"{icon} {service}: deployment lost {lost} MCP session(s)",

@@ -74,6 +74,7 @@ def how_it_ended(
     if rollback is not None:
         why = (rollback.reason or "").lower()
         by = "circuit breaker" if "circuit breaker" in why else "alarm" if "alarm" in why else "ECS"
+        by = "stop request" if "stop request" in why else by  # StopServiceDeployment
         # A rollback means this deployment failed, even while its FAILED event is still on its
         # way (until then the window is closed by the rollback's start, as SUPERSEDED).
         failed = window.outcome if window.outcome not in (None, SUPERSEDED) else "FAILED"
@@ -142,6 +143,8 @@ class DeploymentReport:
     bake_time_s: float | None = None
     losses_per_step: list[int] | None = None
     followup: bool = False
+    drain_gate: str | None = None  # what the drain gate did (detectors/drain_gate.py)
+    stopped: str | None = None  # stopped by SessionWatch on loss (detectors/stop_on_loss.py)
     advice: str = ADVICE
 
     def to_json(self) -> dict[str, Any]:
@@ -179,6 +182,8 @@ class DeploymentReport:
                 if self.losses_per_step is not None
                 else []
             ),
+            *([f"Drain gate: {self.drain_gate}"] if self.drain_gate else []),
+            *([f"Stop on loss: {self.stopped}"] if self.stopped else []),
             *(
                 ["Follow-up: losses decided after this deployment's report was sent"]
                 if self.followup

@@ -40,6 +40,7 @@ from sessionwatch.detectors.classify import Decision, classify
 from sessionwatch.detectors.config import Config
 from sessionwatch.detectors.emit import MetricPoint, service_point, sessions_lost
 from sessionwatch.detectors.facts import CLOCK_SKEW_S, DeploymentWindow, SessionSpan, TaskFacts
+from sessionwatch.detectors.guard_report import guard_lines
 from sessionwatch.detectors.ledger import Ledger
 from sessionwatch.detectors.ledger_items import Item, deployment_from_item, end_mark
 from sessionwatch.detectors.report_document import (
@@ -238,6 +239,7 @@ def build_report(
         at_risk += open_at(spans, t.stop_began)
     losses = ledger.deployment_losses(window.service, window.deployment_id)
     first = losses[0] if losses else None
+    gate_line, stop_line = guard_lines(ledger.query, window.service, window.deployment_id)
     return DeploymentReport(
         service=window.service,
         deployment_id=window.deployment_id,
@@ -258,6 +260,8 @@ def build_report(
         production_shift_at=window.stage_at("PRODUCTION_TRAFFIC_SHIFT"),
         bake_time_s=bake_time_s(window),
         losses_per_step=losses_per_step(window, losses),
+        drain_gate=gate_line,
+        stopped=stop_line,
     )
 
 

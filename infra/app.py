@@ -44,6 +44,9 @@ def build_app(outdir: str | None = None, context: Mapping[str, Any] | None = Non
             high_resolution_alarms=context_flag(
                 app.node.try_get_context("sessionwatch:highResolutionAlarms")
             ),
+            blue_green_guards=context_flag(
+                app.node.try_get_context("sessionwatch:demoBlueGreenGuards")
+            ),
         ),
         description="SessionWatch demo: a stateful MCP server on Fargate behind a sticky ALB",
     )

@@ -35,6 +35,7 @@ class LabSettings:
     grace_period_s: int = 5
     deregistration_delay_s: int = 3
     stop_timeout_s: int = 3
+    drain_gate_max_hold_s: int = 600
 
 
 def synth_addon(outdir: Path, settings: LabSettings) -> Path:
@@ -57,6 +58,9 @@ def synth_addon(outdir: Path, settings: LabSettings) -> Path:
             grace_period_seconds=settings.grace_period_s,
             deregistration_delay_seconds=settings.deregistration_delay_s,
             stop_timeout_seconds=settings.stop_timeout_s,
+            # The drain gate's function is in the template (nothing invokes it unless a
+            # scenario's service has the hook); each scenario sets the guards' values.
+            drain_gate_max_hold_seconds=settings.drain_gate_max_hold_s,
         ),
     )
     app.synth()

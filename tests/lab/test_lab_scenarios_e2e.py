@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ from sessionwatch.server.fingerprint import is_fingerprint
 
 # 13 scenarios, two at a time: about 4 min on an idle 2-core machine; the bound leaves room for
 # a loaded one (the module fixture runs inside the first test's timeout).
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 IN_PROGRESS, COMPLETED, FAILED = (
     "SERVICE_DEPLOYMENT_IN_PROGRESS",
@@ -37,6 +38,7 @@ ROLLED_BACK = [("rollout", IN_PROGRESS), ("rollout", FAILED), ("rollback", IN_PR
 DEPLOYMENT_EVENTS = {
     "rollback": [*ROLLED_BACK, ("rollback", COMPLETED)],
     "rollback-on-alarm": [*ROLLED_BACK, ("rollback", COMPLETED)],
+    "rolling-stop-on-loss": [*ROLLED_BACK, ("rollback", COMPLETED)],
 }
 # Scenarios whose right answer the detectors on main do not give yet: name -> why (xfail,
 # strict=False). Empty since the add-on's rule routes ECS Hook State Change (canary passes).
@@ -97,3 +99,50 @@ def test_scenario_reaches_its_verdict(finished: dict[str, Finished], name: str) 
     if expect.rolled_back_by:
         assert summary["rolled_back_by"] == expect.rolled_back_by
         assert f"rolled back by the {expect.rolled_back_by}" in run.output
+
+
+def _side_by_side(run: Finished) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((run.report_dir / "side-by-side.json").read_text())
+    return doc
+
+
+def test_the_drain_gate_saves_sessions_beside_the_same_rollout_without_it(
+    finished: dict[str, Finished],
+) -> None:
+    run = finished["blue-green-drain-gate"]
+    doc = _side_by_side(run)
+    gate, off = doc["runs"]["blue-green-drain-gate"], doc["runs"]["blue-green-drain-gate-off"]
+    assert doc["problems"] == [] and off["passed"], run.output[-3000:]
+    assert 0 < gate["lost"] < off["lost"]
+    # ECS called the gate more than once (IN_PROGRESS, then again after callBackDelay), and the
+    # report of the gated deployment says what it held.
+    assert gate["guards"]["gate_calls"] > 1 and off["guards"]["gate_calls"] == 0
+    [line] = gate["guards"]["report_lines"]
+    assert line.startswith("drain gate held") and "lost at clean-up" in line
+    assert "== side by side ==" in run.output
+
+
+def test_stop_on_loss_rolls_back_seconds_after_the_first_loss(
+    finished: dict[str, Finished],
+) -> None:
+    run = finished["rolling-stop-on-loss"]
+    doc = _side_by_side(run)
+    runs = doc["runs"]
+    stop, alarm, none = (
+        runs["rolling-stop-on-loss"],
+        runs["rolling-stop-on-loss-alarm"],
+        runs["rolling-stop-on-loss-none"],
+    )
+    assert doc["problems"] == [] and alarm["passed"] and none["passed"], run.output[-3000:]
+    assert (stop["rolled_back_by"], alarm["rolled_back_by"], none["rolled_back_by"]) == (
+        "stop request",
+        "alarm",
+        None,
+    )
+    assert stop["lost"] <= alarm["lost"] < none["lost"]
+    guards = stop["guards"]
+    # One alert and one stop, each measured from the first loss.
+    assert guards["alerts"] == 1
+    assert guards["first_loss_alert_s"] > 0 and guards["first_loss_stop_s"] > 0
+    [line] = guards["report_lines"]
+    assert line.startswith("stopped by SessionWatch (ROLLBACK) after")
