@@ -47,6 +47,7 @@ class LabEcsApi:
 
     def _validate(self, operation: str, params: dict[str, Any]) -> None:
         shape = self._model.operation_model(operation).input_shape
+        assert shape is not None  # both operations take a request
         report = ParamValidator().validate(params, shape)
         if report.has_errors():
             raise ParamValidationError(report=report.generate_report())

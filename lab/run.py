@@ -620,8 +620,9 @@ def _guards(
     acted: dict[str, float] = {}
     for inv in account.invocations:
         for line in inv.lines:
-            for message in (contract.ALERT_LOG_MESSAGE, contract.STOP_LOG_MESSAGE):
-                if f'"message":"{message}"' in line.replace(" ", ""):
+            with contextlib.suppress(ValueError, AttributeError):
+                message = json.loads(line).get("message")
+                if message in (contract.ALERT_LOG_MESSAGE, contract.STOP_LOG_MESSAGE):
                     acted.setdefault(message, inv.time)
     return {
         "guard": scenario.guard,
