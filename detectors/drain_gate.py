@@ -210,9 +210,12 @@ def run_gate(
     settings: GateSettings,
     now: float,
     horizon: float,
+    cluster_name: str | None = None,
 ) -> tuple[str, GateDecision]:
     """One hook call: read, decide, record. Raises on any failure (the handler fails open)."""
-    _, service = service_of(event)
+    cluster, service = service_of(event)
+    if cluster_name is not None and cluster != cluster_name:
+        raise BadHookPayload("the hook's service is in another cluster than SessionWatch's")
     state = GateState.from_details(event.get("hookDetails"))
     cutoff = now if state is None else state.first_at
     view = gate_view(reader, service, cutoff, now, horizon)

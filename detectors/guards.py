@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from sessionwatch import contract
 from sessionwatch.contract import Cause
 from sessionwatch.detectors import first_loss, stop_on_loss
@@ -128,17 +130,8 @@ def _one(
 
 
 def _failed(out: GuardOutcome, service: str, dep: str, what: str, exc: Exception) -> None:
-    code = (
-        getattr(exc, "response", {}).get("Error", {}).get("Code")
-        if hasattr(exc, "response")
-        else None
-    )
+    code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
     out.failures.append(
-        {
-            "ecs_service": service,
-            "deployment_id": dep,
-            "action": what,
-            "error": code or type(exc).__name__,
-        }
+        {"ecs_service": service, "deployment_id": dep, "action": what, "error": code}
     )
     out.points.append(service_point(contract.METRIC_GUARD_FAILED, service, 1))

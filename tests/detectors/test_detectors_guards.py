@@ -184,16 +184,19 @@ def test_handler_fails_open_when_sessionwatch_is_broken(
     try:
         # The ledger is unreadable: SUCCEEDED (a failure must not roll back a good deployment).
         assert handler_mod.handler(hook(), lambda_context) == {"hookStatus": "SUCCEEDED"}
+        # So is a hook of a service in another cluster (a misconfiguration, counted).
+        other = hook() | {"serviceArn": SERVICE_ARN.replace(f"/{CLUSTER}/", "/other/")}
+        assert handler_mod.handler(other, lambda_context) == {"hookStatus": "SUCCEEDED"}
         # So is a payload that is not what ECS sends.
         assert handler_mod.handler({"serviceArn": 7}, lambda_context) == {"hookStatus": "SUCCEEDED"}
     finally:
         runtime.reset()
         guard_runtime.reset()
     decided = [r for r in caplog.records if r.getMessage() == contract.GATE_LOG_MESSAGE]
-    assert [(r.reason, r.hook_status) for r in decided] == [(BROKEN, SUCCEEDED)] * 2  # type: ignore[attr-defined]
+    assert [(r.reason, r.hook_status) for r in decided] == [(BROKEN, SUCCEEDED)] * 3  # type: ignore[attr-defined]
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     failed = [x for x in lines if contract.METRIC_DRAIN_GATE_FAILED in x]
-    assert [x[contract.METRIC_DRAIN_GATE_FAILED] for x in failed] == [[1.0], [1.0]]
+    assert [x[contract.METRIC_DRAIN_GATE_FAILED] for x in failed] == [[1.0]] * 3
 
 
 def rolling_losses(env: LedgerEnv, count: int, cfg: Config) -> list[Any]:
