@@ -126,3 +126,15 @@ def test_guard_context_reaches_the_addon(tmp_path: Path) -> None:
     assert guard_environment(None, None, False) == {}
     with pytest.raises(ValueError, match="at least 1"):
         guard_environment(None, 0, False)
+
+
+@pytest.mark.parametrize("stack", ["SessionWatchStack", "DemoServiceStack"])
+def test_the_guarded_synth_passes_cfn_lint_and_nag(guarded: Synth, stack: str) -> None:
+    from cfnlint.api import lint_file
+
+    from tests.infra.test_infra_compliance import TOLERATED_WARNINGS
+
+    matches = lint_file(guarded.outdir / f"{stack}.template.json")
+    assert [str(m) for m in matches if m.rule.id not in TOLERATED_WARNINGS] == []
+    (report,) = guarded.validation_report()["pluginReports"]
+    assert report["conclusion"] == "success" and report["violations"] == []
