@@ -255,7 +255,7 @@ class Harness:
         self.ended: dict[str, str] = {}  # deployment -> how its report says it ended
 
     def setup(self, tl: Timeline) -> str:
-        from sessionwatch.detectors.ledger_items import TABLE_SCHEMA
+        from sessionwatch.detectors.ledger import TABLE_SCHEMA
 
         self.n += 1
         table = f"ledger-{self.n}"

@@ -140,8 +140,7 @@ def through_moto(lines: list[str], tasks: dict[str, TaskFacts]) -> None:
     from moto import mock_aws
 
     from sessionwatch.detectors.facts import DeploymentObserved
-    from sessionwatch.detectors.ledger import Ledger
-    from sessionwatch.detectors.ledger_items import TABLE_SCHEMA
+    from sessionwatch.detectors.ledger import TABLE_SCHEMA, DynamoDBLedger
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
@@ -149,7 +148,7 @@ def through_moto(lines: list[str], tasks: dict[str, TaskFacts]) -> None:
     with mock_aws():
         db = boto3.client("dynamodb", region_name="us-east-1")
         db.create_table(TableName="bench", **TABLE_SCHEMA)
-        ledger = Ledger(db, "bench", 14)
+        ledger = DynamoDBLedger(db, "bench", 14)
         for i in range(20):
             ledger.record_deployment(
                 DeploymentObserved(SERVICE, f"ecs-svc/{i}", T0 + i * 3600, False)

@@ -350,7 +350,7 @@ def measure_size(size: int, template: list[dict[str, Any]], unit: Unit, t0: floa
 
     db = boto3.client("dynamodb", region_name="us-east-1")
     table = f"cost-{size}"
-    from sessionwatch.detectors.ledger_items import TABLE_SCHEMA
+    from sessionwatch.detectors.ledger import TABLE_SCHEMA
 
     db.create_table(TableName=table, **TABLE_SCHEMA)
     make, _shared = clone_items(template, unit.ids(), range(0))
@@ -478,7 +478,7 @@ def _avg(samples: list[tuple[float, float, int]]) -> tuple[float, float]:
 def build_template() -> tuple[list[dict[str, Any]], Unit, int]:
     import boto3
 
-    from sessionwatch.detectors.ledger_items import TABLE_SCHEMA
+    from sessionwatch.detectors.ledger import TABLE_SCHEMA
 
     db = boto3.client("dynamodb", region_name="us-east-1")
     db.create_table(TableName="template", **TABLE_SCHEMA)

@@ -16,34 +16,36 @@ locks are conditional writes made after deciding, one per distinct (session, cau
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 from sessionwatch.contract import Cause
 from sessionwatch.detectors.config import Config
-from sessionwatch.detectors.core import Verdict, decide
+from sessionwatch.detectors.emit import MetricPoint, sessions_lost
 from sessionwatch.detectors.facts import (
     CLOCK_SKEW_S,
     DeploymentWindow,
     NotFound,
+    SessionClosed,
     SessionOrigin,
     TaskFacts,
 )
-from sessionwatch.detectors.ledger import Ledger, Query
-from sessionwatch.detectors.ledger_items import (
-    DEP_INDEX_PREFIX,
+from sessionwatch.detectors.ledger import (
     DEPLOYMENT_QUERY_LIMIT,
-    Item,
-    Key,
-    item_key,
-    origin_from_item,
-    session_key,
-    task_from_item,
-    task_key,
-    windows_from_index,
+    IndexEntry,
+    IndexRequest,
+    LedgerStore,
+    ReadWave,
+)
+from sessionwatch.detectors.ledger.codec import windows_from_entries
+from sessionwatch.detectors.rules import (
+    Verdict,
+    decide,
+    followups_after,
+    lock_tiebreak,
+    loss_lock,
+    same_occurrence,
 )
 
 # Third-wave queries of one service within the same minute are shared.
@@ -60,8 +62,22 @@ class Decision:
     revised_from: Cause | None = None  # an earlier verdict of this same 404, now contradicted
 
 
+def lost_points(decisions: Iterable[Decision]) -> list[MetricPoint]:
+    """SessionsLost for the newly counted pairs; a revised verdict also takes its earlier,
+    contradicted count back (-1 under the old cause), so a sum over any period that holds both
+    says what the final verdicts say (a stickiness alarm's period that already fired is not
+    undone: that is what ``rules.rollout_may_explain``'s wait is for)."""
+    points = []
+    for d in decisions:
+        if d.counted:
+            points.append(sessions_lost(d.verdict.service, d.verdict.cause))
+            if d.revised_from is not None:
+                points.append(sessions_lost(d.verdict.service, d.revised_from, -1))
+    return points
+
+
 def classify(
-    ledger: Ledger,
+    ledger: LedgerStore,
     occurrences: Iterable[NotFound],
     cfg: Config,
     now: float,
@@ -94,7 +110,8 @@ def classify(
             settle.append(nf)  # another service's loss: not ours to count
             continue
         windows = facts.windows.get(ecs_service or "", [])
-        verdict = decide(nf, origin, origin_task, serving, windows, cfg.grace_period_s, now)
+        closed = facts.closes.get(nf.fingerprint)
+        verdict = decide(nf, origin, origin_task, serving, windows, cfg.grace_period_s, now, closed)
         (settle if verdict.final else park).append(nf)
         if verdict.final:
             first_of_pair.setdefault((nf.fingerprint, verdict.cause), len(decisions))
@@ -103,7 +120,7 @@ def classify(
     for i in first_of_pair.values():
         d = decisions[i]
         try:  # one failed lock must not keep the others from being counted
-            if ledger.lock_verdict(d.occurrence, d.verdict, now):
+            if lock_loss(ledger, d.occurrence, d.verdict, now):
                 # Only a late decision can contradict an earlier final one (final verdicts
                 # before the grace period are those no fact can change).
                 late = now >= d.occurrence.at + cfg.grace_period_s
@@ -121,8 +138,28 @@ def classify(
     return decisions
 
 
+def lock_loss(ledger: LedgerStore, nf: NotFound, verdict: Verdict, now: float) -> bool:
+    """Claim the (session, cause) count lock; True only for the call that created it.
+
+    This is what makes SessionsLost count each session once per cause under re-delivery,
+    duplicates and overlapping invocations. Which deployment the lock names is the rules'
+    (``rules.lock_tiebreak``); a lock that changes deployment brings a follow-up for both.
+    """
+    if verdict.deployment_id and verdict.service:
+        # Before the lock: a crash in between leaves an idempotent write to redo, never a
+        # counted loss missing from its deployment's report.
+        ledger.record_deployment_loss(verdict.service, verdict.deployment_id, nf.fingerprint, nf.at)
+    claim = ledger.claim_lock(loss_lock(nf, verdict), lock_tiebreak(verdict), now)
+    if claim is None:
+        return False
+    if verdict.service:
+        for dep in followups_after(verdict, claim):
+            ledger.flag_followup(verdict.service, dep, now)
+    return claim.counted
+
+
 def revisit_task(
-    ledger: Ledger, task_id: str, cfg: Config, now: float, decisions: list[Decision]
+    ledger: LedgerStore, task_id: str, cfg: Config, now: float, decisions: list[Decision]
 ) -> bool:
     """Decide again the counted 404s of the sessions created on a task whose stop just became
     known; add to ``decisions`` those counted under a new cause.
@@ -133,11 +170,14 @@ def revisit_task(
     again (the same rules and locks), so a changed cause is counted once under the new cause,
     marked ``revised_from`` the old one (both stay counted), and a deployment loss lands in its
     deployment's losses (its report, or a follow-up). An unchanged verdict finds its lock taken
-    and counts nothing. Cost: ``Ledger.task_lost_occurrences`` (one Query, one read wave), then
+    and counts nothing. Cost: ``LedgerStore.task_locks`` (one Query, one read wave), then
     the usual waves of one batch. True when there were 404s to decide again (the caller then
     marks the stop revisited, so a re-delivery costs no second look).
     """
-    occurrences = ledger.task_lost_occurrences(task_id)
+    occurrences = [
+        NotFound(lock.fingerprint, lock.serving_task, lock.at, lock.service)
+        for lock in ledger.task_locks(task_id)
+    ]
     if not occurrences:
         return False
     redone: list[Decision] = []
@@ -155,6 +195,7 @@ class BatchFacts:
     origins: dict[str, SessionOrigin]
     tasks: dict[str, TaskFacts]
     windows: dict[str, list[DeploymentWindow]]
+    closes: dict[str, SessionClosed] = field(default_factory=dict)
 
 
 def _bucket(t: float) -> float:
@@ -162,21 +203,17 @@ def _bucket(t: float) -> float:
     return math.ceil((t + 2 * CLOCK_SKEW_S) / _QUERY_BUCKET_S) * _QUERY_BUCKET_S
 
 
-def read_facts(ledger: Ledger, occurrences: list[NotFound], horizon: float) -> BatchFacts:
+def read_facts(ledger: LedgerStore, occurrences: list[NotFound], horizon: float) -> BatchFacts:
     """The facts a batch needs, in two read waves (a third only in the rare cases above).
 
     A creation record older than ``horizon`` (the TTL) is expired even if DynamoDB has not
     deleted it yet (TTL deletion lags): it is treated as gone.
     """
-    fingerprints = list(dict.fromkeys(o.fingerprint for o in occurrences))
-    serving_ids = list(dict.fromkeys(o.task_id for o in occurrences))
-    first, _ = ledger.read_wave([*map(session_key, fingerprints), *map(task_key, serving_ids)])
-    origins: dict[str, SessionOrigin] = {}
-    for fp in fingerprints:
-        origin = origin_from_item(first.get(session_key(fp)))
-        if origin is not None and origin.created_at >= horizon:
-            origins[fp] = origin
-    tasks = _tasks(first)
+    fingerprints = tuple(dict.fromkeys(o.fingerprint for o in occurrences))
+    serving_ids = tuple(dict.fromkeys(o.task_id for o in occurrences))
+    first = ledger.read(ReadWave(sessions=fingerprints, tasks=serving_ids))
+    origins = {fp: o for fp, o in first.origins.items() if o.created_at >= horizon}
+    tasks = dict(first.tasks)
     # Wave 2: the origin tasks, and per service ONE index Query (newest first, small Limit)
     # reaching the batch's latest 404; the newest deployments are the ones in effect.
     latest: dict[str, float] = {}
@@ -184,20 +221,20 @@ def read_facts(ledger: Ledger, occurrences: list[NotFound], horizon: float) -> B
         svc = tasks[nf.task_id].service if nf.task_id in tasks else None
         if svc:
             latest[svc] = max(nf.at, latest.get(svc, nf.at))
-    queries = {
-        Ledger.deployments_query(svc, t + 2 * CLOCK_SKEW_S): svc for svc, t in latest.items()
-    }
-    origin_ids = {o.task_id for o in origins.values()} - set(tasks)
-    second, results = ledger.read_wave(map(task_key, sorted(origin_ids)), queries)
-    tasks |= _tasks(second)
-    index: dict[str, dict[Key, Item]] = {}
+    requests = [IndexRequest(svc, t + 2 * CLOCK_SKEW_S) for svc, t in latest.items()]
+    origin_ids = tuple(sorted({o.task_id for o in origins.values()} - set(tasks)))
+    # Whether the session was closed on its origin task (idle expiry, DELETE) is read with them.
+    closes = tuple(sorted((o.task_id, fp) for fp, o in origins.items()))
+    second = ledger.read(ReadWave(tasks=origin_ids, indexes=tuple(requests), closes=closes))
+    tasks |= second.tasks
+    index: dict[str, set[IndexEntry]] = {}
     full: dict[str, bool] = {}
-    for q, items in results.items():
-        index.setdefault(queries[q], {}).update((item_key(i), i) for i in items)
-        full[queries[q]] = full.get(queries[q], False) or len(items) >= DEPLOYMENT_QUERY_LIMIT
+    for req, entries in second.indexes.items():
+        index.setdefault(req.service, set()).update(entries)
+        full[req.service] = full.get(req.service, False) or len(entries) >= DEPLOYMENT_QUERY_LIMIT
     # Wave 3, rare: a service not asked yet (origin of another service, serving task unknown),
-    # or a 404 whose facts reach back before the oldest item a full page returned.
-    more: dict[Query, str] = {}
+    # or a 404 whose facts reach back before the oldest entry a full page returned.
+    more: dict[IndexRequest, None] = {}
     for nf in occurrences:
         origin = origins.get(nf.fingerprint)
         o = tasks.get(origin.task_id) if origin else None
@@ -206,51 +243,29 @@ def read_facts(ledger: Ledger, occurrences: list[NotFound], horizon: float) -> B
         if not svc:
             continue
         if svc not in index:
-            more[Ledger.deployments_query(svc, _bucket(nf.at))] = svc
+            more[IndexRequest(svc, _bucket(nf.at))] = None
             continue
         needed = min(
             t
             for t in (nf.at, o.stop_began if o else None, serving.started_at if serving else None)
             if t is not None
         )
-        oldest = _oldest(index[svc].values())
+        oldest = min((e.at for e in index[svc]), default=None)
         if full.get(svc) and oldest is not None and needed < oldest:
-            more[Ledger.deployments_query(svc, _bucket(needed))] = svc
+            more[IndexRequest(svc, _bucket(needed))] = None
     if more:
-        _, extra = ledger.read_wave((), more)
-        for q, items in extra.items():
-            index.setdefault(more[q], {}).update((item_key(i), i) for i in items)
-    windows = {svc: windows_from_index(items.values()) for svc, items in index.items()}
-    return BatchFacts(origins, tasks, windows)
+        third = ledger.read(ReadWave(indexes=tuple(more)))
+        for req, entries in third.indexes.items():
+            index.setdefault(req.service, set()).update(entries)
+    windows = {svc: windows_from_entries(entries) for svc, entries in index.items()}
+    return BatchFacts(origins, tasks, windows, second.closes)
 
 
-def _revised(ledger: Ledger, d: Decision) -> Cause | None:
+def _revised(ledger: LedgerStore, d: Decision) -> Cause | None:
     """The cause this same 404 was counted under before, when later facts changed its verdict
     (a fact delivered later than the grace period): both stay counted, the change is logged.
     One Query of the session's locks, only for a newly counted pair."""
-    for cause, serving, at in ledger.session_locks(d.occurrence.fingerprint):
-        same = (
-            serving == d.occurrence.task_id and at is not None and abs(at - d.occurrence.at) < 1e-3
-        )
-        if same and cause is not d.verdict.cause:
-            return cause
+    for lock in ledger.session_locks(d.occurrence.fingerprint):
+        if same_occurrence(lock, d.occurrence) and lock.cause is not d.verdict.cause:
+            return lock.cause
     return None
-
-
-def _oldest(items: Iterable[Mapping[str, Any]]) -> float | None:
-    """The earliest time among index items (their sort keys start ``D#{time}``)."""
-    times = []
-    for item in items:
-        with contextlib.suppress(ValueError):
-            times.append(float(item["sk"]["S"][len(DEP_INDEX_PREFIX) :].split("#", 1)[0]))
-    return min(times, default=None)
-
-
-def _tasks(items: Mapping[Key, Item]) -> dict[str, TaskFacts]:
-    out = {}
-    for key, item in items.items():
-        if key[1] == "FACTS" and key[0].startswith("TASK#"):
-            facts = task_from_item(item)
-            if facts is not None:
-                out[facts.task_id] = facts
-    return out

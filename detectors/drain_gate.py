@@ -22,8 +22,8 @@ Decisions (each one logged, and summed up in the deployment's report):
   clean-up, so failing open gives the deployment it would have had without the gate, where
   FAILED (or raising) would roll back a good deployment.
 
-``decide`` is pure; ``gate_view`` reads through ``GuardReader``; ``run_gate`` ties them together
-and records what the gate did (``GuardStore``), for the report.
+``decide`` is pure; ``gate_view`` reads the ledger's typed records (``LedgerStore``);
+``run_gate`` ties them together and records what the gate did (``update_guard``), for the report.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sessionwatch.contract import HOOK_DETAILS_KEY
-from sessionwatch.detectors.core import replaces
 from sessionwatch.detectors.facts import DeploymentWindow
-from sessionwatch.detectors.guard_store import GATE, GuardReader, GuardStore, GuardValue
+from sessionwatch.detectors.ledger import Guard, GuardValue, LedgerStore
+from sessionwatch.detectors.rules import replaces
 
 SUCCEEDED, IN_PROGRESS = "SUCCEEDED", "IN_PROGRESS"
 HOLDING, DRAINED, MAX_HOLD, NO_FACTS, BROKEN = (
@@ -184,19 +184,19 @@ def current_deployment(windows: list[DeploymentWindow], now: float) -> Deploymen
 
 
 def gate_view(
-    reader: GuardReader, service: str, cutoff: float, now: float, horizon: float
+    ledger: LedgerStore, service: str, cutoff: float, now: float, horizon: float
 ) -> GateView:
     """Blue's live sessions: open, created in [horizon, cutoff], on live tasks the deployment
     in progress replaces. Reads: one index Query, one Query of live tasks, one BatchGetItem of
     their facts, one Query per blue task (its sessions)."""
-    window = current_deployment(reader.windows_of(service, now - LOOKBACK_S, now + 5), now)
+    window = current_deployment(ledger.windows_of(service, now - LOOKBACK_S, now + 5), now)
     if window is None:
         return GateView(None)
-    facts = reader.tasks(reader.live_tasks(service))
+    facts = ledger.tasks(ledger.live_tasks(service))
     blue = [t for t in facts.values() if t.stop_began is None and replaces(window, t)]
     live = set()
     for task in blue:
-        for span in reader.task_sessions(task.task_id):
+        for span in ledger.task_sessions(task.task_id):
             created = span.created_at
             if span.closed_at is None and created is not None and horizon <= created <= cutoff:
                 live.add(span.fingerprint)
@@ -205,8 +205,7 @@ def gate_view(
 
 def run_gate(
     event: Mapping[str, Any],
-    reader: GuardReader,
-    store: GuardStore,
+    ledger: LedgerStore,
     settings: GateSettings,
     now: float,
     horizon: float,
@@ -218,7 +217,7 @@ def run_gate(
         raise BadHookPayload("the hook's service is in another cluster than SessionWatch's")
     state = GateState.from_details(event.get("hookDetails"))
     cutoff = now if state is None else state.first_at
-    view = gate_view(reader, service, cutoff, now, horizon)
+    view = gate_view(ledger, service, cutoff, now, horizon)
     decision = decide(state, view, now, settings)
     dep = decision.state.deployment_id
     if dep is not None:
@@ -233,7 +232,7 @@ def run_gate(
             fields["held_fps"] = sorted(view.live)
         if decision.status == SUCCEEDED:
             fields |= {"released_at": now, "open_fps": sorted(view.live)}
-        store.update(service, dep, GATE, fields)
+        ledger.update_guard(service, dep, Guard.GATE, fields)
     return service, decision
 
 

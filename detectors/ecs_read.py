@@ -2,7 +2,7 @@
 
 ``ECS Deployment State Change`` carries no strategy, so the first event of a deployment that
 the ledger has no settings for makes one ``DescribeServices`` call; the answer is cached in the
-deployment's ledger item (``Ledger.record_settings``), so later events and every decision read
+deployment's ledger item (``LedgerStore.record_settings``), so later events and every decision read
 it from there.
 
 DescribeServices lists only the service's PRIMARY and ACTIVE deployments, and its

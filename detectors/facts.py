@@ -1,18 +1,29 @@
 """Every fact the detectors read, store and decide from: one module, plain frozen dataclasses.
 
 A fact is what one input said (an ECS event, a log line, one ECS read) or the merge of many
-such observations of the same entity. The merges live in ``detectors.ledger_items`` and are
+such observations of the same entity. The merges live in ``detectors.ledger.codec`` and are
 order-free (earliest time wins, smallest string per field), so one observation and the merged
 facts have the same shape. Nothing here does I/O or decides a cause (that is ``core``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from sessionwatch.contract import Cause
 
 # The server clock and ECS's clock disagree a little; a 404 logged a moment before ECS says
 # the origin task began draining is still a loss caused by that drain.
 CLOCK_SKEW_S = 5.0
+
+SUPERSEDED = "SUPERSEDED"
+# The stop code of a task the service scheduler stopped (a rollout, a scale-in, a health check).
+SCHEDULER_STOP = "ServiceSchedulerInitiated"
+INFRA_REASON_WORDS = ("spot", "retire", "retirement", "maintenance", "host", "underlying")
+HEALTH_REASON_WORDS = ("health check", "health-check", "healthcheck")
+_ROLLBACK = re.compile(r"rolling back to deploymentId (\S+?)\.?$", re.IGNORECASE)
 
 # ECS deployment strategies (DeploymentConfiguration.strategy). EXTERNAL: a CodeDeploy or
 # external controller; "traffic-shifting" means the old tasks keep running while traffic moves.
@@ -202,3 +213,59 @@ class BadInput:
 
     reason: str
     context: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The decided cause, the service it is counted for, and what it rests on."""
+
+    cause: Cause
+    service: str | None
+    origin_task: str | None = None
+    deployment_id: str | None = None
+    basis: str = ""
+    # When that deployment began: of two attributions of the same 404, the later-starting
+    # deployment is the better informed one (``stopper`` only gains candidates with facts).
+    deployment_started_at: float | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.cause is not Cause.PENDING
+
+
+def close_superseded(windows: Iterable[DeploymentWindow]) -> list[DeploymentWindow]:
+    """Close each window whose end never arrived at the next start of the same service.
+
+    Without it one lost COMPLETED event would make every later scheduler stop a deployment
+    loss and keep DeploymentsInProgress at 1 forever. Sorted by start, service, id.
+    """
+    ordered = sorted(windows, key=lambda w: (w.started_at, w.service, w.deployment_id))
+    out = []
+    for i, w in enumerate(ordered):
+        if w.ended_at is None:
+            later = [
+                x.started_at
+                for x in ordered[i + 1 :]
+                if x.service == w.service and x.started_at > w.started_at
+            ]
+            if later:
+                w = replace(w, ended_at=later[0], outcome=SUPERSEDED)
+        out.append(w)
+    return out
+
+
+def rollback_target(reason: str | None) -> str | None:
+    """The deployment id a rollback returns to ("... rolling back to deploymentId X.")."""
+    match = _ROLLBACK.search((reason or "").strip())
+    return match.group(1) if match else None
+
+
+def reason_marks(reason: str | None) -> str | None:
+    """The words of a stopped reason that ``stop_category`` reads, in a fixed order.
+
+    The ledger stores these instead of the reason (up to 1 KiB) to keep each task's summary
+    small; ``stop_category`` gives the same answer for the marks as for the full reason.
+    """
+    text = (reason or "").lower()
+    found = [w for w in (*INFRA_REASON_WORDS, *HEALTH_REASON_WORDS) if w in text]
+    return " ".join(found) or None

@@ -1,5 +1,5 @@
 """What the detectors do the moment a deployment loss is decided: the first-loss alert and
-stop on loss, each at most once per deployment (``GuardStore.claim``).
+stop on loss, each at most once per deployment (``LedgerStore.claim_guard``).
 
 Called by the handlers with the verdicts of their invocation. Every final ``deployment``
 verdict triggers a look, counted or not: a retried invocation (whose losses are already
@@ -23,7 +23,8 @@ from sessionwatch.detectors.classify import Decision
 from sessionwatch.detectors.config import Config
 from sessionwatch.detectors.emit import MetricPoint, service_point
 from sessionwatch.detectors.guard_config import GuardConfig
-from sessionwatch.detectors.guard_store import ALERT, STOP, GuardReader, GuardStore
+from sessionwatch.detectors.ledger import Guard, LedgerStore
+from sessionwatch.detectors.rules import owned_losses
 
 LOOKBACK_S = 86400.0
 
@@ -49,8 +50,7 @@ def act_on_losses(
     decisions: Iterable[Decision],
     cfg: Config,
     gcfg: GuardConfig,
-    reader: GuardReader,
-    store: GuardStore,
+    ledger: LedgerStore,
     ecs: Any,
     sns: Any,
     now: float,
@@ -61,7 +61,7 @@ def act_on_losses(
         return out
     for service, dep in losing_deployments(decisions):
         try:
-            _one(service, dep, cfg, gcfg, reader, store, ecs, sns, now, out)
+            _one(service, dep, cfg, gcfg, ledger, ecs, sns, now, out)
         except Exception as exc:  # a ledger read failed: the retry looks again
             _failed(out, service, dep, "read", exc)
     return out
@@ -72,21 +72,20 @@ def _one(
     dep: str,
     cfg: Config,
     gcfg: GuardConfig,
-    reader: GuardReader,
-    store: GuardStore,
+    ledger: LedgerStore,
     ecs: Any,
     sns: Any,
     now: float,
     out: GuardOutcome,
 ) -> None:
-    losses = reader.deployment_losses(service, dep)
+    losses = owned_losses(ledger.deployment_losses(service, dep), dep)
     if not losses:
-        return  # the lock names another deployment
+        return  # the locks name another deployment
     first = losses[0]
     base = {"ecs_service": service, "deployment_id": dep, "losses": len(losses)}
     if gcfg.first_loss_alert and cfg.report_topic_arn:
         fields = {"at": now, "losses": len(losses), "first_loss_at": first}
-        if store.claim(service, dep, ALERT, fields):
+        if ledger.claim_guard(service, dep, Guard.ALERT, fields):
             try:
                 sns.publish(
                     **first_loss.alert_request(
@@ -94,30 +93,30 @@ def _one(
                     )
                 )
             except Exception as exc:
-                store.release(service, dep, ALERT)
+                ledger.release_guard(service, dep, Guard.ALERT)
                 _failed(out, service, dep, "first-loss alert", exc)
             else:
                 out.logs.append(
                     (contract.ALERT_LOG_MESSAGE, base | {"first_loss_to_alert_s": now - first})
                 )
     if gcfg.stop_on_loss and len(losses) >= gcfg.stop_on_loss:
-        windows = reader.windows_of(service, first - LOOKBACK_S, now + 5)
+        windows = ledger.windows_of(service, first - LOOKBACK_S, now + 5)
         window = next((w for w in windows if w.deployment_id == dep), None)
         if not stop_on_loss.should_stop(window, len(losses), gcfg.stop_on_loss):
             return
         assert window is not None
-        if not store.claim(service, dep, STOP, {"claimed_at": now}):
+        if not ledger.claim_guard(service, dep, Guard.STOP, {"claimed_at": now}):
             return
         try:
             arn = stop_on_loss.stop(ecs, cfg.cluster_name, window)
         except Exception as exc:
-            store.release(service, dep, STOP)
+            ledger.release_guard(service, dep, Guard.STOP)
             _failed(out, service, dep, "StopServiceDeployment", exc)
             return
-        store.update(
+        ledger.update_guard(
             service,
             dep,
-            STOP,
+            Guard.STOP,
             {"stopped_at": now, "losses": len(losses), "first_loss_at": first, "arn": arn},
         )
         out.points.append(service_point(contract.METRIC_DEPLOYMENTS_STOPPED, service, 1))

@@ -1,4 +1,4 @@
-"""What the two ingest handlers do, as plain functions over a Ledger (no Lambda types here).
+"""What the two ingest handlers do, as plain functions over a LedgerStore (no Lambda types here).
 
 A failure on one record never blocks the rest of its batch: each ledger write is tried on its
 own; what failed is counted (``DetectorRecordFailed``), logged with its location, and raised
@@ -16,11 +16,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sessionwatch.detectors import ecs_read
-from sessionwatch.detectors.classify import Decision, classify, revisit_task
+from sessionwatch.detectors.classify import Decision, classify, lost_points, revisit_task
 from sessionwatch.detectors.config import Config
-from sessionwatch.detectors.core import CLOCK_SKEW_S, rollback_target
-from sessionwatch.detectors.emit import MetricPoint, bad_input, record_failed, sessions_lost
+from sessionwatch.detectors.emit import MetricPoint, bad_input, record_failed
 from sessionwatch.detectors.facts import (
+    CLOCK_SKEW_S,
     BadInput,
     DeploymentObserved,
     HookObserved,
@@ -28,15 +28,12 @@ from sessionwatch.detectors.facts import (
     SessionClosed,
     SessionCreated,
     TaskFacts,
+    rollback_target,
 )
-from sessionwatch.detectors.ledger import Ledger
-from sessionwatch.detectors.ledger_items import (
-    deployment_from_item,
-    deployment_has_settings,
-    end_mark,
-    get_s,
-)
+from sessionwatch.detectors.ledger import LedgerStore
 from sessionwatch.detectors.parsing import decode_subscription, iter_lines, parse_ecs_event
+from sessionwatch.detectors.report_state import end_changed
+from sessionwatch.detectors.rules import previous_deployment, revisit_due
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -63,9 +60,7 @@ class Outcome:
     decisions: list[Decision] = field(default_factory=list)
 
     def metric_points(self) -> list[MetricPoint]:
-        points = [
-            sessions_lost(d.verdict.service, d.verdict.cause) for d in self.decisions if d.counted
-        ]
+        points = lost_points(self.decisions)
         if self.bad:
             points.append(bad_input(len(self.bad)))
         if self.failed:
@@ -91,7 +86,7 @@ def _try(out: Outcome, what: str, ctx: dict[str, str], call: Callable[[], object
 def ingest_ecs_events(
     events: Iterable[object],
     cfg: Config,
-    ledger: Ledger,
+    ledger: LedgerStore,
     ecs: ECSClient | None = None,
     out: Outcome | None = None,
     now: float | None = None,
@@ -122,34 +117,34 @@ def ingest_ecs_events(
 
 def _deployment(
     cfg: Config,
-    ledger: Ledger,
+    ledger: LedgerStore,
     ecs: ECSClient | None,
     obs: DeploymentObserved,
     now: float,
     out: Outcome,
 ) -> None:
     merged = ledger.record_deployment(obs)
-    if obs.ended and "sent_at" in merged:
+    w = merged.window
+    if obs.ended and w is not None and end_changed(merged.report, w.ended_at, w.outcome):
         # An end delivered after the report went out (it said SUPERSEDED, say, where ECS says
         # FAILED): a follow-up, unless the report already said this end (a re-delivery).
-        window = deployment_from_item(merged)
-        if window and end_mark(window.ended_at, window.outcome) != get_s(merged, "sent_end"):
-            ledger.flag_followup(obs.service, obs.deployment_id, now)
-    if not deployment_has_settings(merged):
+        ledger.flag_followup(obs.service, obs.deployment_id, now)
+    if not merged.has_settings:
         started = None if obs.ended else obs.at
         settings = ecs_read.read(ecs, cfg.cluster_name, obs.service, obs.deployment_id, started)
         ledger.record_settings(obs.service, obs.deployment_id, settings)
     if not obs.ended and rollback_target(obs.reason) is not None:
         # The failed deployment's report may have gone out before this start arrived, saying
         # only FAILED: a follow-up (only if it was sent) says it was rolled back, and by what.
-        failed = ledger.previous_deployment(obs.service, obs.deployment_id, obs.at)
+        before = ledger.deployments_before(obs.service, obs.at, 3)
+        failed = previous_deployment(before, obs.deployment_id, obs.at)
         if failed is not None:
             ledger.flag_followup(obs.service, failed, now)
     if not obs.ended:
         # Stops already known after this start are this deployment's, though a verdict may
         # have charged them to the previous one while this event was on its way (a delay
         # shorter than the grace period is enough). Decide their 404s again: the count lock
-        # moves to this deployment (``Ledger.lock_verdict``). Delivered on time, no stop is
+        # moves to this deployment (``rules.lock_tiebreak``). Delivered on time, no stop is
         # known yet and this costs one Query.
         since = obs.at - CLOCK_SKEW_S
         tasks = set(ledger.stops_between(obs.service, since, now))
@@ -162,9 +157,9 @@ def _deployment(
             revisit_task(ledger, task_id, cfg, now, out.decisions)
 
 
-def _task(cfg: Config, ledger: Ledger, obs: TaskFacts, now: float, out: Outcome) -> None:
+def _task(cfg: Config, ledger: LedgerStore, obs: TaskFacts, now: float, out: Outcome) -> None:
     merged = ledger.record_task(obs)
-    if merged is None or not merged.revisit_due:
+    if merged is None or not revisit_due(merged):
         return
     # Marked only after the revisit succeeded: a failed one is owed again on retry.
     if revisit_task(ledger, obs.task_id, cfg, now, out.decisions):
@@ -172,7 +167,7 @@ def _task(cfg: Config, ledger: Ledger, obs: TaskFacts, now: float, out: Outcome)
 
 
 def ingest_log_payload(
-    payload: object, cfg: Config, ledger: Ledger, now: float, out: Outcome | None = None
+    payload: object, cfg: Config, ledger: LedgerStore, now: float, out: Outcome | None = None
 ) -> Outcome:
     """Store session facts of one subscription payload, then decide its not-founds.
 

@@ -12,14 +12,15 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sessionwatch.detectors.core import SUPERSEDED, replaces, stop_category, stopper
 from sessionwatch.detectors.facts import (
     CANARY,
     LINEAR,
+    SUPERSEDED,
     DeploymentWindow,
     SessionSpan,
     TaskFacts,
 )
+from sessionwatch.detectors.rules import replaces, stop_category, stopper
 from sessionwatch.detectors.spike import SeriesSpike
 
 ADVICE = (

@@ -1,4 +1,4 @@
-"""What the reporter does each minute, over a Ledger, an SNS client and a CloudWatch client.
+"""What the reporter does each minute, over a LedgerStore, an SNS client and a CloudWatch client.
 
 Its cost per run follows what is *active*, never the history: the pending not-founds, the
 ``ACTIVE`` deployments (not yet reported, or with a follow-up due), and for a service with a
@@ -36,13 +36,12 @@ from sessionwatch.detectors.chat import (
     publish_request,
     report_publish_request,
 )
-from sessionwatch.detectors.classify import Decision, classify
+from sessionwatch.detectors.classify import Decision, classify, lost_points
 from sessionwatch.detectors.config import Config
-from sessionwatch.detectors.emit import MetricPoint, service_point, sessions_lost
+from sessionwatch.detectors.emit import MetricPoint, service_point
 from sessionwatch.detectors.facts import CLOCK_SKEW_S, DeploymentWindow, SessionSpan, TaskFacts
 from sessionwatch.detectors.guard_report import guard_lines
-from sessionwatch.detectors.ledger import Ledger
-from sessionwatch.detectors.ledger_items import Item, deployment_from_item, end_mark
+from sessionwatch.detectors.ledger import DeploymentRecord, LedgerStore
 from sessionwatch.detectors.report_document import (
     DeploymentReport,
     bake_time_s,
@@ -54,6 +53,8 @@ from sessionwatch.detectors.report_document import (
     replaced_tasks,
     verdict_basis,
 )
+from sessionwatch.detectors.report_state import end_mark
+from sessionwatch.detectors.rules import owned_losses
 from sessionwatch.detectors.spike import SeriesSpike
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class ReporterFailed(RuntimeError):
 
 def run_reporter(
     cfg: Config,
-    ledger: Ledger,
+    ledger: LedgerStore,
     sns: SNSClient,
     cloudwatch: CloudWatchClient,
     now: float,
@@ -102,19 +103,19 @@ def run_reporter(
     except Exception as exc:  # the deployments below still get their run
         out.failures.append(("pending not-founds", type(exc).__name__))
     finally:
-        out.points += [
-            sessions_lost(d.verdict.service, d.verdict.cause) for d in out.decisions if d.counted
-        ]
+        out.points += lost_points(out.decisions)
     try:
         active = ledger.active()
-        items = ledger.deployment_items(active)
+        records = ledger.deployments(active)
     except Exception as exc:
         out.failures.append(("active deployments", type(exc).__name__))
-        active, items = [], {}
-    by_service: dict[str, dict[str, Item]] = {}
+        active, records = [], {}
+    by_service: dict[str, dict[str, DeploymentRecord]] = {}
     for svc, dep in active:
         if cfg.service_in_scope(svc):
-            by_service.setdefault(svc, {})[dep] = items.get((svc, dep), {})
+            by_service.setdefault(svc, {})[dep] = records.get((svc, dep)) or DeploymentRecord(
+                svc, dep
+            )
         else:
             _guard(out, f"drop {svc}", partial(ledger.drop_active, svc, dep))
     for service in sorted(cfg.service_names | set(by_service)):
@@ -136,15 +137,15 @@ def _guard(out: ReporterOutcome, what: str, call: Callable[[], object]) -> None:
 
 def _run_service(
     cfg: Config,
-    ledger: Ledger,
+    ledger: LedgerStore,
     sns: SNSClient,
     cloudwatch: CloudWatchClient,
     now: float,
     service: str,
-    active: dict[str, Item],
+    active: dict[str, DeploymentRecord],
     out: ReporterOutcome,
 ) -> None:
-    facts = [w for item in active.values() if (w := deployment_from_item(item))]
+    facts = [r.window for r in active.values() if r.window is not None]
     known: list[DeploymentWindow] = []
     if facts:
         # Every deployment from the oldest active one on (one Query): later starts close
@@ -180,8 +181,8 @@ def _run_service(
     spiked = 0
     stale_before = now - cfg.ledger_ttl_days * 86400 / 2
     for w in mine:
-        item = active.get(w.deployment_id, {})
-        sent = "sent_at" in item
+        record = active.get(w.deployment_id) or DeploymentRecord(service, w.deployment_id)
+        sent = record.report.sent
         if w.ended_at is None and w.started_at < stale_before:
             ledger.drop_active(service, w.deployment_id)  # never ended, never superseded
             continue
@@ -199,7 +200,7 @@ def _run_service(
             report = build_report(cfg, ledger, w, known or mine, spans_of, checks, now)
             if send_report(cfg, ledger, sns, report, now):
                 out.reports.append(report)
-        elif "followup_due" in item:
+        elif record.report.wants_followup:
             end = end_mark(w.ended_at, w.outcome)
             if ledger.claim_followup(service, w.deployment_id, now, FOLLOWUP_EVERY_S, end):
                 report = build_report(cfg, ledger, w, known or mine, spans_of, [], now)
@@ -216,7 +217,7 @@ def _run_service(
 
 def build_report(
     cfg: Config,
-    ledger: Ledger,
+    ledger: LedgerStore,
     window: DeploymentWindow,
     windows: list[DeploymentWindow],
     spans_of: Callable[[str], list[SessionSpan]],
@@ -237,9 +238,11 @@ def build_report(
         has_sessions = has_sessions or bool(spans)
         assert t.stop_began is not None
         at_risk += open_at(spans, t.stop_began)
-    losses = ledger.deployment_losses(window.service, window.deployment_id)
+    losses = owned_losses(
+        ledger.deployment_losses(window.service, window.deployment_id), window.deployment_id
+    )
     first = losses[0] if losses else None
-    gate_line, stop_line = guard_lines(ledger.query, window.service, window.deployment_id)
+    gate_line, stop_line = guard_lines(ledger, window.service, window.deployment_id)
     return DeploymentReport(
         service=window.service,
         deployment_id=window.deployment_id,
@@ -266,7 +269,7 @@ def build_report(
 
 
 def send_report(
-    cfg: Config, ledger: Ledger, sns: SNSClient, report: DeploymentReport, now: float
+    cfg: Config, ledger: LedgerStore, sns: SNSClient, report: DeploymentReport, now: float
 ) -> bool:
     """Claim -> publish -> mark sent; a failed publish releases the claim (next run retries),
     a reporter dying after the claim is covered by the claim's staleness."""

@@ -23,7 +23,7 @@ from typing import Any
 
 from sessionwatch.detectors import ecs_read
 from sessionwatch.detectors.facts import DeploymentWindow
-from sessionwatch.detectors.guard_store import GuardValue
+from sessionwatch.detectors.ledger import GuardValue
 
 IAM_ACTION = "ecs:StopServiceDeployment"
 STOP_TYPE = "ROLLBACK"

@@ -317,24 +317,15 @@ class LabAccount:
 
         A session is counted once per cause; when it has several, the one of its earliest 404.
         """
-        from sessionwatch.detectors.ledger import lost_prefix
+        from sessionwatch.detectors.ledger import DynamoDBLedger
 
-        ddb = self.moto.client("dynamodb")
+        ledger = DynamoDBLedger(self.moto.client("dynamodb"), TABLE_NAME, 14)
         found: dict[str, dict[str, Any]] = {}
         for fp in fingerprints:
-            pk, prefix = lost_prefix(fp)
-            items = ddb.query(
-                TableName=TABLE_NAME,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-                ExpressionAttributeValues={":pk": {"S": pk}, ":p": {"S": prefix}},
-                ConsistentRead=True,
-            ).get("Items", [])
-            locks = [i for i in items if "cause" in i and "at" in i]
-            item = min(locks, key=lambda i: float(i["at"]["N"]), default=None)
-            if item:
-                found[fp] = {
-                    k: (v.get("S") if "S" in v else float(v["N"]) if "N" in v else None)
-                    for k, v in item.items()
+            lock = min(ledger.session_locks(fp), key=lambda x: x.at, default=None)
+            if lock:
+                found[fp] = {k: v for k, v in vars(lock).items() if v is not None} | {
+                    "cause": lock.cause.value
                 }
         return found
 

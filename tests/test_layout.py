@@ -102,3 +102,38 @@ def test_nothing_points_outside_the_project_for_its_design() -> None:
         if needle in path.read_text(errors="replace")
     ]
     assert offenders == []
+
+
+# The detectors' ledger (detectors/ledger/): storage behind a typed interface, deciding nothing.
+_LEDGER = REPO_ROOT / "detectors" / "ledger"
+_DECIDERS = ("core", "rules", "classify", "ingest", "reporter_run", "report_document")
+_STORAGE_NAMES = ("sent_at", "sent_end", "followup_due", "followup_at", "claim_at", "LOST#")
+
+
+def _detector_modules() -> Iterator[Path]:
+    return (p for p in (REPO_ROOT / "detectors").rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_the_ledger_imports_no_rule() -> None:
+    for path in _LEDGER.glob("*.py"):
+        for module in _imports(path):
+            for name in _DECIDERS:
+                assert module != f"sessionwatch.detectors.{name}", (path.name, module)
+
+
+def test_only_the_ledger_knows_its_dynamodb_layout() -> None:
+    """Item layout and attribute names stay inside detectors/ledger/dynamodb*.py."""
+    for path in _detector_modules():
+        if path.parent == _LEDGER and path.name.startswith(("dynamodb", "__init__")):
+            continue
+        for module in _imports(path):
+            assert not module.startswith("sessionwatch.detectors.ledger.dynamodb_items"), path
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                assert node.value not in _STORAGE_NAMES, (str(path), node.value)
+
+
+def test_the_detectors_decide_in_rules_only() -> None:
+    """``detectors.core`` is a re-export for outside callers; inside, rules are ``rules``."""
+    for path in _detector_modules():
+        assert "sessionwatch.detectors.core" not in _imports(path), path

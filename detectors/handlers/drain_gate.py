@@ -34,7 +34,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         settings = GateSettings(gcfg.max_hold_s, gcfg.callback_s, cfg.grace_period_s)
         horizon = now - cfg.ledger_ttl_days * 86400
         service, decision = run_gate(
-            event, runtime.ledger(), guard_runtime.store(), settings, now, horizon, cfg.cluster_name
+            event, runtime.ledger(), settings, now, horizon, cfg.cluster_name
         )
     except Exception as exc:  # fail open: see the module docstring
         service = _service_or_unknown(event)

@@ -11,7 +11,6 @@ import boto3
 from sessionwatch.detectors.classify import Decision
 from sessionwatch.detectors.emit import emit
 from sessionwatch.detectors.guard_config import GuardConfig, load_guard_config
-from sessionwatch.detectors.guard_store import GuardStore
 from sessionwatch.detectors.guards import act_on_losses
 from sessionwatch.detectors.handlers import runtime
 
@@ -19,12 +18,6 @@ from sessionwatch.detectors.handlers import runtime
 @cache
 def guard_config() -> GuardConfig:
     return load_guard_config()
-
-
-@cache
-def store() -> GuardStore:
-    cfg = runtime.config()
-    return GuardStore(boto3.client("dynamodb"), cfg.table_name, cfg.ledger_ttl_days)
 
 
 @cache
@@ -38,7 +31,7 @@ ecs: Callable[[], Any] = _ecs
 
 
 def reset() -> None:
-    for factory in (guard_config, store, _ecs):
+    for factory in (guard_config, _ecs):
         factory.cache_clear()
 
 
@@ -53,7 +46,7 @@ def act(decisions: list[Decision]) -> None:
         return
     cfg = runtime.config()
     out = act_on_losses(
-        decisions, cfg, gcfg, runtime.ledger(), store(), ecs(), runtime.sns(), runtime.clock()
+        decisions, cfg, gcfg, runtime.ledger(), ecs(), runtime.sns(), runtime.clock()
     )
     for message, fields in out.logs:
         runtime.logger.warning(message, extra=fields)

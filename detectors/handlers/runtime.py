@@ -19,7 +19,7 @@ from sessionwatch import contract
 from sessionwatch.detectors.classify import Decision
 from sessionwatch.detectors.config import Config, load_config
 from sessionwatch.detectors.facts import BadInput
-from sessionwatch.detectors.ledger import Ledger
+from sessionwatch.detectors.ledger import DynamoDBLedger, LedgerStore
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -43,12 +43,26 @@ def config() -> Config:
     return load_config()
 
 
+_ledger_override: LedgerStore | None = None
+
+
+def use_ledger(store: LedgerStore | None) -> None:
+    """Put another ``LedgerStore`` (the in-memory one: tests, the lab, the benchmark) behind
+    the handlers; None goes back to DynamoDB. ``reset()`` does not undo it: the caller does."""
+    global _ledger_override
+    _ledger_override = store
+
+
+def ledger() -> LedgerStore:
+    return _ledger_override if _ledger_override is not None else _dynamodb_ledger()
+
+
 @cache
-def ledger() -> Ledger:
+def _dynamodb_ledger() -> LedgerStore:
     cfg = config()
     # 50 connections: a batch's BatchGetItem chunks go out concurrently (one read round trip).
     client = boto3.client("dynamodb", config=BotoConfig(max_pool_connections=READ_WIDTH))
-    return Ledger(client, cfg.table_name, cfg.ledger_ttl_days)
+    return DynamoDBLedger(client, cfg.table_name, cfg.ledger_ttl_days)
 
 
 @cache
@@ -72,7 +86,7 @@ ecs: Callable[[], Any] = _ecs
 
 
 def reset() -> None:
-    for factory in (config, ledger, sns, cloudwatch, _ecs):
+    for factory in (config, _dynamodb_ledger, sns, cloudwatch, _ecs):
         factory.cache_clear()
 
 

@@ -13,8 +13,8 @@ import pytest
 from moto import mock_aws
 
 from sessionwatch.detectors.config import Config
-from sessionwatch.detectors.ledger import Ledger
-from sessionwatch.detectors.ledger_items import TABLE_SCHEMA
+from sessionwatch.detectors.ledger import TABLE_SCHEMA
+from sessionwatch.detectors.ledger import DynamoDBLedger as Ledger
 from tests.detectors.builders import CLUSTER, SERVICE
 
 _names = itertools.count()
@@ -72,3 +72,37 @@ class FakeContext:
 @pytest.fixture
 def lambda_context() -> FakeContext:
     return FakeContext()
+
+
+@pytest.fixture
+def memory_wired(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """The real handlers over an ``InMemoryLedger`` (no moto), a settable clock and no ECS
+    client (the strategy read is ``unavailable``: decided as ROLLING); always restored."""
+    from sessionwatch.detectors.handlers import runtime
+    from sessionwatch.detectors.ledger import InMemoryLedger
+
+    for k, v in {
+        "LEDGER_TABLE_NAME": "in-memory",
+        "CLUSTER_NAME": CLUSTER,
+        "SERVICE_NAMES": SERVICE,
+        "GRACE_PERIOD_SECONDS": "120",
+        # The reporter builds its SNS/CloudWatch clients; with no topic and no spike check
+        # configured they are never called.
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(k, v)
+    for k in ("REPORT_TOPIC_ARN", "SERVER_SERVICE_NAME", "LOAD_BALANCER_FULL_NAME"):
+        monkeypatch.delenv(k, raising=False)
+    clock = {"t": 0.0}
+    ledger = InMemoryLedger()
+    monkeypatch.setattr(runtime, "clock", lambda: clock["t"])
+    monkeypatch.setattr(runtime, "ecs", lambda: None)
+    runtime.reset()
+    runtime.use_ledger(ledger)
+    try:
+        yield {"clock": clock, "ledger": ledger}
+    finally:
+        runtime.use_ledger(None)
+        runtime.reset()

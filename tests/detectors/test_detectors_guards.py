@@ -31,9 +31,9 @@ from sessionwatch.detectors.drain_gate import (
 )
 from sessionwatch.detectors.guard_config import GuardConfig, load_guard_config
 from sessionwatch.detectors.guard_report import guard_lines
-from sessionwatch.detectors.guard_store import GATE, STOP, GuardStore
 from sessionwatch.detectors.guards import act_on_losses
 from sessionwatch.detectors.ingest import ingest_ecs_events, ingest_log_payload
+from sessionwatch.detectors.ledger import Guard
 from sessionwatch.detectors.reporter_run import run_reporter
 from tests.detectors.builders import CLUSTER, SERVICE, T0, deployment, fp, line, subscription, task
 from tests.detectors.conftest import LedgerEnv
@@ -120,10 +120,9 @@ def test_malformed_hook_details_restart_the_hold(details: object) -> None:
 
 def test_gate_holds_for_blue_sessions_opened_before_the_shift_only(ledger_env: LedgerEnv) -> None:
     blue_green(ledger_env)
-    store = GuardStore(ledger_env.client, ledger_env.table, 14)
     lg, horizon = ledger_env.ledger, T0 - 86400
 
-    _, d1 = run_gate(hook(), lg, store, SETTINGS, T0 + 100, horizon)
+    _, d1 = run_gate(hook(), lg, SETTINGS, T0 + 100, horizon)
     assert (d1.status, d1.live, d1.state.held, d1.state.deployment_id) == (IN_PROGRESS, 3, 3, NEW)
     # A sticky client opens a new session on blue after the shift: it does not hold the gate.
     payload = subscription([line("session_created", "blue", T0 + 110, session=fp("late"))])
@@ -131,12 +130,12 @@ def test_gate_holds_for_blue_sessions_opened_before_the_shift_only(ledger_env: L
     close(ledger_env, "b0", T0 + 120)
     close(ledger_env, "b1", T0 + 125)
     # ECS calls again after callBackDelay with the hookDetails it was given.
-    _, d2 = run_gate(hook(d1.response()["hookDetails"]), lg, store, SETTINGS, T0 + 130, horizon)
+    _, d2 = run_gate(hook(d1.response()["hookDetails"]), lg, SETTINGS, T0 + 130, horizon)
     assert (d2.status, d2.live, d2.state.held, d2.state.calls) == (IN_PROGRESS, 1, 3, 2)
     close(ledger_env, "b2", T0 + 150)
-    _, d3 = run_gate(hook(d2.response()["hookDetails"]), lg, store, SETTINGS, T0 + 160, horizon)
+    _, d3 = run_gate(hook(d2.response()["hookDetails"]), lg, SETTINGS, T0 + 160, horizon)
     assert (d3.status, d3.reason) == (SUCCEEDED, DRAINED)
-    gate, stopped = guard_lines(lg.query, SERVICE, NEW)
+    gate, stopped = guard_lines(lg, SERVICE, NEW)
     assert stopped is None
     assert (
         gate
@@ -148,12 +147,11 @@ def test_gate_released_at_max_hold_reports_the_session_lost_at_clean_up(
     ledger_env: LedgerEnv,
 ) -> None:
     blue_green(ledger_env)
-    store = GuardStore(ledger_env.client, ledger_env.table, 14)
     lg, cfg = ledger_env.ledger, ledger_env.cfg
-    _, d1 = run_gate(hook(), lg, store, SETTINGS, T0 + 100, T0 - 86400)
+    _, d1 = run_gate(hook(), lg, SETTINGS, T0 + 100, T0 - 86400)
     close(ledger_env, "b0", T0 + 200)
     close(ledger_env, "b1", T0 + 300)
-    _, d2 = run_gate(hook(d1.state.to_details()), lg, store, SETTINGS, T0 + 700, T0 - 86400)
+    _, d2 = run_gate(hook(d1.state.to_details()), lg, SETTINGS, T0 + 700, T0 - 86400)
     assert (d2.status, d2.reason, d2.live) == (SUCCEEDED, MAX_HOLD, 1)
     # Clean-up stops blue; b2's client comes back to green and its session is gone.
     stop = task("blue", "STOPPED", T0 + 760, started_by=OLD, stopping_at=T0 + 710,
@@ -164,7 +162,7 @@ def test_gate_released_at_max_hold_reports_the_session_lost_at_clean_up(
     assert [(d.verdict.cause, d.verdict.deployment_id) for d in decided] == [
         (Cause.DEPLOYMENT, NEW)
     ]
-    gate, _ = guard_lines(lg.query, SERVICE, NEW)
+    gate, _ = guard_lines(lg, SERVICE, NEW)
     assert gate == (
         "drain gate held 10 min for 3 session(s): 2 ended, 1 lost at clean-up (released: max_hold)"
     )
@@ -227,7 +225,6 @@ class Topic:
 
 def test_stop_on_loss_stops_once_and_the_alert_goes_once(ledger_env: LedgerEnv) -> None:
     cfg = Config(**{**ledger_env.cfg.__dict__, "report_topic_arn": "arn:aws:sns:us-east-1:1:t"})
-    store = GuardStore(ledger_env.client, ledger_env.table, 14)
     gcfg = GuardConfig(stop_on_loss=2, first_loss_alert=True)
     decisions = rolling_losses(ledger_env, 3, cfg)
     assert sum(d.counted for d in decisions) == 3
@@ -247,10 +244,10 @@ def test_stop_on_loss_stops_once_and_the_alert_goes_once(ledger_env: LedgerEnv) 
             {"serviceDeploymentArn": arn},
             {"serviceDeploymentArn": arn, "stopType": "ROLLBACK"},
         )
-        out = act_on_losses(decisions, cfg, gcfg, ledger_env.ledger, store, ecs, topic, T0 + 46)
+        out = act_on_losses(decisions, cfg, gcfg, ledger_env.ledger, ecs, topic, T0 + 46)
         # Again (a re-delivery, the reporter): no second stop (the stub has no more answers),
         # no second alert.
-        again = act_on_losses(decisions, cfg, gcfg, ledger_env.ledger, store, ecs, topic, T0 + 50)
+        again = act_on_losses(decisions, cfg, gcfg, ledger_env.ledger, ecs, topic, T0 + 50)
         stub.assert_no_pending_responses()
     assert out.failures == [] and again.failures == [] and again.logs == []
     assert [m for m, _ in out.logs] == [contract.ALERT_LOG_MESSAGE, contract.STOP_LOG_MESSAGE]
@@ -262,7 +259,7 @@ def test_stop_on_loss_stops_once_and_the_alert_goes_once(ledger_env: LedgerEnv) 
     from sessionwatch.detectors.chat import thread_id
 
     assert chat["metadata"]["threadId"] == thread_id(SERVICE, NEW)  # the report's thread
-    _, stopped = guard_lines(ledger_env.ledger.query, SERVICE, NEW)
+    _, stopped = guard_lines(ledger_env.ledger, SERVICE, NEW)
     assert (
         stopped
         == "stopped by SessionWatch (ROLLBACK) after 3 lost session(s), 11 s after the first"
@@ -270,7 +267,6 @@ def test_stop_on_loss_stops_once_and_the_alert_goes_once(ledger_env: LedgerEnv) 
 
 
 def test_a_failed_stop_gives_its_claim_back_and_is_tried_again(ledger_env: LedgerEnv) -> None:
-    store = GuardStore(ledger_env.client, ledger_env.table, 14)
     gcfg = GuardConfig(stop_on_loss=1)
     decisions = rolling_losses(ledger_env, 1, ledger_env.cfg)
     ecs = boto3.client("ecs", region_name="us-east-1")
@@ -283,15 +279,15 @@ def test_a_failed_stop_gives_its_claim_back_and_is_tried_again(ledger_env: Ledge
         stub.add_response("list_service_deployments", listed)
         stub.add_response("stop_service_deployment", {"serviceDeploymentArn": arn})
         first = act_on_losses(
-            decisions, ledger_env.cfg, gcfg, ledger_env.ledger, store, ecs, None, T0 + 46
+            decisions, ledger_env.cfg, gcfg, ledger_env.ledger, ecs, None, T0 + 46
         )
         second = act_on_losses(
-            decisions, ledger_env.cfg, gcfg, ledger_env.ledger, store, ecs, None, T0 + 47
+            decisions, ledger_env.cfg, gcfg, ledger_env.ledger, ecs, None, T0 + 47
         )
         stub.assert_no_pending_responses()
     assert [f["error"] for f in first.failures] == ["AccessDeniedException"]
     assert second.failures == [] and [m for m, _ in second.logs] == [contract.STOP_LOG_MESSAGE]
-    assert STOP in store.read(SERVICE, NEW)
+    assert Guard.STOP in ledger_env.ledger.guards_of(SERVICE, NEW)
 
 
 def test_stop_on_loss_spares_ended_deployments_and_rollbacks() -> None:
@@ -313,10 +309,12 @@ def test_the_report_says_what_the_guards_did(ledger_env: LedgerEnv) -> None:
     cfg = Config(**{**ledger_env.cfg.__dict__, "grace_period_s": 60,
                     "report_topic_arn": sns.create_topic(Name="g")["TopicArn"]})  # fmt: skip
     rolling_losses(ledger_env, 2, cfg)
-    store = GuardStore(ledger_env.client, ledger_env.table, 14)
-    store.claim(SERVICE, NEW, STOP, {"stopped_at": T0 + 39, "losses": 2, "first_loss_at": T0 + 35})
-    store.claim(SERVICE, NEW, GATE, {"first_at": T0, "held": 0, "released_at": T0 + 1,
-                                     "reason": DRAINED})  # fmt: skip
+    lg = ledger_env.ledger
+    lg.claim_guard(
+        SERVICE, NEW, Guard.STOP, {"stopped_at": T0 + 39, "losses": 2, "first_loss_at": T0 + 35}
+    )
+    lg.claim_guard(SERVICE, NEW, Guard.GATE, {"first_at": T0, "held": 0, "released_at": T0 + 1,
+                                              "reason": DRAINED})  # fmt: skip
     ingest_ecs_events([deployment(NEW, "COMPLETED", T0 + 60)], cfg, ledger_env.ledger, None)
     [report] = run_reporter(cfg, ledger_env.ledger, sns, cw, T0 + 200).reports
     assert (

@@ -22,7 +22,7 @@ from sessionwatch.detectors.core import NotFound, TaskFacts
 from sessionwatch.detectors.facts import DeploymentObserved, SessionCreated
 from sessionwatch.detectors.handlers import ecs_events, reporter, runtime, session_events
 from sessionwatch.detectors.ingest import RecordsFailed
-from sessionwatch.detectors.ledger import Ledger
+from sessionwatch.detectors.ledger import DynamoDBLedger as Ledger
 from sessionwatch.detectors.reporter_run import ReporterFailed
 from tests.detectors.builders import SERVICE, T0, fp, line, load, subscription
 from tests.detectors.conftest import LedgerEnv
@@ -101,16 +101,16 @@ def test_losses_counted_before_a_failing_lock_are_still_emitted(
     wired, capsys, monkeypatch, lambda_context
 ) -> None:
     """A claimed lock is never claimed again, so its metric must leave even if the call fails."""
-    real = Ledger.lock_verdict
+    real = Ledger.claim_lock
     calls = []
 
-    def second_fails(self, nf, verdict, now):
-        calls.append(nf)
+    def second_fails(self, lock, tiebreak, now):
+        calls.append(lock)
         if len(calls) == 2:
             raise ClientError({"Error": {"Code": "ThrottlingException"}}, "UpdateItem")
-        return real(self, nf, verdict, now)
+        return real(self, lock, tiebreak, now)
 
-    monkeypatch.setattr(Ledger, "lock_verdict", second_fails)
+    monkeypatch.setattr(Ledger, "claim_lock", second_fails)
     payload = subscription(
         [line("session_not_found", "t1", T0 - 500, session=fp(n)) for n in ("a", "b")]
     )

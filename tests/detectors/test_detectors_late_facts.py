@@ -31,12 +31,13 @@ from sessionwatch.contract import (
     REVISED_LOG_MESSAGE,
     Cause,
 )
+from sessionwatch.detectors.classify import lock_loss
 from sessionwatch.detectors.core import Verdict
 from sessionwatch.detectors.facts import NotFound, SessionCreated
 from sessionwatch.detectors.handlers import ecs_events, reporter, runtime, session_events
 from sessionwatch.detectors.ingest import RecordsFailed
-from sessionwatch.detectors.ledger import Ledger
-from sessionwatch.detectors.ledger_items import deployment_pk, lost_key
+from sessionwatch.detectors.ledger import DynamoDBLedger as Ledger
+from sessionwatch.detectors.rules import owned_losses
 from tests.detectors.builders import SERVICE, T0, deployment, fp, line, subscription, task
 from tests.detectors.conftest import create_table
 from tests.detectors.test_detectors_scenario import emf_docs
@@ -145,10 +146,8 @@ def _scheduler_stop(delivered: float, named: str) -> dict[str, Any]:
 
 
 def _lock(env: dict[str, Any], s: str, cause: Cause) -> tuple[str, str] | None:
-    pk, sk = lost_key(fp(s), cause)
-    item = env["db"].get_item(TableName=env["table"], Key={"pk": {"S": pk}, "sk": {"S": sk}})
-    got = item.get("Item")
-    return (got["serving_task"]["S"], got["at"]["N"]) if got else None
+    got = [x for x in env["ledger"].session_locks(fp(s)) if x.cause is cause]
+    return (got[0].serving_task, repr(got[0].at)) if got else None
 
 
 def test_a_crash_stop_event_delivered_late_revises_stickiness_to_task_failure(
@@ -161,7 +160,10 @@ def test_a_crash_stop_event_delivered_late_revises_stickiness_to_task_failure(
     run.at(CRASH + 20 + GRACE + 1, "reporter", {})  # grace passed: origin "alive"
     assert run.lost == Counter({Cause.STICKINESS.value: 2})
     late = _crash(CRASH + 215)
-    assert run.at(CRASH + 215, "ecs", late) == Counter({Cause.TASK_FAILURE.value: 2})
+    # Counted under the new cause; the contradicted stickiness count is taken back.
+    assert run.at(CRASH + 215, "ecs", late) == Counter(
+        {Cause.TASK_FAILURE.value: 2, Cause.STICKINESS.value: -2}
+    )
     assert sorted(run.revised) == sorted(
         (fp(s), Cause.STICKINESS.value, Cause.TASK_FAILURE.value) for s in SESSIONS
     )
@@ -170,7 +172,7 @@ def test_a_crash_stop_event_delivered_late_revises_stickiness_to_task_failure(
     assert run.at(CRASH + 230, "ecs", late) == Counter()
     assert run.at(CRASH + 300, "reporter", {}) == Counter()
     assert run.revised == []
-    assert run.lost == Counter({Cause.STICKINESS.value: 2, Cause.TASK_FAILURE.value: 2})
+    assert run.lost == Counter({Cause.STICKINESS.value: 0, Cause.TASK_FAILURE.value: 2})
     for i, s in enumerate(SESSIONS):  # the new lock keeps the same (earliest) 404
         lock = _lock(wired, s, Cause.TASK_FAILURE)
         assert lock is not None and lock == _lock(wired, s, Cause.STICKINESS)
@@ -209,11 +211,13 @@ def test_a_late_scheduler_stop_of_a_rolling_deployment_revises_to_deployment(
     run.at(CRASH + 20 + GRACE + 1, "reporter", {})
     assert run.lost == Counter({Cause.STICKINESS.value: 2})
     stop = _scheduler_stop(CRASH + 215, D1)
-    assert run.at(CRASH + 215, "ecs", stop) == Counter({Cause.DEPLOYMENT.value: 2})
+    assert run.at(CRASH + 215, "ecs", stop) == Counter(
+        {Cause.DEPLOYMENT.value: 2, Cause.STICKINESS.value: -2}
+    )
     assert {r[1:] for r in run.revised} == {(Cause.STICKINESS.value, Cause.DEPLOYMENT.value)}
     assert run.at(CRASH + 230, "ecs", stop) == Counter()
-    losses = wired["ledger"].query(deployment_pk(SERVICE, D1), "LOST#")
-    assert sorted(i["sk"]["S"] for i in losses) == sorted(f"LOST#{fp(s)}" for s in SESSIONS)
+    losses = wired["ledger"].deployment_losses(SERVICE, D1)
+    assert sorted(x.fingerprint for x in losses) == sorted(fp(s) for s in SESSIONS)
 
 
 def test_revisiting_a_task_costs_one_query_and_one_read_wave(wired) -> None:
@@ -224,17 +228,17 @@ def test_revisiting_a_task_costs_one_query_and_one_read_wave(wired) -> None:
     others = [SessionCreated(fp(f"o{i}"), "task-y", T0 + i) for i in range(50)]
     lg.record_sessions([*sessions, *others], [])
     for s in (*sessions[:3], *others):
-        lg.lock_verdict(
-            NotFound(s.fingerprint, "task-z", T0 + 99), Verdict(Cause.STICKINESS, SERVICE), T0
+        lock_loss(
+            lg, NotFound(s.fingerprint, "task-z", T0 + 99), Verdict(Cause.STICKINESS, SERVICE), T0
         )
     calls: Counter[str] = Counter()
     wired["db"].meta.events.register(
         "before-call.dynamodb.*", lambda model, **_: calls.update([model.name])
     )
     before = lg.read_round_trips
-    found = lg.task_lost_occurrences("task-x")
-    assert sorted(nf.fingerprint for nf in found) == sorted(s.fingerprint for s in sessions[:3])
-    assert {(nf.task_id, nf.at) for nf in found} == {("task-z", T0 + 99)}
+    found = lg.task_locks("task-x")
+    assert sorted(x.fingerprint for x in found) == sorted(s.fingerprint for s in sessions[:3])
+    assert {(x.serving_task, x.at) for x in found} == {("task-z", T0 + 99)}
     assert calls == Counter({"Query": 1, "BatchGetItem": 2})  # 20 x 7 keys: 2 chunks
     assert lg.read_round_trips - before == 2  # the Query, then one wave
 
@@ -256,11 +260,13 @@ def test_a_deployment_start_delivered_late_revises_its_window_s_verdicts(
     assert run.lost == Counter({Cause.SCALE_IN.value: 2})
     run.at(CRASH + 150, "ecs", deployment(D1, "COMPLETED", CRASH + 60))
     late_start = deployment(D1, "IN_PROGRESS", T0 + 50)
-    assert run.at(CRASH + 269, "ecs", late_start) == Counter({Cause.DEPLOYMENT.value: 2})
+    assert run.at(CRASH + 269, "ecs", late_start) == Counter(
+        {Cause.DEPLOYMENT.value: 2, Cause.SCALE_IN.value: -2}
+    )
     assert {r[1:] for r in run.revised} == {(Cause.SCALE_IN.value, Cause.DEPLOYMENT.value)}
     assert run.at(CRASH + 280, "ecs", late_start) == Counter()
-    losses = wired["ledger"].query(deployment_pk(SERVICE, D1), "LOST#")
-    assert sorted(i["sk"]["S"] for i in losses) == sorted(f"LOST#{fp(s)}" for s in SESSIONS)
+    losses = wired["ledger"].deployment_losses(SERVICE, D1)
+    assert sorted(x.fingerprint for x in losses) == sorted(fp(s) for s in SESSIONS)
 
 
 def test_a_failed_re_examination_is_owed_again_when_the_event_is_retried(
@@ -290,10 +296,12 @@ def test_a_failed_re_examination_is_owed_again_when_the_event_is_retried(
     with pytest.raises(RecordsFailed):
         run.at(CRASH + 215, "ecs", late)
     assert throttled["left"] == 0 and run.revised == []
-    assert run.at(CRASH + 216, "ecs", late) == Counter({Cause.TASK_FAILURE.value: 2})
+    assert run.at(CRASH + 216, "ecs", late) == Counter(
+        {Cause.TASK_FAILURE.value: 2, Cause.STICKINESS.value: -2}
+    )
     assert len(run.revised) == 2
     assert run.at(CRASH + 230, "ecs", late) == Counter()
-    assert run.lost == Counter({Cause.STICKINESS.value: 2, Cause.TASK_FAILURE.value: 2})
+    assert run.lost == Counter({Cause.STICKINESS.value: 0, Cause.TASK_FAILURE.value: 2})
 
 
 def test_a_next_deployment_s_start_delivered_late_takes_the_losses_it_caused(
@@ -312,8 +320,14 @@ def test_a_next_deployment_s_start_delivered_late_takes_the_losses_it_caused(
     run.at(CRASH + 1, "ecs", stop)
     _not_founds(run, CRASH + 25)
     assert run.lost == Counter({Cause.DEPLOYMENT.value: 2})
-    assert wired["ledger"].deployment_losses(SERVICE, D1) == [CRASH + 10, CRASH + 20]
+    assert owned_losses(wired["ledger"].deployment_losses(SERVICE, D1), D1) == [
+        CRASH + 10,
+        CRASH + 20,
+    ]
     run.at(T0 + 160, "ecs", deployment(d2, "IN_PROGRESS", T0 + 90))
     assert run.lost == Counter({Cause.DEPLOYMENT.value: 2})  # moved, not counted again
-    assert wired["ledger"].deployment_losses(SERVICE, D1) == []
-    assert wired["ledger"].deployment_losses(SERVICE, d2) == [CRASH + 10, CRASH + 20]
+    assert owned_losses(wired["ledger"].deployment_losses(SERVICE, D1), D1) == []
+    assert owned_losses(wired["ledger"].deployment_losses(SERVICE, d2), d2) == [
+        CRASH + 10,
+        CRASH + 20,
+    ]

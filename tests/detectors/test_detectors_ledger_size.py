@@ -20,7 +20,7 @@ from sessionwatch.detectors.facts import (
     SessionCreated,
     TaskFacts,
 )
-from sessionwatch.detectors.ledger_items import (
+from sessionwatch.detectors.ledger.dynamodb_items import (
     DEP_INDEX_PREFIX,
     deployment_index_key,
     deployment_key,

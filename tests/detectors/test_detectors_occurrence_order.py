@@ -24,9 +24,9 @@ from sessionwatch.detectors.config import Config
 from sessionwatch.detectors.core import NotFound, TaskFacts, Verdict
 from sessionwatch.detectors.facts import DeploymentObserved, SessionCreated
 from sessionwatch.detectors.handlers import runtime, session_events
-from sessionwatch.detectors.ledger import Ledger
-from sessionwatch.detectors.ledger_items import lost_prefix
+from sessionwatch.detectors.ledger import DynamoDBLedger as Ledger
 from sessionwatch.detectors.reporter_run import run_reporter
+from sessionwatch.detectors.rules import owned_losses
 from tests.detectors.builders import CLUSTER, SERVICE, T0, fp, line, subscription
 from tests.detectors.conftest import create_table
 from tests.detectors.test_detectors_scenario import emf_docs
@@ -185,13 +185,12 @@ def test_each_404_is_judged_alone_and_each_session_cause_counted_once(db, alone,
     counted = Counter(d.verdict.cause for d in decisions if d.counted)
     assert counted == Counter(pairs)
     # The count locks, and the deployment's loss entry, keep the earliest 404 of each pair.
-    pk, prefix = lost_prefix(SESSION)
-    locks = {i["cause"]["S"]: float(i["at"]["N"]) for i in ledger.query(pk, prefix)}
+    locks = {lock.cause.value: lock.at for lock in ledger.session_locks(SESSION)}
     assert locks == {
         c.value: min(OCCURRENCES[i][1] for i in delivered if alone[i][0] is c) for c in pairs
     }
     deployment_times = [OCCURRENCES[i][1] for i in delivered if alone[i][0] is Cause.DEPLOYMENT]
-    assert ledger.deployment_losses(SERVICE, "d") == sorted(deployment_times)[:1]
+    assert owned_losses(ledger.deployment_losses(SERVICE, "d"), "d") == sorted(deployment_times)[:1]
     assert ledger.pending() == []
 
 
@@ -223,7 +222,9 @@ def test_a_deployment_loss_is_counted_by_the_session_handler_a_second_later(
     assert (result["decided"], result["counted"]) == (1, 1)
     lost = [d for d in emf_docs(capsys.readouterr().out) if METRIC_SESSIONS_LOST in d]
     assert [(d[DIMENSION_CAUSE], d[METRIC_SESSIONS_LOST]) for d in lost] == [("deployment", 1)]
-    assert handler_env.pending() == [] and handler_env.deployment_losses(SERVICE, "d") == [T0 + 70]
+    assert handler_env.pending() == [] and owned_losses(
+        handler_env.deployment_losses(SERVICE, "d"), "d"
+    ) == [T0 + 70]
     # The client's retry two seconds later: decided again, the same way, not counted again.
     now["t"] = T0 + 73
     retry = subscription([line("session_not_found", "task-b", T0 + 72, session=SESSION)])

@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 from sessionwatch.detectors.config import Config
 from sessionwatch.detectors.handlers import ecs_events, reporter, runtime, session_events
 from sessionwatch.detectors.ingest import ingest_ecs_events, ingest_log_payload
-from sessionwatch.detectors.ledger import Ledger
-from sessionwatch.detectors.ledger_items import lost_key, lost_prefix
+from sessionwatch.detectors.ledger import DynamoDBLedger as Ledger
 from sessionwatch.detectors.reporter_run import run_reporter
 from tests.detectors.builders import SERVICE, T0, fp, subscription
 from tests.detectors.conftest import create_table
@@ -118,8 +117,7 @@ def test_any_order_duplicates_and_batching_give_the_same_verdicts_and_counts(env
 
     assert counted == Counter(c.value for c in EXPECTED.values())
     for name, cause in EXPECTED.items():  # one count lock per session, under its cause
-        pk, prefix = lost_prefix(fp(name))
-        assert [i["sk"]["S"] for i in ledger.query(pk, prefix)] == [lost_key(fp(name), cause)[1]]
+        assert [lock.cause for lock in ledger.session_locks(fp(name))] == [cause]
     reports = {r.deployment_id: r for r in first.reports}
     assert set(reports) == {D, E} and again.reports == []
     assert (reports[D].sessions_lost, reports[D].sessions_at_risk, reports[D].tasks_replaced) == (

@@ -20,7 +20,7 @@ from sessionwatch.detectors.config import (
 )
 from sessionwatch.detectors.facts import DeploymentObserved
 from sessionwatch.detectors.ingest import ingest_ecs_events
-from sessionwatch.detectors.ledger import Ledger
+from sessionwatch.detectors.ledger import DynamoDBLedger as Ledger
 from sessionwatch.detectors.reporter_run import ALB_NAMESPACE, REPORT_CLAIM_STALE_S, run_reporter
 from sessionwatch.detectors.spike import evaluate
 from tests.detectors.builders import SERVICE, deployment

@@ -26,7 +26,7 @@ from sessionwatch.contract import (
     Cause,
 )
 from sessionwatch.detectors.handlers import ecs_events, reporter, runtime, session_events
-from sessionwatch.detectors.ledger_items import lost_key, lost_prefix
+from sessionwatch.detectors.ledger import DynamoDBLedger
 from tests.detectors.builders import SERVICE, T0, deployment, fp, line, subscription, task
 from tests.detectors.conftest import create_table
 
@@ -265,22 +265,10 @@ def test_the_whole_story(deployed, monkeypatch, capsys, lambda_context) -> None:
 
     # Verdicts in the ledger: one count lock per lost session, under its cause.
     db, table = deployed["db"], deployed["table"]
+    ledger = DynamoDBLedger(db, table, 14)
     for name, cause in EXPECTED.items():
-        pk, prefix = lost_prefix(fp(name))
-        items = db.query(
-            TableName=table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-            ExpressionAttributeValues={":pk": {"S": pk}, ":p": {"S": prefix}},
-        )["Items"]
-        assert [(i["sk"]["S"], i["cause"]["S"]) for i in items] == [
-            (lost_key(fp(name), cause)[1], cause.value)
-        ], name
-    pk, prefix = lost_prefix(fp("a3"))
-    assert not db.query(
-        TableName=table,
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-        ExpressionAttributeValues={":pk": {"S": pk}, ":p": {"S": prefix}},
-    )["Items"]
+        assert [lock.cause for lock in ledger.session_locks(fp(name))] == [cause], name
+    assert not ledger.session_locks(fp("a3"))
 
     # SessionsLost: once per lost session, by cause, dimensions exactly ServiceName + Cause.
     lost: Counter[str] = Counter()

@@ -140,10 +140,12 @@ def test_blue_green_losses_report_and_follow_up(ledger_env: LedgerEnv) -> None:
 def test_a_verdict_contradicted_by_late_facts_is_logged_as_revised(
     ledger_env: LedgerEnv, monkeypatch
 ) -> None:
-    """The origin's stop arrives later than the grace period: the 404 was judged stickiness;
-    its re-delivery now says deployment, counted once under it, and logged as revised."""
+    """The origin's stop arrives later than the grace period and the rollout wait: the 404 was
+    judged stickiness; its re-delivery now says deployment, counted once under it, and logged
+    as revised (its stickiness count taken back)."""
     from sessionwatch.contract import REVISED_LOG_MESSAGE
-    from sessionwatch.detectors.classify import classify
+    from sessionwatch.detectors.classify import classify, lost_points
+    from sessionwatch.detectors.core import ROLLOUT_WAIT_S
     from sessionwatch.detectors.facts import DeploymentObserved, NotFound, SessionCreated, TaskFacts
     from sessionwatch.detectors.handlers import runtime
 
@@ -153,7 +155,9 @@ def test_a_verdict_contradicted_by_late_facts_is_logged_as_revised(
     lg.record_task(TaskFacts("new", SERVICE, B, T0 + 30))
     lg.record_sessions([SessionCreated(fp("x"), "old", T0 - 500)], [])
     nf = NotFound(fp("x"), "new", T0 + 70)
-    late = T0 + 70 + cfg.grace_period_s + 1
+    [waiting] = classify(lg, [nf], cfg, T0 + 70 + cfg.grace_period_s + 1)
+    assert waiting.verdict.cause is Cause.PENDING  # "new" started just before: a rollout?
+    late = T0 + 70 + ROLLOUT_WAIT_S + 1
     [first] = classify(lg, [nf], cfg, late)
     assert (first.verdict.cause, first.counted, first.revised_from) == (
         Cause.STICKINESS,
@@ -164,6 +168,10 @@ def test_a_verdict_contradicted_by_late_facts_is_logged_as_revised(
     [again] = classify(lg, [nf], cfg, late + 600)
     assert (again.verdict.cause, again.counted) == (Cause.DEPLOYMENT, True)
     assert again.revised_from is Cause.STICKINESS
+    assert sorted((p.dimensions[1][1], p.value) for p in lost_points([again])) == [
+        ("deployment", 1),
+        ("stickiness", -1),
+    ]
     warned: list[tuple[str, dict]] = []
     monkeypatch.setattr(runtime.logger, "warning", lambda msg, extra: warned.append((msg, extra)))
     runtime.log_decisions([again])

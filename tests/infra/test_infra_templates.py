@@ -13,7 +13,7 @@ from aws_cdk.assertions import Match, Template
 
 from lab.template import resolve
 from sessionwatch import contract
-from sessionwatch.detectors.ledger_items import TABLE_SCHEMA
+from sessionwatch.detectors.ledger import TABLE_SCHEMA
 from sessionwatch.infra import adot
 from sessionwatch.infra.construct import LEDGER_ACTIONS, SessionWatch
 from sessionwatch.infra.event_pattern import DETAIL_TYPES

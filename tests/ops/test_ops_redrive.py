@@ -14,8 +14,8 @@ from moto import mock_aws
 from sessionwatch.contract import Cause
 from sessionwatch.detectors.handlers import ecs_events, runtime, session_events
 from sessionwatch.detectors.ingest import RecordsFailed
-from sessionwatch.detectors.ledger import Ledger
-from sessionwatch.detectors.ledger_items import TABLE_SCHEMA, lost_key
+from sessionwatch.detectors.ledger import TABLE_SCHEMA
+from sessionwatch.detectors.ledger import DynamoDBLedger as Ledger
 from sessionwatch.ops import redrive as redrive_mod
 from sessionwatch.ops.cli import main
 from sessionwatch.ops.redrive import local_delivery, original_event, redrive
@@ -100,26 +100,25 @@ def test_a_failed_session_batch_is_queued_redriven_and_counted_once(
             line("session_not_found", "task-c", T0 + 70, session=fp("a1")),
         ]
     )
-    real = Ledger.lock_verdict
+    real = Ledger.claim_lock
 
-    def throttled(self: Ledger, *args: Any) -> bool:
+    def throttled(self: Ledger, *args: Any) -> Any:
         raise ClientError({"Error": {"Code": "ThrottlingException"}}, "UpdateItem")
 
-    monkeypatch.setattr(Ledger, "lock_verdict", throttled)
+    monkeypatch.setattr(Ledger, "claim_lock", throttled)
     capsys.readouterr()
     for _ in range(3):  # Lambda's async retries, all failing
         with pytest.raises(RecordsFailed):
             session_events.handler(payload, ctx)
     assert lost(capsys.readouterr().out) == []
     aws["sqs"].send_message(QueueUrl=aws["queue"], MessageBody=on_failure_record(payload))
-    monkeypatch.setattr(Ledger, "lock_verdict", real)  # DynamoDB recovered
+    monkeypatch.setattr(Ledger, "claim_lock", real)  # DynamoDB recovered
 
     result = redrive(aws["sqs"], aws["queue"], local_delivery("session_events"))
     assert (result.received, result.redriven, result.failed) == (1, 1, 0)
     assert lost(capsys.readouterr().out) == [(Cause.DEPLOYMENT.value, 1)]
-    pk, sk = lost_key(fp("a1"), Cause.DEPLOYMENT)
-    item = aws["db"].get_item(TableName="ledger", Key={"pk": {"S": pk}, "sk": {"S": sk}})["Item"]
-    assert item["deployment_id"]["S"] == dep
+    [lock] = Ledger(aws["db"], "ledger", 14).session_locks(fp("a1"))
+    assert (lock.cause, lock.deployment_id) == (Cause.DEPLOYMENT, dep)
     # The same record queued twice (at-least-once destinations) and redriven via the CLI:
     # the queue empties, nothing is counted again.
     aws["sqs"].send_message(QueueUrl=aws["queue"], MessageBody=on_failure_record(payload))

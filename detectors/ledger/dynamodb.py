@@ -1,16 +1,15 @@
-"""The DynamoDB edge of the ledger: every call the detectors make to their table.
+"""The DynamoDB ledger: every call the detectors make to their table (``LedgerStore``).
 
-The layout and the encoding of items live in ``detectors.ledger_items`` (pure); this module is
-I/O only, and makes no decisions. Why at-least-once delivery is harmless here: immutable puts
+The item layout lives in ``dynamodb_items`` and the fact merges in ``codec`` (both pure); this
+module is I/O and decides nothing. Why at-least-once delivery is harmless here: immutable puts
 of identical items and ``ADD`` to sets are idempotent and commutative; the only writes with an
-effect outside the ledger (counting a lost session under a cause, sending a report) are guarded
-by a condition that succeeds once. ``expires_at`` (DynamoDB TTL) is set on every write: TTL
-deletion can lag by days, so readers also ignore what is older than the TTL by its own time.
+effect outside the ledger (a count lock, a report claim) are conditional and succeed once.
+``expires_at`` (DynamoDB TTL) is set on every write: TTL deletion can lag by days, so readers
+also ignore what is older than the TTL by its own time.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 
 from sessionwatch.contract import Cause
-from sessionwatch.detectors.core import Verdict
 from sessionwatch.detectors.facts import (
     DeploymentObserved,
     DeploymentSettings,
@@ -33,52 +31,79 @@ from sessionwatch.detectors.facts import (
     SessionSpan,
     TaskFacts,
 )
-from sessionwatch.detectors.ledger_items import (
+from sessionwatch.detectors.ledger.codec import (
+    deployment_tags,
+    guard_fields,
+    settings_tags,
+    sortable,
+    task_from_tags,
+    task_tags,
+    windows_from_entries,
+)
+from sessionwatch.detectors.ledger.dynamodb_items import (
     ACTIVE_PK,
     CLOSED_PREFIX,
     DEP_INDEX_PREFIX,
-    DEPLOYMENT_QUERY_LIMIT,
+    DEP_STARTED_ATTR,
+    GUARD_PREFIX,
     LIVE_PREFIX,
     LOST_PREFIX,
     OPEN_PREFIX,
     PENDING_PK,
+    REVISITED_ATTR,
     STOP_PREFIX,
     TAGS_ATTR,
     Item,
     Key,
     active_key,
-    deployment_from_item,
+    closed_from_item,
+    closed_key,
     deployment_index_key,
     deployment_key,
     deployment_loss_key,
     deployment_pk,
-    deployment_tags,
+    deployment_record,
     get_n,
     get_s,
+    guard_attr,
+    guard_from_item,
+    guard_key,
     hook_key,
+    index_entry,
     index_upper,
     item_key,
     key_item,
     live_task_key,
+    lock_from_item,
+    lock_values,
     lost_key,
-    lost_prefix,
     n_value,
+    origin_from_item,
     pending_from_item,
     pending_key,
     s_value,
     service_pk,
     session_key,
-    settings_tags,
-    sortable,
+    session_pk,
     spans_from_items,
     stop_key,
     tags_of,
     task_from_item,
-    task_from_tags,
     task_key,
     task_sessions_pk,
-    task_tags,
-    windows_from_index,
+)
+from sessionwatch.detectors.ledger.records import (
+    DeploymentLoss,
+    DeploymentRecord,
+    Guard,
+    GuardRecord,
+    GuardValue,
+    IndexRequest,
+    LockClaim,
+    LossLock,
+    ReadWave,
+    TaskMerge,
+    WaveResult,
 )
 
 if TYPE_CHECKING:
@@ -86,12 +111,7 @@ if TYPE_CHECKING:
 else:
     DynamoDBClient = Any
 
-__all__ = ["Ledger", "Query", "TaskMerge", "lost_prefix"]  # lost_prefix: lab/ reads the count locks
-
-# On a task item: the stop times its sessions were last decided again for (``mark_revisited``).
-REVISITED_ATTR = "revisited"
-# On a deployment count lock: when the deployment it names began (``lock_verdict``).
-DEP_STARTED_ATTR = "dep_started"
+__all__ = ["DynamoDBLedger"]
 
 BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25
@@ -100,7 +120,7 @@ _Returns = Literal["ALL_NEW", "ALL_OLD"]
 
 
 @dataclass(frozen=True)
-class Query:
+class _Query:
     """One Query of a partition: sort keys in [lo, hi] (or starting with ``prefix``; or the
     whole partition), newest first when ``descending``, at most ``limit`` items."""
 
@@ -112,18 +132,13 @@ class Query:
     prefix: str | None = None
 
 
-@dataclass(frozen=True)
-class TaskMerge:
-    """A task's facts after merging one observation, and whether its sessions' verdicts owe
-    another look: its stop times are known and were not yet revisited (``stop_mark``)."""
-
-    facts: TaskFacts
-    revisit_due: bool
-    stop_mark: str
+def _index_query(req: IndexRequest) -> _Query:
+    lo = DEP_INDEX_PREFIX if req.since is None else DEP_INDEX_PREFIX + sortable(req.since)
+    return _Query(service_pk(req.service), lo, index_upper(req.upto), req.since is None, req.limit)
 
 
-class Ledger:
-    """Thin typed access to the table; no decisions are made here."""
+class DynamoDBLedger:
+    """``LedgerStore`` over one DynamoDB table; no decisions are made here."""
 
     def __init__(self, client: DynamoDBClient, table_name: str, ttl_days: int) -> None:
         self._db = client
@@ -167,15 +182,19 @@ class Ledger:
 
     # --- ECS facts ----------------------------------------------------------------------------
 
-    def record_deployment(self, obs: DeploymentObserved) -> Item:
+    def record_deployment(self, obs: DeploymentObserved) -> DeploymentRecord:
         """Merge one deployment event into its item; copy the merged facts to the index."""
         return self._merge_deployment(obs.service, obs.deployment_id, deployment_tags(obs))
 
-    def record_settings(self, service: str, deployment_id: str, s: DeploymentSettings) -> Item:
+    def record_settings(
+        self, service: str, deployment_id: str, settings: DeploymentSettings
+    ) -> DeploymentRecord:
         """Cache the deployment's one ECS read in its item (and its index copy)."""
-        return self._merge_deployment(service, deployment_id, settings_tags(s))
+        return self._merge_deployment(service, deployment_id, settings_tags(settings))
 
-    def _merge_deployment(self, service: str, deployment_id: str, tags: Sequence[str]) -> Item:
+    def _merge_deployment(
+        self, service: str, deployment_id: str, tags: Sequence[str]
+    ) -> DeploymentRecord:
         """Facts item first (serialised per item by DynamoDB, so the last writer sees every
         tag), then the same union into the index copy, then the active marker.
 
@@ -185,19 +204,22 @@ class Ledger:
         merged = self._add_tags(
             deployment_key(service, deployment_id), tags, {"svc": service, "dep": deployment_id}
         )
-        window = deployment_from_item(merged)
-        if window is not None:
+        record = deployment_record(service, deployment_id, merged)
+        if record.window is not None:
             self._add_tags(
-                deployment_index_key(service, deployment_id, window.started_at),
+                deployment_index_key(service, deployment_id, record.window.started_at),
                 tags_of(merged),
                 {"svc": service, "dep": deployment_id},
             )
-        if "sent_at" not in merged:
-            self._put(
-                active_key(service, deployment_id),
-                {"svc": s_value(service), "dep": s_value(deployment_id)},
-            )
-        return merged
+        if not record.report.sent:
+            self._put_active(service, deployment_id)
+        return record
+
+    def _put_active(self, service: str, deployment_id: str) -> None:
+        self._put(
+            active_key(service, deployment_id),
+            {"svc": s_value(service), "dep": s_value(deployment_id)},
+        )
 
     def record_hook(self, hook: HookObserved) -> None:
         """A lifecycle stage of the service's deployment in progress, in the service's index."""
@@ -211,24 +233,15 @@ class Ledger:
         self._put(hook_key(hook), body)
 
     def record_task(self, obs: TaskFacts) -> TaskMerge | None:
-        """Merge one task observation; keep the service's live-task and stop indexes.
-
-        The answer says whether already-final verdicts of the task's sessions owe another
-        look (``classify.revisit_task``): its stop times are known and differ from the ones
-        last revisited (``mark_revisited``). So a first-seen stop is due, and stays due if the
-        revisit failed (the retried event finds it unmarked), while a re-delivery after a
-        successful revisit is not.
-        """
+        """Merge one task observation; keep the service's live-task and stop indexes."""
         tags = task_tags(obs)
         if not tags:
             return None
         old_item = self._add_tags(task_key(obs.task_id), tags, {}, returns="ALL_OLD")
-        old = tags_of(old_item)
-        merged = task_from_tags(obs.task_id, [*old, *tags])
-        mark = f"{merged.stopping_at}|{merged.stopped_at}"
-        due = merged.stop_began is not None and mark != get_s(old_item, REVISITED_ATTR)
+        merged = task_from_tags(obs.task_id, [*tags_of(old_item), *tags])
+        result = TaskMerge(merged, get_s(old_item, REVISITED_ATTR))
         if merged.service is None:
-            return TaskMerge(merged, due, mark)
+            return result
         began = merged.stop_began
         if began is None:
             self._put(live_task_key(merged.service, merged.task_id), {})
@@ -238,10 +251,9 @@ class Ledger:
                 {"task_id": s_value(merged.task_id)},
             )
             self._delete(live_task_key(merged.service, merged.task_id))
-        return TaskMerge(merged, due, mark)
+        return result
 
     def mark_revisited(self, task_id: str, stop_mark: str) -> None:
-        """The task's sessions were decided again for these stop times (``TaskMerge``)."""
         self._db.update_item(
             TableName=self._table,
             Key=key_item(task_key(task_id)),
@@ -249,6 +261,9 @@ class Ledger:
             ExpressionAttributeNames={"#r": REVISITED_ATTR},
             ExpressionAttributeValues={":m": s_value(stop_mark)},
         )
+
+    def drop_live(self, service: str, task_id: str) -> None:
+        self._delete(live_task_key(service, task_id))
 
     # --- session facts --------------------------------------------------------------------
 
@@ -270,7 +285,8 @@ class Ledger:
     def store_pending(self, occurrences: Iterable[NotFound]) -> None:
         """Park not-founds the facts do not settle yet; the reporter decides them again."""
         puts = []
-        for nf in occurrences:
+        # One put per key: BatchWriteItem refuses a request that names a key twice.
+        for nf in {nf.key: nf for nf in occurrences}.values():
             body = {
                 "fp": s_value(nf.fingerprint),
                 "task_id": s_value(nf.task_id),
@@ -282,60 +298,36 @@ class Ledger:
         self._write(puts, [])
 
     def drop_pending(self, occurrences: Iterable[NotFound]) -> None:
-        self._write([], [key_item(pending_key(nf)) for nf in occurrences])
+        keys = dict.fromkeys(pending_key(nf) for nf in occurrences)
+        self._write([], [key_item(k) for k in keys])
 
-    # --- verdicts and reports -------------------------------------------------------------
+    def pending(self) -> list[NotFound]:
+        return [nf for item in self._query_all(PENDING_PK) if (nf := pending_from_item(item))]
 
-    def lock_verdict(self, nf: NotFound, verdict: Verdict, now: float) -> bool:
-        """Claim the (session, cause) count lock; True only for the call that created it.
+    # --- losses -----------------------------------------------------------------------------
 
-        This is what makes SessionsLost count each session once per cause under re-delivery,
-        duplicates and overlapping invocations. The lock keeps the *earliest* occurrence with
-        that cause (a later-arriving earlier 404 overwrites the details but is not counted),
-        so its content, like the count, does not depend on delivery order.
+    def record_deployment_loss(
+        self, service: str, deployment_id: str, fingerprint: str, at: float
+    ) -> None:
+        self._earliest(deployment_loss_key(service, deployment_id, fingerprint), {}, at)
 
-        For ``deployment`` the lock also says which deployment the session is lost to (the
-        reports count by it, ``deployment_losses``): the earliest occurrence's, and for the same
-        occurrence decided twice (a premature verdict, before a later deployment's start
-        arrived) the later-starting deployment's. A lock that changes deployment flags a
-        follow-up for both, in case either report went out.
-        """
-        if verdict.deployment_id and verdict.service:
-            # Before the lock: a crash in between leaves an idempotent write to redo, never a
-            # counted loss missing from its deployment's report.
-            self._earliest(
-                deployment_loss_key(verdict.service, verdict.deployment_id, nf.fingerprint),
-                {},
-                nf.at,
-            )
-        fields = {
-            "cause": verdict.cause.value,
-            "serving_task": nf.task_id,
-            "basis": verdict.basis,
-            "service": verdict.service,
-            "origin_task": verdict.origin_task,
-            "deployment_id": verdict.deployment_id,
-        }
-        values = {k: s_value(v) for k, v in fields.items() if v}
+    def claim_lock(self, lock: LossLock, tiebreak: float | None, now: float) -> LockClaim | None:
+        values = lock_values(lock)
         tie = None
-        if verdict.deployment_id and verdict.deployment_started_at is not None:
-            values[DEP_STARTED_ATTR] = n_value(verdict.deployment_started_at)
+        if tiebreak is not None:
+            values[DEP_STARTED_ATTR] = n_value(tiebreak)
             tie = (DEP_STARTED_ATTR, values[DEP_STARTED_ATTR])
         old = self._earliest(
-            lost_key(nf.fingerprint, verdict.cause),
+            lost_key(lock.fingerprint, lock.cause),
             values,
-            nf.at,
+            lock.at,
             first_seen={"decided_at": n_value(now)},
             tie=tie,
         )
-        counted = old is not None and "at" not in old
-        if old is not None and verdict.deployment_id and verdict.service:
-            moved_from = get_s(old, "deployment_id")
-            if counted or (moved_from and moved_from != verdict.deployment_id):
-                self.flag_followup(verdict.service, verdict.deployment_id, now)
-            if moved_from and moved_from != verdict.deployment_id:
-                self.flag_followup(verdict.service, moved_from, now)
-        return counted
+        if old is None:
+            return None
+        previous = lock_from_item(old) if old else None
+        return LockClaim(counted="at" not in old, previous=previous)
 
     def _earliest(
         self,
@@ -381,6 +373,55 @@ class Ledger:
             raise
         return dict(resp.get("Attributes") or {})
 
+    def session_locks(self, fingerprint: str) -> list[LossLock]:
+        """The session's count locks. Made after deciding (to log a revision), not a read the
+        decision waits for: it is not counted in ``read_round_trips``."""
+        items = self._query(_Query(session_pk(fingerprint), prefix=LOST_PREFIX))
+        return [lock for item in items if (lock := lock_from_item(item))]
+
+    def task_locks(self, task_id: str) -> list[LossLock]:
+        """One Query of the task's partition (its ``OPEN#``/``CLOSED#`` items), then ONE read
+        wave of the sessions' locks (a BatchGetItem per 100 keys): bounded by the task's
+        sessions, not by the cluster."""
+        fps = [span.fingerprint for span in self.task_sessions(task_id)]
+        keys = [lost_key(f, c) for f in fps for c in Cause if c is not Cause.PENDING]
+        found, _ = self._wave(keys)
+        return [lock for _, item in sorted(found.items()) if (lock := lock_from_item(item))]
+
+    def deployment_losses(self, service: str, deployment_id: str) -> list[DeploymentLoss]:
+        """One Query of the deployment's losses, then one read wave of their locks."""
+        items = self._query_all(deployment_pk(service, deployment_id), LOST_PREFIX)
+        times = {str(i["sk"]["S"]).removeprefix(LOST_PREFIX): get_n(i, "at") for i in items}
+        locks, _ = self._wave(lost_key(fp, Cause.DEPLOYMENT) for fp in times)
+        return [
+            DeploymentLoss(
+                fp, t, get_s(locks.get(lost_key(fp, Cause.DEPLOYMENT), {}), "deployment_id")
+            )
+            for fp, t in times.items()
+            if t is not None
+        ]
+
+    # --- deployments and their reports ------------------------------------------------------
+
+    def active(self) -> list[tuple[str, str]]:
+        """Deployments not yet reported (or with a follow-up due): small items, one each."""
+        out = []
+        for item in self._query_all(ACTIVE_PK):
+            svc, dep = get_s(item, "svc"), get_s(item, "dep")
+            if svc and dep:
+                out.append((svc, dep))
+        return out
+
+    def deployments(
+        self, ids: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], DeploymentRecord]:
+        keys = {deployment_key(s, d): (s, d) for s, d in ids}
+        found, _ = self._wave(keys)
+        return {keys[k]: deployment_record(*keys[k], item) for k, item in found.items()}
+
+    def drop_active(self, service: str, deployment_id: str) -> None:
+        self._delete(active_key(service, deployment_id))
+
     def _conditional(self, key: Key, update: str, condition: str, values: Item) -> bool:
         try:
             self._db.update_item(
@@ -396,24 +437,20 @@ class Ledger:
             raise
         return True
 
+    # The report's transitions (``detectors.report_state``) as conditional updates.
+
     def flag_followup(self, service: str, deployment_id: str, now: float) -> None:
-        """A fact that changes a sent report (a loss counted after it, a rollback that began
-        after it): mark a follow-up as due and put the deployment back on the reporter's active
-        list (only if a report was sent)."""
+        """``report_state.flagged`` if sent, and back on the reporter's active list."""
         if self._conditional(
             deployment_key(service, deployment_id),
             "SET followup_due = if_not_exists(followup_due, :t)",
             "attribute_exists(sent_at)",
             {":t": n_value(now)},
         ):
-            self._put(
-                active_key(service, deployment_id),
-                {"svc": s_value(service), "dep": s_value(deployment_id)},
-            )
+            self._put_active(service, deployment_id)
 
     def claim_report(self, service: str, deployment_id: str, now: float, stale_s: float) -> bool:
-        """Claim the report's publish: True once, or again when a claim older than
-        ``stale_s`` never got its "sent" (the reporter died between claim and publish)."""
+        """``report_state.can_claim`` -> ``claimed`` (the deployment's item must exist)."""
         return self._conditional(
             deployment_key(service, deployment_id),
             "SET claim_at = :now",
@@ -423,8 +460,7 @@ class Ledger:
         )
 
     def mark_sent(self, service: str, deployment_id: str, now: float, end: str) -> None:
-        """The report went out saying ``end`` (``end_mark``): remember both and take the
-        deployment off the active list."""
+        """``report_state.marked_sent``, and off the active list."""
         self._db.update_item(
             TableName=self._table,
             Key=key_item(deployment_key(service, deployment_id)),
@@ -438,7 +474,7 @@ class Ledger:
         self._delete(active_key(service, deployment_id))
 
     def release_report(self, service: str, deployment_id: str) -> None:
-        """Undo a claim whose publish failed, so the next run retries it at once."""
+        """``report_state.released``: the next run retries at once."""
         self._db.update_item(
             TableName=self._table,
             Key=key_item(deployment_key(service, deployment_id)),
@@ -448,9 +484,7 @@ class Ledger:
     def claim_followup(
         self, service: str, deployment_id: str, now: float, every_s: float, end: str
     ) -> bool:
-        """Claim a follow-up report (it will say ``end``): a fact came after the report and the
-        last follow-up is at least ``every_s`` old. The marker is cleared by the claim, so one
-        follow-up covers all late facts up to it."""
+        """``report_state.can_claim_followup`` -> ``followup_claimed``."""
         return self._conditional(
             deployment_key(service, deployment_id),
             "SET followup_at = :now, sent_end = :end REMOVE followup_due",
@@ -459,8 +493,56 @@ class Ledger:
             {":now": n_value(now), ":since": n_value(now - every_s), ":end": s_value(end)},
         )
 
-    def drop_active(self, service: str, deployment_id: str) -> None:
-        self._delete(active_key(service, deployment_id))
+    # --- the deployment guards' records ---------------------------------------------------
+
+    def claim_guard(
+        self, service: str, deployment_id: str, guard: Guard, fields: Mapping[str, GuardValue]
+    ) -> bool:
+        """A conditional put (``attribute_not_exists``): one caller creates the record."""
+        body = dict(guard_attr(k, v) for k, v in guard_fields(fields).items() if v is not None)
+        item = key_item(guard_key(service, deployment_id, guard)) | body
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=item | {"expires_at": self._expires()},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_guard(self, service: str, deployment_id: str, guard: Guard) -> None:
+        self._delete(guard_key(service, deployment_id, guard))
+
+    def update_guard(
+        self, service: str, deployment_id: str, guard: Guard, fields: Mapping[str, GuardValue]
+    ) -> None:
+        names: dict[str, str] = {}
+        values: Item = {":e": self._expires()}
+        sets, removes = ["expires_at = :e"], []
+        for i, (name, value) in enumerate(guard_fields(fields).items()):
+            if value is None:
+                names[f"#a{i}"] = "g_" + name
+                removes.append(f"#a{i}")
+                continue
+            names[f"#a{i}"], values[f":a{i}"] = guard_attr(name, value)
+            sets.append(f"#a{i} = :a{i}")
+        update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        extra: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
+        self._db.update_item(
+            TableName=self._table,
+            Key=key_item(guard_key(service, deployment_id, guard)),
+            UpdateExpression=update,
+            ExpressionAttributeValues=values,
+            **extra,
+        )
+
+    def guards_of(self, service: str, deployment_id: str) -> dict[Guard, GuardRecord]:
+        items = self._query_all(deployment_pk(service, deployment_id), GUARD_PREFIX)
+        records = (guard_from_item(service, deployment_id, i) for i in items)
+        return {r.guard: r for r in records if r is not None}
 
     def _write(self, puts: Sequence[Item], deletes: Sequence[Item]) -> None:
         requests = [{"PutRequest": {"Item": p}} for p in puts]
@@ -478,9 +560,35 @@ class Ledger:
 
     # --- reads ------------------------------------------------------------------------------
 
-    def read_wave(
-        self, keys: Iterable[Key], queries: Iterable[Query] = ()
-    ) -> tuple[dict[Key, Item], dict[Query, list[Item]]]:
+    def read(self, wave: ReadWave) -> WaveResult:
+        keys = [*map(session_key, wave.sessions), *map(task_key, wave.tasks)]
+        keys += [closed_key(t, fp) for t, fp in wave.closes]
+        queries = {_index_query(r): r for r in dict.fromkeys(wave.indexes)}
+        found, results = self._wave(keys, queries)
+        origins = {}
+        for fp in wave.sessions:
+            origin = origin_from_item(found.get(session_key(fp)))
+            if origin is not None:
+                origins[fp] = origin
+        tasks = {}
+        for t in wave.tasks:
+            facts = task_from_item(found.get(task_key(t)))
+            if facts is not None:
+                tasks[t] = facts
+        indexes = {
+            queries[q]: [e for item in items if (e := index_entry(item))]
+            for q, items in results.items()
+        }
+        closes = {}
+        for t, fp in wave.closes:
+            close = closed_from_item(found.get(closed_key(t, fp)) or {"sk": {"S": ""}})
+            if close is not None:
+                closes[fp] = close
+        return WaveResult(origins, tasks, indexes, closes)
+
+    def _wave(
+        self, keys: Iterable[Key], queries: Iterable[_Query] = ()
+    ) -> tuple[dict[Key, Item], dict[_Query, list[Item]]]:
         """One read round trip: BatchGetItem chunks of ``keys`` and the ``queries``, at once.
 
         A wave is as wide as the client's connection pool (``max_pool_connections``; the
@@ -506,9 +614,6 @@ class Ledger:
             found |= part
         return found, dict(zip(qs, results[len(chunks) :], strict=True))
 
-    def get_many(self, keys: Iterable[Key]) -> dict[Key, Item]:
-        return self.read_wave(keys)[0]
-
     def _get_chunk(self, keys: Sequence[Key]) -> dict[Key, Item]:
         request: Any = {self._table: {"Keys": [key_item(k) for k in keys]}}
         found: dict[Key, Item] = {}
@@ -522,7 +627,7 @@ class Ledger:
             time.sleep(min(0.05 * 2**attempt, 1.0))
         raise RuntimeError("DynamoDB left reads unprocessed after retries")
 
-    def _query(self, q: Query) -> list[Item]:
+    def _query(self, q: _Query) -> list[Item]:
         items: list[Item] = []
         kwargs: dict[str, Any] = {}
         while True:
@@ -547,116 +652,43 @@ class Ledger:
                 return items
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
-    def query(self, pk: str, sk_prefix: str | None = None) -> list[Item]:
+    def _query_all(self, pk: str, sk_prefix: str | None = None) -> list[Item]:
         """All items of a partition (optionally an sk prefix), following pagination."""
         self.read_round_trips += 1
-        return self._query(Query(pk, prefix=sk_prefix))
-
-    @staticmethod
-    def deployments_query(service: str, upto: float, limit: int = DEPLOYMENT_QUERY_LIMIT) -> Query:
-        """The service's deployment index up to ``upto``, newest first (a small Limit)."""
-        return Query(service_pk(service), DEP_INDEX_PREFIX, index_upper(upto), True, limit)
-
-    @staticmethod
-    def deployments_between_query(service: str, lo: float, hi: float) -> Query:
-        return Query(service_pk(service), DEP_INDEX_PREFIX + sortable(lo), index_upper(hi))
-
-    def pending(self) -> list[NotFound]:
-        return [nf for item in self.query(PENDING_PK) if (nf := pending_from_item(item))]
-
-    def active(self) -> list[tuple[str, str]]:
-        """Deployments not yet reported (or with a follow-up due): small items, one each."""
-        out = []
-        for item in self.query(ACTIVE_PK):
-            svc, dep = get_s(item, "svc"), get_s(item, "dep")
-            if svc and dep:
-                out.append((svc, dep))
-        return out
-
-    def deployment_items(self, ids: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Item]:
-        keys = {deployment_key(s, d): (s, d) for s, d in ids}
-        return {keys[k]: v for k, v in self.get_many(keys).items()}
+        return self._query(_Query(pk, prefix=sk_prefix))
 
     def tasks(self, task_ids: Iterable[str]) -> dict[str, TaskFacts]:
+        found, _ = self._wave(task_key(t) for t in task_ids)
         out = {}
-        for item in self.get_many(task_key(t) for t in task_ids).values():
+        for item in found.values():
             facts = task_from_item(item)
             if facts is not None:
                 out[facts.task_id] = facts
         return out
 
     def live_tasks(self, service: str) -> list[str]:
-        items = self.query(service_pk(service), LIVE_PREFIX)
+        items = self._query_all(service_pk(service), LIVE_PREFIX)
         return [i["sk"]["S"].removeprefix(LIVE_PREFIX) for i in items]
-
-    def drop_live(self, service: str, task_id: str) -> None:
-        self._delete(live_task_key(service, task_id))
 
     def stops_between(self, service: str, lo: float, hi: float) -> list[str]:
         """Tasks of the service that stopped (or began draining) in [lo, hi]."""
         self.read_round_trips += 1
         items = self._query(
-            Query(service_pk(service), STOP_PREFIX + sortable(lo), STOP_PREFIX + sortable(hi) + "~")
+            _Query(
+                service_pk(service), STOP_PREFIX + sortable(lo), STOP_PREFIX + sortable(hi) + "~"
+            )
         )
         return sorted({get_s(i, "task_id") or "" for i in items} - {""})
 
     def task_sessions(self, task_id: str) -> list[SessionSpan]:
-        return spans_from_items(self.query(task_sessions_pk(task_id)))
+        return spans_from_items(self._query_all(task_sessions_pk(task_id)))
 
-    def task_lost_occurrences(self, task_id: str) -> list[NotFound]:
-        """The counted 404s of the sessions created on a task: each (session, cause) lock's
-        earliest occurrence. One Query of the task's partition (its ``OPEN#``/``CLOSED#``
-        items), then ONE read wave of the sessions' locks (a BatchGetItem per 100 keys, one
-        key per session and cause): bounded by the task's sessions, not by the cluster."""
-        fps = [span.fingerprint for span in self.task_sessions(task_id)]
-        keys = [lost_key(f, c) for f in fps for c in Cause if c is not Cause.PENDING]
-        found, _ = self.read_wave(keys)
-        out = []
-        for (pk, _sk), item in sorted(found.items()):
-            serving, at = get_s(item, "serving_task"), get_n(item, "at")
-            if serving and at is not None:
-                out.append(NotFound(pk.removeprefix("SESS#"), serving, at, get_s(item, "service")))
-        return out
-
-    def session_locks(self, fp: str) -> list[tuple[Cause, str | None, float | None]]:
-        """The session's count locks: cause, serving task and time of the earliest 404."""
-        pk, prefix = lost_prefix(fp)
-        out = []
-        # Made after deciding (to log a revision), not a read the decision waits for: it is
-        # not counted in ``read_round_trips``.
-        for item in self._query(Query(pk, prefix=prefix)):
-            with contextlib.suppress(ValueError):
-                cause = Cause(item["sk"]["S"].removeprefix(LOST_PREFIX))
-                out.append((cause, get_s(item, "serving_task"), get_n(item, "at")))
-        return out
-
-    def deployment_losses(self, service: str, deployment_id: str) -> list[float]:
-        """The earliest 404 time of each session the deployment lost, sorted.
-
-        A session whose count lock names another deployment is that one's (``lock_verdict``:
-        a premature attribution later corrected), so a report counts each session once.
-        One Query of the deployment's losses, then one read wave of their locks.
-        """
-        items = self.query(deployment_pk(service, deployment_id), LOST_PREFIX)
-        times = {str(i["sk"]["S"]).removeprefix(LOST_PREFIX): get_n(i, "at") for i in items}
-        locks = self.get_many(lost_key(fp, Cause.DEPLOYMENT) for fp in times)
-        mine = [
-            t
-            for fp, t in times.items()
-            if t is not None
-            and get_s(locks.get(lost_key(fp, Cause.DEPLOYMENT), {}), "deployment_id")
-            in (None, deployment_id)
-        ]
-        return sorted(mine)
-
-    def previous_deployment(self, service: str, deployment_id: str, at: float) -> str | None:
-        """The service's newest deployment that began before ``deployment_id`` (at ``at``)."""
+    def deployments_before(self, service: str, at: float, limit: int) -> list[DeploymentWindow]:
         self.read_round_trips += 1
-        windows = windows_from_index(self._query(self.deployments_query(service, at, 3)))
-        earlier = [w for w in windows if w.deployment_id != deployment_id and w.started_at <= at]
-        latest = max(earlier, key=lambda w: (w.started_at, w.deployment_id), default=None)
-        return None if latest is None else latest.deployment_id
+        items = self._query(_index_query(IndexRequest(service, at, limit)))
+        return windows_from_entries(e for item in items if (e := index_entry(item)))
 
     def windows_of(self, service: str, lo: float, hi: float) -> list[DeploymentWindow]:
         self.read_round_trips += 1
-        return windows_from_index(self._query(self.deployments_between_query(service, lo, hi)))
+        items = self._query(_index_query(IndexRequest(service, hi, None, since=lo)))
+        return windows_from_entries(e for item in items if (e := index_entry(item)))
