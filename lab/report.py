@@ -411,7 +411,11 @@ def write_report(r: RunResult, directory: Path, raw_ids: set[str], printed: list
         render_dashboard(r, r.dashboard, directory / "dashboard.png")
     (directory / "summary.json").write_text(json.dumps(summary(r), indent=1, sort_keys=True))
     (directory / "report.md").write_text(render_markdown(r))
-    written = [p.read_text(errors="replace") for p in directory.glob("*") if p.suffix != ".png"]
+    written = [
+        p.read_text(errors="replace")
+        for p in directory.glob("*")
+        if p.is_file() and p.suffix != ".png"  # a rerun's side-by-side variants are folders
+    ]
     leaks = leaked(raw_ids, written) + leaked(raw_ids, printed)
     if leaks:
         r.problems.append(f"a raw session id appears in {leaks} output(s)")

@@ -330,9 +330,6 @@ def lock_from_item(item: Mapping[str, Any]) -> LossLock | None:
 
 # --- the deployment guards' records -------------------------------------------------------
 
-_GUARD_RESERVED = frozenset({"pk", "sk", "expires_at"})
-
-
 def guard_key(service: str, deployment_id: str, guard: Guard) -> Key:
     return (deployment_pk(service, deployment_id), GUARD_PREFIX + guard.value)
 
@@ -353,8 +350,8 @@ def guard_from_item(service: str, dep: str, item: Mapping[str, Any]) -> GuardRec
         return None
     fields: dict[str, str | float | list[str]] = {}
     for attr, value in item.items():
-        if attr in _GUARD_RESERVED or not attr.startswith("g_"):
-            continue
+        if not attr.startswith("g_"):
+            continue  # pk, sk, expires_at
         if "S" in value:
             fields[attr[2:]] = str(value["S"])
         elif "N" in value:
