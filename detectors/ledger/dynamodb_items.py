@@ -330,6 +330,7 @@ def lock_from_item(item: Mapping[str, Any]) -> LossLock | None:
 
 # --- the deployment guards' records -------------------------------------------------------
 
+
 def guard_key(service: str, deployment_id: str, guard: Guard) -> Key:
     return (deployment_pk(service, deployment_id), GUARD_PREFIX + guard.value)
 
