@@ -202,6 +202,9 @@ def report_notification(report: Mapping[str, Any]) -> dict[str, Any]:
         )
     if isinstance(lock, Mapping) and lock.get("sentence"):
         lines.append(f":no_entry: {lock['sentence']}")
+    for label, key in (("Drain gate", "drain_gate"), ("Stop on loss", "stopped")):
+        if report.get(key):
+            lines.append(f"{label}: {report[key]}.")
     lines.append(f"Verdict rests on: {report.get('verdict_basis')}.")
     return notification(
         title=f"{icon} {service}: deployment lost {lost} MCP session(s)",

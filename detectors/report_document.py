@@ -75,6 +75,7 @@ def how_it_ended(
     if rollback is not None:
         why = (rollback.reason or "").lower()
         by = "circuit breaker" if "circuit breaker" in why else "alarm" if "alarm" in why else "ECS"
+        by = "stop request" if "stop request" in why else by  # StopServiceDeployment
         # A rollback means this deployment failed, even while its FAILED event is still on its
         # way (until then the window is closed by the rollback's start, as SUPERSEDED).
         failed = window.outcome if window.outcome not in (None, SUPERSEDED) else "FAILED"
@@ -145,6 +146,8 @@ class DeploymentReport:
     # Lost sessions per client (clientInfo.name): who holds sessions, whom going stateless spares.
     clients_lost: dict[str, int] | None = None
     followup: bool = False
+    drain_gate: str | None = None  # what the drain gate did (detectors/drain_gate.py)
+    stopped: str | None = None  # stopped by SessionWatch on loss (detectors/stop_on_loss.py)
     advice: str = ADVICE
     lock_out: dict[str, Any] | None = None  # detectors.lockout.LockOut.to_json(), if any
 
@@ -185,6 +188,8 @@ class DeploymentReport:
                 if self.losses_per_step is not None
                 else []
             ),
+            *([f"Drain gate: {self.drain_gate}"] if self.drain_gate else []),
+            *([f"Stop on loss: {self.stopped}"] if self.stopped else []),
             *(
                 [
                     "Clients whose sessions were lost (they negotiate a handshake-era protocol; "

@@ -42,6 +42,7 @@ from sessionwatch.detectors.classify import Decision, classify, lost_points
 from sessionwatch.detectors.config import Config
 from sessionwatch.detectors.emit import MetricPoint, service_point
 from sessionwatch.detectors.facts import CLOCK_SKEW_S, DeploymentWindow, SessionSpan, TaskFacts
+from sessionwatch.detectors.guard_report import guard_lines
 from sessionwatch.detectors.ledger import DeploymentRecord, LedgerStore, ReadWave
 from sessionwatch.detectors.lockout import report_lock_out
 from sessionwatch.detectors.report_document import (
@@ -259,6 +260,7 @@ def build_report(
     first = losses[0] if losses else None
     stops = [t.stop_began for t in replaced if t.stop_began is not None]
     lock = report_lock_out(cfg, cloudwatch, window, stops, now) if cloudwatch else None
+    gate_line, stop_line = guard_lines(ledger, window.service, window.deployment_id)
     return DeploymentReport(
         service=window.service,
         deployment_id=window.deployment_id,
@@ -281,6 +283,8 @@ def build_report(
         losses_per_step=losses_per_step(window, losses),
         clients_lost=clients_of(ledger, [x.fingerprint for x in owned]) if owned else None,
         lock_out=None if lock is None else lock.to_json(),
+        drain_gate=gate_line,
+        stopped=stop_line,
     )
 
 

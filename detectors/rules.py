@@ -509,6 +509,11 @@ def owned_losses(losses: Iterable[DeploymentLoss], deployment_id: str) -> list[f
     return sorted(x.at for x in owned_entries(losses, deployment_id))
 
 
+def owned_fingerprints(losses: Iterable[DeploymentLoss], deployment_id: str) -> set[str]:
+    """The sessions of the loss entries a deployment's report counts (``owned_entries``)."""
+    return {x.fingerprint for x in owned_entries(losses, deployment_id)}
+
+
 def previous_deployment(
     windows: Sequence[DeploymentWindow], deployment_id: str, at: float
 ) -> str | None:

@@ -17,6 +17,7 @@ from constructs import Construct, Node
 
 from sessionwatch.infra.alarms import Thresholds
 from sessionwatch.infra.construct import SessionWatch, SessionWatchProps
+from sessionwatch.infra.guards import DrainGateOptions
 
 CONTEXT_PREFIX = "sessionwatch:"
 
@@ -55,6 +56,9 @@ class AddonSettings:
     high_resolution_alarms: bool = False
     slack_workspace_id: str | None = None
     slack_channel_id: str | None = None
+    drain_gate_max_hold_seconds: int | None = None  # None: no drain gate
+    stop_on_loss: int | None = None  # None: off
+    first_loss_alert: bool = False
 
     @classmethod
     def from_context(cls, node: Node) -> AddonSettings:
@@ -84,6 +88,9 @@ class AddonSettings:
             high_resolution_alarms=context_flag(get("highResolutionAlarms")),
             slack_workspace_id=get("slackWorkspaceId"),
             slack_channel_id=get("slackChannelId"),
+            drain_gate_max_hold_seconds=_optional_int(get("drainGateMaxHoldSeconds")),
+            stop_on_loss=_optional_int(get("stopOnLoss")),
+            first_loss_alert=context_flag(get("firstLossAlert")),
         )
 
 
@@ -138,5 +145,14 @@ class SessionWatchStack(Stack):
                 stop_timeout_seconds=settings.stop_timeout_seconds,
                 high_resolution_alarms=settings.high_resolution_alarms,
                 chat_channels=[self.slack_channel] if self.slack_channel else [],
+                drain_gate=(
+                    None
+                    if settings.drain_gate_max_hold_seconds is None
+                    else DrainGateOptions(
+                        max_hold=Duration.seconds(settings.drain_gate_max_hold_seconds)
+                    )
+                ),
+                stop_on_loss=settings.stop_on_loss,
+                first_loss_alert=settings.first_loss_alert,
             ),
         )

@@ -45,6 +45,9 @@ def build_app(outdir: str | None = None, context: Mapping[str, Any] | None = Non
                 app.node.try_get_context("sessionwatch:highResolutionAlarms")
             ),
             server_runtime=app.node.try_get_context("sessionwatch:serverRuntime") or "python",
+            blue_green_guards=context_flag(
+                app.node.try_get_context("sessionwatch:demoBlueGreenGuards")
+            ),
         ),
         description="SessionWatch demo: a stateful MCP server on Fargate behind a sticky ALB",
     )

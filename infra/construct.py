@@ -23,6 +23,7 @@ from aws_cdk import (
 )
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -49,6 +50,14 @@ from sessionwatch.infra.alarms import (
     session_capacity_alarm,
 )
 from sessionwatch.infra.event_pattern import ecs_event_pattern
+from sessionwatch.infra.guards import (
+    GATE_HANDLER,
+    GATE_LEDGER_ACTIONS,
+    DrainGateOptions,
+    drain_gate_hook,
+    grant_stops,
+    guard_environment,
+)
 from sessionwatch.infra.props_check import NO_SUBSCRIBER_WARNING, check_props, has_subscriber
 from sessionwatch.infra.topic import ChatChannel
 
@@ -196,6 +205,23 @@ class SessionWatchProps:
     high-resolution alarms cost three times as much (USD 0.30 instead of 0.10 per alarm-month
     in us-east-1). Turn it on where ECS deployment alarms should stop a rollout sooner."""
 
+    drain_gate: DrainGateOptions | None = None
+    """The drain gate: a Lambda lifecycle hook (`drain_gate_function`, attached with
+    `attach_drain_gate(service)`) that holds a BLUE_GREEN / LINEAR / CANARY deployment at
+    POST_PRODUCTION_TRAFFIC_SHIFT while the blue tasks still hold sessions opened before the
+    shift, up to `max_hold`; it answers SUCCEEDED when SessionWatch itself fails. Default:
+    none (no gate; blue is cleaned up after the bake time whatever it holds)."""
+
+    stop_on_loss: int | None = None
+    """Roll a deployment back (StopServiceDeployment, ROLLBACK) the moment it has lost this
+    many sessions, seconds after the loss instead of the deployment alarm's minutes; once
+    per deployment; never a rollback deployment. Default: none (off)."""
+
+    first_loss_alert: bool = False
+    """One message to the topic (and chat, in the deployment's thread) as soon as a
+    deployment's first loss is decided. Default: False (the report comes after the
+    deployment ends plus the grace period)."""
+
 
 class SessionWatch(Construct):
     """SessionWatch for one cluster: ledger, detectors, wiring, topic, alarms, dashboard."""
@@ -281,6 +307,7 @@ class SessionWatch(Construct):
         self.session_events = detectors["SessionEvents"]
         self.reporter = detectors["Reporter"]
         topic.grant_publish(self.topic, self.key, self.reporter.role)
+        self._guards(stack, props, detectors, code, layer, environment)
         self._grant_metric_reads(self.reporter.role)
         for name in ECS_READERS:
             self._grant_deployment_reads(stack, detectors[name].role)
@@ -474,7 +501,58 @@ class SessionWatch(Construct):
             ),
         }
         env.update({key: str(value) for key, value in optional.items() if value is not None})
+        env.update(guard_environment(props.drain_gate, props.stop_on_loss, props.first_loss_alert))
         return env
+
+    def _guards(
+        self,
+        stack: Stack,
+        props: SessionWatchProps,
+        detectors: dict[str, functions.DetectorFunction],
+        code: lambda_.Code,
+        layer: lambda_.ILayerVersion,
+        environment: dict[str, str],
+    ) -> None:
+        """Stop on loss, first-loss alert, drain gate: permissions only where turned on."""
+        actors = [detectors[name].role for name in functions.HANDLERS]  # every one decides
+        if props.stop_on_loss is not None:
+            grant_stops(
+                stack,
+                actors,
+                props.cluster_name,
+                props.service_names,
+                lambda value: _nag_rendered(stack, value),
+            )
+        if props.first_loss_alert:
+            for role in actors:
+                if role is not self.reporter.role:
+                    topic.grant_publish(self.topic, self.key, role)
+        self.drain_gate_function: lambda_.Function | None = None
+        if props.drain_gate is not None:
+            gate = functions.detector_function(
+                self,
+                "DrainGate",
+                code=code,
+                layer=layer,
+                environment=environment,
+                timeout=Duration.seconds(30),
+                log_retention=props.log_retention,
+                removal_policy=props.removal_policy,
+                failed_invocations=None,  # ECS invokes it synchronously and reads the answer
+                retry_attempts=0,
+                max_event_age=None,
+                handler=GATE_HANDLER,
+            )
+            gate.role.add_to_principal_policy(
+                iam.PolicyStatement(actions=GATE_LEDGER_ACTIONS, resources=[self.ledger.table_arn])
+            )
+            self.drain_gate_function = gate.function
+
+    def attach_drain_gate(self, service: ecs.BaseService) -> ecs.DeploymentLifecycleLambdaTarget:
+        """Hook the drain gate to a watched BLUE_GREEN / LINEAR / CANARY service."""
+        if self.drain_gate_function is None or self.props.drain_gate is None:
+            raise ValueError("attach_drain_gate needs SessionWatchProps(drain_gate=...)")
+        return drain_gate_hook(service, self.drain_gate_function, self.props.drain_gate)
 
     def _ecs_rule(self, stack: Stack) -> events.CfnRule:
         """The cluster-scoped ECS rule; L1 because the typed EventPattern has no `$or`."""

@@ -28,6 +28,7 @@ from constructs import Construct, IConstruct
 from sessionwatch.infra import adot
 from sessionwatch.infra.construct import SessionWatch, SessionWatchProps
 from sessionwatch.infra.functions import REPO_ROOT
+from sessionwatch.infra.guards import DrainGateOptions
 from sessionwatch.infra.sidecar import (
     SIDECAR_DOCKERFILE,
     SIDECAR_PORT,
@@ -35,6 +36,9 @@ from sessionwatch.infra.sidecar import (
     SidecarProps,
     add_sessionwatch_sidecar,
 )
+
+# The demo's stop on loss (blue_green_guards): two sessions lost roll the deployment back.
+DEMO_STOP_ON_LOSS: Final = 2
 
 SERVER_PORT: Final = 8000
 SERVER_CONTAINER: Final = "mcp-server"
@@ -140,6 +144,12 @@ class DemoServiceProps:
     # example server behind the SessionWatch sidecar (context sessionwatch:serverRuntime).
     server_runtime: str = "python"
 
+    # ECS native blue/green (a green target group, a production listener rule forwarding to
+    # both with target-group stickiness) with SessionWatch's drain gate on the production
+    # shift, stop on loss after 2 lost sessions and the first-loss alert. False: rolling.
+    blue_green_guards: bool = False
+    drain_gate_max_hold: Duration = field(default_factory=lambda: Duration.hours(1))
+
     def __post_init__(self) -> None:
         if self.server_runtime not in SERVER_RUNTIMES:
             raise ValueError(
@@ -201,6 +211,13 @@ class DemoServiceStack(Stack):
                 stop_timeout_seconds=props.stop_timeout_seconds,
                 removal_policy=props.removal_policy,
                 high_resolution_alarms=props.high_resolution_alarms,
+                drain_gate=(
+                    DrainGateOptions(max_hold=props.drain_gate_max_hold)
+                    if props.blue_green_guards
+                    else None
+                ),
+                stop_on_loss=DEMO_STOP_ON_LOSS if props.blue_green_guards else None,
+                first_loss_alert=props.blue_green_guards,
             ),
         )
         self.service = self._service(props)
@@ -404,7 +421,7 @@ class DemoServiceStack(Stack):
         )
         port = props.listener_port
         if props.certificate_arn:
-            alb.add_listener(
+            self.listener = alb.add_listener(
                 "Https",
                 port=port,
                 protocol=elbv2.ApplicationProtocol.HTTPS,
@@ -414,7 +431,7 @@ class DemoServiceStack(Stack):
                 default_target_groups=[target_group],
             )
         else:
-            alb.add_listener(
+            self.listener = alb.add_listener(
                 "Http",
                 port=port,
                 protocol=elbv2.ApplicationProtocol.HTTP,
@@ -458,9 +475,63 @@ class DemoServiceStack(Stack):
             deployment_controller=ecs.DeploymentController(type=ecs.DeploymentControllerType.ECS),
             deployment_alarms=alarms,
             health_check_grace_period=Duration.seconds(30),
+            deployment_strategy=(
+                ecs.DeploymentStrategy.BLUE_GREEN
+                if props.blue_green_guards
+                else ecs.DeploymentStrategy.ROLLING
+            ),
         )
-        if self.sidecar is not None:  # the sidecar's port, not the default container's
+        if props.blue_green_guards:
+            self._blue_green(props, service)
+        elif self.sidecar is not None:  # the sidecar's port, not the default container's
             self.sidecar.attach_to_target_group(service, self.target_group)
         else:
             service.attach_to_application_target_group(self.target_group)
         return service
+
+    def _blue_green(self, props: DemoServiceProps, service: ecs.FargateService) -> None:
+        """Green target group, the production rule ECS shifts (weighted forward with
+        target-group stickiness: AWSALBTG), and the drain gate on the production shift."""
+        green = elbv2.ApplicationTargetGroup(
+            self,
+            "GreenTargets",
+            vpc=self.vpc,
+            port=SERVER_PORT,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            target_type=elbv2.TargetType.IP,
+            deregistration_delay=Duration.seconds(props.deregistration_delay_seconds),
+            stickiness_cookie_duration=props.stickiness_duration,
+            health_check=self.target_group.health_check,
+        )
+        rule = elbv2.ApplicationListenerRule(
+            self,
+            "ProductionRule",
+            listener=self.listener,
+            priority=1,
+            conditions=[elbv2.ListenerCondition.path_patterns(["/*"])],
+            action=elbv2.ListenerAction.weighted_forward(
+                [
+                    elbv2.WeightedTargetGroup(target_group=self.target_group, weight=100),
+                    elbv2.WeightedTargetGroup(target_group=green, weight=0),
+                ],
+                stickiness_duration=props.stickiness_duration,
+            ),
+        )
+        target = service.load_balancer_target(
+            container_name=SERVER_CONTAINER,
+            container_port=SERVER_PORT,
+            alternate_target=ecs.AlternateTarget(
+                "Green",
+                alternate_target_group=green,
+                production_listener=ecs.ListenerRuleConfiguration.application_listener_rule(rule),
+            ),
+        )
+        target.attach_to_application_target_group(self.target_group)
+        _acknowledge(
+            service,
+            "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+            "AmazonECSInfrastructureRolePolicyForLoadBalancers]",
+            "The role ECS assumes to shift blue/green traffic between the two target groups: "
+            "AWS documents this managed policy for it and keeps it current with ECS.",
+        )
+        self.sessionwatch.attach_drain_gate(service)

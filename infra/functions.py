@@ -106,9 +106,10 @@ def detector_function(
     timeout: Duration,
     log_retention: logs.RetentionDays,
     removal_policy: RemovalPolicy,
-    failed_invocations: sqs.IQueue,
+    failed_invocations: sqs.IQueue | None,
     retry_attempts: int,
-    max_event_age: Duration,
+    max_event_age: Duration | None,
+    handler: str | None = None,
 ) -> DetectorFunction:
     """One detector: its own role that can write only its own log group (no managed policy).
 
@@ -136,7 +137,7 @@ def detector_function(
         scope,
         id,
         code=code,
-        handler=HANDLERS[id],
+        handler=handler or HANDLERS[id],
         runtime=PYTHON_RUNTIME,
         architecture=ARCHITECTURE,
         layers=[layer],
@@ -145,8 +146,10 @@ def detector_function(
         memory_size=256,
         role=role,
         log_group=log_group,
-        description=f"SessionWatch detector: {HANDLERS[id]}",
-        on_failure=destinations.SqsDestination(failed_invocations),
+        description=f"SessionWatch detector: {handler or HANDLERS[id]}",
+        on_failure=(
+            None if failed_invocations is None else destinations.SqsDestination(failed_invocations)
+        ),
         retry_attempts=retry_attempts,
         max_event_age=max_event_age,
     )

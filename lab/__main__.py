@@ -97,13 +97,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     # its finally blocks stop every process it started (they run in their own sessions).
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return asyncio.run(run(options))
+        code = asyncio.run(run(options))
+        if options.scenario.side_by_side:
+            code = max(code, side_by_side(options))
+        return code
     except (HAProxyError, LabStartError) as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lab: interrupted; everything it started has been stopped", file=sys.stderr)
         return 130
+
+
+def side_by_side(options: RunOptions) -> int:
+    """Run the scenario's variants one after the other, each in ``<report dir>/<variant>``,
+    then print them beside the scenario's own run and check what the guard saved."""
+    import dataclasses
+    import json
+
+    from lab.scenarios import VARIANTS, compare
+
+    code = 0
+    dirs = {options.scenario.name: options.report_dir}
+    for name in options.scenario.side_by_side:
+        variant = dataclasses.replace(
+            options, scenario=VARIANTS[name], report_dir=options.report_dir / name
+        )
+        code = max(code, asyncio.run(run(variant)))
+        dirs[name] = variant.report_dir
+    results = {}
+    for name, directory in dirs.items():
+        path = directory / "summary.json"
+        results[name] = json.loads(path.read_text()) if path.exists() else {}
+    problems = compare(results)
+    rows = [
+        f"{'run':<28} | lost | rolled back by | first loss -> stop / alert | report says",
+        "-" * 100,
+    ]
+    for name, r in results.items():
+        g = r.get("guards") or {}
+        stop, alert = g.get("first_loss_stop_s"), g.get("first_loss_alert_s")
+        timing = " / ".join("-" if v is None else f"{v:.1f} s" for v in (stop, alert))
+        said = "; ".join(g.get("report_lines") or []) or "-"
+        rows.append(
+            f"{name:<28} | {r.get('lost', '?'):>4} | {r.get('rolled_back_by') or '-':<14} | "
+            f"{timing:<26} | {said}"
+        )
+    print("\n== side by side ==\n" + "\n".join(rows), flush=True)
+    (options.report_dir / "side-by-side.json").write_text(
+        json.dumps({"runs": results, "problems": problems}, indent=1, sort_keys=True)
+    )
+    for problem in problems:
+        print(f"side by side: {problem}", flush=True)
+    return max(code, 1 if problems else 0)
 
 
 def run_every_scenario(args: argparse.Namespace, argv: list[str]) -> int:

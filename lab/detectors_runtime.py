@@ -36,6 +36,7 @@ from world.ecs import EcsEvent
 ECS_HANDLER = HANDLER_PREFIX + "ecs_events.handler"
 SESSION_HANDLER = HANDLER_PREFIX + "session_events.handler"
 REPORTER_HANDLER = HANDLER_PREFIX + "reporter.handler"
+GATE_HANDLER = HANDLER_PREFIX + "drain_gate.handler"
 TABLE_NAME = "sessionwatch-lab-ledger"
 TOPIC_NAME = "sessionwatch-lab-topic"
 LAMBDA_NAMESPACE = "AWS/Lambda"
@@ -113,6 +114,8 @@ class LabAccount:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _last_env: dict[str, str] = field(default_factory=dict)
     function_names: dict[str, str] = field(default_factory=dict)
+    # The ECS APIs stop-on-loss calls (moto has none): the lab's ECS play answers them.
+    ecs_api: Any = None
     report_queue: str = ""
     ecs_queue: str = ""
 
@@ -166,7 +169,9 @@ class LabAccount:
             name = "sessionwatch-lab-" + handler.removeprefix(HANDLER_PREFIX).split(".")[0]
             self.refs[logical_id] = name
             self.function_names[handler] = name
-        for handler in (ECS_HANDLER, SESSION_HANDLER, REPORTER_HANDLER):
+        for handler in (ECS_HANDLER, SESSION_HANDLER, REPORTER_HANDLER, GATE_HANDLER):
+            if handler == GATE_HANDLER and handler not in self.function_names:
+                continue  # a template without the drain gate
             env = self.template.function_env(handler, self.refs)
             self._env[handler] = {**env, **self.env_overrides}
         self._load_handlers()
@@ -180,17 +185,24 @@ class LabAccount:
         env = {**self._env[SESSION_HANDLER], **self.moto.env()}
         with self._environment(env), contextlib.redirect_stdout(self._sink):
             from sessionwatch.detectors.handlers import (
+                drain_gate,
                 ecs_events,
+                guard_runtime,
                 reporter,
                 runtime,
                 session_events,
             )
 
             runtime.reset()
+            guard_runtime.reset()
+            if self.ecs_api is not None:
+                api = self.ecs_api
+                guard_runtime.ecs = lambda: api
         self._handlers = {
             ECS_HANDLER: ecs_events.handler,
             SESSION_HANDLER: session_events.handler,
             REPORTER_HANDLER: reporter.handler,
+            GATE_HANDLER: drain_gate.handler,
         }
 
     @contextlib.contextmanager
@@ -208,7 +220,7 @@ class LabAccount:
 
     def invoke(self, handler: str, event: Any) -> Invocation:
         """Call ``handler`` once with its template environment; never raises."""
-        from sessionwatch.detectors.handlers import runtime
+        from sessionwatch.detectors.handlers import guard_runtime, runtime
 
         with self._lock:
             env = {**self._env[handler], **self.moto.env()}
@@ -219,6 +231,7 @@ class LabAccount:
             with self._environment(env), contextlib.redirect_stdout(self._sink):
                 if env != self._last_env:
                     runtime.reset()  # another function's environment: another "container"
+                    guard_runtime.reset()
                     self._last_env = env
                 try:
                     context = LambdaContextStub(self.function_names.get(handler, handler))

@@ -32,8 +32,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from lab.cluster import Cluster, LabTask
+from lab.ecs_api import LabEcsApi
 from sessionwatch.ops.audit_survival import starts_replacements_first, tasks_per_wave
 from world.ecs import (
     CIRCUIT_BREAKER_FAILED,
@@ -49,6 +51,7 @@ from world.ecs import (
 )
 
 IN_PROGRESS = "SERVICE_DEPLOYMENT_IN_PROGRESS"
+STOP_REQUEST = "stop request"  # StopServiceDeployment, stopType ROLLBACK
 COMPLETED = "SERVICE_DEPLOYMENT_COMPLETED"
 FAILED = "SERVICE_DEPLOYMENT_FAILED"
 # ALB's default target group health check: healthy after 5 checks 30 s apart; ECS counts a new
@@ -86,12 +89,26 @@ class Stage:
     alarm_in_alarm: Callable[[float], bool] = lambda since: False
     # Told once production traffic has shifted (the lab starts its late clients then).
     shifted: Callable[[], None] = lambda: None
+    # The service's POST_PRODUCTION_TRAFFIC_SHIFT hook (SessionWatch's drain gate), invoked as
+    # ECS invokes a Lambda hook: payload in, {"hookStatus", "callBackDelay", "hookDetails"} out.
+    gate: Callable[[dict[str, Any]], Any] | None = None
+    # ListServiceDeployments / StopServiceDeployment (moto has neither): the play registers its
+    # deployments there and honours a stop (ROLLBACK) as ECS does.
+    ecs_api: LabEcsApi | None = None
 
     def scaled(self, aws_seconds: float) -> float:
         return aws_seconds / self.time_scale
 
     def event(self, deployment_id: str, name: str, reason: str | None = None) -> None:
+        if self.ecs_api is not None:
+            if name == IN_PROGRESS:
+                self.ecs_api.register(self.ref.service, deployment_id)
+            else:
+                self.ecs_api.finish(deployment_id, "SUCCESSFUL" if name == COMPLETED else "STOPPED")
         self.emit(deployment_event(self.ref, deployment_id, name, time.time(), reason))
+
+    def stop_requested(self, deployment_id: str) -> bool:
+        return self.ecs_api is not None and self.ecs_api.stop_requested(deployment_id) is not None
 
     def stop_all(self, tasks: list[LabTask]) -> None:
         """Deregister and stop ``tasks`` side by side, each in ECS's order."""
@@ -113,6 +130,8 @@ class Played:
     rolled_back_by: str | None = None  # "alarm" or "circuit breaker"
     open_at_start: dict[str, int] = field(default_factory=dict)  # task id -> sessions open
     never_replaced: list[str] = field(default_factory=list)  # task ids a rollback spared
+    gate_calls: int = 0  # how many times ECS invoked the drain gate
+    gate_held_s: float | None = None  # from its first call to its SUCCEEDED
 
     @property
     def deployment_id(self) -> str | None:
@@ -128,9 +147,15 @@ def _replace(stage: Stage, played: Played, old: list[LabTask], by: str, revision
 
 
 def rolling(
-    stage: Stage, *, min_healthy_percent: int = 100, max_percent: int = 200, alarms: bool = False
+    stage: Stage,
+    *,
+    min_healthy_percent: int = 100,
+    max_percent: int = 200,
+    alarms: bool = False,
+    stops: bool = False,
 ) -> Played:
-    """A rolling deployment to revision 2, in waves; rolls back on the alarm when ``alarms``."""
+    """A rolling deployment to revision 2, in waves; rolls back on the alarm when ``alarms``,
+    on a StopServiceDeployment (ROLLBACK) when ``stops``."""
     played = Played()
     dep = new_deployment_id()
     played.deployments["rollout"] = dep
@@ -159,39 +184,50 @@ def rolling(
             f"wave {number}: replacements registered; ECS waits {pause:.1f} s for them to be "
             f"healthy in the target group ({ALB_HEALTHY_S:g} s at {stage.time_scale:g}x)"
         )
-        if alarms and _alarm_during(stage, began, pause):
+        trigger = _trigger_during(stage, began, pause, dep, alarms, stops)
+        if trigger is not None:
             rest = [t for w in waves[number:] for t in w]
-            _roll_back(stage, played, dep, new, "alarm")
+            _roll_back(stage, played, dep, new, trigger)
             played.never_replaced = [t.task_id for t in rest]
             stage.say(
-                f"rolled back by the alarm: {len(rest)} old task(s) of the next wave(s) "
+                f"rolled back by the {trigger}: {len(rest)} old task(s) of the next wave(s) "
                 "never replaced"
             )
             return played
-        if not alarms:
-            time.sleep(pause)
     _complete(stage, dep)
     return played
 
 
-def _alarm_during(stage: Stage, since: float, seconds: float) -> bool:
-    """Wait ``seconds`` (the replacements' health checks), or less if the alarm fires."""
+def _trigger_during(
+    stage: Stage, since: float, seconds: float, dep: str, alarms: bool, stops: bool
+) -> str | None:
+    """Wait ``seconds`` (the replacements' health checks), or less if the deployment alarm
+    fires (``alarms``) or a StopServiceDeployment arrives (``stops``): what stopped it."""
+
+    def trigger() -> str | None:
+        if stops and stage.stop_requested(dep):
+            return STOP_REQUEST
+        if alarms and stage.alarm_in_alarm(since):
+            return "alarm"
+        return None
+
     deadline = time.time() + seconds
     while time.time() < deadline:
-        if stage.alarm_in_alarm(since):
-            return True
-        time.sleep(0.25)
-    return stage.alarm_in_alarm(since)
+        if (found := trigger()) is not None:
+            return found
+        time.sleep(0.1)
+    return trigger()
 
 
 def _roll_back(stage: Stage, played: Played, failed: str, new: list[LabTask], trigger: str) -> None:
     """ECS's rollback: ``failed`` FAILED, a rollback deployment back to the first revision."""
     played.rolled_back_by = trigger
-    reason = (
-        "ECS deployment alarm: one or more deployment alarms are in ALARM state."
-        if trigger == "alarm"
-        else CIRCUIT_BREAKER_FAILED
-    )
+    reason = {
+        "alarm": "ECS deployment alarm: one or more deployment alarms are in ALARM state.",
+        # The developer guide documents the stop's states (ROLLBACK_REQUESTED, then the
+        # rollback), not the event's wording: the lab words it like the other triggers.
+        STOP_REQUEST: "ECS deployment stop request: rollback requested.",
+    }.get(trigger, CIRCUIT_BREAKER_FAILED)
     stage.event(failed, FAILED, reason)
     stage.say(f"deployment {failed} FAILED ({reason})")
     back = new_deployment_id()
@@ -234,6 +270,8 @@ def blue_green(
     def at_stage(name: str) -> None:
         if name in hooks:
             stage.emit(hook_event(stage.ref, dep, name, "IN_PROGRESS", time.time()))
+            if name == "POST_PRODUCTION_TRAFFIC_SHIFT" and stage.gate is not None:
+                _run_gate(stage, played, name)
             stage.emit(hook_event(stage.ref, dep, name, "SUCCEEDED", time.time()))
 
     for name in BLUE_GREEN_STAGES[:3]:
@@ -305,3 +343,48 @@ def one_task_stops(stage: Stage, victim: LabTask, how: str) -> Played:
     stage.say("ECS starts a replacement task")
     cluster.launch(1, stage.first_deployment, "1")
     return played
+
+
+def hook_payload(stage: Stage) -> dict[str, Any]:
+    """What ECS hands a hook at every stage (developer guide, "Lifecycle hooks for Amazon ECS
+    service deployments": serviceArn, targetServiceRevisionArn, test and production traffic
+    weights by service revision) plus the hookDetails the hook returned last time."""
+    ref = stage.ref
+    revision = (
+        f"arn:aws:ecs:{ref.region}:{ref.account}:service-revision/{ref.cluster}/{ref.service}/"
+    )
+    return {
+        "serviceArn": f"arn:aws:ecs:{ref.region}:{ref.account}:service/{ref.cluster}/{ref.service}",
+        "targetServiceRevisionArn": revision + "2",
+        "testTrafficWeights": {},
+        "productionTrafficWeights": {revision + "1": 0, revision + "2": 100},
+        "hookDetails": {},
+    }
+
+
+def _run_gate(stage: Stage, played: Played, name: str) -> None:
+    """Invoke the hook as ECS does: IN_PROGRESS is invoked again after its callBackDelay
+    (default 30 s) with the hookDetails it returned; SUCCEEDED goes on. FAILED, an invalid
+    status or an error would roll the deployment back (developer guide, "Lambda hooks for
+    Amazon ECS service deployments"): the lab stops there, as that would be a SessionWatch bug
+    (the gate answers SUCCEEDED when it fails)."""
+    assert stage.gate is not None
+    payload = hook_payload(stage)
+    first = time.time()
+    while True:
+        answer = stage.gate(payload)
+        played.gate_calls += 1
+        status = answer.get("hookStatus") if isinstance(answer, dict) else None
+        if status != "IN_PROGRESS":
+            break
+        # The delay is in the gate's own seconds (its environment is scaled like the lab).
+        delay = float(answer.get("callBackDelay") or stage.scaled(30.0))
+        payload["hookDetails"] = answer.get("hookDetails") or {}
+        time.sleep(delay)
+    played.gate_held_s = time.time() - first
+    stage.say(
+        f"{name} hook (SessionWatch drain gate) answered {status} after "
+        f"{played.gate_calls} call(s), {played.gate_held_s:.1f} s"
+    )
+    if status != "SUCCEEDED":
+        raise RuntimeError(f"the drain gate answered {status!r}: ECS would roll back")

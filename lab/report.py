@@ -43,6 +43,7 @@ class RunResult:
     latency: list[str] = field(default_factory=list)  # lab.alarm_latency.lines
     dashboard: DashboardData | None = None
     truth_by_deployment: dict[str, int] = field(default_factory=dict)
+    guards: dict[str, Any] = field(default_factory=dict)  # what the deployment guards did
 
 
 def _hms(t: float | None) -> str:
@@ -195,9 +196,27 @@ def render_text(r: RunResult) -> str:
     lines += [f"{a:<{width}}| {b}" for a, b in rows]
     lines += ["", *rollout_lines(r)] if r.played.deployments else []
     lines += ["", *r.latency] if r.latency else []
+    lines += ["", *guard_lines(r)] if r.guards else []
     if r.problems:
         lines += ["", "Verdict problems:"] + [f"  - {p}" for p in r.problems]
     return "\n".join(lines)
+
+
+def guard_lines(r: RunResult) -> list[str]:
+    """What the deployment guards did in this run (drain gate, stop on loss, first-loss alert)."""
+    g = r.guards
+    out = [f"Deployment guards: {g.get('guard') or 'none'}"]
+    if g.get("gate_calls"):
+        out.append(f"  drain gate: {g['gate_calls']} call(s) by ECS, held {g['gate_held_s']:.1f} s")
+    for line in g.get("report_lines", []):
+        out.append(f"  report: {line}")
+    if g.get("first_loss_alert_s") is not None:
+        out.append(
+            f"  first loss -> first-loss alert published: {g['first_loss_alert_s']:.1f} s (lab)"
+        )
+    if g.get("first_loss_stop_s") is not None:
+        out.append(f"  first loss -> StopServiceDeployment: {g['first_loss_stop_s']:.1f} s (lab)")
+    return out
 
 
 def render_markdown(r: RunResult) -> str:
@@ -523,6 +542,7 @@ def summary(r: RunResult) -> dict[str, Any]:
         "report_refused": r.outcome.report_refused,
         "longest_lock_out_s": round(r.outcome.longest_lock_out_s, 1),
         "locked_out_clients": len(locked_out([e for e in r.events if e["kind"] == "call"])[0]),
+        "guards": r.guards,
         "deployment_events": [
             [e["detail"].get("deploymentId"), e["detail"].get("eventName")]
             for e in r.events
@@ -550,7 +570,11 @@ def write_report(r: RunResult, directory: Path, raw_ids: set[str], printed: list
         render_dashboard(r, r.dashboard, directory / "dashboard.png")
     (directory / "summary.json").write_text(json.dumps(summary(r), indent=1, sort_keys=True))
     (directory / "report.md").write_text(render_markdown(r))
-    written = [p.read_text(errors="replace") for p in directory.glob("*") if p.suffix != ".png"]
+    written = [
+        p.read_text(errors="replace")
+        for p in directory.glob("*")
+        if p.is_file() and p.suffix != ".png"  # a rerun's side-by-side variants are folders
+    ]
     leaks = leaked(raw_ids, written) + leaked(raw_ids, printed)
     if leaks:
         r.problems.append(f"a raw session id appears in {leaks} output(s)")

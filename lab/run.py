@@ -34,7 +34,14 @@ from lab.alarm_replay import ALARM, AlarmDefinition, Datapoint, alarms_from_temp
 from lab.alb_metrics import ALB_NAMESPACE, AlbMetrics
 from lab.cluster import Cluster
 from lab.dashboard_preview import DashboardData
-from lab.detectors_runtime import LAMBDA_NAMESPACE, REPORTER_HANDLER, LabAccount, scaled_env
+from lab.detectors_runtime import (
+    GATE_HANDLER,
+    LAMBDA_NAMESPACE,
+    REPORTER_HANDLER,
+    LabAccount,
+    scaled_env,
+)
+from lab.ecs_api import LabEcsApi
 from lab.ecs_play import Played, Stage, blue_green, circuit_breaker, one_task_stops, rolling
 from lab.filter_pattern import compile_pattern
 from lab.haproxy import BACKEND, HAProxy, cookie_lifetime_s
@@ -48,6 +55,8 @@ from lab.scenarios import (
     ALARM_SESSION_CAP,
     ALARM_SPIKE,
     ALARM_STICKINESS,
+    GUARD_DRAIN_GATE,
+    GUARD_STOP_ON_LOSS,
     Outcome,
     Scenario,
     check,
@@ -171,6 +180,7 @@ class Probes:
     interval: float
     count: int = 1
     on_lost: str = "reconnect"
+    lifetimes: tuple[int, ...] = ()  # per client: cycles, then it closes its session
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     clients: list[ProbeClient] = field(default_factory=list)
 
@@ -181,13 +191,20 @@ class Probes:
             self.clients.append(probe)
             # Spread the first calls over one interval, as independent users would be.
             await asyncio.sleep(self.interval * index / max(1, self.count))
-            await drive(
+            lifetime = self.lifetimes[index % len(self.lifetimes)] if self.lifetimes else None
+            records = await drive(
                 probe,
+                cycles=lifetime,
                 interval=self.interval,
                 on_record=lambda record: self.recorder.call(record, index),
                 on_lost=self.on_lost,  # type: ignore[arg-type]
                 stop=self.stop,
             )
+            if lifetime is not None and not any(r.session_not_found for r in records):
+                # Done with it, as a polite client is: DELETE (the server logs the close).
+                closed = await probe.close_session()
+                if closed is not None:
+                    self.recorder.call(closed, index)
 
     def answered(self) -> int:
         """Clients that have had at least one successful answer."""
@@ -280,10 +297,11 @@ async def run(options: RunOptions) -> int:
             template_path = options.template
         template = AddonTemplate.load(template_path)
         moto = stack.enter_context(MotoServer(log_path=workdir / "moto.log"))
-        env = scaled_env(scale)
+        env = {**scaled_env(scale), **guard_env(scenario, scale)}
         if scenario.group_stickiness:  # the listener rule's AWSALBTG duration, as configured
             env["GROUP_STICKINESS_SECONDS"] = str(int(scenario.group_stickiness_s))
-        account = LabAccount(moto, template, env_overrides=env)
+        ecs_api = LabEcsApi(ref.region, ACCOUNT, settings.cluster)
+        account = LabAccount(moto, template, env_overrides=env, ecs_api=ecs_api)
         await asyncio.to_thread(account.setup)
         alarms, skipped = alarms_from_template(template.raw, account.refs)
         rec.say(f"moto_server up; {len(alarms)} alarms read from the template")
@@ -353,6 +371,7 @@ async def run(options: RunOptions) -> int:
             options.interval,
             count=sessions + scenario.stale_clients,
             on_lost=scenario.on_lost,
+            lifetimes=scenario.lifetimes,
         )
         loops = [asyncio.create_task(probes.run_one(i, scenario.mode)) for i in range(sessions)] + [
             asyncio.create_task(probes.run_one(sessions + i, ProbeMode.STALE_COOKIE))
@@ -388,6 +407,12 @@ async def run(options: RunOptions) -> int:
             scale,
             alarm_in_alarm=alarm_since,
             shifted=lambda: _threadsafe_set(loop, shifted),
+            gate=(
+                (lambda payload: account.invoke(GATE_HANDLER, payload).result)
+                if scenario.guard == GUARD_DRAIN_GATE
+                else None
+            ),
+            ecs_api=ecs_api,
         )
         played = await asyncio.to_thread(_play, scenario, options, stage, rec, probes)
         probes.stop.set()
@@ -423,6 +448,8 @@ async def run(options: RunOptions) -> int:
                     scale,
                 )
             )
+        alerts = [r for r in reports if _is_first_loss_alert(r)]
+        reports = [r for r in reports if not _is_first_loss_alert(r)]
         facts = [_report_facts(r) for r in reports]
         origin = {
             **origins(calls),
@@ -476,6 +503,7 @@ async def run(options: RunOptions) -> int:
                 pipeline.alb_datapoints,
             ),
             truth_by_deployment=truth,
+            guards=_guards(scenario, played, facts, alerts, account, losses),
             targets={t: s.status for t, s in states.items()},
             lb_5xx=lb.backend_5xx(),
             lb_4xx=sum(s.http_4xx for s in states.values()),
@@ -585,6 +613,10 @@ def _play(
         played = rolling(
             stage, min_healthy_percent=min_healthy, max_percent=max_percent, alarms=True
         )
+    elif action == "rolling_stop_on_loss":
+        played = rolling(
+            stage, min_healthy_percent=min_healthy, max_percent=max_percent, stops=True
+        )
     elif action == "blue_green":
         kind = "blue/green" if scenario.steps == (100,) else "canary"
         played = blue_green(stage, steps=scenario.steps, hooks=scenario.hooks, kind=kind)
@@ -630,6 +662,72 @@ def _threadsafe_set(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> No
 async def _after(event: asyncio.Event, coroutine: Any) -> None:
     await event.wait()
     await coroutine
+
+
+def guard_env(scenario: Scenario, time_scale: float) -> dict[str, str]:
+    """The scenario's deployment guards, as the construct would set them (the template has the
+    gate's function; its thresholds are each scenario's), with durations scaled like the lab."""
+    from sessionwatch import contract
+
+    env = {
+        contract.ENV_DRAIN_GATE_MAX_HOLD: f"{scenario.max_hold_s / time_scale:g}",
+        # ECS's default 30 s between calls, scaled (at least 1 s: the gate's own minimum).
+        contract.ENV_DRAIN_GATE_CALLBACK: f"{max(1.0, 30 / time_scale):g}",
+    }
+    if scenario.guard == GUARD_STOP_ON_LOSS:
+        env[contract.ENV_STOP_ON_LOSS] = str(scenario.stop_threshold)
+        env[contract.ENV_FIRST_LOSS_ALERT] = "true"
+    return env
+
+
+def _is_first_loss_alert(message: dict[str, Any]) -> bool:
+    from sessionwatch.detectors.first_loss import EVENT_FIRST_LOSS
+
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        chat = json.loads(str(message.get("message") or ""))
+        return bool(chat.get("metadata", {}).get("eventType") == EVENT_FIRST_LOSS)
+    return False
+
+
+def _guards(
+    scenario: Scenario,
+    played: Played,
+    facts: list[dict[str, Any]],
+    alerts: list[dict[str, Any]],
+    account: LabAccount,
+    losses: list[float],
+) -> dict[str, Any]:
+    """What the guards did: the gate's calls, the reports' guard lines, and first loss ->
+    alert / stop, each from the detectors' own log lines (the invocation that acted)."""
+    from sessionwatch import contract
+
+    first = min(losses, default=None)
+    acted: dict[str, float] = {}
+    for inv in account.invocations:
+        for line in inv.lines:
+            with contextlib.suppress(ValueError, AttributeError):
+                message = json.loads(line).get("message")
+                if message in (contract.ALERT_LOG_MESSAGE, contract.STOP_LOG_MESSAGE):
+                    acted.setdefault(message, inv.time)
+    return {
+        "guard": scenario.guard,
+        "gate_calls": played.gate_calls,
+        "gate_held_s": played.gate_held_s,
+        "report_lines": [
+            str(f[key]) for f in facts for key in ("drain_gate", "stopped") if f.get(key)
+        ],
+        "alerts": len(alerts),
+        "first_loss_alert_s": (
+            acted[contract.ALERT_LOG_MESSAGE] - first
+            if first is not None and contract.ALERT_LOG_MESSAGE in acted
+            else None
+        ),
+        "first_loss_stop_s": (
+            acted[contract.STOP_LOG_MESSAGE] - first
+            if first is not None and contract.STOP_LOG_MESSAGE in acted
+            else None
+        ),
+    }
 
 
 def _wait_for_a_loss(rec: Recorder, options: RunOptions) -> None:

@@ -7,7 +7,7 @@ non-zero exit of ``python -m lab``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sessionwatch.contract import Cause
 from sessionwatch.ops.client import ProbeMode
@@ -54,7 +54,12 @@ class Expectation:
 
 # What the lab's "ECS" does in a scenario (``lab.ecs_play``); ``wait_loss``: nothing, until a
 # client lost a session (the stale and cookie-less clients lose theirs on their own).
-DEPLOYING_ACTIONS = frozenset({"rolling", "blue_green", "circuit_breaker", "rollback_on_alarm"})
+DEPLOYING_ACTIONS = frozenset(
+    {"rolling", "blue_green", "circuit_breaker", "rollback_on_alarm", "rolling_stop_on_loss"}
+)
+# SessionWatch's deployment guards a scenario turns on (issue 21).
+GUARD_DRAIN_GATE = "drain_gate"
+GUARD_STOP_ON_LOSS = "stop_on_loss"
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,12 @@ class Scenario:
     max_sessions: int | None = None  # the server's SDK cap per task (None: the SDK's 10,000)
     sessions_never_expire: bool = False  # session_idle_timeout=None on the server
     expect: Expectation = field(default_factory=lambda: Expectation(None))
+    guard: str = ""  # GUARD_DRAIN_GATE / GUARD_STOP_ON_LOSS: SessionWatch acts on the rollout
+    lifetimes: tuple[int, ...] = ()  # per client: cycles, then DELETE (empty: until the end)
+    max_hold_s: float = 600.0  # the drain gate's max_hold, AWS seconds (scaled in the lab)
+    stop_threshold: int = 2  # stop on loss: deployment losses that roll it back
+    # Variants (VARIANTS) run right after this one and shown beside it, e.g. without the gate.
+    side_by_side: tuple[str, ...] = ()
 
     @property
     def deploy(self) -> bool:
@@ -327,6 +338,102 @@ SCENARIOS: dict[str, Scenario] = {
         ),
     )
 }
+
+
+_GUARDED_LOSS = Expectation(
+    Cause.DEPLOYMENT,
+    alarms_fire=frozenset({ALARM_DEPLOYMENT}),
+    alarms_silent=frozenset({ALARM_STICKINESS}),
+    report_expected=True,
+)
+# Sessions of varied lifetimes (client cycles of 1 s): six end within the gate's hold (20 s at
+# 30x, 30 s at 20x, from the production shift), two outlive it and are lost at clean-up.
+DRAIN_GATE_LIFETIMES = (10, 13, 16, 19, 22, 26, 400, 400)
+_DRAIN_GATE = Scenario(
+    "blue-green-drain-gate",
+    "ECS native blue/green with AWSALBTG and SessionWatch's drain gate on "
+    "POST_PRODUCTION_TRAFFIC_SHIFT (max_hold 600 s): sessions of varied lifetimes end on blue "
+    "while the gate holds its clean-up; shown beside the same rollout without the gate",
+    sessions=8,
+    mode=ProbeMode.SESSION,
+    action="blue_green",
+    group_stickiness=True,
+    hooks=("PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT"),
+    on_lost="stop",
+    guard=GUARD_DRAIN_GATE,
+    lifetimes=DRAIN_GATE_LIFETIMES,
+    expect=_GUARDED_LOSS,
+    side_by_side=("blue-green-drain-gate-off",),
+)
+_STOP_ON_LOSS = Scenario(
+    "rolling-stop-on-loss",
+    "4 tasks, rolling 50/100 (two waves); SessionWatch stops the deployment "
+    "(StopServiceDeployment, ROLLBACK) after 2 lost sessions; shown beside the alarm "
+    "rollback and no stop at all",
+    sessions=8,
+    mode=ProbeMode.SESSION,
+    action="rolling_stop_on_loss",
+    tasks=4,
+    min_healthy_percent=50,
+    max_percent=100,
+    guard=GUARD_STOP_ON_LOSS,
+    expect=replace(_GUARDED_LOSS, rolled_back_by="stop request"),
+    side_by_side=("rolling-stop-on-loss-alarm", "rolling-stop-on-loss-none"),
+)
+SCENARIOS[_DRAIN_GATE.name] = _DRAIN_GATE
+SCENARIOS[_STOP_ON_LOSS.name] = _STOP_ON_LOSS
+# Run only beside their scenario (``side_by_side``), not on their own in ``--scenario all``.
+VARIANTS: dict[str, Scenario] = {
+    v.name: v
+    for v in (
+        replace(
+            _DRAIN_GATE,
+            name="blue-green-drain-gate-off",
+            summary="the same blue/green rollout and sessions, without the drain gate",
+            guard="",
+            side_by_side=(),
+        ),
+        replace(
+            _STOP_ON_LOSS,
+            name="rolling-stop-on-loss-alarm",
+            summary="the same rollout with the deployment alarm's rollback (rollback-on-alarm)",
+            action="rollback_on_alarm",
+            guard="",
+            expect=replace(_GUARDED_LOSS, rolled_back_by="alarm"),
+            side_by_side=(),
+        ),
+        replace(
+            _STOP_ON_LOSS,
+            name="rolling-stop-on-loss-none",
+            summary="the same rollout with no stop: both waves replaced",
+            action="rolling",
+            guard="",
+            expect=_GUARDED_LOSS,
+            side_by_side=(),
+        ),
+    )
+}
+
+
+def compare(results: dict[str, dict[str, object]]) -> list[str]:
+    """What the side-by-side runs must show: the guard saved sessions (or at worst lost no
+    more than the alternative). ``results``: scenario name -> its summary.json."""
+
+    def lost(name: str) -> int:
+        value = results.get(name, {}).get("lost")
+        return value if isinstance(value, int) else -1
+
+    problems = []
+    gate = {"blue-green-drain-gate", "blue-green-drain-gate-off"} <= set(results)
+    if gate and not 0 <= lost("blue-green-drain-gate") < lost("blue-green-drain-gate-off"):
+        problems.append("the drain gate did not save sessions")
+    if {"rolling-stop-on-loss", "rolling-stop-on-loss-none"} <= set(results):
+        stop, alarm = lost("rolling-stop-on-loss"), lost("rolling-stop-on-loss-alarm")
+        if not 0 <= stop < lost("rolling-stop-on-loss-none"):
+            problems.append("stop on loss did not save sessions against no stop")
+        if alarm >= 0 and stop > alarm:
+            problems.append("stop on loss lost more sessions than the alarm rollback")
+    return problems
 
 
 @dataclass(frozen=True)

@@ -67,9 +67,18 @@ def run_all(
 ) -> dict[str, Finished]:
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {
-            n: pool.submit(run_one, n, template, report_root / n, extra, timeout) for n in names
+            # A scenario with variants runs them too, one after the other: one timeout each.
+            n: pool.submit(run_one, n, template, report_root / n, extra, timeout * variant_runs(n))
+            for n in names
         }
         return {n: f.result() for n, f in futures.items()}
+
+
+def variant_runs(name: str) -> int:
+    from lab.scenarios import SCENARIOS
+
+    scenario = SCENARIOS.get(name)
+    return 1 + (len(scenario.side_by_side) if scenario else 0)
 
 
 def table(finished: dict[str, Finished]) -> str:

@@ -38,6 +38,7 @@ class LabSettings:
     # The stand-in ALB's CloudWatch dimension (lab.alb_metrics publishes its metrics under it):
     # turns on the ELB 503 alarm and the report's lock-out paragraph.
     load_balancer_full_name: str = "app/sessionwatch-lab/haproxy"
+    drain_gate_max_hold_s: int = 600
 
 
 def synth_addon(outdir: Path, settings: LabSettings) -> Path:
@@ -61,6 +62,9 @@ def synth_addon(outdir: Path, settings: LabSettings) -> Path:
             deregistration_delay_seconds=settings.deregistration_delay_s,
             stop_timeout_seconds=settings.stop_timeout_s,
             load_balancer_full_name=settings.load_balancer_full_name,
+            # The drain gate's function is in the template (nothing invokes it unless a
+            # scenario's service has the hook); each scenario sets the guards' values.
+            drain_gate_max_hold_seconds=settings.drain_gate_max_hold_s,
         ),
     )
     app.synth()

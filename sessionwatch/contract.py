@@ -184,3 +184,20 @@ REVISED_LOG_MESSAGE: Final = "session loss revised"
 # The detectors' environment variable for SessionsLost's EMF StorageResolution: "1" (high
 # resolution, for the construct's 10-second loss alarms) or "60" (standard). Set by the construct.
 SESSIONS_LOST_RESOLUTION_ENV: Final = "SESSIONS_LOST_STORAGE_RESOLUTION"
+
+# ---- Deployment guards (drain gate, stop on loss, first-loss alert; issue 21) ----
+
+ENV_DRAIN_GATE_MAX_HOLD: Final = "DRAIN_GATE_MAX_HOLD_SECONDS"
+ENV_DRAIN_GATE_CALLBACK: Final = "DRAIN_GATE_CALLBACK_SECONDS"
+ENV_STOP_ON_LOSS: Final = "STOP_ON_LOSS_THRESHOLD"
+ENV_FIRST_LOSS_ALERT: Final = "FIRST_LOSS_ALERT"
+# The gate's state inside the hook's hookDetails (ECS hands it back on the next call).
+HOOK_DETAILS_KEY: Final = "sessionwatch"
+# Each a count, ServiceName dimension: the gate answered SUCCEEDED because SessionWatch itself
+# failed (fail open); a guard action (stop, alert) failed and will be tried again.
+METRIC_DRAIN_GATE_FAILED: Final = "DrainGateFailed"
+METRIC_GUARD_FAILED: Final = "GuardActionFailed"
+METRIC_DEPLOYMENTS_STOPPED: Final = "DeploymentsStoppedOnLoss"
+GATE_LOG_MESSAGE: Final = "drain gate decided"
+STOP_LOG_MESSAGE: Final = "deployment stopped on loss"
+ALERT_LOG_MESSAGE: Final = "first loss alert sent"

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sessionwatch.detectors.emit import emit
-from sessionwatch.detectors.handlers import runtime
+from sessionwatch.detectors.handlers import guard_runtime, runtime
 from sessionwatch.detectors.ingest import Outcome, ingest_ecs_events
 
 logger = runtime.logger
@@ -31,6 +31,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, int]:
         runtime.log_bad_input(out.bad)
         runtime.log_failed(out.failed)
         emit(out.metric_points(), runtime.config().sessions_lost_resolution_s)
+    guard_runtime.act(out.decisions)  # first-loss alert, stop on loss (once each)
     out.raise_failures()
     logger.debug("ecs event processed", extra={"stored": out.stored, "ignored": out.ignored})
     return {"stored": out.stored, "ignored": out.ignored, "bad_input": len(out.bad)}

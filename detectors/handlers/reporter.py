@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sessionwatch.detectors.emit import emit
-from sessionwatch.detectors.handlers import runtime
+from sessionwatch.detectors.handlers import guard_runtime, runtime
 from sessionwatch.detectors.reporter_run import ReporterFailed, ReporterOutcome, run_reporter
 
 logger = runtime.logger
@@ -36,6 +36,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, int]:
             logger.info("deployment report sent", extra=report.to_json())
         for what, error in out.failures:
             logger.error("reporter step failed", extra={"step": what, "error": error})
+    guard_runtime.act(out.decisions)  # losses the reporter decided late
     if out.failures:  # after everything else was done: Lambda counts the error
         raise ReporterFailed(f"{len(out.failures)} reporter step(s) failed")
     return {

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sessionwatch.detectors.emit import emit
-from sessionwatch.detectors.handlers import runtime
+from sessionwatch.detectors.handlers import guard_runtime, runtime
 from sessionwatch.detectors.ingest import Outcome, ingest_log_payload
 
 logger = runtime.logger
@@ -30,6 +30,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, int]:
         runtime.log_failed(out.failed)
         runtime.log_decisions(out.decisions)
         emit(out.metric_points(), runtime.config().sessions_lost_resolution_s)
+    guard_runtime.act(out.decisions)  # first-loss alert, stop on loss (once each)
     out.raise_failures()  # after the rest of the batch: Lambda retries, then queues it
     return {
         "stored": out.stored,

@@ -11,8 +11,12 @@ from sessionwatch.detectors.ledger.interface import LedgerStore
 from sessionwatch.detectors.ledger.memory import InMemoryLedger
 from sessionwatch.detectors.ledger.records import (
     DEPLOYMENT_QUERY_LIMIT,
+    MAX_GUARD_FINGERPRINTS,
     DeploymentLoss,
     DeploymentRecord,
+    Guard,
+    GuardRecord,
+    GuardValue,
     IndexEntry,
     IndexRequest,
     LockClaim,
@@ -24,10 +28,14 @@ from sessionwatch.detectors.ledger.records import (
 
 __all__ = [
     "DEPLOYMENT_QUERY_LIMIT",
+    "MAX_GUARD_FINGERPRINTS",
     "TABLE_SCHEMA",
     "DeploymentLoss",
     "DeploymentRecord",
     "DynamoDBLedger",
+    "Guard",
+    "GuardRecord",
+    "GuardValue",
     "InMemoryLedger",
     "IndexEntry",
     "IndexRequest",

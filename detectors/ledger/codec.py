@@ -10,7 +10,7 @@ deployment), so a set stays a few hundred bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Final
 
@@ -24,7 +24,11 @@ from sessionwatch.detectors.facts import (
     reason_marks,
     rollback_target,
 )
-from sessionwatch.detectors.ledger.records import IndexEntry
+from sessionwatch.detectors.ledger.records import (
+    MAX_GUARD_FINGERPRINTS,
+    GuardValue,
+    IndexEntry,
+)
 
 # Hook stages that date a deployment's traffic: the only ones stored.
 HOOK_STAGES: Final = frozenset(
@@ -195,3 +199,24 @@ def windows_from_entries(entries: Iterable[IndexEntry]) -> list[DeploymentWindow
 def _hook_owner(hook: HookStage, windows: list[DeploymentWindow]) -> DeploymentWindow | None:
     before = [w for w in windows if w.started_at <= hook.at]
     return max(before, key=lambda w: (w.started_at, w.deployment_id), default=None)
+
+
+# --- the guards' fields -------------------------------------------------------------------
+
+StoredGuardValue = str | float | list[str]
+
+
+def guard_fields(fields: Mapping[str, GuardValue]) -> dict[str, StoredGuardValue | None]:
+    """A guard's fields as both ledgers store them: numbers as floats, lists as sorted unique
+    fingerprints (at most ``MAX_GUARD_FINGERPRINTS``), an empty list as None (absent)."""
+    out: dict[str, StoredGuardValue | None] = {}
+    for name, value in fields.items():
+        if not name.isidentifier() or len(name) > 64:
+            raise ValueError(f"bad guard field name {name[:64]!r}")
+        if isinstance(value, str):
+            out[name] = value
+        elif isinstance(value, int | float):
+            out[name] = float(value)
+        else:
+            out[name] = sorted({str(v) for v in value})[:MAX_GUARD_FINGERPRINTS] or None
+    return out

@@ -33,6 +33,7 @@ from sessionwatch.detectors.facts import (
 )
 from sessionwatch.detectors.ledger.codec import (
     deployment_tags,
+    guard_fields,
     settings_tags,
     sortable,
     task_from_tags,
@@ -44,6 +45,7 @@ from sessionwatch.detectors.ledger.dynamodb_items import (
     CLOSED_PREFIX,
     DEP_INDEX_PREFIX,
     DEP_STARTED_ATTR,
+    GUARD_PREFIX,
     LIVE_PREFIX,
     LOST_PREFIX,
     OPEN_PREFIX,
@@ -63,6 +65,9 @@ from sessionwatch.detectors.ledger.dynamodb_items import (
     deployment_record,
     get_n,
     get_s,
+    guard_attr,
+    guard_from_item,
+    guard_key,
     hook_key,
     index_entry,
     index_upper,
@@ -90,6 +95,9 @@ from sessionwatch.detectors.ledger.dynamodb_items import (
 from sessionwatch.detectors.ledger.records import (
     DeploymentLoss,
     DeploymentRecord,
+    Guard,
+    GuardRecord,
+    GuardValue,
     IndexRequest,
     LockClaim,
     LossLock,
@@ -486,6 +494,57 @@ class DynamoDBLedger:
             "(attribute_not_exists(followup_at) OR followup_at < :since)",
             {":now": n_value(now), ":since": n_value(now - every_s), ":end": s_value(end)},
         )
+
+    # --- the deployment guards' records ---------------------------------------------------
+
+    def claim_guard(
+        self, service: str, deployment_id: str, guard: Guard, fields: Mapping[str, GuardValue]
+    ) -> bool:
+        """A conditional put (``attribute_not_exists``): one caller creates the record."""
+        body = dict(guard_attr(k, v) for k, v in guard_fields(fields).items() if v is not None)
+        item = key_item(guard_key(service, deployment_id, guard)) | body
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=item | {"expires_at": self._expires()},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_guard(self, service: str, deployment_id: str, guard: Guard) -> None:
+        self._delete(guard_key(service, deployment_id, guard))
+
+    def update_guard(
+        self, service: str, deployment_id: str, guard: Guard, fields: Mapping[str, GuardValue]
+    ) -> None:
+        names: dict[str, str] = {}
+        values: Item = {":e": self._expires()}
+        sets, removes = ["expires_at = :e"], []
+        for i, (name, value) in enumerate(guard_fields(fields).items()):
+            if value is None:
+                names[f"#a{i}"] = "g_" + name
+                removes.append(f"#a{i}")
+                continue
+            names[f"#a{i}"], values[f":a{i}"] = guard_attr(name, value)
+            sets.append(f"#a{i} = :a{i}")
+        update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        extra: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
+        self._db.update_item(
+            TableName=self._table,
+            Key=key_item(guard_key(service, deployment_id, guard)),
+            UpdateExpression=update,
+            ExpressionAttributeValues=values,
+            **extra,
+        )
+
+    def guards_of(self, service: str, deployment_id: str) -> dict[Guard, GuardRecord]:
+        items = self._query_all(deployment_pk(service, deployment_id), GUARD_PREFIX)
+        records = (guard_from_item(service, deployment_id, i) for i in items)
+        return {r.guard: r for r in records if r is not None}
 
     def _write(self, puts: Sequence[Item], deletes: Sequence[Item]) -> None:
         requests = [{"PutRequest": {"Item": p}} for p in puts]

@@ -13,6 +13,7 @@ grows with the cluster or its history (the full table and its costs: detectors/R
 | ``DEP#{svc}#{d}`` | ``FACTS``                    | one deployment's facts, its ECS read, |
 |                   |                              | the report's claim/sent state         |
 | ``DEP#{svc}#{d}`` | ``LOST#{fp}``                | one loss of that deployment           |
+| ``DEP#{svc}#{d}`` | ``GUARD#{GATE|STOP|ALERT}``  | a deployment guard's claim and record |
 | ``SVC#{svc}``     | ``D#{start}#{d}``            | deployments by start (facts copied)   |
 | ``SVC#{svc}``     | ``D#{t}#~hook#{stage}#{st}`` | a lifecycle hook stage, by time       |
 | ``SVC#{svc}``     | ``L#{task}``                 | a live task of the service (at-risk)  |
@@ -40,12 +41,19 @@ from sessionwatch.detectors.facts import (
     TaskFacts,
 )
 from sessionwatch.detectors.ledger.codec import (
+    StoredGuardValue,
     deployment_from_tags,
     has_settings,
     sortable,
     task_from_tags,
 )
-from sessionwatch.detectors.ledger.records import DeploymentRecord, IndexEntry, LossLock
+from sessionwatch.detectors.ledger.records import (
+    DeploymentRecord,
+    Guard,
+    GuardRecord,
+    IndexEntry,
+    LossLock,
+)
 from sessionwatch.detectors.report_state import ReportState
 
 Item = dict[str, Any]
@@ -69,6 +77,7 @@ FACTS_SK: Final = "FACTS"
 PENDING_PK: Final = "PENDING"
 ACTIVE_PK: Final = "ACTIVE"
 LOST_PREFIX: Final = "LOST#"
+GUARD_PREFIX: Final = "GUARD#"
 OPEN_PREFIX: Final = "OPEN#"
 CLOSED_PREFIX: Final = "CLOSED#"
 DEP_INDEX_PREFIX: Final = "D#"
@@ -317,3 +326,37 @@ def lock_from_item(item: Mapping[str, Any]) -> LossLock | None:
         basis=get_s(item, "basis") or "",
         decided_at=get_n(item, "decided_at"),
     )
+
+
+# --- the deployment guards' records -------------------------------------------------------
+
+
+def guard_key(service: str, deployment_id: str, guard: Guard) -> Key:
+    return (deployment_pk(service, deployment_id), GUARD_PREFIX + guard.value)
+
+
+def guard_attr(name: str, value: StoredGuardValue) -> tuple[str, dict[str, Any]]:
+    """One guard field as an attribute (``g_`` keeps it apart from the key and TTL names)."""
+    if isinstance(value, str):
+        return "g_" + name, s_value(value)
+    if isinstance(value, float):
+        return "g_" + name, n_value(value)
+    return "g_" + name, {"SS": list(value)}
+
+
+def guard_from_item(service: str, dep: str, item: Mapping[str, Any]) -> GuardRecord | None:
+    try:
+        guard = Guard(item_key(item)[1].removeprefix(GUARD_PREFIX))
+    except ValueError:
+        return None
+    fields: dict[str, str | float | list[str]] = {}
+    for attr, value in item.items():
+        if not attr.startswith("g_"):
+            continue  # pk, sk, expires_at
+        if "S" in value:
+            fields[attr[2:]] = str(value["S"])
+        elif "N" in value:
+            fields[attr[2:]] = float(value["N"])
+        elif "SS" in value:
+            fields[attr[2:]] = sorted(value["SS"])
+    return GuardRecord(service, dep, guard, fields)

@@ -13,13 +13,15 @@ Semantics every implementation keeps:
   created the lock, and ``previous`` is the lock as it was just before the write (ALL_OLD);
 - the report's transitions (``detectors.report_state``) are conditional: a claim succeeds
   once (or again when stale), a follow-up is flagged only on a sent report;
+- a guard's record (``claim_guard``) is created once: exactly one caller wins it, whatever
+  the overlap or re-delivery; ``update_guard`` sets fields (creating the record if absent);
 - the ledger decides nothing: which deployment owns a loss, whether a task's sessions owe a
   second look, which loss entries a report counts are the rules' (``detectors.rules``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from sessionwatch.detectors.facts import (
@@ -36,6 +38,9 @@ from sessionwatch.detectors.facts import (
 from sessionwatch.detectors.ledger.records import (
     DeploymentLoss,
     DeploymentRecord,
+    Guard,
+    GuardRecord,
+    GuardValue,
     LockClaim,
     LossLock,
     ReadWave,
@@ -106,6 +111,27 @@ class LedgerStore(Protocol):
     def claim_followup(
         self, service: str, deployment_id: str, now: float, every_s: float, end: str
     ) -> bool: ...
+
+    # --- the deployment guards' records ----------------------------------------------------
+    def claim_guard(
+        self, service: str, deployment_id: str, guard: Guard, fields: Mapping[str, GuardValue]
+    ) -> bool:
+        """Create the guard's record if absent; True only for the one call that created it."""
+        ...
+
+    def release_guard(self, service: str, deployment_id: str, guard: Guard) -> None:
+        """Give a claim back (its action failed): the next caller may claim it again."""
+        ...
+
+    def update_guard(
+        self, service: str, deployment_id: str, guard: Guard, fields: Mapping[str, GuardValue]
+    ) -> None:
+        """Set these fields (the others keep their values); creates the record if absent."""
+        ...
+
+    def guards_of(self, service: str, deployment_id: str) -> dict[Guard, GuardRecord]:
+        """Every guard record of a deployment (one query)."""
+        ...
 
     # --- reads ----------------------------------------------------------------------------
     def read(self, wave: ReadWave) -> WaveResult:

@@ -11,7 +11,7 @@ limits and TTL deletion (neither changes a verdict; the benchmarks model sizes o
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from sessionwatch.contract import Cause
@@ -30,8 +30,10 @@ from sessionwatch.detectors.facts import (
     TaskFacts,
 )
 from sessionwatch.detectors.ledger.codec import (
+    StoredGuardValue,
     deployment_from_tags,
     deployment_tags,
+    guard_fields,
     has_settings,
     settings_tags,
     sortable,
@@ -42,6 +44,9 @@ from sessionwatch.detectors.ledger.codec import (
 from sessionwatch.detectors.ledger.records import (
     DeploymentLoss,
     DeploymentRecord,
+    Guard,
+    GuardRecord,
+    GuardValue,
     IndexEntry,
     IndexRequest,
     LockClaim,
@@ -90,6 +95,7 @@ class InMemoryLedger:
         self._pending: dict[str, NotFound] = {}
         self._locks: dict[tuple[str, Cause], LossLock] = {}
         self._dep_losses: dict[tuple[str, str], dict[str, float]] = {}
+        self._guards: dict[tuple[str, str, Guard], dict[str, StoredGuardValue]] = {}
 
     def _trips(self, calls: int) -> None:
         if calls:
@@ -328,6 +334,44 @@ class InMemoryLedger:
                 return False
             dep.report = report_state.followup_claimed(dep.report, now, end)
             return True
+
+    # --- the deployment guards' records ---------------------------------------------------
+
+    def claim_guard(
+        self, service: str, deployment_id: str, guard: Guard, fields: Mapping[str, GuardValue]
+    ) -> bool:
+        stored = {k: v for k, v in guard_fields(fields).items() if v is not None}
+        with self._lock:
+            key = (service, deployment_id, guard)
+            if key in self._guards:
+                return False
+            self._guards[key] = stored
+            return True
+
+    def release_guard(self, service: str, deployment_id: str, guard: Guard) -> None:
+        with self._lock:
+            self._guards.pop((service, deployment_id, guard), None)
+
+    def update_guard(
+        self, service: str, deployment_id: str, guard: Guard, fields: Mapping[str, GuardValue]
+    ) -> None:
+        values = guard_fields(fields)
+        with self._lock:
+            record = self._guards.setdefault((service, deployment_id, guard), {})
+            for name, value in values.items():
+                if value is None:
+                    record.pop(name, None)
+                else:
+                    record[name] = value
+
+    def guards_of(self, service: str, deployment_id: str) -> dict[Guard, GuardRecord]:
+        with self._lock:
+            self._trips(1)
+            return {
+                g: GuardRecord(service, deployment_id, g, dict(fields))
+                for (s, d, g), fields in sorted(self._guards.items())
+                if (s, d) == (service, deployment_id)
+            }
 
     # --- reads ----------------------------------------------------------------------------
 

@@ -6,7 +6,9 @@ callers never see an item, an attribute name or a sort key.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from sessionwatch.contract import Cause
 from sessionwatch.detectors.facts import (
@@ -126,3 +128,28 @@ class WaveResult:
     tasks: dict[str, TaskFacts]
     indexes: dict[IndexRequest, list[IndexEntry]]
     closes: dict[str, SessionClosed] = field(default_factory=dict)  # by fingerprint
+
+
+class Guard(StrEnum):
+    """The deployment guards that keep a record per deployment (``detectors.guards``)."""
+
+    GATE = "GATE"  # the drain gate (detectors/drain_gate.py)
+    STOP = "STOP"  # stop on loss (detectors/stop_on_loss.py)
+    ALERT = "ALERT"  # the first-loss alert (detectors/first_loss.py)
+
+
+# A guard's field as written: numbers, strings or fingerprint lists; read back as
+# ``float``, ``str`` or a sorted ``list[str]`` (an empty list reads back as absent).
+GuardValue = str | float | int | Sequence[str]
+# At most this many fingerprints per list: one DynamoDB item stays far under its 400 KB.
+MAX_GUARD_FINGERPRINTS = 500
+
+
+@dataclass(frozen=True)
+class GuardRecord:
+    """What one guard recorded for one deployment (its claim and what it did)."""
+
+    service: str
+    deployment_id: str
+    guard: Guard
+    fields: Mapping[str, GuardValue] = field(default_factory=dict)

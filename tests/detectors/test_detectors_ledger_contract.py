@@ -2,12 +2,14 @@
 
 Every test runs against both (DynamoDB over moto): idempotent, order-free merges; count locks
 as conditional writes (created once, earliest 404 kept, same-404 tie-break, ALL_OLD answers);
-the report's conditional transitions; index reads in DynamoDB's order and limits.
+the report's conditional transitions; index reads in DynamoDB's order and limits; the
+deployment guards' records (a claim created once, given back, updated, read per deployment).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import boto3
@@ -27,7 +29,9 @@ from sessionwatch.detectors.facts import (
     Verdict,
 )
 from sessionwatch.detectors.ledger import (
+    MAX_GUARD_FINGERPRINTS,
     DynamoDBLedger,
+    Guard,
     IndexRequest,
     InMemoryLedger,
     LedgerStore,
@@ -321,3 +325,60 @@ def test_report_transitions(store: Store) -> None:
     assert lg.claim_followup(SERVICE, "d1", T0 + 1200, 600, "end-c")
     lg.drop_active(SERVICE, "d1")
     assert (SERVICE, "d1") not in lg.active()
+
+
+def test_a_guard_claim_is_won_once_and_can_be_given_back(store: Store) -> None:
+    lg = store.ledger
+    assert lg.guards_of(SERVICE, "d1") == {}
+    assert lg.claim_guard(SERVICE, "d1", Guard.STOP, {"claimed_at": T0})
+    assert not lg.claim_guard(SERVICE, "d1", Guard.STOP, {"claimed_at": T0 + 1})  # taken
+    assert lg.claim_guard(SERVICE, "d1", Guard.ALERT, {"at": T0})  # another guard
+    assert lg.claim_guard(SERVICE, "d2", Guard.STOP, {"claimed_at": T0})  # another deployment
+    assert lg.guards_of(SERVICE, "d1")[Guard.STOP].fields == {"claimed_at": T0}
+    lg.release_guard(SERVICE, "d1", Guard.STOP)  # its action failed
+    assert set(lg.guards_of(SERVICE, "d1")) == {Guard.ALERT}
+    assert lg.claim_guard(SERVICE, "d1", Guard.STOP, {"claimed_at": T0 + 2})
+    assert lg.guards_of(SERVICE, "d1")[Guard.STOP].fields == {"claimed_at": T0 + 2}
+    lg.release_guard(SERVICE, "d9", Guard.GATE)  # nothing to give back: no error
+
+
+def test_overlapping_guard_claims_have_one_winner(store: Store) -> None:
+    lg = store.ledger
+    with ThreadPoolExecutor(8) as pool:
+        won = list(
+            pool.map(lambda i: lg.claim_guard(SERVICE, "d1", Guard.ALERT, {"at": T0 + i}), range(8))
+        )
+    assert won.count(True) == 1
+    [fields] = [r.fields for r in lg.guards_of(SERVICE, "d1").values()]
+    assert fields == {"at": T0 + won.index(True)}
+
+
+def test_guard_updates_set_fields_and_read_back_typed(store: Store) -> None:
+    lg = store.ledger
+    lg.update_guard(SERVICE, "d1", Guard.GATE, {"first_at": T0, "held": 3, "reason": "holding",
+                                                "held_fps": ["c", "a", "b", "a"]})  # fmt: skip
+    lg.update_guard(SERVICE, "d1", Guard.GATE, {"held": 2, "open_fps": [], "released_at": T0 + 9})
+    [gate] = lg.guards_of(SERVICE, "d1").values()
+    assert (gate.service, gate.deployment_id, gate.guard) == (SERVICE, "d1", Guard.GATE)
+    # Numbers come back as floats, lists sorted and unique, an empty list as absent.
+    assert gate.fields == {
+        "first_at": T0,
+        "held": 2.0,
+        "reason": "holding",
+        "held_fps": ["a", "b", "c"],
+        "released_at": T0 + 9,
+    }
+    # An update after a claim keeps the claim (still taken) and its other fields.
+    assert lg.claim_guard(SERVICE, "d1", Guard.STOP, {"claimed_at": T0})
+    lg.update_guard(SERVICE, "d1", Guard.STOP, {"stopped_at": T0 + 5, "arn": "arn:x"})
+    assert not lg.claim_guard(SERVICE, "d1", Guard.STOP, {})
+    stop = lg.guards_of(SERVICE, "d1")[Guard.STOP].fields
+    assert stop == {"claimed_at": T0, "stopped_at": T0 + 5, "arn": "arn:x"}
+    # A fingerprint list is bounded; a field name that is not an identifier is refused.
+    many = [f"fp{i:04d}" for i in range(MAX_GUARD_FINGERPRINTS + 50)]
+    lg.update_guard(SERVICE, "d2", Guard.GATE, {"open_fps": many})
+    assert (
+        lg.guards_of(SERVICE, "d2")[Guard.GATE].fields["open_fps"] == many[:MAX_GUARD_FINGERPRINTS]
+    )
+    with pytest.raises(ValueError, match="bad guard field"):
+        lg.update_guard(SERVICE, "d2", Guard.GATE, {"a b": 1})

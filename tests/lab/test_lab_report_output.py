@@ -93,6 +93,15 @@ def test_a_raw_session_id_anywhere_fails_the_run(tmp_path: Path) -> None:
     assert "Verdict problems" in (tmp_path / "report.md").read_text()
 
 
+def test_a_rerun_into_a_folder_with_side_by_side_variants_writes_its_report(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "rolling-stop-on-loss-none").mkdir()  # a previous run's variant folder
+    r = result([call(105.0, 200, "aaaaaaaaaaaaaaaa", "t-old")])
+    write_report(r, tmp_path, {RAW}, [])
+    assert r.problems == [] and (tmp_path / "report.md").exists()
+
+
 def test_leaked_counts_texts_with_any_raw_id() -> None:
     assert leaked({RAW, "other-id"}, ["x", f"..{RAW}..", "other-id", "fine"]) == 2
     assert leaked(set(), ["anything"]) == 0

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lab.scenarios import SCENARIOS
-from lab.suite import run_one
+from lab.suite import Finished, run_one, variant_runs
 from sessionwatch.server.fingerprint import is_fingerprint
 
 # A scenario takes 20-40 s on an idle 2-core machine; the bounds leave room for a loaded one.
@@ -31,13 +32,21 @@ ROLLED_BACK = [("rollout", IN_PROGRESS), ("rollout", FAILED), ("rollback", IN_PR
 DEPLOYMENT_EVENTS = {
     "rollback": [*ROLLED_BACK, ("rollback", COMPLETED)],
     "rollback-on-alarm": [*ROLLED_BACK, ("rollback", COMPLETED)],
+    "rolling-stop-on-loss": [*ROLLED_BACK, ("rollback", COMPLETED)],
 }
 ARGS = ["--warmup", "2", "--after", "2", "--time-scale", "30", "--verbose-probes", "0"]
 
 
-@pytest.mark.parametrize("name", sorted(SCENARIOS))
+@pytest.mark.parametrize(
+    "name",
+    [
+        # A scenario with variants runs them one after the other: one timeout each.
+        pytest.param(n, marks=pytest.mark.timeout(400 * variant_runs(n)))
+        for n in sorted(SCENARIOS)
+    ],
+)
 def test_scenario_reaches_its_verdict(name: str, addon_template: Path, tmp_path: Path) -> None:
-    run = run_one(name, addon_template, tmp_path / name, ARGS, timeout=300)
+    run = run_one(name, addon_template, tmp_path / name, ARGS, timeout=300 * variant_runs(name))
     summary = run.summary
     assert run.returncode == 0, run.output[-4000:]
     assert f"== {name}: PASS ==" in run.output
@@ -84,3 +93,53 @@ def test_scenario_reaches_its_verdict(name: str, addon_template: Path, tmp_path:
     if expect.rolled_back_by:
         assert summary["rolled_back_by"] == expect.rolled_back_by
         assert f"rolled back by the {expect.rolled_back_by}" in run.output
+    if name in SIDE_BY_SIDE:
+        SIDE_BY_SIDE[name](run)
+
+
+def _side_by_side(run: Finished) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((run.report_dir / "side-by-side.json").read_text())
+    return doc
+
+
+def the_drain_gate_saves_sessions_beside_the_same_rollout_without_it(run: Finished) -> None:
+    doc = _side_by_side(run)
+    gate, off = doc["runs"]["blue-green-drain-gate"], doc["runs"]["blue-green-drain-gate-off"]
+    assert doc["problems"] == [] and off["passed"], run.output[-3000:]
+    assert 0 < gate["lost"] < off["lost"]
+    # ECS called the gate more than once (IN_PROGRESS, then again after callBackDelay), and the
+    # report of the gated deployment says what it held.
+    assert gate["guards"]["gate_calls"] > 1 and off["guards"]["gate_calls"] == 0
+    [line] = gate["guards"]["report_lines"]
+    assert line.startswith("drain gate held") and "lost at clean-up" in line
+    assert "== side by side ==" in run.output
+
+
+def stop_on_loss_rolls_back_seconds_after_the_first_loss(run: Finished) -> None:
+    doc = _side_by_side(run)
+    runs = doc["runs"]
+    stop, alarm, none = (
+        runs["rolling-stop-on-loss"],
+        runs["rolling-stop-on-loss-alarm"],
+        runs["rolling-stop-on-loss-none"],
+    )
+    assert doc["problems"] == [] and alarm["passed"] and none["passed"], run.output[-3000:]
+    assert (stop["rolled_back_by"], alarm["rolled_back_by"], none["rolled_back_by"]) == (
+        "stop request",
+        "alarm",
+        None,
+    )
+    assert stop["lost"] <= alarm["lost"] < none["lost"]
+    guards = stop["guards"]
+    # One alert and one stop, each measured from the first loss.
+    assert guards["alerts"] == 1
+    assert guards["first_loss_alert_s"] > 0 and guards["first_loss_stop_s"] > 0
+    [line] = guards["report_lines"]
+    assert line.startswith("stopped by SessionWatch (ROLLBACK) after")
+
+
+# Scenarios run beside variants of themselves: what their side-by-side must show.
+SIDE_BY_SIDE = {
+    "blue-green-drain-gate": the_drain_gate_saves_sessions_beside_the_same_rollout_without_it,
+    "rolling-stop-on-loss": stop_on_loss_rolls_back_seconds_after_the_first_loss,
+}
