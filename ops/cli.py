@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         help="per-request timeout in seconds (default: 10)",
     )
+    probe.add_argument(
+        "--no-close",
+        action="store_true",
+        help="never DELETE the probe's sessions (default: DELETE each one it opened; mcp "
+        "(Python) 1.9 and older servers stop serving after any client's DELETE)",
+    )
 
     sidecar = sub.add_parser(
         "sidecar",
@@ -271,6 +277,7 @@ def _run_probe(args: argparse.Namespace) -> int:
         no_cookies=args.no_cookies,
         timeout=args.timeout,
         out=sys.stdout,
+        close_sessions=not args.no_close,
     )
 
 

@@ -80,6 +80,7 @@ async def probe(
     duration: float | None,
     timeout: float,
     on_observation: Callable[[Observation], None],
+    close_sessions: bool = True,
 ) -> bool:
     """Run the probe, counting into ``tally``; returns whether the first session could be opened.
 
@@ -111,14 +112,16 @@ async def probe(
                 on_record=on_record,
                 on_lost="stop" if duration is None else "reconnect",
                 stop=stop,
-                on_closed=tally.closed,  # the dead session, before each re-initialize
+                # the dead session, before each re-initialize
+                on_closed=tally.closed if close_sessions else None,
             )
         finally:
             if timer is not None:
                 timer.cancel()
             # Never leave a session open on a production task: at the end, after a loss, and on
             # Ctrl-C (asyncio.run cancels this task once; the DELETE still runs, bounded).
-            await _close_last(client, tally, timeout)
+            if close_sessions:
+                await _close_last(client, tally, timeout)
     return bool(connected and connected[0])
 
 
@@ -155,6 +158,7 @@ def run_probe(
     no_cookies: bool = False,
     timeout: float = 10.0,
     out: TextIO | None = None,
+    close_sessions: bool = True,
 ) -> int:
     """CLI body: 1 on any session loss; else 2 if no session opened or any call failed for
     another reason (no HTTP answer, an HTTP or JSON-RPC error); else 0."""
@@ -178,6 +182,7 @@ def run_probe(
                 duration=duration,
                 timeout=timeout,
                 on_observation=ObservationSink(out, as_json),
+                close_sessions=close_sessions,
             )
         )
     except KeyboardInterrupt:  # Ctrl-C ends an until-loss run: still report what was seen

@@ -11,6 +11,7 @@ in the probe's output or the peers'.
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -37,6 +38,9 @@ class Peer:
     path: str
     form: str
     sdk: str
+    # False: the server stops serving after a client's DELETE (mcp 1.9: an error in a session's
+    # run_server cancels the manager's task group), so the probe runs with --no-close.
+    survives_delete: bool = True
 
 
 def _ts(pattern: str) -> Callable[[str], list[str]]:
@@ -59,7 +63,7 @@ PEER_SERVERS = [
         "TypeScript SDK examples (older pattern)",
     ),
     Peer("mcp-1.30", _mcp1("1.30"), "/mcp", "404/-32600", "mcp (Python) 1.27-1.30"),
-    Peer("mcp-1.9", _mcp1("1.9"), "/mcp/", "400/text", "mcp (Python) 1.x up to 1.26"),
+    Peer("mcp-1.9", _mcp1("1.9"), "/mcp/", "400/text", "mcp (Python) 1.x up to 1.26", False),
 ]
 
 
@@ -91,6 +95,8 @@ def test_probe_names_every_sdks_lost_session_and_exits_1(
             no_cookies=True,
             timeout=5.0,
             out=out,
+            # mcp 1.9's manager stops serving after any DELETE (test_mcp_1_9_stops_serving_...)
+            close_sessions=peer.survives_delete,
         )
     finally:
         for task in tasks:
@@ -108,3 +114,38 @@ def test_probe_names_every_sdks_lost_session_and_exits_1(
     assert_no_raw_id(out.getvalue(), allowed=[c["task_id"] for c in calls if c["task_id"]])
     for process in peers:
         assert_no_raw_id(process.output)
+
+
+def test_mcp_1_9_stops_serving_after_a_delete_so_the_probe_can_leave_sessions_open(
+    peers: list[PeerProcess],
+) -> None:
+    """Why ``--no-close`` exists: the real mcp 1.9 server answers every request after a client's
+    DELETE with 500 (its session manager's task group is gone), while with ``--no-close`` the
+    probe sends no DELETE and the server keeps serving."""
+    import httpx
+
+    process = PeerProcess(_mcp1("1.9")("solo")).start()
+    peers.append(process)
+    url = process.url("/mcp/")
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-03-26",
+            "capabilities": {},
+            "clientInfo": {"name": "t"},
+        },
+    }
+    with httpx.Client(timeout=5.0) as client:
+        out = io.StringIO()
+        run_probe(url, interval=0.2, duration=1.0, as_json=True, out=out, close_sessions=False)
+        _, summary = json_lines(out.getvalue())
+        assert summary["summary"]["sessions_closed"] == 0
+        assert client.post(url, json=init, headers=headers).status_code == 200  # still serving
+        opened = client.post(url, json=init, headers=headers)
+        session = {"mcp-session-id": opened.headers["mcp-session-id"]}
+        assert client.delete(url, headers={**headers, **session}).status_code == 200
+        time.sleep(0.3)
+        assert client.post(url, json=init, headers=headers).status_code == 500  # the SDK's bug
