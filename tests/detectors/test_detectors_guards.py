@@ -37,11 +37,12 @@ from sessionwatch.detectors.ledger import Guard
 from sessionwatch.detectors.reporter_run import run_reporter
 from tests.detectors.builders import CLUSTER, SERVICE, T0, deployment, fp, line, subscription, task
 from tests.detectors.conftest import LedgerEnv
+from world.ecs import STOP_SCHEDULER
 
 OLD, NEW = "ecs-svc/old", "ecs-svc/new"
 SERVICE_ARN = f"arn:aws:ecs:us-east-1:111122223333:service/{CLUSTER}/{SERVICE}"
 SETTINGS = GateSettings(max_hold_s=600, callback_s=30, facts_wait_s=120)
-SCHED = "ServiceSchedulerInitiated"
+SCHED = STOP_SCHEDULER
 
 
 def hook(details: dict[str, Any] | None = None) -> dict[str, Any]:
