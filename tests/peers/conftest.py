@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from lab.haproxy import HAProxy
 from tests.conftest import REPO_ROOT
 from tests.requirements import require
 
@@ -154,6 +155,14 @@ def assert_no_raw_id(text: str, allowed: Sequence[str] = ()) -> None:
         text = text.replace(value, "<allowed>")
     leaked = RAW_ID.findall(text)
     assert not leaked, f"raw id-shaped tokens in the output: {leaked[:3]}"
+
+
+@pytest.fixture(scope="module")
+def lb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HAProxy]:
+    """The lab's HAProxy playing the sticky ALB, shared by a module's peer tests (two tasks a
+    peer, up to six peers)."""
+    with HAProxy(tmp_path_factory.mktemp("haproxy"), slots=12, health_interval_ms=200) as proxy:
+        yield proxy
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -65,12 +65,6 @@ PEER_SERVERS = [
     Peer("mcp-1.30", _mcp1("1.30"), "/mcp", "404/-32600", "mcp (Python) 1.27-1.30"),
     Peer("mcp-1.9", _mcp1("1.9"), "/mcp/", "400/text", "mcp (Python) 1.x up to 1.26", False),
 ]
-
-
-@pytest.fixture(scope="module")
-def lb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HAProxy]:
-    with HAProxy(tmp_path_factory.mktemp("haproxy"), slots=12, health_interval_ms=200) as proxy:
-        yield proxy
 
 
 @pytest.mark.parametrize("peer", PEER_SERVERS, ids=[p.name for p in PEER_SERVERS])

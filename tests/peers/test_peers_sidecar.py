@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -91,12 +91,6 @@ UPSTREAMS = [
     Upstream("typescript-fastmcp-4.20", _fastmcp_ts, "404/-32001", "TypeScript SDK 1.x"),
     Upstream("mcp-1.30", _mcp130, "404/-32600", "mcp (Python) 1.27-1.30"),
 ]
-
-
-@pytest.fixture(scope="module")
-def lb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HAProxy]:
-    with HAProxy(tmp_path_factory.mktemp("haproxy"), slots=8, health_interval_ms=200) as proxy:
-        yield proxy
 
 
 @pytest.mark.parametrize("upstream", UPSTREAMS, ids=[u.name for u in UPSTREAMS])
