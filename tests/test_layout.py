@@ -166,11 +166,35 @@ def test_the_world_is_used_where_it_was_written_before() -> None:
 # The detectors' ledger (detectors/ledger/): storage behind a typed interface, deciding nothing.
 _LEDGER = REPO_ROOT / "detectors" / "ledger"
 _DECIDERS = ("core", "rules", "classify", "ingest", "reporter_run", "report_document")
-_STORAGE_NAMES = ("sent_at", "sent_end", "followup_due", "followup_at", "claim_at", "LOST#")
 
 
 def _detector_modules() -> Iterator[Path]:
     return (p for p in (REPO_ROOT / "detectors").rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _storage_names() -> tuple[set[str], tuple[str, ...]]:
+    """The layout's attribute names (spelled whole) and its key prefixes (spelled at the start
+    of a string), read from ``dynamodb_items`` so a new name is guarded once it is defined."""
+    from sessionwatch.detectors.ledger import dynamodb_items as items
+
+    names = {*items.REPORT_ATTRS.values(), items.REVISITED_ATTR, items.DEP_STARTED_ATTR}
+    names.add(items.EXPIRES_ATTR)
+    prefixes = tuple(
+        value
+        for name, value in vars(items).items()
+        if name.endswith("_PREFIX") and isinstance(value, str) and len(value) > 2
+    )
+    return names, prefixes
+
+
+def _spells_storage(path: Path) -> list[str]:
+    names, prefixes = _storage_names()
+    return [
+        node.value
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        if node.value in names or node.value.startswith(prefixes)
+    ]
 
 
 def test_the_ledger_imports_no_rule() -> None:
@@ -180,16 +204,39 @@ def test_the_ledger_imports_no_rule() -> None:
                 assert module != f"sessionwatch.detectors.{name}", (path.name, module)
 
 
+def test_the_dynamodb_ledger_is_split_by_job_into_modules_read_in_one_sitting() -> None:
+    """``DynamoDBLedger`` is one public class over job modules (``dynamodb_*.py``), none long."""
+    modules = sorted(_LEDGER.glob("dynamodb*.py"))
+    assert len(modules) >= 6, [m.name for m in modules]
+    for path in modules:
+        assert len(path.read_text().splitlines()) <= 400, path.name
+
+
 def test_only_the_ledger_knows_its_dynamodb_layout() -> None:
-    """Item layout and attribute names stay inside detectors/ledger/dynamodb*.py."""
-    for path in _detector_modules():
+    """Item layout and attribute names stay inside detectors/ledger/dynamodb*.py: no other
+    module of any part, the lab, the benchmarks or the tests imports the layout or spells
+    an attribute name or key prefix of it (the tests of the DynamoDB layout itself aside)."""
+    layout_tests = {
+        # They measure the real items (sizes, the cost benchmark's cloning): they must see them.
+        "tests/detectors/test_detectors_ledger_size.py",
+        "tests/benchmarks/test_ledger_cost.py",
+    }
+    # The table's own definition (its TTL attribute) is infra's; the CDK table names it.
+    table_definition = {"infra/construct.py", "tests/infra/test_infra_templates.py"}
+    checked, offenders = 0, []
+    for path in _files((".py",)):
+        rel = str(path.relative_to(REPO_ROOT))
         if path.parent == _LEDGER and path.name.startswith(("dynamodb", "__init__")):
             continue
+        if rel in layout_tests | table_definition:
+            continue
+        checked += 1
         for module in _imports(path):
-            assert not module.startswith("sessionwatch.detectors.ledger.dynamodb_items"), path
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                assert node.value not in _STORAGE_NAMES, (str(path), node.value)
+            if module.startswith("sessionwatch.detectors.ledger.dynamodb_items"):
+                offenders.append((rel, module))
+        offenders += [(rel, name) for name in _spells_storage(path)]
+    assert offenders == []
+    assert checked > 100  # the walk found the repository
 
 
 def test_the_detectors_decide_in_rules_only() -> None:

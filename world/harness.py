@@ -1,6 +1,7 @@
 """The detectors' three handlers, driven in process at a simulated time: one context manager.
 
-``detector_harness(env)`` sets the environment the Lambda functions get (``env``), points the
+``detector_harness(env)`` sets the environment the Lambda functions get (``env``; a ``None``
+value unsets the variable while the harness is open), points the
 handlers' runtime at a simulated clock (``h.now``), an ECS client of the caller's
 (``h.ecs_client``, a real boto3 client whose reads a ``before-call`` hook answers), optionally a
 ledger of the caller's (the in-memory one; by default the runtime builds the DynamoDB one from
@@ -61,6 +62,11 @@ class Harness:
         self.sink.truncate()
         return out
 
+    def emf(self, text: str | None = None) -> list[dict[str, Any]]:
+        """The EMF documents among the lines (``drain()`` if no text is given), each metric's
+        values summed (Powertools writes a list when a metric is added more than once)."""
+        return emf_docs(self.drain() if text is None else text)
+
     def docs(self, text: str | None = None) -> list[dict[str, Any]]:
         """The JSON documents among the lines (``drain()`` if no text is given)."""
         found = []
@@ -71,9 +77,26 @@ class Harness:
         return found
 
 
+def emf_docs(text: str) -> list[dict[str, Any]]:
+    """The EMF documents (CloudWatch embedded metric format) among ``text``'s lines, each
+    metric's values summed."""
+    docs = []
+    for raw in text.splitlines():
+        if raw.startswith("{") and '"_aws"' in raw:
+            doc = json.loads(raw)
+            for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                value = doc[m["Name"]]
+                doc[m["Name"]] = sum(value) if isinstance(value, list) else value
+            docs.append(doc)
+    return docs
+
+
 @contextlib.contextmanager
 def detector_harness(
-    env: Mapping[str, str], now: float = 0.0, sink: IO[str] | None = None, ledger: Any = None
+    env: Mapping[str, str | None],
+    now: float = 0.0,
+    sink: IO[str] | None = None,
+    ledger: Any = None,
 ) -> Iterator[Harness]:
     """Open the handlers at simulated time ``now`` with ``env`` (their output going to ``sink``,
     an in-memory buffer by default; their ledger ``ledger`` if given); always restore on exit."""
@@ -84,7 +107,11 @@ def detector_harness(
     saved = (runtime.clock, runtime.ecs, runtime.ledger)
     handler = runtime.logger.registered_handler
     stream = getattr(handler, "stream", None)
-    os.environ.update(env)
+    for k, v in env.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
     runtime.reset()  # before the overrides: reset() clears the real factories' caches
     runtime.clock = lambda: h.now
     runtime.ecs = lambda: h.ecs_client if h.ecs_client is not None else saved[1]()

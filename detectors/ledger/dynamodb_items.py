@@ -73,6 +73,11 @@ TABLE_SCHEMA: Final[Mapping[str, Any]] = {
     "BillingMode": "PAY_PER_REQUEST",
 }
 
+SESSION_PREFIX: Final = "SESS#"
+TASK_PREFIX: Final = "TASK#"
+DEPLOYMENT_PREFIX: Final = "DEP#"
+SERVICE_PREFIX: Final = "SVC#"
+CREATED_SK: Final = "CREATED"
 FACTS_SK: Final = "FACTS"
 PENDING_PK: Final = "PENDING"
 ACTIVE_PK: Final = "ACTIVE"
@@ -85,6 +90,8 @@ HOOK_MARK: Final = "~hook"
 LIVE_PREFIX: Final = "L#"
 STOP_PREFIX: Final = "S#"
 TAGS_ATTR: Final = "f"
+# DynamoDB's TTL attribute (infra/ names the same one on the table).
+EXPIRES_ATTR: Final = "expires_at"
 # On a task item: the stop times its sessions were last decided again for.
 REVISITED_ATTR: Final = "revisited"
 # On a deployment count lock: when the deployment it names began (the lock's tie-break).
@@ -137,11 +144,11 @@ def tags_of(item: Mapping[str, Any] | None) -> list[str]:
 
 
 def session_pk(fp: str) -> str:
-    return f"SESS#{fp}"
+    return SESSION_PREFIX + fp
 
 
 def session_key(fp: str) -> Key:
-    return (session_pk(fp), "CREATED")
+    return (session_pk(fp), CREATED_SK)
 
 
 def lost_key(fp: str, cause: Cause) -> Key:
@@ -150,7 +157,7 @@ def lost_key(fp: str, cause: Cause) -> Key:
 
 
 def task_sessions_pk(task_id: str) -> str:
-    return f"TASK#{task_id}"
+    return TASK_PREFIX + task_id
 
 
 def task_key(task_id: str) -> Key:
@@ -158,7 +165,7 @@ def task_key(task_id: str) -> Key:
 
 
 def deployment_pk(service: str, deployment_id: str) -> str:
-    return f"DEP#{service}#{deployment_id}"
+    return f"{DEPLOYMENT_PREFIX}{service}#{deployment_id}"
 
 
 def deployment_key(service: str, deployment_id: str) -> Key:
@@ -170,7 +177,7 @@ def deployment_loss_key(service: str, deployment_id: str, fp: str) -> Key:
 
 
 def service_pk(service: str) -> str:
-    return f"SVC#{service}"
+    return SERVICE_PREFIX + service
 
 
 def deployment_index_key(service: str, deployment_id: str, started_at: float) -> Key:
@@ -209,7 +216,7 @@ def index_upper(t: float) -> str:
 def task_from_item(item: Mapping[str, Any] | None) -> TaskFacts | None:
     if not item:
         return None
-    task_id = item["pk"]["S"].removeprefix("TASK#")
+    task_id = item["pk"]["S"].removeprefix(TASK_PREFIX)
     return task_from_tags(task_id, tags_of(item))
 
 
@@ -239,7 +246,7 @@ def deployment_record(
 def index_entry(item: Mapping[str, Any]) -> IndexEntry | None:
     """A service index item (``D#{time}#...``) as an entry; None for a malformed one."""
     sk = item["sk"]["S"]
-    service = item["pk"]["S"].removeprefix("SVC#")
+    service = item["pk"]["S"].removeprefix(SERVICE_PREFIX)
     try:
         at = float(sk[len(DEP_INDEX_PREFIX) :].split("#", 1)[0])
     except ValueError:
@@ -278,7 +285,7 @@ def closed_from_item(item: Mapping[str, Any]) -> SessionClosed | None:
     sk, at = item["sk"]["S"], get_n(item, "at")
     if not sk.startswith(CLOSED_PREFIX) or at is None:
         return None
-    task = item["pk"]["S"].removeprefix("TASK#")
+    task = item["pk"]["S"].removeprefix(TASK_PREFIX)
     return SessionClosed(sk.removeprefix(CLOSED_PREFIX), task, at, get_s(item, "reason") or None)
 
 
@@ -315,7 +322,7 @@ def lock_from_item(item: Mapping[str, Any]) -> LossLock | None:
     if cause is None or serving is None or at is None:
         return None
     return LossLock(
-        fingerprint=item["pk"]["S"].removeprefix("SESS#"),
+        fingerprint=item["pk"]["S"].removeprefix(SESSION_PREFIX),
         cause=cause,
         serving_task=serving,
         at=at,

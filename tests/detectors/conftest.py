@@ -16,6 +16,8 @@ from sessionwatch.detectors.config import Config
 from sessionwatch.detectors.ledger import TABLE_SCHEMA
 from sessionwatch.detectors.ledger import DynamoDBLedger as Ledger
 from tests.detectors.builders import CLUSTER, SERVICE
+from world.aws import answer_calls
+from world.harness import detector_harness
 
 _names = itertools.count()
 
@@ -75,13 +77,13 @@ def lambda_context() -> FakeContext:
 
 
 @pytest.fixture
-def memory_wired(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """The real handlers over an ``InMemoryLedger`` (no moto), a settable clock and no ECS
-    client (the strategy read is ``unavailable``: decided as ROLLING); always restored."""
-    from sessionwatch.detectors.handlers import runtime
+def memory_wired() -> Iterator[dict[str, Any]]:
+    """The real handlers over an ``InMemoryLedger`` (no moto) at a settable time (``h.now``),
+    through ``world.harness``; the ECS client refuses every call (a role without ECS reads:
+    the strategy read is ``unavailable``, decided as ROLLING); always restored."""
     from sessionwatch.detectors.ledger import InMemoryLedger
 
-    for k, v in {
+    env: dict[str, str | None] = {
         "LEDGER_TABLE_NAME": "in-memory",
         "CLUSTER_NAME": CLUSTER,
         "SERVICE_NAMES": SERVICE,
@@ -91,18 +93,11 @@ def memory_wired(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(k, v)
-    for k in ("REPORT_TOPIC_ARN", "SERVER_SERVICE_NAME", "LOAD_BALANCER_FULL_NAME"):
-        monkeypatch.delenv(k, raising=False)
-    clock = {"t": 0.0}
+        "REPORT_TOPIC_ARN": None,
+        "SERVER_SERVICE_NAME": None,
+        "LOAD_BALANCER_FULL_NAME": None,
+    }
     ledger = InMemoryLedger()
-    monkeypatch.setattr(runtime, "clock", lambda: clock["t"])
-    monkeypatch.setattr(runtime, "ecs", lambda: None)
-    runtime.reset()
-    runtime.use_ledger(ledger)
-    try:
-        yield {"clock": clock, "ledger": ledger}
-    finally:
-        runtime.use_ledger(None)
-        runtime.reset()
+    with detector_harness(env, ledger=ledger) as h:
+        h.ecs_client = answer_calls(boto3.client("ecs", region_name="us-east-1"), "ecs", {})
+        yield {"h": h, "ledger": ledger}

@@ -34,14 +34,14 @@ from sessionwatch.contract import (
 from sessionwatch.detectors.classify import lock_loss
 from sessionwatch.detectors.core import Verdict
 from sessionwatch.detectors.facts import NotFound, SessionCreated
-from sessionwatch.detectors.handlers import ecs_events, reporter, runtime, session_events
+from sessionwatch.detectors.handlers import runtime
 from sessionwatch.detectors.ingest import RecordsFailed
 from sessionwatch.detectors.ledger import DynamoDBLedger as Ledger
 from sessionwatch.detectors.rules import owned_losses
 from tests.detectors.builders import SERVICE, T0, deployment, fp, line, subscription, task
 from tests.detectors.conftest import create_table
-from tests.detectors.test_detectors_scenario import emf_docs
 from world.ecs import STOP_ESSENTIAL_EXIT, STOP_SCHEDULER, scheduler_reason
+from world.harness import Harness, detector_harness
 
 GRACE = 120.0
 OLD, D1 = "ecs-svc/old", "ecs-svc/d1"
@@ -50,45 +50,43 @@ SESSIONS = ("s1", "s2")
 
 
 @pytest.fixture
-def wired(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def wired(aws: None) -> Iterator[dict[str, Any]]:
+    """The handlers over a fresh DynamoDB table at a simulated time (``world.harness``)."""
     db = boto3.client("dynamodb", region_name="us-east-1")
     table = create_table(db)
-    for k, v in {
+    env = {
         "LEDGER_TABLE_NAME": table,
         "CLUSTER_NAME": "mcp-cluster",
         "SERVICE_NAMES": SERVICE,
         "GRACE_PERIOD_SECONDS": str(int(GRACE)),
-    }.items():
-        monkeypatch.setenv(k, v)
-    clock = {"t": T0}
-    monkeypatch.setattr(runtime, "clock", lambda: clock["t"])
-    runtime.reset()
-    yield {"db": db, "table": table, "clock": clock, "ledger": Ledger(db, table, 14)}
-    runtime.reset()
+    }
+    with detector_harness(env, now=T0) as h:
+        yield {"db": db, "table": table, "h": h, "ledger": Ledger(db, table, 14)}
 
 
 class Run:
     """Delivers inputs through the real handlers at chosen times; collects what they emit."""
 
-    def __init__(self, env: dict[str, Any], capsys: Any, caplog: Any, ctx: Any) -> None:
-        self.env, self.capsys, self.caplog, self.ctx = env, capsys, caplog, ctx
+    def __init__(self, env: dict[str, Any], caplog: Any) -> None:
+        self.h: Harness = env["h"]
+        self.caplog = caplog
         self.lost: Counter[str] = Counter()
         self.revised: list[tuple[str, str, str]] = []
 
     def at(self, t: float, kind: str, payload: dict[str, Any]) -> Counter[str]:
         """Deliver one input at time ``t``; the SessionsLost it emitted, per cause."""
-        self.env["clock"]["t"] = t
-        self.capsys.readouterr()  # what an earlier, failed delivery printed
+        self.h.now = t
+        self.h.drain()  # what an earlier, failed delivery printed
         self.caplog.clear()
         with self.caplog.at_level(logging.INFO):
             if kind == "ecs":
-                assert ecs_events.handler(payload, self.ctx)["bad_input"] == 0
+                assert self.h.call("ecs", payload)["bad_input"] == 0
             elif kind == "logs":
-                assert session_events.handler(payload, self.ctx)["bad_input"] == 0
+                assert self.h.call("logs", payload)["bad_input"] == 0
             else:
-                reporter.handler({"id": f"sched-{t}"}, self.ctx)
+                self.h.call("reporter", {"id": f"sched-{t}"})
         now: Counter[str] = Counter()
-        for doc in emf_docs(self.capsys.readouterr().out):
+        for doc in self.h.emf():
             if METRIC_SESSIONS_LOST in doc:
                 now[doc[DIMENSION_CAUSE]] += doc[METRIC_SESSIONS_LOST]
         self.lost.update(now)
@@ -152,9 +150,9 @@ def _lock(env: dict[str, Any], s: str, cause: Cause) -> tuple[str, str] | None:
 
 
 def test_a_crash_stop_event_delivered_late_revises_stickiness_to_task_failure(
-    wired, capsys, caplog, lambda_context
+    wired, caplog
 ) -> None:
-    run = Run(wired, capsys, caplog, lambda_context)
+    run = Run(wired, caplog)
     _setup(run)
     _not_founds(run, CRASH + 25)  # in time; the origin's state is not known yet
     assert run.lost == Counter()
@@ -181,9 +179,9 @@ def test_a_crash_stop_event_delivered_late_revises_stickiness_to_task_failure(
 
 
 def test_the_same_facts_on_time_give_task_failure_directly_with_the_same_pairs(
-    wired, capsys, caplog, lambda_context
+    wired, caplog
 ) -> None:
-    run = Run(wired, capsys, caplog, lambda_context)
+    run = Run(wired, caplog)
     _setup(run)
     run.at(CRASH + 2, "ecs", _crash(CRASH + 2))
     _not_founds(run, CRASH + 25)
@@ -199,12 +197,10 @@ def test_the_same_facts_on_time_give_task_failure_directly_with_the_same_pairs(
         assert _lock(wired, s, Cause.STICKINESS) is None
 
 
-def test_a_late_scheduler_stop_of_a_rolling_deployment_revises_to_deployment(
-    wired, capsys, caplog, lambda_context
-) -> None:
+def test_a_late_scheduler_stop_of_a_rolling_deployment_revises_to_deployment(wired, caplog) -> None:
     """The same pattern for a scheduler stop whose events came late: ``deployment``, and the
     deployment's loss entries (its report counts them) are written."""
-    run = Run(wired, capsys, caplog, lambda_context)
+    run = Run(wired, caplog)
     _setup(run)
     run.at(T0 + 50, "ecs", deployment(D1, "IN_PROGRESS", T0 + 50))
     run.at(T0 + 60, "ecs", task("task-c", "RUNNING", T0 + 60, started_by=D1, started_at=T0 + 60))
@@ -244,14 +240,12 @@ def test_revisiting_a_task_costs_one_query_and_one_read_wave(wired) -> None:
     assert lg.read_round_trips - before == 2  # the Query, then one wave
 
 
-def test_a_deployment_start_delivered_late_revises_its_window_s_verdicts(
-    wired, capsys, caplog, lambda_context
-) -> None:
+def test_a_deployment_start_delivered_late_revises_its_window_s_verdicts(wired, caplog) -> None:
     """The deployment's IN_PROGRESS event arrives after the grace period (here even after its
     COMPLETED): A's scheduler stop was judged ``scale_in`` (no deployment known). When the start
     arrives, the service's tasks that ran in the window are decided again: ``deployment``,
     counted once per session, with the deployment's loss entries; a re-delivery adds nothing."""
-    run = Run(wired, capsys, caplog, lambda_context)
+    run = Run(wired, caplog)
     _setup(run)
     run.at(T0 + 60, "ecs", task("task-c", "RUNNING", T0 + 60, started_by=D1, started_at=T0 + 60))
     stop = _scheduler_stop(CRASH + 2, OLD)
@@ -270,14 +264,12 @@ def test_a_deployment_start_delivered_late_revises_its_window_s_verdicts(
     assert sorted(x.fingerprint for x in losses) == sorted(fp(s) for s in SESSIONS)
 
 
-def test_a_failed_re_examination_is_owed_again_when_the_event_is_retried(
-    wired, capsys, caplog, lambda_context
-) -> None:
+def test_a_failed_re_examination_is_owed_again_when_the_event_is_retried(wired, caplog) -> None:
     """The late STOPPED event is stored, then the re-examination of A's sessions fails (the
     locks' read throttled): the handler raises, so EventBridge retries the same event. The
     retry finds the stop stored but not marked re-examined, and revises both sessions once;
     a third delivery (after success) re-decides nothing."""
-    run = Run(wired, capsys, caplog, lambda_context)
+    run = Run(wired, caplog)
     _setup(run)
     _not_founds(run, CRASH + 25)
     run.at(CRASH + 20 + GRACE + 1, "reporter", {})
@@ -305,15 +297,13 @@ def test_a_failed_re_examination_is_owed_again_when_the_event_is_retried(
     assert run.lost == Counter({Cause.STICKINESS.value: 0, Cause.TASK_FAILURE.value: 2})
 
 
-def test_a_next_deployment_s_start_delivered_late_takes_the_losses_it_caused(
-    wired, capsys, caplog, lambda_context
-) -> None:
+def test_a_next_deployment_s_start_delivered_late_takes_the_losses_it_caused(wired, caplog) -> None:
     """Back-to-back rollouts: D2 began at T0 + 90 (superseding D1), and stopped A at
     CRASH - 5. D2's IN_PROGRESS is delivered 70 s late, shorter than the grace period. A's 404s
     came before it and were charged to D1, the only deployment known. When D2's start arrives,
     A's 404s are decided again: the losses move to D2, counted once in all, and D1's report
     will not count them."""
-    run = Run(wired, capsys, caplog, lambda_context)
+    run = Run(wired, caplog)
     _setup(run)
     d2 = "ecs-svc/d2"
     run.at(T0 + 10, "ecs", deployment(D1, "IN_PROGRESS", T0 + 10))

@@ -52,13 +52,13 @@ def _minutes(run: Run, since: float, until: float) -> None:
 
 
 def test_a_session_closed_before_its_task_stopped_is_not_the_deployment_s_loss(
-    memory_wired: dict[str, Any], capsys: Any, caplog: Any, lambda_context: Any
+    memory_wired: dict[str, Any], caplog: Any
 ) -> None:
     """``idle`` expires on task-a (the server logs session_closed idle_timeout); ten minutes
     later D1 replaces task-a; the client comes back after the rollout and gets a 404 on the new
     task: ``expired``, not in D1's report nor its alarm. ``live``, still open on task-a when it
     stopped, is D1's loss."""
-    run = Run(memory_wired, capsys, caplog, lambda_context)
+    run = Run(memory_wired, caplog)
     for tid in ("task-a", "task-b"):
         run.at(T0, "ecs", task(tid, "RUNNING", T0, started_by=OLD, started_at=T0 - 7200))
     lines = [
@@ -91,11 +91,11 @@ def test_a_session_closed_before_its_task_stopped_is_not_the_deployment_s_loss(
 
 
 def test_a_client_delete_then_a_deployment_is_expired_on_any_task(
-    memory_wired: dict[str, Any], capsys: Any, caplog: Any, lambda_context: Any
+    memory_wired: dict[str, Any], caplog: Any
 ) -> None:
     """A DELETE'd session whose client reuses the id after its task was replaced; a session
     closed by the task's own shutdown stays the deployment's."""
-    run = Run(memory_wired, capsys, caplog, lambda_context)
+    run = Run(memory_wired, caplog)
     for tid in ("task-a", "task-b"):
         run.at(T0, "ecs", task(tid, "RUNNING", T0, started_by=OLD, started_at=T0 - 7200))
     lines = [
@@ -117,13 +117,13 @@ def test_a_client_delete_then_a_deployment_is_expired_on_any_task(
 
 
 def test_a_rolling_deployment_whose_ecs_events_arrive_3_minutes_late_raises_no_stickiness(
-    memory_wired: dict[str, Any], capsys: Any, caplog: Any, lambda_context: Any
+    memory_wired: dict[str, Any], caplog: Any
 ) -> None:
     """Every ECS event of the rollout arrives 180 s late (beyond the 120 s grace period). The
     server's own lines say task-c started after task-a and just before the 404s, so the 404s
     wait for ECS facts instead of being called ``stickiness``; when the stop arrives they are
     the deployment's. SessionsLost{Cause=stickiness} never moves."""
-    run = Run(memory_wired, capsys, caplog, lambda_context)
+    run = Run(memory_wired, caplog)
     for tid in ("task-a", "task-b"):
         run.at(T0, "ecs", task(tid, "RUNNING", T0, started_by=OLD, started_at=T0 - 7200))
     created = [
@@ -144,12 +144,12 @@ def test_a_rolling_deployment_whose_ecs_events_arrive_3_minutes_late_raises_no_s
 
 
 def test_a_stickiness_count_revised_by_a_later_fact_is_taken_back(
-    memory_wired: dict[str, Any], capsys: Any, caplog: Any, lambda_context: Any
+    memory_wired: dict[str, Any], caplog: Any
 ) -> None:
     """Beyond the wait (ECS 15 minutes late), the 404 is counted ``stickiness``; when the stop
     arrives it is ``deployment``, and the stickiness count is taken back (-1), so the metric's
     sum says one deployment loss and no stickiness."""
-    run = Run(memory_wired, capsys, caplog, lambda_context)
+    run = Run(memory_wired, caplog)
     for tid in ("task-a", "task-b"):
         run.at(T0, "ecs", task(tid, "RUNNING", T0, started_by=OLD, started_at=T0 - 7200))
     run.at(T0, "logs", subscription([line("session_created", "task-a", T0 - 600, session=fp("s"))]))

@@ -11,6 +11,7 @@ the 404s, so a 404 may wait as ``pending`` until the reporter (or a re-delivery)
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -23,14 +24,14 @@ from sessionwatch.detectors.classify import Decision, classify
 from sessionwatch.detectors.config import Config
 from sessionwatch.detectors.core import NotFound, TaskFacts, Verdict
 from sessionwatch.detectors.facts import DeploymentObserved, SessionCreated
-from sessionwatch.detectors.handlers import runtime, session_events
 from sessionwatch.detectors.ledger import DynamoDBLedger as Ledger
+from sessionwatch.detectors.ledger import InMemoryLedger, LedgerStore
 from sessionwatch.detectors.reporter_run import run_reporter
 from sessionwatch.detectors.rules import owned_losses
 from tests.detectors.builders import CLUSTER, SERVICE, T0, fp, line, subscription
 from tests.detectors.conftest import create_table
-from tests.detectors.test_detectors_scenario import emf_docs
 from world.ecs import STOP_SCHEDULER
+from world.harness import Harness, detector_harness
 
 GRACE = 300.0
 SESSION = fp("wanderer")
@@ -102,16 +103,27 @@ def db(aws: None) -> Any:
     return boto3.client("dynamodb", region_name="us-east-1")
 
 
-def seeded_ledger(db: Any, facts: list[DeploymentObserved | TaskFacts]) -> tuple[Ledger, Config]:
+def dynamodb(db: Any) -> Callable[[], LedgerStore]:
+    """Fresh DynamoDB ledgers (a table each) in ``db``'s moto backend."""
+
+    def make() -> LedgerStore:
+        table = create_table(db)
+        return Ledger(db, table, Config(table_name=table, cluster_name=CLUSTER).ledger_ttl_days)
+
+    return make
+
+
+def seeded_ledger(
+    make: Callable[[], LedgerStore], facts: list[DeploymentObserved | TaskFacts]
+) -> tuple[LedgerStore, Config]:
     """The session's creation and the serving tasks; ``facts`` on top."""
-    table = create_table(db)
+    ledger = make()
     cfg = Config(
-        table_name=table,
+        table_name="in-memory",
         cluster_name=CLUSTER,
         service_names=frozenset({SERVICE}),
         grace_period_s=GRACE,
     )
-    ledger = Ledger(db, table, cfg.ledger_ttl_days)
     ledger.record_task(TaskFacts("task-b", SERVICE, "old", T0 - 900))
     ledger.record_task(TaskFacts("task-c", SERVICE, "d", T0 + 30))
     ledger.record_sessions([SessionCreated(SESSION, "task-a", T0 - 500)], [])
@@ -120,44 +132,41 @@ def seeded_ledger(db: Any, facts: list[DeploymentObserved | TaskFacts]) -> tuple
     return ledger, cfg
 
 
-def record(ledger: Ledger, fact: DeploymentObserved | TaskFacts) -> None:
+def record(ledger: LedgerStore, fact: DeploymentObserved | TaskFacts) -> None:
     if isinstance(fact, DeploymentObserved):
         ledger.record_deployment(fact)
     else:
         ledger.record_task(fact)
 
 
-def essence(v: Verdict) -> tuple[Cause, str | None, str | None, str | None]:
+Essence = tuple[Cause, str | None, str | None, str | None]
+
+
+def essence(v: Verdict) -> Essence:
     return (v.cause, v.service, v.origin_task, v.deployment_id)
 
 
-@pytest.fixture(scope="module")
-def alone(db: Any) -> list[tuple[Cause, str | None, str | None, str | None]]:
+def judged_alone(make: Callable[[], LedgerStore]) -> list[Essence]:
     """Each 404 judged alone (its own batch, nothing else delivered), every fact in hand."""
     verdicts = []
     for i in range(len(OCCURRENCES)):
-        ledger, cfg = seeded_ledger(db, FACTS)
+        ledger, cfg = seeded_ledger(make, FACTS)
         [d] = classify(ledger, [occurrence(i)], cfg, LATEST + 1)
         verdicts.append(essence(d.verdict))
+    return verdicts
+
+
+@pytest.fixture(scope="module")
+def alone() -> list[Essence]:
+    verdicts = judged_alone(InMemoryLedger)
     assert [v[0] for v in verdicts] == [c for _, _, c in OCCURRENCES]
     assert {v[3] for v in verdicts if v[0] is Cause.DEPLOYMENT} == {"d"}
     return verdicts
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-    phases=[Phase.explicit, Phase.reuse, Phase.generate],
-)
-@given(steps=deliveries())
-# The order that once mattered: the deployment-time 404 counted first, the earlier one later.
-@example(
-    steps=[(T0 + 101, "fact", [f]) for f in range(len(FACTS))]
-    + [(T0 + 102, "logs", [3]), (T0 + 103, "logs", [1]), (T0 + 104, "reporter", [])]
-)
-def test_each_404_is_judged_alone_and_each_session_cause_counted_once(db, alone, steps) -> None:
-    ledger, cfg = seeded_ledger(db, [])
+def deliver(ledger: LedgerStore, cfg: Config, alone: list[Essence], steps: list[Step]) -> None:
+    """Play ``steps`` into ``ledger``; every delivered 404 decided as when judged alone, each
+    (session, cause) counted once, the earliest 404 of each pair kept."""
     index = {(task, at): i for i, (task, at, _) in enumerate(OCCURRENCES)}
     delivered: set[int] = set()
     decisions: list[Decision] = []
@@ -173,7 +182,7 @@ def test_each_404_is_judged_alone_and_each_session_cause_counted_once(db, alone,
     for now in (LATE, LATE + 60):
         decisions += run_reporter(cfg, ledger, None, None, now).decisions
 
-    decided: dict[int, set[tuple[Cause, str | None, str | None, str | None]]] = {}
+    decided: dict[int, set[Essence]] = {}
     for d in decisions:
         if d.verdict.final:
             decided.setdefault(index[(d.occurrence.task_id, d.occurrence.at)], set()).add(
@@ -195,43 +204,87 @@ def test_each_404_is_judged_alone_and_each_session_cause_counted_once(db, alone,
     assert ledger.pending() == []
 
 
+# The order that once mattered: the deployment-time 404 counted first, the earlier one later.
+ONCE_MATTERED: list[Step] = [(T0 + 101, "fact", [f]) for f in range(len(FACTS))] + [
+    (T0 + 102, "logs", [3]),
+    (T0 + 103, "logs", [1]),
+    (T0 + 104, "reporter", []),
+]
+# Every 404, each fact twice, ECS facts last: every 404 waits as pending for the reporter.
+ALL_PENDING: list[Step] = (
+    [(LATEST + 1, "logs", [i]) for i in range(len(OCCURRENCES))]
+    + [(LATEST + 2, "fact", [f]) for f in range(len(FACTS))] * 2
+    + [(LATEST + 3, "reporter", [])]
+)
+
+
+# On the in-memory ledger (the contract suite shows it decides as the DynamoDB one does), so
+# the property gets many examples for little time.
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(steps=deliveries())
+@example(steps=ONCE_MATTERED)
+@example(steps=ALL_PENDING)
+def test_each_404_is_judged_alone_and_each_session_cause_counted_once(alone, steps) -> None:
+    deliver(*seeded_ledger(InMemoryLedger, []), alone, steps)
+
+
+# The same property on the DynamoDB ledger: the fixed orders above and a few generated ones.
+@settings(
+    max_examples=4,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
+@given(steps=deliveries())
+@example(steps=ONCE_MATTERED)
+@example(steps=ALL_PENDING)
+def test_the_dynamodb_ledger_decides_the_same_orders_alike(db, alone, steps) -> None:
+    deliver(*seeded_ledger(dynamodb(db), []), alone, steps)
+
+
+def test_each_404_judged_alone_on_dynamodb_is_judged_as_in_memory(db, alone) -> None:
+    assert judged_alone(dynamodb(db)) == alone
+
+
 @pytest.fixture
-def handler_env(db: Any, monkeypatch: pytest.MonkeyPatch) -> Ledger:
-    ledger, cfg = seeded_ledger(db, FACTS)
-    for k, v in {
-        "LEDGER_TABLE_NAME": cfg.table_name,
+def handler_env(db: Any) -> Iterator[tuple[LedgerStore, Harness]]:
+    table = create_table(db)
+    ledger, _ = seeded_ledger(lambda: Ledger(db, table, 14), FACTS)
+    env = {
+        "LEDGER_TABLE_NAME": table,
         "CLUSTER_NAME": CLUSTER,
         "SERVICE_NAMES": SERVICE,
         "GRACE_PERIOD_SECONDS": str(int(GRACE)),
-    }.items():
-        monkeypatch.setenv(k, v)
-    runtime.reset()
-    yield ledger
-    runtime.reset()
+    }
+    with detector_harness(env) as h:
+        yield ledger, h
 
 
 def test_a_deployment_loss_is_counted_by_the_session_handler_a_second_later(
-    handler_env: Ledger, monkeypatch, capsys, caplog, lambda_context
+    handler_env: tuple[LedgerStore, Harness], caplog
 ) -> None:
     """The deployment alarm's data point leaves with the 404's own invocation: no reporter
     run, no grace period, when the facts (drain, stop code, deployment window) are in hand."""
-    now = {"t": T0 + 71}
-    monkeypatch.setattr(runtime, "clock", lambda: now["t"])
-    capsys.readouterr()
+    ledger, h = handler_env
+    h.now = T0 + 71
     first = subscription([line("session_not_found", "task-c", T0 + 70, session=SESSION)])
-    result = session_events.handler(first, lambda_context)
+    result = h.call("logs", first)
     assert (result["decided"], result["counted"]) == (1, 1)
-    lost = [d for d in emf_docs(capsys.readouterr().out) if METRIC_SESSIONS_LOST in d]
+    lost = [d for d in h.emf() if METRIC_SESSIONS_LOST in d]
     assert [(d[DIMENSION_CAUSE], d[METRIC_SESSIONS_LOST]) for d in lost] == [("deployment", 1)]
-    assert handler_env.pending() == [] and owned_losses(
-        handler_env.deployment_losses(SERVICE, "d"), "d"
-    ) == [T0 + 70]
+    assert ledger.pending() == [] and owned_losses(ledger.deployment_losses(SERVICE, "d"), "d") == [
+        T0 + 70
+    ]
     # The client's retry two seconds later: decided again, the same way, not counted again.
-    now["t"] = T0 + 73
+    h.now = T0 + 73
     retry = subscription([line("session_not_found", "task-b", T0 + 72, session=SESSION)])
     caplog.clear()
-    assert session_events.handler(retry, lambda_context)["counted"] == 0
-    assert not [d for d in emf_docs(capsys.readouterr().out) if METRIC_SESSIONS_LOST in d]
+    assert h.call("logs", retry)["counted"] == 0
+    assert not [d for d in h.emf() if METRIC_SESSIONS_LOST in d]
     logged = [r for r in caplog.records if r.getMessage() == "session loss decided"]
     assert [(r.cause, r.serving_task, r.counted) for r in logged] == [
         ("deployment", "task-b", False)

@@ -7,21 +7,23 @@ import base64
 import gzip
 import json
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from sessionwatch.detectors.config import Config
-from sessionwatch.detectors.handlers import ecs_events, reporter, runtime, session_events
 from sessionwatch.detectors.ingest import ingest_ecs_events, ingest_log_payload
 from sessionwatch.detectors.ledger import DynamoDBLedger as Ledger
+from sessionwatch.detectors.ledger import InMemoryLedger, LedgerStore
 from sessionwatch.detectors.reporter_run import run_reporter
 from tests.detectors.builders import SERVICE, T0, fp, subscription
 from tests.detectors.conftest import create_table
 from tests.detectors.test_detectors_scenario import EXPECTED, GRACE, D, E, timeline
+from world.harness import Harness, detector_harness
 
 EARLY = T0 - 5000  # before every event: nothing is decided for lack of time, only by facts
 LATE = T0 + 10_000  # every grace period has passed
@@ -79,25 +81,17 @@ def env(aws: None) -> dict[str, Any]:
     }
 
 
-# No shrink phase: each example replays ~40 deliveries against moto, and shrinking a failure
-# took minutes; the unshrunk failing delivery order is printed and is readable enough.
-@settings(
-    max_examples=20,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-    phases=[Phase.explicit, Phase.reuse, Phase.generate],
-)
-@given(steps=deliveries())
-def test_any_order_duplicates_and_batching_give_the_same_verdicts_and_counts(env, steps) -> None:
-    db = env["db"]
-    table = create_table(db)
+def play(
+    env: dict[str, Any], ledger: LedgerStore, table: str, steps: list[tuple[str, Any]]
+) -> None:
+    """Deliver ``steps`` early, then run the reporter late (twice): the verdicts, counts,
+    locks and reports are the in-order story's."""
     quiet = Config(
         table_name=table,
         cluster_name="mcp-cluster",
         service_names=frozenset({SERVICE}),
         grace_period_s=GRACE,
     )
-    ledger = Ledger(db, table, 14)
     counted: Counter[str] = Counter()
     for kind, payload in steps:
         if kind == "ecs":
@@ -125,6 +119,36 @@ def test_any_order_duplicates_and_batching_give_the_same_verdicts_and_counts(env
         3,
         ["task-a"],
     )
+
+
+# The story as it happened: each ECS event and each log payload once, in order.
+IN_ORDER = [("ecs" if kind == "ecs" else "logs", payload) for _, kind, payload in timeline()]
+
+
+# On the in-memory ledger (the contract suite shows it decides as the DynamoDB one does): many
+# orders for little time, and hypothesis may shrink a failure to a short one.
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=deliveries())
+@example(steps=IN_ORDER)
+def test_any_order_duplicates_and_batching_give_the_same_verdicts_and_counts(env, steps) -> None:
+    play(env, InMemoryLedger(), "in-memory", steps)
+
+
+# The same on the DynamoDB ledger (moto): the story in order and a few generated orders. No
+# shrink phase: each example replays ~40 deliveries against moto (a second or more each).
+@settings(
+    max_examples=3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
+@given(steps=deliveries())
+@example(steps=IN_ORDER)
+def test_the_dynamodb_ledger_gives_the_same_verdicts_and_counts(env, steps) -> None:
+    table = create_table(env["db"])
+    play(env, Ledger(env["db"], table, 14), table, steps)
 
 
 json_values = st.recursive(
@@ -164,29 +188,20 @@ log_like = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def handler_env(env: dict[str, Any]):
-    table = create_table(env["db"])
-    mp = pytest.MonkeyPatch()
-    for k, v in {
-        "LEDGER_TABLE_NAME": table,
-        "CLUSTER_NAME": "mcp-cluster",
-        "REPORT_TOPIC_ARN": env["topic"],
-    }.items():
-        mp.setenv(k, v)
-    runtime.reset()
-    yield
-    mp.undo()
-    runtime.reset()
+def handler_env(env: dict[str, Any]) -> Iterator[Harness]:
+    """The three handlers over an in-memory ledger (garbage in never reaches a store)."""
+    cfg = {"LEDGER_TABLE_NAME": "in-memory", "CLUSTER_NAME": "mcp-cluster"}
+    with detector_harness(cfg | {"REPORT_TOPIC_ARN": env["topic"]}, ledger=InMemoryLedger()) as h:
+        yield h
 
 
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(event=st.one_of(ecs_like, json_values))
-def test_arbitrary_json_never_raises_from_the_ecs_handler(
-    handler_env, lambda_context, event
-) -> None:
-    result = ecs_events.handler(event, lambda_context)
+def test_arbitrary_json_never_raises_from_the_ecs_handler(handler_env, event) -> None:
+    result = handler_env.call("ecs", event)
+    handler_env.drain()
     assert result["stored"] + result["ignored"] + result["bad_input"] == 1
 
 
@@ -194,15 +209,14 @@ def test_arbitrary_json_never_raises_from_the_ecs_handler(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(event=log_like)
-def test_arbitrary_bytes_and_json_never_raise_from_the_session_handler(
-    handler_env, lambda_context, event
-) -> None:
-    result = session_events.handler(event, lambda_context)
+def test_arbitrary_bytes_and_json_never_raise_from_the_session_handler(handler_env, event) -> None:
+    result = handler_env.call("logs", event)
+    handler_env.drain()
     assert result["counted"] == 0
 
 
-def test_reporter_ignores_its_event(handler_env, lambda_context) -> None:
-    assert reporter.handler("anything", lambda_context) == {
+def test_reporter_ignores_its_event(handler_env) -> None:
+    assert handler_env.call("reporter", "anything") == {
         "decided": 0,
         "counted": 0,
         "reports": 0,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -25,11 +26,11 @@ from sessionwatch.contract import (
     NAMESPACE,
     Cause,
 )
-from sessionwatch.detectors.handlers import ecs_events, reporter, runtime, session_events
 from sessionwatch.detectors.ledger import DynamoDBLedger
 from tests.detectors.builders import SERVICE, T0, deployment, fp, line, subscription, task
 from tests.detectors.conftest import create_table
 from world.ecs import STOP_ESSENTIAL_EXIT, STOP_SCHEDULER, STOP_SPOT, scheduler_reason
+from world.harness import Harness, detector_harness
 
 GRACE = 60
 D, E = "ecs-svc/2000000000000000001", "ecs-svc/2000000000000000002"
@@ -173,21 +174,8 @@ EXPECTED = {
 }
 
 
-def emf_docs(out: str) -> list[dict[str, Any]]:
-    """EMF documents printed by the handlers, metric values summed (Powertools emits lists)."""
-    docs = []
-    for raw in out.splitlines():
-        if raw.startswith("{") and '"_aws"' in raw:
-            doc = json.loads(raw)
-            for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
-                value = doc[m["Name"]]
-                doc[m["Name"]] = sum(value) if isinstance(value, list) else value
-            docs.append(doc)
-    return docs
-
-
 @pytest.fixture
-def deployed(aws, monkeypatch) -> dict[str, Any]:
+def deployed(aws) -> Iterator[dict[str, Any]]:
     db = boto3.client("dynamodb", region_name="us-east-1")
     sns = boto3.client("sns", region_name="us-east-1")
     sqs = boto3.client("sqs", region_name="us-east-1")
@@ -198,7 +186,7 @@ def deployed(aws, monkeypatch) -> dict[str, Any]:
         "QueueArn"
     ]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn)
-    for k, v in {
+    env = {
         "LEDGER_TABLE_NAME": table,
         "CLUSTER_NAME": "mcp-cluster",
         "SERVICE_NAMES": SERVICE,
@@ -206,35 +194,32 @@ def deployed(aws, monkeypatch) -> dict[str, Any]:
         "GRACE_PERIOD_SECONDS": str(GRACE),
         "DEREGISTRATION_DELAY_SECONDS": "30",
         "POWERTOOLS_SERVICE_NAME": "sessionwatch",
-    }.items():
-        monkeypatch.setenv(k, v)
-    runtime.reset()
-    yield {"db": db, "table": table, "sqs": sqs, "queue": queue}
-    runtime.reset()
+    }
+    with detector_harness(env) as h:
+        yield {"db": db, "table": table, "sqs": sqs, "queue": queue, "h": h}
 
 
-def test_the_whole_story(deployed, monkeypatch, capsys, lambda_context) -> None:
-    now = {"t": 0.0}
-    monkeypatch.setattr(runtime, "clock", lambda: now["t"])
+def test_the_whole_story(deployed) -> None:
+    h: Harness = deployed["h"]
     at_risk_seen = []
     all_docs: list[dict[str, Any]] = []
     counted_at: dict[float, int] = {}
     deployment_alarm_data_at: list[float] = []
     for t, kind, payload in timeline():
-        now["t"] = t + 1
+        h.now = t + 1
         if kind == "ecs":
-            assert ecs_events.handler(payload, lambda_context)["bad_input"] == 0
+            assert h.call("ecs", payload)["bad_input"] == 0
         else:
-            result = session_events.handler(payload, lambda_context)
+            result = h.call("logs", payload)
             assert result["bad_input"] == 0
             counted_at[t] = result["counted"]
-            docs = emf_docs(capsys.readouterr().out)
+            docs = h.emf()
             all_docs += docs
             if any(d.get(DIMENSION_CAUSE) == Cause.DEPLOYMENT.value for d in docs):
                 deployment_alarm_data_at.append(t)
         if t == T0 + 40:  # mid-deployment, A still serving: its open sessions are at risk
-            assert reporter.handler({"id": "sched-1"}, lambda_context)["counted"] == 1  # task-s
-            docs = emf_docs(capsys.readouterr().out)
+            assert h.call("reporter", {"id": "sched-1"})["counted"] == 1  # task-s
+            docs = h.emf()
             all_docs += docs
             at_risk_seen = [d for d in docs if METRIC_SESSIONS_AT_RISK in d]
             assert [
@@ -255,9 +240,9 @@ def test_the_whole_story(deployed, monkeypatch, capsys, lambda_context) -> None:
     }
     assert deployment_alarm_data_at == [T0 + 70]
 
-    now["t"] = T0 + 500 + GRACE + 1
-    first = reporter.handler({"id": "sched-2"}, lambda_context)
-    second = reporter.handler({"id": "sched-3"}, lambda_context)
+    h.now = T0 + 500 + GRACE + 1
+    first = h.call("reporter", {"id": "sched-2"})
+    second = h.call("reporter", {"id": "sched-3"})
     assert (first["reports"], second["reports"]) == (2, 0)
     # Left for the reporter: what only the grace period settles (c1: origin never seen
     # stopping; never-created: creation never seen).
@@ -272,7 +257,7 @@ def test_the_whole_story(deployed, monkeypatch, capsys, lambda_context) -> None:
 
     # SessionsLost: once per lost session, by cause, dimensions exactly ServiceName + Cause.
     lost: Counter[str] = Counter()
-    for doc in all_docs + emf_docs(capsys.readouterr().out):
+    for doc in all_docs + h.emf():
         directive = doc["_aws"]["CloudWatchMetrics"][0]
         assert directive["Namespace"] == NAMESPACE
         if METRIC_SESSIONS_LOST in doc:

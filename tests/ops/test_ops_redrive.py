@@ -21,8 +21,8 @@ from sessionwatch.ops.cli import main
 from sessionwatch.ops.redrive import local_delivery, original_event, redrive
 from tests.detectors.builders import T0, deployment, fp, line, subscription, task
 from tests.detectors.conftest import FakeContext
-from tests.detectors.test_detectors_scenario import emf_docs
 from world.ecs import STOP_SCHEDULER
+from world.harness import emf_docs
 
 SERVICE = "mcp-service"
 

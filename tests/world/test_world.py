@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -168,3 +169,24 @@ def test_the_sink_is_the_callers_when_given() -> None:
     with detector_harness({}, sink=sink):
         runtime.logger.info("to the caller's sink")
     assert "to the caller's sink" in sink.getvalue()
+
+
+def test_a_none_in_the_env_unsets_the_variable_until_the_harness_closes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = f"SESSIONWATCH_WORLD_TEST_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv(name, "before")
+    with detector_harness({name: None}):
+        assert name not in os.environ
+    assert os.environ[name] == "before"
+
+
+def test_emf_documents_are_read_from_the_sink_with_their_values_summed() -> None:
+    directive = {"CloudWatchMetrics": [{"Metrics": [{"Name": "M"}, {"Name": "N"}]}]}
+    with detector_harness({}) as h:
+        with contextlib.redirect_stdout(h.sink):
+            print("not json")
+            print(json.dumps({"level": "INFO", "message": "a log line, not a metric"}))
+            print(json.dumps({"_aws": directive, "M": [1, 2, 3], "N": 4}))
+        assert [(d["M"], d["N"]) for d in h.emf()] == [(6, 4)]
+        assert h.emf() == []  # drained

@@ -1,0 +1,82 @@
+"""The DynamoDB ledger's losses: count locks (one per session and cause) and deployment losses.
+
+Both are "earliest wins" conditional updates (``DynamoDBTable._earliest``): whatever the
+order and duplication of deliveries, the item keeps the earliest 404, and exactly one write
+creates a lock (``LockClaim.counted``), so SessionsLost counts each pair once.
+"""
+
+from __future__ import annotations
+
+from sessionwatch.contract import Cause
+from sessionwatch.detectors.ledger.dynamodb_items import (
+    DEP_STARTED_ATTR,
+    LOST_PREFIX,
+    deployment_loss_key,
+    deployment_pk,
+    get_n,
+    get_s,
+    lock_from_item,
+    lock_values,
+    lost_key,
+    n_value,
+    session_pk,
+    spans_from_items,
+    task_sessions_pk,
+)
+from sessionwatch.detectors.ledger.dynamodb_table import DynamoDBTable, Query
+from sessionwatch.detectors.ledger.records import DeploymentLoss, LockClaim, LossLock
+
+
+class LossLocks(DynamoDBTable):
+    """Count locks and deployment loss entries, written and read as records."""
+
+    def record_deployment_loss(
+        self, service: str, deployment_id: str, fingerprint: str, at: float
+    ) -> None:
+        self._earliest(deployment_loss_key(service, deployment_id, fingerprint), {}, at)
+
+    def claim_lock(self, lock: LossLock, tiebreak: float | None, now: float) -> LockClaim | None:
+        values = lock_values(lock)
+        tie = None
+        if tiebreak is not None:
+            values[DEP_STARTED_ATTR] = n_value(tiebreak)
+            tie = (DEP_STARTED_ATTR, values[DEP_STARTED_ATTR])
+        old = self._earliest(
+            lost_key(lock.fingerprint, lock.cause),
+            values,
+            lock.at,
+            first_seen={"decided_at": n_value(now)},
+            tie=tie,
+        )
+        if old is None:
+            return None
+        previous = lock_from_item(old) if old else None
+        return LockClaim(counted="at" not in old, previous=previous)
+
+    def session_locks(self, fingerprint: str) -> list[LossLock]:
+        """The session's count locks. Made after deciding (to log a revision), not a read the
+        decision waits for: it is not counted in ``read_round_trips``."""
+        items = self._query(Query(session_pk(fingerprint), prefix=LOST_PREFIX))
+        return [lock for item in items if (lock := lock_from_item(item))]
+
+    def task_locks(self, task_id: str) -> list[LossLock]:
+        """One Query of the task's partition (its ``OPEN#``/``CLOSED#`` items), then ONE read
+        wave of the sessions' locks (a BatchGetItem per 100 keys): bounded by the task's
+        sessions, not by the cluster."""
+        spans = spans_from_items(self._query_all(task_sessions_pk(task_id)))
+        keys = [lost_key(s.fingerprint, c) for s in spans for c in Cause if c is not Cause.PENDING]
+        found, _ = self._wave(keys)
+        return [lock for _, item in sorted(found.items()) if (lock := lock_from_item(item))]
+
+    def deployment_losses(self, service: str, deployment_id: str) -> list[DeploymentLoss]:
+        """One Query of the deployment's losses, then one read wave of their locks."""
+        items = self._query_all(deployment_pk(service, deployment_id), LOST_PREFIX)
+        times = {str(i["sk"]["S"]).removeprefix(LOST_PREFIX): get_n(i, "at") for i in items}
+        locks, _ = self._wave(lost_key(fp, Cause.DEPLOYMENT) for fp in times)
+        return [
+            DeploymentLoss(
+                fp, t, get_s(locks.get(lost_key(fp, Cause.DEPLOYMENT), {}), "deployment_id")
+            )
+            for fp, t in times.items()
+            if t is not None
+        ]
