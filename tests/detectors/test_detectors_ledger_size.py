@@ -20,10 +20,12 @@ from sessionwatch.detectors.facts import (
     SessionCreated,
     TaskFacts,
 )
+from sessionwatch.detectors.ledger import DEPLOYMENT_QUERY_LIMIT
 from sessionwatch.detectors.ledger.dynamodb_items import (
     DEP_INDEX_PREFIX,
     deployment_index_key,
     deployment_key,
+    service_pk,
     task_key,
 )
 from tests.detectors.builders import SERVICE, T0, fp
@@ -111,30 +113,33 @@ def _get(env: LedgerEnv, key: tuple[str, str]) -> dict:
 
 
 def test_a_decision_reads_the_same_items_however_long_the_history(ledger_env: LedgerEnv) -> None:
-    """200 deployments of one service before the loss: the decision still reads a bounded
-    page of the service's index (newest first, small Limit) and decides by lineage."""
+    """Four pages' worth of deployments of one service before the loss (100: the calls are
+    the same for any history past one page): the decision still reads a bounded page of the
+    service's index (newest first, small Limit) and decides by lineage."""
     lg = ledger_env.ledger
-    for d in range(200):
+    history = 4 * DEPLOYMENT_QUERY_LIMIT
+    for d in range(history):
         t = T0 + d * 600
         lg.record_deployment(DeploymentObserved(SERVICE, f"ecs-svc/{d}", t, False))
         lg.record_deployment(
             DeploymentObserved(SERVICE, f"ecs-svc/{d}", t + 300, True, "COMPLETED")
         )
-    last = T0 + 199 * 600
-    lg.record_task(TaskFacts("old", SERVICE, "ecs-svc/198", last - 500, last + 30, None, SCHED))
-    lg.record_task(TaskFacts("new", SERVICE, "ecs-svc/199", last + 20))
+    last = T0 + (history - 1) * 600
+    newest, before = f"ecs-svc/{history - 1}", f"ecs-svc/{history - 2}"
+    lg.record_task(TaskFacts("old", SERVICE, before, last - 500, last + 30, None, SCHED))
+    lg.record_task(TaskFacts("new", SERVICE, newest, last + 20))
     lg.record_sessions([SessionCreated(fp("s"), "old", last - 100)], [])
     calls = _count(ledger_env)
     [d] = classify(lg, [NotFound(fp("s"), "new", last + 40)], ledger_env.cfg, last + 41)
-    assert (d.verdict.cause, d.verdict.deployment_id) == (Cause.DEPLOYMENT, "ecs-svc/199")
+    assert (d.verdict.cause, d.verdict.deployment_id) == (Cause.DEPLOYMENT, newest)
     assert calls == {"BatchGetItem": 2, "Query": 1, "UpdateItem": 3, "BatchWriteItem": 1}
     index_items = ledger_env.client.query(
         TableName=ledger_env.table,
         KeyConditionExpression="pk = :p AND begins_with(sk, :d)",
-        ExpressionAttributeValues={":p": {"S": f"SVC#{SERVICE}"}, ":d": {"S": DEP_INDEX_PREFIX}},
+        ExpressionAttributeValues={":p": {"S": service_pk(SERVICE)}, ":d": {"S": DEP_INDEX_PREFIX}},
         Select="COUNT",
     )["Count"]
-    assert index_items == 200
+    assert index_items == history
 
 
 def _count(env: LedgerEnv) -> dict[str, int]:
