@@ -22,10 +22,13 @@ from tests.conftest import REPO_ROOT
 from tests.ops.probe_helpers import json_lines
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
+# No drain at the server's shutdown: what these tests read happens before it (the server's
+# default drain would add its whole length to each test's exit).
+NO_DRAIN = ["--drain-seconds", "0"]
 
 
 def test_a_run_closes_its_session_and_the_server_logs_it() -> None:
-    with ServerTask(args=["--task-id", "task-probed"]) as task:
+    with ServerTask(args=["--task-id", "task-probed", *NO_DRAIN]) as task:
         out = io.StringIO()
         code = run_probe(task.url + "/mcp", interval=0.2, duration=1.0, as_json=True, out=out)
         _, summary = json_lines(out.getvalue())
@@ -37,7 +40,7 @@ def test_a_run_closes_its_session_and_the_server_logs_it() -> None:
 
 
 def test_ctrl_c_still_closes_the_session() -> None:
-    with ServerTask(args=["--task-id", "task-interrupted"]) as task:
+    with ServerTask(args=["--task-id", "task-interrupted", *NO_DRAIN]) as task:
         argv = ["probe", task.url + "/mcp", "--interval", "0.2", "--json"]
         probe = subprocess.Popen(
             [sys.executable, "-m", "sessionwatch.ops", *argv],
