@@ -10,7 +10,11 @@
   handler harness) imports no lab, benchmark or test and nothing in the package imports it; no
   module outside it (and outside the detectors, which parse these events) spells ECS's stop codes,
   builds a Logs subscription payload, defines its own ``iso`` or reaches into Powertools'
-  private ``_logger``.
+  private ``_logger``; only ``world.harness`` points the handlers' runtime at a clock or an
+  ECS client;
+- the detectors' ledger decides nothing, and its DynamoDB layout (attribute names, key
+  prefixes) is spelled only in ``detectors/ledger/dynamodb*.py``, split by job into modules
+  read in one sitting.
 """
 
 from __future__ import annotations
@@ -158,9 +162,62 @@ def test_the_world_is_used_where_it_was_written_before() -> None:
         "benchmarks/accuracy.py": "world.harness",
         "benchmarks/ledger_cost.py": "world.harness",
         "tests/detectors/builders.py": "world.server_logs",
+        "tests/detectors/conftest.py": "world.harness",
+        "tests/detectors/test_detectors_handlers.py": "world.harness",
+        "tests/detectors/test_detectors_late_facts.py": "world.harness",
+        "tests/detectors/test_detectors_occurrence_order.py": "world.harness",
+        "tests/detectors/test_detectors_properties.py": "world.harness",
+        "tests/detectors/test_detectors_scenario.py": "world.harness",
+        "tests/ops/test_ops_redrive.py": "world.harness",
     }
     for rel, module in users.items():
         assert module in _imports(REPO_ROOT / rel), rel
+
+
+def _sets_the_handlers_runtime(tree: ast.AST) -> list[str]:
+    """``runtime.clock = ...`` / ``runtime.ecs = ...`` or ``setattr(runtime, "clock", ...)``
+    (monkeypatch's included): the harness's job."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "runtime"
+                    and target.attr in ("clock", "ecs")
+                ):
+                    found.append(f"runtime.{target.attr} =")
+        elif isinstance(node, ast.Call) and len(node.args) >= 2:
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            owner, attr = node.args[0], node.args[1]
+            if (
+                name == "setattr"
+                and isinstance(owner, ast.Name)
+                and owner.id == "runtime"
+                and isinstance(attr, ast.Constant)
+                and attr.value in ("clock", "ecs")
+            ):
+                found.append(f"setattr(runtime, {attr.value!r})")
+    return found
+
+
+def test_only_the_harness_sets_the_handlers_clock_and_ecs_client() -> None:
+    """The handler harness is written once (``world.harness``): no test, lab module or
+    benchmark points the detectors' runtime at its own clock or ECS client."""
+    offenders = [
+        (str(path.relative_to(REPO_ROOT)), what)
+        for path in _files((".py",))
+        if _part_of(path) != "world" and path.name != "test_layout.py"
+        for what in _sets_the_handlers_runtime(ast.parse(path.read_text(), str(path)))
+    ]
+    assert offenders == []
+    planted = ast.parse('monkeypatch.setattr(runtime, "clock", f)\nruntime.ecs = g')
+    assert sorted(_sets_the_handlers_runtime(planted)) == [
+        "runtime.ecs =",
+        "setattr(runtime, 'clock')",
+    ]
 
 
 # The detectors' ledger (detectors/ledger/): storage behind a typed interface, deciding nothing.

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from sessionwatch.contract import Cause
-from sessionwatch.detectors.handlers import ecs_events, runtime, session_events
+from sessionwatch.detectors.handlers import ecs_events, session_events
 from sessionwatch.detectors.ingest import RecordsFailed
 from sessionwatch.detectors.ledger import TABLE_SCHEMA
 from sessionwatch.detectors.ledger import DynamoDBLedger as Ledger
@@ -22,7 +22,7 @@ from sessionwatch.ops.redrive import local_delivery, original_event, redrive
 from tests.detectors.builders import T0, deployment, fp, line, subscription, task
 from tests.detectors.conftest import FakeContext
 from world.ecs import STOP_SCHEDULER
-from world.harness import emf_docs
+from world.harness import detector_harness, emf_docs
 
 SERVICE = "mcp-service"
 
@@ -41,17 +41,15 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         db.create_table(TableName="ledger", **TABLE_SCHEMA)
         sqs = boto3.client("sqs")
         queue = sqs.create_queue(QueueName="sessionwatch-failures")["QueueUrl"]
-        for key, value in {
+        env = {
             "LEDGER_TABLE_NAME": "ledger",
             "CLUSTER_NAME": "mcp-cluster",
             "SERVICE_NAMES": SERVICE,
             "GRACE_PERIOD_SECONDS": "60",
-        }.items():
-            monkeypatch.setenv(key, value)
-        runtime.reset()
-        monkeypatch.setattr(runtime, "clock", lambda: T0 + 200)
-        yield {"db": db, "sqs": sqs, "queue": queue}
-        runtime.reset()
+        }
+        # The handlers' environment and clock (the redrive calls them in this process).
+        with detector_harness(env, now=T0 + 200):
+            yield {"db": db, "sqs": sqs, "queue": queue}
 
 
 def on_failure_record(event: Any) -> str:
