@@ -12,12 +12,14 @@ from collections.abc import Iterable
 from sessionwatch.detectors.facts import DeploymentWindow, SessionSpan, TaskFacts
 from sessionwatch.detectors.ledger.codec import sortable, windows_from_entries
 from sessionwatch.detectors.ledger.dynamodb_items import (
+    DEP_INDEX_PREFIX,
     LIVE_PREFIX,
     STOP_PREFIX,
     closed_from_item,
     closed_key,
     get_s,
     index_entry,
+    index_upper,
     origin_from_item,
     service_pk,
     session_key,
@@ -26,8 +28,14 @@ from sessionwatch.detectors.ledger.dynamodb_items import (
     task_key,
     task_sessions_pk,
 )
-from sessionwatch.detectors.ledger.dynamodb_table import DynamoDBTable, Query, index_query
+from sessionwatch.detectors.ledger.dynamodb_table import DynamoDBTable, Query
 from sessionwatch.detectors.ledger.records import IndexRequest, ReadWave, WaveResult
+
+
+def index_query(req: IndexRequest) -> Query:
+    """The service's deployment index, by start time (``IndexRequest``'s bounds)."""
+    lo = DEP_INDEX_PREFIX if req.since is None else DEP_INDEX_PREFIX + sortable(req.since)
+    return Query(service_pk(req.service), lo, index_upper(req.upto), req.since is None, req.limit)
 
 
 class FactReads(DynamoDBTable):

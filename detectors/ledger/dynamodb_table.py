@@ -22,21 +22,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
-from sessionwatch.detectors.ledger.codec import sortable
 from sessionwatch.detectors.ledger.dynamodb_items import (
-    DEP_INDEX_PREFIX,
     EXPIRES_ATTR,
     TAGS_ATTR,
     Item,
     Key,
-    index_upper,
     item_key,
     key_item,
     n_value,
     s_value,
-    service_pk,
 )
-from sessionwatch.detectors.ledger.records import IndexRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -60,12 +55,6 @@ class Query:
     descending: bool = False
     limit: int | None = None
     prefix: str | None = None
-
-
-def index_query(req: IndexRequest) -> Query:
-    """The service's deployment index, by start time (``IndexRequest``'s bounds)."""
-    lo = DEP_INDEX_PREFIX if req.since is None else DEP_INDEX_PREFIX + sortable(req.since)
-    return Query(service_pk(req.service), lo, index_upper(req.upto), req.since is None, req.limit)
 
 
 def _refused(exc: ClientError) -> bool:
