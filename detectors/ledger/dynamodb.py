@@ -50,6 +50,7 @@ from sessionwatch.detectors.ledger.dynamodb_items import (
     LOST_PREFIX,
     OPEN_PREFIX,
     PENDING_PK,
+    RETRACTED_ATTR,
     REVISITED_ATTR,
     STOP_PREFIX,
     TAGS_ATTR,
@@ -375,6 +376,22 @@ class DynamoDBLedger:
             raise
         return dict(resp.get("Attributes") or {})
 
+    def retract_lock(self, fingerprint: str, cause: Cause, now: float) -> bool:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=key_item(lost_key(fingerprint, cause)),
+                UpdateExpression="SET #r = :r",
+                ConditionExpression="attribute_exists(#at) AND attribute_not_exists(#r)",
+                ExpressionAttributeNames={"#r": RETRACTED_ATTR, "#at": "at"},
+                ExpressionAttributeValues={":r": n_value(now)},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def session_locks(self, fingerprint: str) -> list[LossLock]:
         """The session's count locks. Made after deciding (to log a revision), not a read the
         decision waits for: it is not counted in ``read_round_trips``."""
@@ -395,13 +412,13 @@ class DynamoDBLedger:
         items = self._query_all(deployment_pk(service, deployment_id), LOST_PREFIX)
         times = {str(i["sk"]["S"]).removeprefix(LOST_PREFIX): get_n(i, "at") for i in items}
         locks, _ = self._wave(lost_key(fp, Cause.DEPLOYMENT) for fp in times)
-        return [
-            DeploymentLoss(
-                fp, t, get_s(locks.get(lost_key(fp, Cause.DEPLOYMENT), {}), "deployment_id")
-            )
-            for fp, t in times.items()
-            if t is not None
-        ]
+        out = []
+        for fp, t in times.items():
+            lock = locks.get(lost_key(fp, Cause.DEPLOYMENT), {})
+            if t is not None:
+                retracted = get_n(lock, RETRACTED_ATTR) is not None
+                out.append(DeploymentLoss(fp, t, get_s(lock, "deployment_id"), retracted))
+        return out
 
     # --- deployments and their reports ------------------------------------------------------
 
