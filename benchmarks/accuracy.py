@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks import timelines
 from benchmarks.timelines import (
-    CLOCK_ERROR_S,
     CLUSTER,
     DEREGISTRATION_DELAY_S,
     Timeline,
@@ -418,7 +418,7 @@ def logged_near_drain(tl: Timeline, loss: Any) -> bool:
     drain, serving = _drain(tl, loss.origin_task), tl.tasks.get(loss.serving_task)
     if drain is None or serving is None:
         return False
-    return loss.at < drain and loss.at + serving.clock_offset >= drain - CLOCK_ERROR_S
+    return loss.at < drain and loss.at + serving.clock_offset >= drain - timelines.CLOCK_ERROR_S
 
 
 def closed_near_drain(tl: Timeline, loss: Any) -> bool:
@@ -428,7 +428,8 @@ def closed_near_drain(tl: Timeline, loss: Any) -> bool:
     drain, origin = _drain(tl, loss.origin_task), tl.tasks.get(loss.origin_task)
     if loss.closed_at is None or drain is None or origin is None:
         return False
-    return loss.closed_at < drain and loss.closed_at + origin.clock_offset >= drain - CLOCK_ERROR_S
+    near = drain - timelines.CLOCK_ERROR_S
+    return loss.closed_at < drain and loss.closed_at + origin.clock_offset >= near
 
 
 def indistinguishable(tl: Timeline, loss: Any) -> bool:
@@ -595,8 +596,8 @@ def print_results(res: Results, out: Any = sys.stdout, max_failures: int = 40) -
         f"{res.handler_errors} handler errors (retried)"
     )
     p(
-        f"within the clocks' error of a drain ({CLOCK_ERROR_S:g} s; the known gaps, which no "
-        f"stamp can order): {res.wrong_indistinguishable} of the wrong causes, "
+        f"within the clocks' error of a drain ({timelines.CLOCK_ERROR_S:g} s; the known gaps, "
+        f"which no stamp can order): {res.wrong_indistinguishable} of the wrong causes, "
         f"{res.report_errors_indistinguishable} of the report count errors"
     )
     for strategy, m in sorted(res.matrices.items()):
@@ -637,6 +638,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--load", type=float, default=1.0, help="client arrival rate factor")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--png", type=Path, help="also draw the confusion matrices to this PNG")
+    ap.add_argument(
+        "--clock-error",
+        type=float,
+        default=timelines.CLOCK_ERROR_S,
+        help="how far each task's log clock may be off ECS's (s); 0: perfect clocks",
+    )
     ap.add_argument("--ledger", choices=LEDGERS, default=DEFAULT_LEDGER, help="the ledger")
     ap.add_argument(
         "--moto-sample",
@@ -645,9 +652,11 @@ def main(argv: list[str] | None = None) -> None:
         help="also run the first N timelines on the moto ledger and compare run for run",
     )
     args = ap.parse_args([] if argv is None else argv)
+    timelines.CLOCK_ERROR_S = args.clock_error  # before the workers fork
     print(
         f"accuracy: {args.timelines} timelines, seed {args.seed}, load {args.load}, "
-        f"grace {GRACE_S:.0f} s, {args.ledger} ledger",
+        f"grace {GRACE_S:.0f} s, log clocks off ECS's by up to {args.clock_error:g} s, "
+        f"{args.ledger} ledger",
         flush=True,
     )
     t, cpu = time.perf_counter(), _cpu()
