@@ -158,3 +158,25 @@ def test_a_close_delivered_after_its_404_was_decided_makes_it_expired_in_any_ord
     ):
         # Decided before its close arrived: counted under deployment first, then taken back.
         assert [d.taken_back for d in decisions if d.taken_back] == [(Cause.DEPLOYMENT,)]
+
+
+def test_a_sent_report_gets_a_follow_up_when_a_late_close_takes_its_loss_back(
+    ledger: LedgerStore, cfg: Config
+) -> None:
+    """The 404 is decided ``deployment`` and D1's report goes out counting it; the close then
+    arrives: the loss leaves D1's count and the report is flagged for a follow-up (which says
+    one loss fewer), once."""
+    inputs = _inputs()
+    decisions: list[Decision] = []
+    for i, name in enumerate(("created", "ecs", "not_found")):
+        decisions += inputs[name](cfg, ledger, BACK + 10 * i, decisions)
+    assert owned_losses(ledger.deployment_losses(SERVICE, D1), D1) == [BACK]
+    sent = BACK + cfg.grace_period_s
+    assert ledger.claim_report(SERVICE, D1, sent, 300)
+    ledger.mark_sent(SERVICE, D1, sent, "COMPLETED")
+    assert not ledger.deployments([(SERVICE, D1)])[(SERVICE, D1)].report.wants_followup
+    decisions += inputs["closed"](cfg, ledger, sent + 30, decisions)
+    record = ledger.deployments([(SERVICE, D1)])[(SERVICE, D1)]
+    assert record.report.wants_followup
+    assert owned_losses(ledger.deployment_losses(SERVICE, D1), D1) == []
+    assert metric(decisions) == Counter({"expired": 1, "deployment": 0})
