@@ -93,7 +93,7 @@ def test_a_lock_revised_twice_is_taken_back_once(ledger: LedgerStore, cfg: Confi
 # by idle expiry at T0 + 100; D1 replaces task-a (draining at T0 + 1850); the client comes back
 # at T0 + 2400 and gets a 404 on D1's task-c.
 BACK = T0 + 2400
-SCHED = dict(
+SCHED: dict[str, Any] = dict(
     stopping_at=T0 + 1850,
     stop_code=STOP_SCHEDULER,
     reason=f"Scaling activity initiated by (deployment {OLD})",
