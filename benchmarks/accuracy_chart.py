@@ -19,7 +19,9 @@ def headline(res: Results) -> str:
     return (
         f"{res.timelines} timelines, {res.sessions():,} lost sessions: "
         f"{res.wrong_causes()} wrong causes; report counts wrong: {res.report_errors} "
-        f"of {res.reports_checked} deployments, outcomes wrong: {res.outcome_errors}"
+        f"of {res.reports_checked} deployments, outcomes wrong: {res.outcome_errors}\n"
+        f"(of them within the clocks' error of a drain, which no stamp can order: "
+        f"{res.wrong_indistinguishable} causes, {res.report_errors_indistinguishable} reports)"
     )
 
 

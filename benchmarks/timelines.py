@@ -86,7 +86,12 @@ T_BASE = datetime(2026, 4, 26, 15, 0, 0, tzinfo=UTC).timestamp()
 DEREGISTRATION_DELAY_S = 30.0
 IDLE_TIMEOUT_S = 600.0
 HEALTHY_AFTER_S = 45.0  # RUNNING -> passing ALB health checks
-SKEW_S = 6.0  # server and ECS clocks may disagree by up to 5 s (docs/architecture.md)
+SKEW_S = 6.0  # "seconds" around a drain: the hard moments the clients are sent into
+# Each task's log clock is off true time (ECS's clock) by up to this much, drawn per task: the
+# accuracy the detectors claim for a server clock against ECS's (``BEFORE_DRAIN_S``, 0.5 s
+# per clock, both kept by the Amazon Time Sync Service), so the benchmark rewards no allowance
+# the real clocks would defeat. A request this close to a drain is told apart by no one.
+CLOCK_ERROR_S = 1.0
 REGISTER_AFTER_S = 10.0  # RUNNING -> the ALB sends it traffic
 SCHED = STOP_SCHEDULER
 TG_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/mcp-tg/73e2d6bc24d8a067"
@@ -120,6 +125,7 @@ class Task:
     graceful: bool = True  # SIGTERM (shutdown logs) vs a crash
     spot: bool = False
     sigterm: float | None = None  # when the server began its shutdown
+    clock_offset: float = 0.0  # the server's log clock minus true time (|x| <= CLOCK_ERROR_S)
 
     @property
     def arn(self) -> str:
@@ -176,6 +182,7 @@ class Loss:
     cause: Cause
     deployment: str | None
     shape: str  # what happened, for the failure listing
+    closed_at: float | None = None  # an idle-expired session: when its task expired it
 
 
 @dataclass
@@ -426,8 +433,9 @@ def service_action(service: str, name: str, t: float, n: int) -> dict[str, Any]:
 
 
 def log_line(event: str, task: Task, t: float, **fields: Any) -> str:
-    """The line the server on ``task`` writes for ``event`` at ``t`` (the server's own logger)."""
-    return server_line(event, task.id, t, **fields)
+    """The line the server on ``task`` writes for ``event`` at true time ``t`` (the server's
+    own logger), stamped by the task's own clock (``Task.clock_offset``)."""
+    return server_line(event, task.id, t + task.clock_offset, **fields)
 
 
 # ---- The simulation ----
@@ -438,6 +446,8 @@ class _World:
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)  # noqa: S311 -- reproducible synthetic load
+        # The tasks' clock offsets: a draw of their own, so the story does not depend on them.
+        self.clocks = random.Random(seed * 131 + 3)  # noqa: S311 -- reproducible synthetic load
         self.seed = seed
         self.tasks: dict[str, Task] = {}
         self.deployments: dict[str, Deployment] = {}
@@ -477,6 +487,7 @@ class _World:
             t = max(t, dep.start + 31.0)
         task = Task(f"{self.rng.getrandbits(128):032x}", service, dep.id, dep.revision, t)
         task.spot = self.rng.random() < 0.3
+        task.clock_offset = self.clocks.uniform(-CLOCK_ERROR_S, CLOCK_ERROR_S)
         self.tasks[task.id] = task
         if t > T_BASE - 60:
             self.emit_task(task, t - 20, "PENDING", "RUNNING")
@@ -993,7 +1004,7 @@ class _World:
                 shape = "idle-expired" + ("" if serving is origin else "-elsewhere")
                 if gone is not None and gone < t:
                     shape += "-task-replaced-since"
-                self.not_found(origin, serving, raw, t, Cause.EXPIRED, None, shape)
+                self.not_found(origin, serving, raw, t, Cause.EXPIRED, None, shape, expiry)
                 raw, origin, created = self.reinit(serving, t + 0.5)
                 continue
             serving, why = self.route(service, t, origin, cookie)
@@ -1047,6 +1058,7 @@ class _World:
         cause: Cause,
         dep: str | None,
         shape: str,
+        closed_at: float | None = None,
     ) -> None:
         self.log(
             serving,
@@ -1058,7 +1070,17 @@ class _World:
             http_status=404,
         )
         self.losses.append(
-            Loss(fingerprint(raw), origin.service, origin.id, serving.id, t, cause, dep, shape)
+            Loss(
+                fingerprint(raw),
+                origin.service,
+                origin.id,
+                serving.id,
+                t,
+                cause,
+                dep,
+                shape,
+                closed_at,
+            )
         )
 
     def shutdown_logs(self) -> None:

@@ -17,7 +17,7 @@ locks are conditional writes made after deciding, one per distinct (session, cau
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from sessionwatch.contract import Cause
@@ -36,10 +36,12 @@ from sessionwatch.detectors.ledger import (
     IndexEntry,
     IndexRequest,
     LedgerStore,
+    LossLock,
     ReadWave,
 )
 from sessionwatch.detectors.ledger.codec import windows_from_entries
 from sessionwatch.detectors.rules import (
+    SESSION_END_REASONS,
     Verdict,
     decide,
     followups_after,
@@ -54,25 +56,33 @@ _QUERY_BUCKET_S = 60.0
 
 @dataclass(frozen=True)
 class Decision:
-    """One occurrence's verdict; ``counted`` when it was the first of its (session, cause)."""
+    """One occurrence's verdict; ``counted`` when it was the first of its (session, cause);
+    ``taken_back``: the earlier verdicts of this same 404 it contradicted, whose counts this
+    decision took back (each lock is taken back once: ``LedgerStore.retract_lock``)."""
 
     occurrence: NotFound
     verdict: Verdict
     counted: bool
-    revised_from: Cause | None = None  # an earlier verdict of this same 404, now contradicted
+    taken_back: tuple[Cause, ...] = ()
+
+    @property
+    def revised_from(self) -> Cause | None:
+        """The earlier verdict of this same 404, now contradicted (logged with the new one)."""
+        return self.taken_back[0] if self.taken_back else None
 
 
 def lost_points(decisions: Iterable[Decision]) -> list[MetricPoint]:
     """SessionsLost for the newly counted pairs; a revised verdict also takes its earlier,
-    contradicted count back (-1 under the old cause), so a sum over any period that holds both
-    says what the final verdicts say (a stickiness alarm's period that already fired is not
-    undone: that is what ``rules.rollout_may_explain``'s wait is for)."""
+    contradicted count back (-1 under the old cause, once per lock however many later facts
+    revise it), so a sum over any period that holds both says what the final verdicts say (a
+    stickiness alarm's period that already fired is not undone: that is what
+    ``rules.rollout_may_explain``'s wait is for)."""
     points = []
     for d in decisions:
         if d.counted:
             points.append(sessions_lost(d.verdict.service, d.verdict.cause))
-            if d.revised_from is not None:
-                points.append(sessions_lost(d.verdict.service, d.revised_from, -1))
+        for old in d.taken_back:
+            points.append(sessions_lost(d.verdict.service, old, -1))
     return points
 
 
@@ -82,14 +92,18 @@ def classify(
     cfg: Config,
     now: float,
     decisions: list[Decision] | None = None,
+    prior: Mapping[str, Sequence[LossLock]] | None = None,
 ) -> list[Decision]:
     """Decide each occurrence, count new (session, cause) pairs, park what is still pending.
 
     ``decisions`` (returned) is filled in place, each marked ``counted`` the moment its lock is
     claimed: when a later AWS call fails, the caller still emits what was counted, as a claimed
-    lock is never claimed again and its metric would otherwise be lost for good.
+    lock is never claimed again and its metric would otherwise be lost for good. ``prior``: the
+    sessions' count locks when the occurrences are theirs, decided again (``revisit_task``,
+    ``revisit_closed``): a lock of the same 404 under another cause is then taken back.
     """
     decisions = [] if decisions is None else decisions
+    start = len(decisions)
     unique = sorted(
         {o.key: o for o in occurrences}.values(), key=lambda o: (o.fingerprint, o.at, o.task_id)
     )
@@ -121,14 +135,23 @@ def classify(
         d = decisions[i]
         try:  # one failed lock must not keep the others from being counted
             if lock_loss(ledger, d.occurrence, d.verdict, now):
-                # Only a late decision can contradict an earlier final one (final verdicts
-                # before the grace period are those no fact can change).
-                late = now >= d.occurrence.at + cfg.grace_period_s
-                revised = _revised(ledger, d) if late else None
-                decisions[i] = replace(d, counted=True, revised_from=revised)
+                decisions[i] = replace(d, counted=True)
         except Exception as exc:  # re-raised below, after the rest
             failure = failure or exc
             park.append(d.occurrence)  # decided again by the reporter (or the retry)
+    for i, d in enumerate(decisions[start:], start):
+        # A final verdict contradicts an earlier one of the same 404 only when later facts
+        # came: past the grace period, or a fact that re-opens counted 404s (``prior``).
+        late = now >= d.occurrence.at + cfg.grace_period_s
+        if not d.verdict.final or not (prior is not None or (late and d.counted)):
+            continue
+        try:
+            locks = prior.get(d.occurrence.fingerprint, ()) if prior is not None else None
+            taken = take_back(ledger, d, now, locks)
+            if taken:
+                decisions[i] = replace(d, taken_back=taken)
+        except Exception as exc:  # re-raised below; the retry takes back what is left
+            failure = failure or exc
     if park:
         ledger.store_pending(park)
     if settle:
@@ -174,17 +197,45 @@ def revisit_task(
     the usual waves of one batch. True when there were 404s to decide again (the caller then
     marks the stop revisited, so a re-delivery costs no second look).
     """
+    return _decide_again(ledger, ledger.task_locks(task_id), cfg, now, decisions)
+
+
+def revisit_closed(
+    ledger: LedgerStore,
+    closed: Iterable[SessionClosed],
+    cfg: Config,
+    now: float,
+    decisions: list[Decision],
+) -> None:
+    """Decide again the counted 404s of sessions whose idle-expiry or DELETE close has just
+    been stored: a close delivered after its session's 404 was decided (their log streams are
+    delivered apart) turns a deployment loss decided without it into ``expired``, the
+    deployment's count taken back (``take_back``). One Query of the session's locks per such
+    close; usually it finds none and costs nothing more."""
+    for fp in dict.fromkeys(c.fingerprint for c in closed if c.reason in SESSION_END_REASONS):
+        locks = [lock for lock in ledger.session_locks(fp) if lock.retracted_at is None]
+        if locks:
+            _decide_again(ledger, locks, cfg, now, decisions)
+
+
+def _decide_again(
+    ledger: LedgerStore, locks: list[LossLock], cfg: Config, now: float, decisions: list[Decision]
+) -> bool:
+    """Each lock's earliest 404 through ``classify`` again, the locks as ``prior``; adds the
+    decisions that counted or took something back. False when there was nothing to decide."""
     occurrences = [
-        NotFound(lock.fingerprint, lock.serving_task, lock.at, lock.service)
-        for lock in ledger.task_locks(task_id)
+        NotFound(lock.fingerprint, lock.serving_task, lock.at, lock.service) for lock in locks
     ]
     if not occurrences:
         return False
+    prior: dict[str, list[LossLock]] = {}
+    for lock in locks:
+        prior.setdefault(lock.fingerprint, []).append(lock)
     redone: list[Decision] = []
     try:
-        classify(ledger, occurrences, cfg, now, redone)
+        classify(ledger, occurrences, cfg, now, redone, prior)
     finally:  # what was counted is emitted even when a later call failed
-        decisions.extend(d for d in redone if d.counted)
+        decisions.extend(d for d in redone if d.counted or d.taken_back)
     return True
 
 
@@ -261,11 +312,24 @@ def read_facts(ledger: LedgerStore, occurrences: list[NotFound], horizon: float)
     return BatchFacts(origins, tasks, windows, second.closes)
 
 
-def _revised(ledger: LedgerStore, d: Decision) -> Cause | None:
-    """The cause this same 404 was counted under before, when later facts changed its verdict
-    (a fact delivered later than the grace period): both stay counted, the change is logged.
-    One Query of the session's locks, only for a newly counted pair."""
-    for lock in ledger.session_locks(d.occurrence.fingerprint):
-        if same_occurrence(lock, d.occurrence) and lock.cause is not d.verdict.cause:
-            return lock.cause
-    return None
+def take_back(
+    ledger: LedgerStore, d: Decision, now: float, locks: Sequence[LossLock] | None = None
+) -> tuple[Cause, ...]:
+    """Take back the counts of this same 404's earlier verdicts that ``d`` contradicts (later
+    facts changed it): each such lock is marked retracted by a conditional write, so its -1 is
+    emitted exactly once, however many later facts revise it or in whatever order; a retracted
+    ``deployment`` lock leaves its deployment's report (a follow-up if it was sent). The
+    change is logged. ``locks``: the session's locks when known, else one Query of them."""
+    fp = d.occurrence.fingerprint
+    found = ledger.session_locks(fp) if locks is None else locks
+    taken = []
+    for lock in found:
+        if lock.cause is d.verdict.cause or lock.retracted_at is not None:
+            continue
+        if not same_occurrence(lock, d.occurrence):
+            continue
+        if ledger.retract_lock(fp, lock.cause, now):
+            taken.append(lock.cause)
+            if lock.cause is Cause.DEPLOYMENT and lock.service and lock.deployment_id:
+                ledger.flag_followup(lock.service, lock.deployment_id, now)
+    return tuple(taken)

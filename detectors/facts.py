@@ -14,9 +14,23 @@ from dataclasses import dataclass, field, replace
 
 from sessionwatch.contract import Cause
 
-# The server clock and ECS's clock disagree a little; a 404 logged a moment before ECS says
-# the origin task began draining is still a loss caused by that drain.
+# The server clock and ECS's clock disagree a little: the allowance for comparing a log line's
+# time with an ECS time where order is not physically fixed (a 404 after a drain began, a
+# deployment's start against a task's start, a close against a 404).
 CLOCK_SKEW_S = 5.0
+# How much earlier than ECS's drain time (``stoppingAt``, else ``stoppedAt``) a 404 may be
+# logged and still be that drain's: the two clocks' error, no more. The order is physical:
+# "when task status changes are requested, such as stopping a task", ECS records the desired
+# status STOPPED, and the target group deregistration "occurs during" DEACTIVATING, the state
+# after it (ECS Developer Guide, task lifecycle); only "after the targets are deregistered,
+# they no longer receive traffic from the load balancer" (ELB API reference,
+# DeregisterTargets). So a drain's 404 comes after ECS's stop time, and logged earlier only by
+# clock error. Fargate tasks and ECS keep time from the Amazon Time Sync Service (Fargate
+# reports each task's ClockErrorBound in task metadata v4); the documentation gives no number
+# for either clock's error, so 1 s is a stated bound (0.5 s per clock), generous for
+# synchronized clocks and far under CLOCK_SKEW_S. A cookie-less client's 404 on another task
+# logged more than this before the drain is its own hop (``stickiness``), not the drain's.
+BEFORE_DRAIN_S = 1.0
 
 SUPERSEDED = "SUPERSEDED"
 # The stop code of a task the service scheduler stopped (a rollout, a scale-in, a health check).

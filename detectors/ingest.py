@@ -16,7 +16,13 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sessionwatch.detectors import ecs_read
-from sessionwatch.detectors.classify import Decision, classify, lost_points, revisit_task
+from sessionwatch.detectors.classify import (
+    Decision,
+    classify,
+    lost_points,
+    revisit_closed,
+    revisit_task,
+)
 from sessionwatch.detectors.config import Config
 from sessionwatch.detectors.emit import MetricPoint, bad_input, record_failed
 from sessionwatch.detectors.facts import (
@@ -203,6 +209,13 @@ def ingest_log_payload(
         out, "session facts", where, lambda: ledger.record_sessions(created, closed)
     ):
         out.stored += len(created) + len(closed)
+        if closed:  # a close arriving after its session's 404 was decided: decide it again
+            _try(
+                out,
+                "late close decisions",
+                where,
+                lambda: revisit_closed(ledger, closed, cfg, now, out.decisions),
+            )
     for obs in started.values():
         ctx = where | {"task_id": obs.task_id[:128]}
         if _try(out, "task_started", ctx, partial(ledger.record_task, obs)):

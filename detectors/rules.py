@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from sessionwatch.contract import CLOSE_CLIENT_DELETE, CLOSE_IDLE_TIMEOUT, Cause
 from sessionwatch.detectors.facts import (
+    BEFORE_DRAIN_S,
     CLOCK_SKEW_S,
     HEALTH_REASON_WORDS,
     INFRA_REASON_WORDS,
@@ -300,9 +301,11 @@ class Case:
 
     @property
     def origin_stopped(self) -> bool:
-        """The origin task had stopped (or begun draining) by the 404."""
+        """The origin task had stopped (or begun draining) by the 404: ECS's stop time no
+        later than the 404's time plus the clocks' error (``BEFORE_DRAIN_S``; the ALB routes
+        elsewhere only after ECS recorded the stop)."""
         began = self.stop_began
-        return began is not None and began <= self.nf.at + CLOCK_SKEW_S
+        return began is not None and began <= self.nf.at + BEFORE_DRAIN_S
 
     def mine(self, cause: Cause, basis: str, by: DeploymentWindow | None = None) -> Verdict:
         o = self.origin.task_id if self.origin else None
@@ -409,7 +412,7 @@ def rule_stickiness(c: Case) -> Answer:
         return c.mine(Cause.STICKINESS, "origin task never seen stopping")
     assert c.origin_task is not None
     stopping = c.origin_task.stopping_at
-    if (stopping is not None and stopping > c.nf.at + CLOCK_SKEW_S) or c.settled:
+    if (stopping is not None and stopping > c.nf.at + BEFORE_DRAIN_S) or c.settled:
         return c.mine(Cause.STICKINESS, "origin task alive at the 404")
     # Only the final stop is known; a draining start before the 404 may still arrive.
     return c.wait("origin task draining start not known yet")
@@ -500,8 +503,9 @@ def followups_after(verdict: Verdict, claim: LockClaim) -> list[str]:
 
 def owned_entries(losses: Iterable[DeploymentLoss], deployment_id: str) -> list[DeploymentLoss]:
     """The loss entries a deployment's report counts: an entry whose lock names another
-    deployment is that one's (a corrected attribution)."""
-    return [x for x in losses if x.owner in (None, deployment_id)]
+    deployment is that one's (a corrected attribution); one whose lock a later verdict took
+    back (the session was closed before its task stopped, say) is no deployment's."""
+    return [x for x in losses if x.owner in (None, deployment_id) and not x.retracted]
 
 
 def owned_losses(losses: Iterable[DeploymentLoss], deployment_id: str) -> list[float]:

@@ -96,6 +96,7 @@ EXPIRES_ATTR: Final = "expires_at"
 REVISITED_ATTR: Final = "revisited"
 # On a deployment count lock: when the deployment it names began (the lock's tie-break).
 DEP_STARTED_ATTR: Final = "dep_started"
+RETRACTED_ATTR: Final = "retracted_at"  # a count lock taken back by a later verdict
 # The report's state on the deployment's FACTS item (``detectors.report_state``).
 REPORT_ATTRS: Final = {
     "claim_at": "claim_at",
@@ -332,6 +333,7 @@ def lock_from_item(item: Mapping[str, Any]) -> LossLock | None:
         deployment_started_at=get_n(item, DEP_STARTED_ATTR),
         basis=get_s(item, "basis") or "",
         decided_at=get_n(item, "decided_at"),
+        retracted_at=get_n(item, RETRACTED_ATTR),
     )
 
 

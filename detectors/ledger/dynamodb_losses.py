@@ -7,14 +7,18 @@ creates a lock (``LockClaim.counted``), so SessionsLost counts each pair once.
 
 from __future__ import annotations
 
+from botocore.exceptions import ClientError
+
 from sessionwatch.contract import Cause
 from sessionwatch.detectors.ledger.dynamodb_items import (
     DEP_STARTED_ATTR,
     LOST_PREFIX,
+    RETRACTED_ATTR,
     deployment_loss_key,
     deployment_pk,
     get_n,
     get_s,
+    key_item,
     lock_from_item,
     lock_values,
     lost_key,
@@ -23,7 +27,7 @@ from sessionwatch.detectors.ledger.dynamodb_items import (
     spans_from_items,
     task_sessions_pk,
 )
-from sessionwatch.detectors.ledger.dynamodb_table import DynamoDBTable, Query
+from sessionwatch.detectors.ledger.dynamodb_table import DynamoDBTable, Query, condition_refused
 from sessionwatch.detectors.ledger.records import DeploymentLoss, LockClaim, LossLock
 
 
@@ -53,6 +57,23 @@ class LossLocks(DynamoDBTable):
         previous = lock_from_item(old) if old else None
         return LockClaim(counted="at" not in old, previous=previous)
 
+    def retract_lock(self, fingerprint: str, cause: Cause, now: float) -> bool:
+        """Mark the lock taken back, once (a conditional write): True for the one call that did."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=key_item(lost_key(fingerprint, cause)),
+                UpdateExpression="SET #r = :r",
+                ConditionExpression="attribute_exists(#at) AND attribute_not_exists(#r)",
+                ExpressionAttributeNames={"#r": RETRACTED_ATTR, "#at": "at"},
+                ExpressionAttributeValues={":r": n_value(now)},
+            )
+        except ClientError as exc:
+            if condition_refused(exc):
+                return False
+            raise
+        return True
+
     def session_locks(self, fingerprint: str) -> list[LossLock]:
         """The session's count locks. Made after deciding (to log a revision), not a read the
         decision waits for: it is not counted in ``read_round_trips``."""
@@ -73,10 +94,10 @@ class LossLocks(DynamoDBTable):
         items = self._query_all(deployment_pk(service, deployment_id), LOST_PREFIX)
         times = {str(i["sk"]["S"]).removeprefix(LOST_PREFIX): get_n(i, "at") for i in items}
         locks, _ = self._wave(lost_key(fp, Cause.DEPLOYMENT) for fp in times)
-        return [
-            DeploymentLoss(
-                fp, t, get_s(locks.get(lost_key(fp, Cause.DEPLOYMENT), {}), "deployment_id")
-            )
-            for fp, t in times.items()
-            if t is not None
-        ]
+        out = []
+        for fp, t in times.items():
+            lock = locks.get(lost_key(fp, Cause.DEPLOYMENT), {})
+            if t is not None:
+                retracted = get_n(lock, RETRACTED_ATTR) is not None
+                out.append(DeploymentLoss(fp, t, get_s(lock, "deployment_id"), retracted))
+        return out

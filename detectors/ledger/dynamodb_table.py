@@ -57,7 +57,7 @@ class Query:
     prefix: str | None = None
 
 
-def _refused(exc: ClientError) -> bool:
+def condition_refused(exc: ClientError) -> bool:
     return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
@@ -114,7 +114,7 @@ class DynamoDBTable:
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
-            if _refused(exc):
+            if condition_refused(exc):
                 return False
             raise
         return True
@@ -133,7 +133,7 @@ class DynamoDBTable:
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
-            if _refused(exc):
+            if condition_refused(exc):
                 return False
             raise
         return True
@@ -177,7 +177,7 @@ class DynamoDBTable:
                 ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
-            if _refused(exc):
+            if condition_refused(exc):
                 return None
             raise
         return dict(resp.get("Attributes") or {})

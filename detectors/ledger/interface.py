@@ -11,6 +11,7 @@ Semantics every implementation keeps:
 - ``claim_lock`` is a conditional write: the lock keeps the earliest 404, a same-time write
   wins only with a larger ``tiebreak``; ``counted`` is True for exactly the one write that
   created the lock, and ``previous`` is the lock as it was just before the write (ALL_OLD);
+  ``retract_lock`` marks a lock taken back exactly once;
 - the report's transitions (``detectors.report_state``) are conditional: a claim succeeds
   once (or again when stale), a follow-up is flagged only on a sent report;
 - a guard's record (``claim_guard``) is created once: exactly one caller wins it, whatever
@@ -24,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
+from sessionwatch.contract import Cause
 from sessionwatch.detectors.facts import (
     DeploymentObserved,
     DeploymentSettings,
@@ -79,6 +81,12 @@ class LedgerStore(Protocol):
     def claim_lock(self, lock: LossLock, tiebreak: float | None, now: float) -> LockClaim | None:
         """Write the (session, cause) lock unless it holds an earlier 404 (or the same one
         with a tiebreak at least as large); None when nothing was written."""
+        ...
+
+    def retract_lock(self, fingerprint: str, cause: Cause, now: float) -> bool:
+        """Mark the (session, cause) lock as taken back by a later verdict of the same 404: a
+        conditional write, True only for the one call that marked it (so its -1 is emitted
+        once, however many later facts revise it); False when absent or already marked."""
         ...
 
     def record_deployment_loss(

@@ -247,9 +247,18 @@ class InMemoryLedger:
                         tiebreak if tiebreak is not None else old.deployment_started_at
                     ),
                     decided_at=old.decided_at,
+                    retracted_at=old.retracted_at,
                 )
             self._locks[key] = stored
             return LockClaim(counted=old is None, previous=old)
+
+    def retract_lock(self, fingerprint: str, cause: Cause, now: float) -> bool:
+        with self._lock:
+            old = self._locks.get((fingerprint, cause))
+            if old is None or old.retracted_at is not None:
+                return False
+            self._locks[(fingerprint, cause)] = replace(old, retracted_at=float(now))
+            return True
 
     def session_locks(self, fingerprint: str) -> list[LossLock]:
         with self._lock:
@@ -273,7 +282,14 @@ class InMemoryLedger:
             out = []
             for fp in sorted(losses):
                 lock = self._locks.get((fp, Cause.DEPLOYMENT))
-                out.append(DeploymentLoss(fp, losses[fp], lock.deployment_id if lock else None))
+                out.append(
+                    DeploymentLoss(
+                        fp,
+                        losses[fp],
+                        lock.deployment_id if lock else None,
+                        lock is not None and lock.retracted_at is not None,
+                    )
+                )
             return out
 
     # --- deployments and their reports ----------------------------------------------------

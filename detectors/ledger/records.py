@@ -65,6 +65,8 @@ class LossLock:
     deployment_started_at: float | None = None
     basis: str = ""
     decided_at: float | None = None
+    # When a later verdict of the same 404 took this count back (``LedgerStore.retract_lock``).
+    retracted_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class DeploymentLoss:
     fingerprint: str
     at: float
     owner: str | None = None
+    retracted: bool = False  # its ``deployment`` lock was taken back (a later verdict)
 
 
 @dataclass(frozen=True)

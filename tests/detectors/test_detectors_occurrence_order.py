@@ -4,8 +4,9 @@ else arrived first, and SessionsLost counts each (session, cause) exactly once.
 The story: session S is created on task A; deployment D replaces A (draining at +60, stopped
 at +90). S's client then gets 404s that mean different things: on A itself before the drain
 (expired), on live task B while A was still serving (stickiness), on B and C after the drain
-(deployment; the +58 one within the 5 s clock skew). The ECS facts arrive in any order among
-the 404s, so a 404 may wait as ``pending`` until the reporter (or a re-delivery) sees them.
+(deployment; the +59.5 one within the clocks' 1 s error before the drain, while the +57 one,
+3 s before it, is a hop of the client's own: stickiness). The ECS facts arrive in any order
+among the 404s, so a 404 may wait as ``pending`` until the reporter (or a re-delivery) sees them.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ SCHED = STOP_SCHEDULER
 OCCURRENCES = [
     ("task-a", T0 - 50, Cause.EXPIRED),
     ("task-b", T0 + 10, Cause.STICKINESS),
-    ("task-b", T0 + 58, Cause.DEPLOYMENT),
+    ("task-b", T0 + 57, Cause.STICKINESS),
+    ("task-b", T0 + 59.5, Cause.DEPLOYMENT),
     ("task-c", T0 + 70, Cause.DEPLOYMENT),
     ("task-b", T0 + 100, Cause.DEPLOYMENT),
 ]
