@@ -8,6 +8,7 @@ actions rather than `kms:*`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeAlias
 
 from aws_cdk import Aws, RemovalPolicy, Token
 from aws_cdk import aws_chatbot as chatbot
@@ -114,7 +115,7 @@ def subscribe_emails(topic: sns.ITopic, addresses: Sequence[str]) -> None:
         topic.add_subscription(subscriptions.EmailSubscription(address))
 
 
-ChatChannel = (
+ChatChannel: TypeAlias = (
     chatbot.SlackChannelConfiguration
     | chatbot.CfnSlackChannelConfiguration
     | chatbot.CfnMicrosoftTeamsChannelConfiguration

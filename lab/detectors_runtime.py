@@ -207,16 +207,18 @@ class LabAccount:
 
     @contextlib.contextmanager
     def _environment(self, env: dict[str, str]) -> Iterator[None]:
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        # Under the moto server's env_lock: the lab's other threads make their clients under it.
+        with self.moto.env_lock:
+            saved = {k: os.environ.get(k) for k in env}
+            os.environ.update(env)
+            try:
+                yield
+            finally:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
 
     def invoke(self, handler: str, event: Any) -> Invocation:
         """Call ``handler`` once with its template environment; never raises."""

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,11 @@ class MotoServer:
     port: int | None = field(default=None, init=False)
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _scratch_log: Path | None = field(default=None, init=False, repr=False)
+    # Held while os.environ is changed (the in-process Lambda invocations, lab/detectors_runtime.py)
+    # or read to make a client (botocore reads the proxy variables): another thread iterating
+    # os.environ while it changes fails with a KeyError.
+    env_lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -66,14 +72,18 @@ class MotoServer:
         }
 
     def client(self, service: str) -> Any:
-        """A boto3 client for ``service`` with ``endpoint_url`` set to this server."""
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            endpoint_url=self.endpoint,
-            region_name=self.region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
-        )
+        """A boto3 client for ``service`` with ``endpoint_url`` set to this server, made once per
+        service (boto3's clients are thread-safe; making one is not, and costs milliseconds)."""
+        with self.env_lock:
+            if service not in self._clients:
+                self._clients[service] = boto3.session.Session().client(
+                    service,  # type: ignore[call-overload]
+                    endpoint_url=self.endpoint,
+                    region_name=self.region,
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+                )
+            return self._clients[service]
 
     def __enter__(self) -> MotoServer:
         self.start()
@@ -132,6 +142,7 @@ class MotoServer:
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL); safe to call twice."""
         process, self._process = self._process, None
+        self._clients.clear()  # a restarted server has a new port
         stop_process(process)
         self.port = None
         scratch, self._scratch_log = self._scratch_log, None

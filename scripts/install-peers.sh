@@ -31,10 +31,15 @@ install_python_peer() {  # version
   stamp_ok "$venv/.sessionwatch-stamp" "$pins" && return 0
   echo "installing the mcp $1 peer ($venv)..." >&2
   rm -rf "$venv"
-  python3 -m venv "$venv" || return 1
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$pins" 2>&1 \
-    | grep -v '^WARNING: Location'
-  [ "${PIPESTATUS[0]}" -eq 0 ] || return 1
+  if [ -x "${UV:-}" ]; then  # `make setup` passes the project venv's uv: seconds instead of a minute
+    "$UV" venv -q --python python3 "$venv" || return 1
+    "$UV" pip install -q --python "$venv/bin/python" -r "$pins" || return 1
+  else
+    python3 -m venv "$venv" || return 1
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$pins" 2>&1 \
+      | grep -v '^WARNING: Location'
+    [ "${PIPESTATUS[0]}" -eq 0 ] || return 1
+  fi
   cp "$pins" "$venv/.sessionwatch-stamp"
 }
 

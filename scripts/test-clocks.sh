@@ -42,5 +42,14 @@ CHECK
     "$PY" -m pytest "${SUITES[@]}" "${EXTRA[@]}"
 }
 
-run_as_up_for 60 "60 s"
-run_as_up_for $((400 * 86400)) "400 days"
+# The two runs go side by side (most of their tests wait on processes and moto), each with its
+# own log, printed whole when both have ended; the script fails if either failed.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+run_as_up_for 60 "60 s" >"$logs/fresh" 2>&1 & fresh=$!
+run_as_up_for $((400 * 86400)) "400 days" >"$logs/long" 2>&1 & long=$!
+status=0
+wait "$fresh" || status=1
+wait "$long" || status=1
+cat "$logs/fresh" "$logs/long"
+exit "$status"

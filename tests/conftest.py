@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from tests.requirements import REQUIREMENTS, require, status
 
@@ -20,16 +22,39 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     # pytest-xdist's own marker, declared here too for runs without the plugin (-p no:xdist).
     config.addinivalue_line("markers", "xdist_group(name): run these tests on one xdist worker")
+    config.addinivalue_line(
+        "markers", "spread: the module's tests may run on different xdist workers (each is whole)"
+    )
+    if config.getoption("dist", "no") == "loadgroup" and not _xdist_groups_work():
+        raise pytest.UsageError(
+            f"pytest-xdist {version('pytest-xdist')} cannot keep `xdist_group`s on one worker "
+            f"under pytest {pytest.__version__} (it tags node ids pytest 9.2 no longer reads), so "
+            "each worker would rebuild a group's fixtures; `make setup` installs the pinned pytest"
+        )
+
+
+def _xdist_groups_work() -> bool:
+    """pytest-xdist up to 3.8 groups tests by rewriting ``Item._nodeid``; pytest 9.2 keeps node
+    ids elsewhere (``_id``), and the groups silently split across workers."""
+    return Version(pytest.__version__) < Version("9.2") or Version(
+        version("pytest-xdist")
+    ) > Version("3.8.0")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     return status()
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist tags the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Modules with `slow` tests first, each module kept whole (its fixtures are built once):
-    parallel workers then start the long end-to-end runs early and fill in with short tests
-    instead of ending on one long test."""
+    """Each module runs on one worker (its module fixtures, a moto server or a 100-timeline
+    sample, are built once), except modules marked `spread`, whose tests are independent
+    end-to-end runs; the `slow` ones go first, so parallel workers start the long runs early and
+    fill in with short tests instead of ending on one long test (with --no-loadscope-reorder,
+    pytest-xdist keeps this order)."""
+    for item in items:
+        if not item.get_closest_marker("xdist_group") and not item.get_closest_marker("spread"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_modules)
 

@@ -129,6 +129,7 @@ def _flags(text: str) -> list[str]:
 
 
 @functools.cache
+@functools.cache  # README shows some modules many times: one look each
 def _module_help(module: str, from_repo: bool, tmp: str) -> tuple[bool, str]:
     """Whether ``python -m module`` is found (where a user runs it) and its ``--help`` text."""
     cwd = REPO_ROOT if from_repo else Path(tmp)

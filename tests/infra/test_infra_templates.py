@@ -642,7 +642,7 @@ def test_python_m_infra_synthesizes_both_stacks_offline(
     monkeypatch.delenv("CDK_OUTDIR", raising=False)
     for variable in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "CDK_DEFAULT_ACCOUNT"):
         monkeypatch.delenv(variable, raising=False)
-    main()
+    main([])
     written = {p.name for p in (tmp_path / "cdk.out").glob("*.template.json")}
     assert written == {"SessionWatchStack.template.json", "DemoServiceStack.template.json"}
 

@@ -20,7 +20,12 @@ from lab.suite import Finished, run_one, variant_runs
 from sessionwatch.server.fingerprint import is_fingerprint
 
 # A scenario takes 20-40 s on an idle 2-core machine; the bounds leave room for a loaded one.
-pytestmark = [pytest.mark.slow, pytest.mark.requires("haproxy", "node"), pytest.mark.timeout(400)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.spread,  # each scenario is a cold start of its own: as parallel as the workers
+    pytest.mark.requires("haproxy", "node"),
+    pytest.mark.timeout(400),
+]
 
 IN_PROGRESS, COMPLETED, FAILED = (
     "SERVICE_DEPLOYMENT_IN_PROGRESS",
@@ -42,7 +47,8 @@ ARGS = ["--warmup", "2", "--after", "2", "--time-scale", "30", "--verbose-probes
     [
         # A scenario with variants runs them one after the other: one timeout each.
         pytest.param(n, marks=pytest.mark.timeout(400 * variant_runs(n)))
-        for n in sorted(SCENARIOS)
+        # the scenarios with variants (the longest) first: workers start them early
+        for n in sorted(SCENARIOS, key=lambda n: (-variant_runs(n), n))
     ],
 )
 def test_scenario_reaches_its_verdict(name: str, addon_template: Path, tmp_path: Path) -> None:

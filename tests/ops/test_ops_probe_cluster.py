@@ -67,7 +67,8 @@ def test_no_loss_while_nothing_happens(cluster: Cluster) -> None:
     assert summary["summary"]["stickiness_breaks"] == 0
     assert len(summary["summary"]["tasks_seen"]) == 1
     assert {c["event"] for c in calls} == {"ok"}
-    assert len([c for c in calls if c["tool"] == "get_session_state"]) >= 10
+    # about 13 cycles on an idle machine; a loaded CI worker makes fewer, never none
+    assert len([c for c in calls if c["tool"] == "get_session_state"]) >= 5
     rotated = [c for c in calls if c["cookie_rotated"]]
     assert rotated, "the sticky cookie rotates over 5 s"
     assert all(c["cookie_note"].startswith("normal:") for c in rotated)

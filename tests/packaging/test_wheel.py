@@ -41,6 +41,8 @@ from tests.conftest import REPO_ROOT
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("packaging")]
 
 ROLES = ("server", "cdk", "cli")
+# The dev venv's uv (a dev dependency) makes these venvs in seconds; without it, venv and pip.
+UV = shutil.which("uv", path=str(Path(sys.executable).parent))
 NOT_IN_SERVER_IMAGE = {"boto3", "aws-cdk-lib", "moto", "matplotlib", "cdk-nag", "constructs"}
 
 USER_SERVER = '''
@@ -133,10 +135,12 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ),
     )
     out = tmp_path_factory.mktemp("dist")
-    _run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(source)],
-        cwd=out,
-    )
+    if UV:
+        build = [UV, "build", "-q", "--wheel", "--out-dir", str(out), str(source)]
+    else:
+        build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out)]
+        build.append(str(source))
+    _run(build, cwd=out)
     (built,) = out.glob("sessionwatch-*.whl")
     return built
 
@@ -156,16 +160,18 @@ def sidecar_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 def _role_env(wheel: Path, root: Path, role: str) -> tuple[str, Path]:
-    """A fresh venv under ``root`` with the wheel and its ``role`` extra."""
+    """A fresh venv under ``root`` with the wheel and its ``role`` extra, resolved from the index
+    (or the installer's cache) exactly as a user's ``pip install 'sessionwatch[role]'`` would."""
     env_dir = root / role
-    venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
-    _run(
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         f"{wheel}[{role}]"],
-        cwd=root,
-        env=_clean_env(),
-    )  # fmt: skip
+    if UV:
+        _run([UV, "venv", "-q", "--python", sys.executable, str(env_dir)], cwd=root,
+             env=_clean_env())  # fmt: skip
+        install = [UV, "pip", "install", "-q", "--python", str(python)]
+    else:
+        venv.EnvBuilder(with_pip=True).create(env_dir)
+        install = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    _run([*install, f"{wheel}[{role}]"], cwd=root, env=_clean_env())
     return role, python
 
 
