@@ -198,6 +198,7 @@ class LabAccount:
             if self.ecs_api is not None:
                 api = self.ecs_api
                 guard_runtime.ecs = lambda: api
+                runtime.ecs = lambda: api  # the strategy read (moto has no played service)
         self._handlers = {
             ECS_HANDLER: ecs_events.handler,
             SESSION_HANDLER: session_events.handler,

@@ -1,6 +1,13 @@
-"""The lab's stand-in for the two ECS APIs stop-on-loss calls, which moto does not implement:
-ListServiceDeployments and StopServiceDeployment. The lab's ECS play registers each deployment
-it starts (its service deployment ARN and creation time) and honours a stop as ECS does.
+"""The lab's stand-in for the ECS APIs the detectors call and moto does not implement for the
+lab's played service: DescribeServices and DescribeServiceDeployments (the strategy read of
+detectors/ecs_read.py), ListServiceDeployments and StopServiceDeployment (stop-on-loss). The
+lab's ECS play registers each deployment it starts (its service deployment ARN, creation time
+and ``deploymentConfiguration``) and honours a stop as ECS does.
+
+DescribeServices answers as the ECS API reference describes: the service's current
+``deploymentConfiguration`` (the latest deployment's) and ``deployments[]`` holding only the
+PRIMARY and ACTIVE ones (a deployment that ended is INACTIVE and no longer listed);
+DescribeServiceDeployments answers each deployment's own configuration.
 
 What it rests on (ECS API reference and developer guide, "Stopping Amazon ECS service
 deployments"): StopServiceDeployment with ROLLBACK "rolls back the service deployment to the
@@ -31,6 +38,7 @@ class _Deployment:
     created_at: float
     status: str = "IN_PROGRESS"
     stop_requested_at: float | None = None
+    configuration: dict[str, Any] = field(default_factory=lambda: {"strategy": "ROLLING"})
 
 
 @dataclass
@@ -53,14 +61,19 @@ class LabEcsApi:
             raise ParamValidationError(report=report.generate_report())
         self.calls.append((operation, params))
 
-    def register(self, service: str, deployment_id: str) -> str:
+    def register(
+        self, service: str, deployment_id: str, configuration: dict[str, Any] | None = None
+    ) -> str:
         """The play started a deployment: ECS creates its service deployment now."""
         arn = (
             f"arn:aws:ecs:{self.region}:{self.account}:service-deployment/{self.cluster}/"
             f"{service}/{deployment_id.rsplit('/', 1)[-1]}"
         )
+        dep = _Deployment(arn, service, time.time())
+        if configuration is not None:
+            dep.configuration = dict(configuration)
         with self._lock:
-            self.deployments[deployment_id] = _Deployment(arn, service, time.time())
+            self.deployments[deployment_id] = dep
         return arn
 
     def finish(self, deployment_id: str, status: str) -> None:
@@ -73,7 +86,43 @@ class LabEcsApi:
             dep = self.deployments.get(deployment_id)
             return None if dep is None else dep.stop_requested_at
 
-    # --- the two API calls, boto3-shaped --------------------------------------------------
+    # --- the API calls, boto3-shaped ------------------------------------------------------
+
+    def describe_services(self, **params: Any) -> dict[str, Any]:
+        self._validate("DescribeServices", params)
+        out = []
+        with self._lock:
+            for service in params["services"]:
+                mine = [(i, d) for i, d in self.deployments.items() if d.service == service]
+                if not mine:
+                    continue
+                running = [(i, d) for i, d in mine if d.status in _RUNNING]
+                listed = [
+                    {"id": i, "status": "PRIMARY" if n == len(running) - 1 else "ACTIVE",
+                     "createdAt": datetime.fromtimestamp(d.created_at).astimezone()}
+                    for n, (i, d) in enumerate(running)
+                ]  # fmt: skip
+                out.append(
+                    {
+                        "serviceName": service,
+                        "deploymentController": {"type": "ECS"},
+                        "deploymentConfiguration": dict(mine[-1][1].configuration),
+                        "deployments": listed,
+                    }
+                )
+        return {"services": out, "failures": []}
+
+    def describe_service_deployments(self, **params: Any) -> dict[str, Any]:
+        self._validate("DescribeServiceDeployments", params)
+        wanted = set(params["serviceDeploymentArns"])
+        with self._lock:
+            found = [
+                {"serviceDeploymentArn": d.arn, "status": d.status,
+                 "deploymentConfiguration": dict(d.configuration)}
+                for d in self.deployments.values()
+                if d.arn in wanted
+            ]  # fmt: skip
+        return {"serviceDeployments": found, "failures": []}
 
     def list_service_deployments(self, **params: Any) -> dict[str, Any]:
         self._validate("ListServiceDeployments", params)
@@ -106,6 +155,9 @@ class LabEcsApi:
             dep.status = "ROLLBACK_REQUESTED"
             dep.stop_requested_at = dep.stop_requested_at or time.time()
         return {"serviceDeploymentArn": dep.arn}
+
+
+_RUNNING = ("PENDING", "IN_PROGRESS", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS")
 
 
 def _error(code: str, operation: str) -> ClientError:

@@ -99,10 +99,19 @@ class Stage:
     def scaled(self, aws_seconds: float) -> float:
         return aws_seconds / self.time_scale
 
-    def event(self, deployment_id: str, name: str, reason: str | None = None) -> None:
+    def event(
+        self,
+        deployment_id: str,
+        name: str,
+        reason: str | None = None,
+        configuration: dict[str, Any] | None = None,
+    ) -> None:
+        """A deployment state change; an IN_PROGRESS registers the deployment with the ECS API
+        stand-in, with the ``deploymentConfiguration`` it runs with (what DescribeServices and
+        DescribeServiceDeployments answer the detectors; ROLLING when not given)."""
         if self.ecs_api is not None:
             if name == IN_PROGRESS:
-                self.ecs_api.register(self.ref.service, deployment_id)
+                self.ecs_api.register(self.ref.service, deployment_id, configuration)
             else:
                 self.ecs_api.finish(deployment_id, "SUCCESSFUL" if name == COMPLETED else "STOPPED")
         self.emit(deployment_event(self.ref, deployment_id, name, time.time(), reason))
@@ -162,7 +171,12 @@ def rolling(
     old = stage.cluster.running()
     n = len(old)
     began = time.time()
-    stage.event(dep, IN_PROGRESS)
+    rolling_config = {
+        "strategy": "ROLLING",
+        "minimumHealthyPercent": min_healthy_percent,
+        "maximumPercent": max_percent,
+    }
+    stage.event(dep, IN_PROGRESS, configuration=rolling_config)
     stage.say(
         f"deployment {dep} IN_PROGRESS: {n} task(s), minimumHealthyPercent "
         f"{min_healthy_percent}, maximumPercent {max_percent}"
@@ -248,6 +262,22 @@ def _complete(stage: Stage, dep: str) -> None:
     stage.say(f"deployment {dep} COMPLETED; service steady")
 
 
+def traffic_shift_configuration(
+    steps: tuple[int, ...], step_bake_s: float, bake_s: float
+) -> dict[str, Any]:
+    """The ``deploymentConfiguration`` of a blue/green (one step of 100 %), canary (a first
+    step, then the rest) or linear (equal steps) deployment, as the ECS API shapes it."""
+    config: dict[str, Any] = {"bakeTimeInMinutes": round(bake_s / 60)}
+    if tuple(steps) == (100,):
+        return {**config, "strategy": "BLUE_GREEN"}
+    first = steps[0]
+    if len(steps) == 2 and steps[-1] == 100:
+        canary = {"canaryPercent": first, "canaryBakeTimeInMinutes": round(step_bake_s / 60)}
+        return {**config, "strategy": "CANARY", "canaryConfiguration": canary}
+    linear = {"stepPercent": first, "stepBakeTimeInMinutes": round(step_bake_s / 60)}
+    return {**config, "strategy": "LINEAR", "linearConfiguration": linear}
+
+
 def blue_green(
     stage: Stage,
     *,
@@ -264,7 +294,9 @@ def blue_green(
     lb = stage.cluster.lb
     blue = stage.cluster.running()
     green_group = lb.groups[1]
-    stage.event(dep, IN_PROGRESS)
+    stage.event(
+        dep, IN_PROGRESS, configuration=traffic_shift_configuration(steps, step_bake_s, bake_s)
+    )
     stage.say(f"deployment {dep} IN_PROGRESS ({kind}, hooks on {', '.join(hooks) or 'none'})")
 
     def at_stage(name: str) -> None:

@@ -62,3 +62,28 @@ def test_stop_on_loss_finds_and_stops_the_running_deployment_once() -> None:
     # Validated against botocore's ECS model, as the real API would be.
     with pytest.raises(ParamValidationError):
         api.stop_service_deployment(stopType="ROLLBACK")
+
+
+def test_the_detectors_strategy_read_gets_each_played_deployments_configuration() -> None:
+    """The real reader (detectors/ecs_read.py) over the stand-in: a canary while it runs (from
+    DescribeServices), and from the service's history once a later deployment replaced it."""
+    from lab.ecs_play import traffic_shift_configuration
+    from sessionwatch.detectors import ecs_read
+
+    api = LabEcsApi(REF.region, REF.account, REF.cluster)
+    canary = "ecs-svc/1111"
+    api.register(REF.service, canary, traffic_shift_configuration((25, 100), 60, 120))
+    settings = ecs_read.read(api, REF.cluster, REF.service, canary)  # type: ignore[arg-type]
+    assert (settings.strategy, settings.step_percent, settings.step_bake_s, settings.bake_s) == (
+        "CANARY", 25.0, 60.0, 120.0,
+    )  # fmt: skip
+    started = api.deployments[canary].created_at
+    api.finish(canary, "SUCCESSFUL")
+    api.register(REF.service, "ecs-svc/2222", {"strategy": "ROLLING"})
+    (listed,) = api.describe_services(cluster=REF.cluster, services=[REF.service])["services"]
+    assert [d["id"] for d in listed["deployments"]] == ["ecs-svc/2222"]  # INACTIVE: not listed
+    later = ecs_read.read(api, REF.cluster, REF.service, canary, started)  # type: ignore[arg-type]
+    assert later.strategy == "CANARY"
+    assert ecs_read.read(api, REF.cluster, REF.service, "ecs-svc/2222").strategy == "ROLLING"  # type: ignore[arg-type]
+    with pytest.raises(ParamValidationError):
+        api.describe_services(cluster=REF.cluster, services="mcp-server")
