@@ -32,6 +32,7 @@ from lab.moto import ACCOUNT, MotoServer
 from lab.template import HANDLER_PREFIX, AddonTemplate
 from sessionwatch.detectors.config import SPIKE_PERIOD_ENV
 from world.ecs import EcsEvent
+from world.harness import route_ecs_reads
 
 ECS_HANDLER = HANDLER_PREFIX + "ecs_events.handler"
 SESSION_HANDLER = HANDLER_PREFIX + "session_events.handler"
@@ -198,7 +199,7 @@ class LabAccount:
             if self.ecs_api is not None:
                 api = self.ecs_api
                 guard_runtime.ecs = lambda: api
-                runtime.ecs = lambda: api  # the strategy read (moto has no played service)
+                route_ecs_reads(runtime, api)  # the strategy read (moto has no played service)
         self._handlers = {
             ECS_HANDLER: ecs_events.handler,
             SESSION_HANDLER: session_events.handler,

@@ -46,7 +46,6 @@ the probe against the real SDK server.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import ssl
@@ -623,5 +622,11 @@ async def _sleep_until(deadline: float, stop: asyncio.Event | None) -> None:
     if stop is None:
         await asyncio.sleep(delay)
         return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=delay)
+    # asyncio.wait, not wait_for: Python 3.11's wait_for can turn the task's own cancellation
+    # (Ctrl-C: asyncio.run cancels the main task) into a TimeoutError when it meets the timeout
+    # (CPython gh-86296), and the loop would go on probing after Ctrl-C.
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=delay)
+    finally:
+        waiter.cancel()

@@ -133,3 +133,11 @@ def detector_harness(
             else:
                 os.environ[k] = v
         runtime.reset()
+
+
+def route_ecs_reads(runtime: Any, client: Any) -> None:
+    """Point the handlers' ECS reads (the strategy read) at ``client`` for the rest of this
+    process: the lab's long-lived in-process Lambda runtime, whose ECS API stand-in answers what
+    moto cannot for the lab's played service. Unlike ``detector_harness`` it is not undone: the
+    lab's process ends with its run."""
+    runtime.ecs = lambda: client
