@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -104,6 +105,7 @@ async def probe(
 
     loop = asyncio.get_running_loop()
     timer = loop.call_later(duration, stop.set) if duration is not None else None
+    stops_on_ctrl_c = _stop_on_ctrl_c(loop, stop)
     async with ProbeClient(url, mode=_mode(tally), name="probe", timeout=timeout) as client:
         try:
             await drive(
@@ -118,11 +120,31 @@ async def probe(
         finally:
             if timer is not None:
                 timer.cancel()
+            if stops_on_ctrl_c:
+                loop.remove_signal_handler(signal.SIGINT)  # Python's own Ctrl-C handling again
             # Never leave a session open on a production task: at the end, after a loss, and on
             # Ctrl-C (asyncio.run cancels this task once; the DELETE still runs, bounded).
             if close_sessions:
                 await _close_last(client, tally, timeout)
     return bool(connected and connected[0])
+
+
+def _stop_on_ctrl_c(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> bool:
+    """The first Ctrl-C ends the run at its next step (the session is still closed) by setting
+    ``stop``, not by cancelling the task: a cancellation that lands inside an HTTP call can be
+    absorbed on its way out, and the probe then ran on after Ctrl-C. A second Ctrl-C interrupts
+    at once (Python's handler is back). False where a loop cannot take signals (not the main
+    thread): asyncio.run's own Ctrl-C handling applies there."""
+
+    def first() -> None:
+        stop.set()
+        loop.remove_signal_handler(signal.SIGINT)
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, first)
+    except (NotImplementedError, RuntimeError, ValueError):
+        return False
+    return True
 
 
 async def _close_last(client: ProbeClient, tally: ProbeTally, timeout: float) -> None:
