@@ -123,7 +123,8 @@ async def probe(
             if stops_on_ctrl_c:
                 loop.remove_signal_handler(signal.SIGINT)  # Python's own Ctrl-C handling again
             # Never leave a session open on a production task: at the end, after a loss, and on
-            # Ctrl-C (asyncio.run cancels this task once; the DELETE still runs, bounded).
+            # Ctrl-C (the run's stop, or asyncio.run's cancel off the main thread; the DELETE
+            # still runs, bounded; a second Ctrl-C interrupts it).
             if close_sessions:
                 await _close_last(client, tally, timeout)
     return bool(connected and connected[0])
