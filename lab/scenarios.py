@@ -250,7 +250,7 @@ SCENARIOS: dict[str, Scenario] = {
             steps=(25, 100),
             hooks=("PRODUCTION_TRAFFIC_SHIFT",),
             on_lost="stop",
-            # A known, open defect (issue 18): in about one run in three the reporter settles a
+            # A known, open defect (issue 18): in about half the runs here the reporter settles a
             # shift's 404 as `stickiness` ("origin task alive at the 404") before the clean-up
             # stop revises it to `deployment`; final verdicts and the report are right, but the
             # stickiness alarm can fire on the transient count. Not asserted silent until fixed.
