@@ -261,6 +261,9 @@ class Driver:
             "REPORT_TOPIC_ARN": f"arn:aws:sns:us-east-1:111122223333:reports-{self.n}",
             "GRACE_PERIOD_SECONDS": str(int(GRACE_S)),
             "DEREGISTRATION_DELAY_SECONDS": str(int(DEREGISTRATION_DELAY_S)),
+            # The clocks' error this run simulates, told to the detectors as a deployment tells
+            # them its own (``CLOCK_ERROR_SECONDS``): the bound their drain allowance trusts.
+            "CLOCK_ERROR_SECONDS": repr(timelines.CLOCK_ERROR_S),
             "POWERTOOLS_SERVICE_NAME": "sessionwatch",
         }
         with detector_harness(env, ledger=make_ledger(self.ledger, table)) as h:
