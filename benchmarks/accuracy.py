@@ -388,6 +388,9 @@ HARD_CASES = {
     "idle-expired session, its close logged within the clocks' error of its task's drain": (
         lambda tl, loss: closed_near_drain(tl, loss)
     ),
+    "session idle-expired while its task drained (the drain's loss)": lambda tl, loss: (
+        loss.shape.endswith("-idle-closed-while-draining")
+    ),
     "session on the new revision drawn back during a partial shift": lambda tl, loss: (
         loss.shape.endswith("-from-new-revision")
     ),
@@ -427,12 +430,16 @@ def logged_near_drain(tl: Timeline, loss: Any) -> bool:
 def closed_near_drain(tl: Timeline, loss: Any) -> bool:
     """The session expired on its task before the task's drain, but the task's clock stamped
     the close no earlier than the clocks' error before ECS's drain time: the stamps cannot
-    tell it from a session the drain ended (and which then expired while draining)."""
+    tell it from a session the drain ended (and which then expired while draining); or the
+    mirror: it expired while its task drained, stamped less than the clocks' error after ECS's
+    drain time, so the stamps cannot tell it from a session that expired first."""
     drain, origin = _drain(tl, loss.origin_task), tl.tasks.get(loss.origin_task)
     if loss.closed_at is None or drain is None or origin is None:
         return False
-    near = drain - timelines.CLOCK_ERROR_S
-    return loss.closed_at < drain and loss.closed_at + origin.clock_offset >= near
+    stamp, e = loss.closed_at + origin.clock_offset, timelines.CLOCK_ERROR_S
+    if loss.closed_at < drain:
+        return stamp >= drain - e
+    return stamp < drain + e
 
 
 def indistinguishable(tl: Timeline, loss: Any) -> bool:
