@@ -652,7 +652,8 @@ def main(argv: list[str] | None = None) -> None:
         "--clock-error",
         type=float,
         default=timelines.CLOCK_ERROR_S,
-        help="how far each task's log clock may be off ECS's (s); 0: perfect clocks",
+        help="how far each task's log clock may be off ECS's (s), the bound the detectors are "
+        "told (CLOCK_ERROR_SECONDS); 0: perfect clocks",
     )
     ap.add_argument("--ledger", choices=LEDGERS, default=DEFAULT_LEDGER, help="the ledger")
     ap.add_argument(
