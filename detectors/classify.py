@@ -125,7 +125,8 @@ def classify(
             continue
         windows = facts.windows.get(ecs_service or "", [])
         closed = facts.closes.get(nf.fingerprint)
-        verdict = decide(nf, origin, origin_task, serving, windows, cfg.grace_period_s, now, closed)
+        grace, skew = cfg.grace_period_s, cfg.clock_error_s
+        verdict = decide(nf, origin, origin_task, serving, windows, grace, now, closed, skew)
         (settle if verdict.final else park).append(nf)
         if verdict.final:
             first_of_pair.setdefault((nf.fingerprint, verdict.cause), len(decisions))
