@@ -31,6 +31,10 @@ def _optional_int(value: Any) -> int | None:
     return None if value in (None, "") else int(value)
 
 
+def _optional_float(value: Any) -> float | None:
+    return None if value in (None, "") else float(value)
+
+
 def context_flag(value: Any) -> bool:
     """A context flag: `true`/`1`/`yes` (any case) or JSON true."""
     return value is True or str(value).strip().lower() in ("true", "1", "yes")
@@ -53,6 +57,7 @@ class AddonSettings:
     stickiness_loss_threshold: int = 1
     deregistration_delay_seconds: int | None = None
     stop_timeout_seconds: int | None = None
+    clock_error_seconds: float | None = None
     high_resolution_alarms: bool = False
     slack_workspace_id: str | None = None
     slack_channel_id: str | None = None
@@ -85,6 +90,7 @@ class AddonSettings:
             stickiness_loss_threshold=int(get("stickinessLossThreshold") or 1),
             deregistration_delay_seconds=_optional_int(get("deregistrationDelaySeconds")),
             stop_timeout_seconds=_optional_int(get("stopTimeoutSeconds")),
+            clock_error_seconds=_optional_float(get("clockErrorSeconds")),
             high_resolution_alarms=context_flag(get("highResolutionAlarms")),
             slack_workspace_id=get("slackWorkspaceId"),
             slack_channel_id=get("slackChannelId"),
@@ -143,6 +149,7 @@ class SessionWatchStack(Stack):
                 grace_period=Duration.seconds(settings.grace_period_seconds),
                 deregistration_delay_seconds=settings.deregistration_delay_seconds,
                 stop_timeout_seconds=settings.stop_timeout_seconds,
+                clock_error_seconds=settings.clock_error_seconds,
                 high_resolution_alarms=settings.high_resolution_alarms,
                 chat_channels=[self.slack_channel] if self.slack_channel else [],
                 drain_gate=(

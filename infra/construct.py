@@ -170,6 +170,13 @@ class SessionWatchProps:
     stop_timeout_seconds: int | None = None
     """The server container's stop timeout, quoted in reports. Default: none."""
 
+    clock_error_seconds: float | None = None
+    """How far a task's log clock may be off ECS's event stamps, in seconds
+    (`CLOCK_ERROR_SECONDS`): a 404 logged up to this long before its task's drain is the drain's.
+    Default: none, the detectors' 1 s; a Fargate task reports its own bound (`ClockErrorBound`,
+    task metadata v4). Too small calls a drain's first 404s `stickiness` (detectors/README.md,
+    "Clocks")."""
+
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     """Retention of the detectors' own log groups. Default: one month."""
 
@@ -494,6 +501,7 @@ class SessionWatch(Construct):
         optional = {
             "DEREGISTRATION_DELAY_SECONDS": props.deregistration_delay_seconds,
             "STOP_TIMEOUT_SECONDS": props.stop_timeout_seconds,
+            "CLOCK_ERROR_SECONDS": props.clock_error_seconds,
             "LOAD_BALANCER_FULL_NAME": props.load_balancer_full_name,
             "TARGET_GROUP_FULL_NAME": props.target_group_full_name,
             "GROUP_STICKINESS_SECONDS": (

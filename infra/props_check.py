@@ -17,6 +17,7 @@ Values that are CDK tokens (resolved at deploy time) are not checked: only their
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -215,6 +216,18 @@ def check_types(props: Any) -> None:
             raise SessionWatchPropsError(
                 prop, f"expected a whole number of at least 0, got {value!r}", f"give {prop}=30"
             )
+    clock = props.clock_error_seconds
+    if clock is not None and (
+        isinstance(clock, bool)
+        or not isinstance(clock, (int, float))
+        or not math.isfinite(clock)
+        or clock < 0
+    ):
+        raise SessionWatchPropsError(
+            "clock_error_seconds",
+            f"expected a number of seconds of at least 0, got {clock!r}",
+            "give clock_error_seconds=0.05, or leave it out for the detectors' 1 s",
+        )
     if props.ledger_ttl_days < 1:
         raise SessionWatchPropsError(
             "ledger_ttl_days", "must be at least 1", "give ledger_ttl_days=14 (the default)"

@@ -140,6 +140,7 @@ ADDON_CONTEXT = {
     "sessionwatch:deploymentLossThreshold": "3",
     "sessionwatch:deregistrationDelaySeconds": "60",
     "sessionwatch:stopTimeoutSeconds": "90",
+    "sessionwatch:clockErrorSeconds": "0.05",
     "sessionwatch:highResolutionAlarms": "true",
     "sessionwatch:slackWorkspaceId": "T0123ABCD",
     "sessionwatch:slackChannelId": "C0123ABCD",

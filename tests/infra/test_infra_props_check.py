@@ -77,6 +77,9 @@ def _refused(stack: Stack, **changes: Any) -> SessionWatchPropsError:
         ({"alarm_email_subscribers": "a@example.com"}, "alarm_email_subscribers", '["a@'),
         ({"alarm_email_subscribers": ["oncall"]}, "alarm_email_subscribers", "@example.com"),
         ({"server_service_name": ""}, "server_service_name", "leave server_service_name out"),
+        ({"clock_error_seconds": -0.5}, "clock_error_seconds", "clock_error_seconds=0.05"),
+        ({"clock_error_seconds": "1"}, "clock_error_seconds", "clock_error_seconds=0.05"),
+        ({"clock_error_seconds": float("nan")}, "clock_error_seconds", "detectors' 1 s"),
     ],
 )
 def test_a_wrong_prop_is_refused_naming_it_and_its_fix(

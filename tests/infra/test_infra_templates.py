@@ -444,6 +444,7 @@ def test_addon_context_sets_services_alb_emails_and_thresholds(
                         "GRACE_PERIOD_SECONDS": "180",
                         "DEREGISTRATION_DELAY_SECONDS": "60",
                         "STOP_TIMEOUT_SECONDS": "90",
+                        "CLOCK_ERROR_SECONDS": "0.05",
                         # The given server service.name, for every watched service.
                         "SERVER_SERVICE_NAMES": "mcp-a=mcp-prod,mcp-b=mcp-prod",
                         "GROUP_STICKINESS_SECONDS": "300",
