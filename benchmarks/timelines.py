@@ -999,14 +999,7 @@ class _World:
                 # The SDK expired the idle session on its task (the server logs the close); the
                 # client's return is a 404 wherever it lands: lost to the expiry, not to what
                 # happened to the task afterwards.
-                self.log(
-                    origin,
-                    expiry,
-                    contract.EVENT_SESSION_CLOSED,
-                    raw,
-                    reason=contract.CLOSE_IDLE_TIMEOUT,
-                    age_s=int(expiry - created),
-                )
+                self.log_idle_close(origin, expiry, raw, created)
                 serving, _ = self.route(service, t, origin, cookie)
                 if serving is None:
                     return
@@ -1022,14 +1015,7 @@ class _World:
                 # SIGTERM (ECS sends it after the deregistration delay), so the SDK expires the
                 # session and the server logs the close; the drain made it unreachable first,
                 # so it is the drain's loss (why_lost), its close stamped seconds after the drain.
-                self.log(
-                    origin,
-                    expiry,
-                    contract.EVENT_SESSION_CLOSED,
-                    raw,
-                    reason=contract.CLOSE_IDLE_TIMEOUT,
-                    age_s=int(expiry - created),
-                )
+                self.log_idle_close(origin, expiry, raw, created)
                 closed_at = expiry
             serving, why = self.route(service, t, origin, cookie)
             if serving is None:
@@ -1081,6 +1067,17 @@ class _World:
         if event != contract.EVENT_SESSION_CREATED and event != contract.EVENT_SESSION_NOT_FOUND:
             self.open_sessions.get(task.id, {}).pop(raw, None)
         self.logs.append((t, task.id, log_line(event, task, t, session=fingerprint(raw), **fields)))
+
+    def log_idle_close(self, task: Task, expiry: float, raw: str, created: float) -> None:
+        """The SDK expired an idle session on ``task``: the server's close line."""
+        self.log(
+            task,
+            expiry,
+            contract.EVENT_SESSION_CLOSED,
+            raw,
+            reason=contract.CLOSE_IDLE_TIMEOUT,
+            age_s=int(expiry - created),
+        )
 
     def not_found(
         self,

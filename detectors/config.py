@@ -130,21 +130,22 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         spike_period_s=_positive_int(env, SPIKE_PERIOD_ENV, DEFAULT_SPIKE_PERIOD_SECONDS),
         sessions_lost_resolution_s=_storage_resolution(env),
         group_stickiness_s=_optional_int(env, "GROUP_STICKINESS_SECONDS"),
-        clock_error_s=_clock_error(env),
+        clock_error_s=number_setting(env, CLOCK_ERROR_ENV, BEFORE_DRAIN_S, 0),
     )
 
 
-def _clock_error(env: Mapping[str, str]) -> float:
-    """A negative or unparsable bound is a deployment bug: refuse it at start."""
-    raw = env.get(CLOCK_ERROR_ENV, "").strip()
+def number_setting(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    """A number of the environment, ``default`` when unset; a value that is not a finite number
+    of at least ``minimum`` is a deployment bug, refused at start."""
+    raw = env.get(name, "").strip()
     if not raw:
-        return BEFORE_DRAIN_S
+        return default
     try:
         value = float(raw)
     except ValueError as exc:
-        raise ConfigError(f"{CLOCK_ERROR_ENV} must be a number of seconds, got {raw!r}") from exc
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{CLOCK_ERROR_ENV} must be finite and >= 0, got {raw!r}")
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if not math.isfinite(value) or value < minimum:
+        raise ConfigError(f"{name} must be a finite number of at least {minimum:g}, got {raw!r}")
     return value
 
 

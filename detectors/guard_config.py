@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sessionwatch import contract
-from sessionwatch.detectors.config import ConfigError
+from sessionwatch.detectors.config import ConfigError, number_setting
 
 DEFAULT_MAX_HOLD_S = 3600.0
 # ECS calls an IN_PROGRESS hook again after 30 s unless told otherwise (developer guide,
@@ -28,27 +28,14 @@ class GuardConfig:
         return self.stop_on_loss > 0 or self.first_loss_alert
 
 
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum:g}, got {raw}")
-    return value
-
-
 def load_guard_config(env: Mapping[str, str] | None = None) -> GuardConfig:
     env = os.environ if env is None else env
     flag = env.get(contract.ENV_FIRST_LOSS_ALERT, "").strip().lower()
     if flag not in ("", "true", "false"):
         raise ConfigError(f"{contract.ENV_FIRST_LOSS_ALERT} must be true or false, got {flag!r}")
     return GuardConfig(
-        max_hold_s=_number(env, contract.ENV_DRAIN_GATE_MAX_HOLD, DEFAULT_MAX_HOLD_S, 0),
-        callback_s=_number(env, contract.ENV_DRAIN_GATE_CALLBACK, DEFAULT_CALLBACK_S, 1),
-        stop_on_loss=int(_number(env, contract.ENV_STOP_ON_LOSS, 0, 0)),
+        max_hold_s=number_setting(env, contract.ENV_DRAIN_GATE_MAX_HOLD, DEFAULT_MAX_HOLD_S, 0),
+        callback_s=number_setting(env, contract.ENV_DRAIN_GATE_CALLBACK, DEFAULT_CALLBACK_S, 1),
+        stop_on_loss=int(number_setting(env, contract.ENV_STOP_ON_LOSS, 0, 0)),
         first_loss_alert=flag == "true",
     )
