@@ -45,6 +45,7 @@ from sessionwatch.detectors.rules import (
     SESSION_END_REASONS,
     Verdict,
     decide,
+    explained_later,
     followups_after,
     lock_tiebreak,
     loss_lock,
@@ -131,6 +132,7 @@ def classify(
         except Exception as exc:  # re-raised below, after the rest
             failure = failure or exc
             park.append(d.occurrence)  # decided again by the reporter (or the retry)
+    explained: list[LossLock] = []
     for i, d in enumerate(decisions[start:], start):
         # A final verdict contradicts an earlier one of the same 404 only when later facts
         # came: past the grace period, or a fact that re-opens counted 404s (``prior``).
@@ -138,11 +140,19 @@ def classify(
         if not d.verdict.final or not (prior is not None or (late and d.counted)):
             continue
         try:
-            locks = prior.get(d.occurrence.fingerprint, ()) if prior is not None else None
+            fp = d.occurrence.fingerprint
+            locks = prior.get(fp, ()) if prior is not None else ledger.session_locks(fp)
             taken = take_back(ledger, d, now, locks)
             if taken:
                 decisions[i] = replace(d, taken_back=taken)
+            if prior is None:  # a late shift 404 may explain the session's later counts
+                explained += explained_later(d.occurrence, d.verdict, locks)
         except Exception as exc:  # re-raised below; the retry takes back what is left
+            failure = failure or exc
+    if explained:
+        try:  # decided again with the shift's lock in place: their counts taken back
+            _decide_again(ledger, explained, cfg, now, decisions)
+        except Exception as exc:
             failure = failure or exc
     if park:
         ledger.store_pending(park)
