@@ -476,10 +476,13 @@ def rule_deployment_shift(c: Case) -> Answer:
 def rule_deployment_repinned(c: Case) -> Answer:
     """``deployment`` (traffic shift, the session's next 404s): O still runs, and the session
     already had a 404 on another task, at or before t, charged to a traffic-shifting D whose
-    window holds t; that 404's answer moved the client's cookie (``repinned_by``)."""
+    window holds t; that 404's answer moved the client's cookie (``repinned_by``). Final once
+    O's state is known (a stop before t would make it that stop's, by the rules above)."""
     d = repinned_by(c.origin_task, c.lost, c.nf, c.windows, c.grace_s)
     if d is None:
         return None
+    if c.stop_began is None and not c.settled:
+        return c.wait("origin task state not known yet")
     return c.mine(
         Cause.DEPLOYMENT,
         f"{d.strategy} traffic shift: the session's earlier 404 there moved its cookie",
