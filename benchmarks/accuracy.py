@@ -261,6 +261,9 @@ class Driver:
             "REPORT_TOPIC_ARN": f"arn:aws:sns:us-east-1:111122223333:reports-{self.n}",
             "GRACE_PERIOD_SECONDS": str(int(GRACE_S)),
             "DEREGISTRATION_DELAY_SECONDS": str(int(DEREGISTRATION_DELAY_S)),
+            # The clocks' error this run simulates, told to the detectors as a deployment tells
+            # them its own (``CLOCK_ERROR_SECONDS``): the bound their drain allowance trusts.
+            "CLOCK_ERROR_SECONDS": repr(timelines.CLOCK_ERROR_S),
             "POWERTOOLS_SERVICE_NAME": "sessionwatch",
         }
         with detector_harness(env, ledger=make_ledger(self.ledger, table)) as h:
@@ -385,6 +388,9 @@ HARD_CASES = {
     "idle-expired session, its close logged within the clocks' error of its task's drain": (
         lambda tl, loss: closed_near_drain(tl, loss)
     ),
+    "session idle-expired while its task drained (the drain's loss)": lambda tl, loss: (
+        loss.shape.endswith("-idle-closed-while-draining")
+    ),
     "session on the new revision drawn back during a partial shift": lambda tl, loss: (
         loss.shape.endswith("-from-new-revision")
     ),
@@ -424,12 +430,16 @@ def logged_near_drain(tl: Timeline, loss: Any) -> bool:
 def closed_near_drain(tl: Timeline, loss: Any) -> bool:
     """The session expired on its task before the task's drain, but the task's clock stamped
     the close no earlier than the clocks' error before ECS's drain time: the stamps cannot
-    tell it from a session the drain ended (and which then expired while draining)."""
+    tell it from a session the drain ended (and which then expired while draining); or the
+    mirror: it expired while its task drained, stamped less than the clocks' error after ECS's
+    drain time, so the stamps cannot tell it from a session that expired first."""
     drain, origin = _drain(tl, loss.origin_task), tl.tasks.get(loss.origin_task)
     if loss.closed_at is None or drain is None or origin is None:
         return False
-    near = drain - timelines.CLOCK_ERROR_S
-    return loss.closed_at < drain and loss.closed_at + origin.clock_offset >= near
+    stamp, e = loss.closed_at + origin.clock_offset, timelines.CLOCK_ERROR_S
+    if loss.closed_at < drain:
+        return stamp >= drain - e
+    return stamp < drain + e
 
 
 def indistinguishable(tl: Timeline, loss: Any) -> bool:
@@ -642,7 +652,8 @@ def main(argv: list[str] | None = None) -> None:
         "--clock-error",
         type=float,
         default=timelines.CLOCK_ERROR_S,
-        help="how far each task's log clock may be off ECS's (s); 0: perfect clocks",
+        help="how far each task's log clock may be off ECS's (s), the bound the detectors are "
+        "told (CLOCK_ERROR_SECONDS); 0: perfect clocks",
     )
     ap.add_argument("--ledger", choices=LEDGERS, default=DEFAULT_LEDGER, help="the ledger")
     ap.add_argument(

@@ -35,7 +35,11 @@ stickiness the group is drawn per request by weight. A client that receives a 40
 re-initializes at once on the task that answered (the 404 response set its new cookie).
 Requests are not kept away from stops: some land seconds after a drain began, some seconds
 before; a cookie-less client's session may expire (the SDK's idle timeout, 600 s here) and the
-client return anywhere; one timeline in ten has every ECS event delivered after the grace
+client return anywhere; a session may also expire while its task drains, and its server, which
+runs until ECS sends SIGTERM after the deregistration delay ("Amazon ECS monitors the load
+balancer, and waits for the load balancer to report" the target UNUSED, ECS Developer Guide,
+connection draining), logs that close (the loss stays the drain's: it came first); one timeline
+in ten has every ECS event delivered after the grace
 period. The ALB's order (target group by weight, then the stickiness cookie within it) rests
 on the ELB API reference: only ``TargetGroupStickinessConfig`` ("the time period during which
 requests from a client should be routed to the same target group") keeps a client on one
@@ -182,7 +186,9 @@ class Loss:
     cause: Cause
     deployment: str | None
     shape: str  # what happened, for the failure listing
-    closed_at: float | None = None  # an idle-expired session: when its task expired it
+    # When its task's server closed it for idle expiry (an expired session; or one that expired
+    # while its task drained, lost to the drain): the close line's true time.
+    closed_at: float | None = None
 
 
 @dataclass
@@ -1007,13 +1013,30 @@ class _World:
                 self.not_found(origin, serving, raw, t, Cause.EXPIRED, None, shape, expiry)
                 raw, origin, created = self.reinit(serving, t + 0.5)
                 continue
+            closed_at = None
+            if t > expiry and gone is not None and gone <= expiry < self.process_end(origin):
+                # Idle past its expiry while its task drained: the server still runs until
+                # SIGTERM (ECS sends it after the deregistration delay), so the SDK expires the
+                # session and the server logs the close; the drain made it unreachable first,
+                # so it is the drain's loss (why_lost), its close stamped seconds after the drain.
+                self.log(
+                    origin,
+                    expiry,
+                    contract.EVENT_SESSION_CLOSED,
+                    raw,
+                    reason=contract.CLOSE_IDLE_TIMEOUT,
+                    age_s=int(expiry - created),
+                )
+                closed_at = expiry
             serving, why = self.route(service, t, origin, cookie)
             if serving is None:
                 return
             if why == "origin":
                 continue
             cause, dep, shape = self.why_lost(origin, why, t)
-            self.not_found(origin, serving, raw, t, cause, dep, shape)
+            if closed_at is not None:
+                shape += "-idle-closed-while-draining"
+            self.not_found(origin, serving, raw, t, cause, dep, shape, closed_at)
             if rng.random() < 0.2:  # the client retried once before re-initializing
                 self.log(
                     serving,
@@ -1034,6 +1057,13 @@ class _World:
                 reason=contract.CLOSE_CLIENT_DELETE,
                 age_s=int(t - created),
             )
+
+    @staticmethod
+    def process_end(task: Task) -> float:
+        """When the server process on ``task`` stops logging: SIGTERM for a graceful stop (it
+        then closes what is open, ``shutdown_logs``), the stop itself for a crash."""
+        end = task.sigterm if task.graceful and task.sigterm is not None else task.stopped
+        return math.inf if end is None else end
 
     def reinit(self, on: Task, t: float) -> tuple[str, Task, float]:
         raw = f"{self.seed}-{self.rng.getrandbits(96):024x}"

@@ -190,6 +190,7 @@ def _verdicts(
             cfg.grace_period_s,
             now,
             closed,
+            cfg.clock_error_s,
             lost.get(nf.fingerprint),
         )
 

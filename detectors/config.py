@@ -6,11 +6,13 @@ Kept as a frozen dataclass built by a plain function so tests can build one with
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sessionwatch.contract import SESSIONS_LOST_RESOLUTION_ENV
+from sessionwatch.detectors.facts import BEFORE_DRAIN_S
 
 DEFAULT_GRACE_PERIOD_SECONDS = 120
 DEFAULT_LEDGER_TTL_DAYS = 14
@@ -19,6 +21,7 @@ DEFAULT_SERVER_METRICS_NAMESPACE = "SessionWatch/MCPServer"
 # metrics have nothing finer; the lab, running time faster, sets a scaled one.
 SPIKE_PERIOD_ENV = "SPIKE_PERIOD_SECONDS"
 DEFAULT_SPIKE_PERIOD_SECONDS = 60
+CLOCK_ERROR_ENV = "CLOCK_ERROR_SECONDS"
 
 
 class ConfigError(ValueError):
@@ -51,6 +54,9 @@ class Config:
     # The listener rule's target group stickiness duration (AWSALBTG), for the lock-out
     # paragraph of a blue/green report; None: not told (the report says so).
     group_stickiness_s: int | None = None
+    # CLOCK_ERROR_SECONDS: how far a server's log stamp may be off ECS's (both clocks' error
+    # together), the allowance for a 404 logged before its task's drain (``facts.BEFORE_DRAIN_S``).
+    clock_error_s: float = BEFORE_DRAIN_S
 
     def server_service_for(self, service: str) -> str | None:
         """The OTel ``service.name`` ECS service ``service``'s server reports metrics as."""
@@ -124,7 +130,22 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         spike_period_s=_positive_int(env, SPIKE_PERIOD_ENV, DEFAULT_SPIKE_PERIOD_SECONDS),
         sessions_lost_resolution_s=_storage_resolution(env),
         group_stickiness_s=_optional_int(env, "GROUP_STICKINESS_SECONDS"),
+        clock_error_s=_clock_error(env),
     )
+
+
+def _clock_error(env: Mapping[str, str]) -> float:
+    """A negative or unparsable bound is a deployment bug: refuse it at start."""
+    raw = env.get(CLOCK_ERROR_ENV, "").strip()
+    if not raw:
+        return BEFORE_DRAIN_S
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{CLOCK_ERROR_ENV} must be a number of seconds, got {raw!r}") from exc
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{CLOCK_ERROR_ENV} must be finite and >= 0, got {raw!r}")
+    return value
 
 
 def _pairs(env: Mapping[str, str], name: str) -> tuple[tuple[str, str], ...]:

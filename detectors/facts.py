@@ -25,11 +25,17 @@ CLOCK_SKEW_S = 5.0
 # after it (ECS Developer Guide, task lifecycle); only "after the targets are deregistered,
 # they no longer receive traffic from the load balancer" (ELB API reference,
 # DeregisterTargets). So a drain's 404 comes after ECS's stop time, and logged earlier only by
-# clock error. Fargate tasks and ECS keep time from the Amazon Time Sync Service (Fargate
-# reports each task's ClockErrorBound in task metadata v4); the documentation gives no number
-# for either clock's error, so 1 s is a stated bound (0.5 s per clock), generous for
-# synchronized clocks and far under CLOCK_SKEW_S. A cookie-less client's 404 on another task
-# logged more than this before the drain is its own hop (``stickiness``), not the drain's.
+# clock error. Fargate tasks and ECS keep time from the Amazon Time Sync Service, on which
+# "customers have depended ... to provide one millisecond clock accuracy" (AWS Compute blog,
+# "It's About Time: Microsecond-Accurate Clocks on Amazon EC2 Instances", 2023); Fargate
+# reports each task's own bound (``ClockDrift.ClockErrorBound``, task metadata v4; AWS
+# Containers blog, "Run time sensitive workloads on ECS Fargate with clock accuracy
+# tracking"). No AWS document bounds ECS's own event timestamps. 1 s is this module's default
+# (0.5 s per clock), some 500 times the documented accuracy; a deployment sets its own bound
+# (``CLOCK_ERROR_SECONDS``, ``Config.clock_error_s``), and the rules take it per decision
+# (``rules.Case.before_drain_s``). A cookie-less client's 404 on another task logged more than
+# the bound before the drain is its own hop (``stickiness``), not the drain's; one within it is
+# the drain's, whatever really happened first.
 BEFORE_DRAIN_S = 1.0
 
 SUPERSEDED = "SUPERSEDED"

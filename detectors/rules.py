@@ -349,6 +349,9 @@ class Case:
     grace_s: float
     now: float
     closed: SessionClosed | None = None
+    # The clocks' error the deployment allows a 404 logged before its origin's drain
+    # (``facts.BEFORE_DRAIN_S`` unless ``Config.clock_error_s`` says otherwise).
+    before_drain_s: float = BEFORE_DRAIN_S
     # The session's earliest 404 charged to a deployment (its ``deployment`` count lock).
     lost: LossLock | None = None
 
@@ -374,10 +377,10 @@ class Case:
     @property
     def origin_stopped(self) -> bool:
         """The origin task had stopped (or begun draining) by the 404: ECS's stop time no
-        later than the 404's time plus the clocks' error (``BEFORE_DRAIN_S``; the ALB routes
+        later than the 404's time plus the clocks' error (``before_drain_s``; the ALB routes
         elsewhere only after ECS recorded the stop)."""
         began = self.stop_began
-        return began is not None and began <= self.nf.at + BEFORE_DRAIN_S
+        return began is not None and began <= self.nf.at + self.before_drain_s
 
     def mine(self, cause: Cause, basis: str, by: DeploymentWindow | None = None) -> Verdict:
         o = self.origin.task_id if self.origin else None
@@ -504,7 +507,7 @@ def rule_stickiness(c: Case) -> Answer:
     if c.settled:
         return c.mine(Cause.STICKINESS, "origin task alive at the 404")
     stopping = c.origin_task.stopping_at
-    if stopping is None or stopping <= c.nf.at + BEFORE_DRAIN_S:
+    if stopping is None or stopping <= c.nf.at + c.before_drain_s:
         # Only the final stop is known; a draining start before the 404 may still arrive.
         return c.wait("origin task draining start not known yet")
     if shift_may_explain(c.origin_task, c.windows, c.nf.at, c.grace_s):
@@ -534,6 +537,7 @@ def decide(
     grace_s: float,
     now: float,
     closed: SessionClosed | None = None,
+    before_drain_s: float = BEFORE_DRAIN_S,
     lost: LossLock | None = None,
 ) -> Verdict:
     """Decide the cause of one not-found from the facts known at ``now``: the first rule of
@@ -544,9 +548,12 @@ def decide(
     earliest 404 charged to a deployment: ``repinned_by``), which a verdict that could depend
     on it waits for until the grace period has passed; so a verdict does not depend on which
     of them arrived first. ``windows`` are the deployments known around the 404 (any services;
-    others are ignored).
+    others are ignored). ``before_drain_s``: the deployment's bound on a server stamp's error
+    against ECS's.
     """
-    case = Case(nf, origin, origin_task, serving_task, windows, grace_s, now, closed, lost)
+    case = Case(
+        nf, origin, origin_task, serving_task, windows, grace_s, now, closed, before_drain_s, lost
+    )
     for rule in RULES:
         answer = rule(case)
         if answer is not None:

@@ -400,28 +400,28 @@ def draw_timeline(r: RunResult, path: Path) -> None:
     markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
     fig, ax = plt.subplots(figsize=(12, 2.5 + 0.25 * min(len(probes), 40)))
     shown_calls = [e for e in calls if len(probes) <= 40 or rows[e["probe"]] < 40]
+    # One scatter per (kind, marker): a collection per call made the picture cost seconds.
+    groups: dict[tuple[str, str], tuple[list[float], list[int]]] = {}
     for e in shown_calls:
-        x = e["t"] - r.start
         kind = call_kind(e)
         marker = markers[tasks.index(e["task_id"]) % len(markers)] if e["task_id"] else "x"
+        if kind == "lb_refused":
+            marker = "s"
+        xs, ys = groups.setdefault((kind, marker), ([], []))
+        xs.append(e["t"] - r.start)
+        ys.append(rows[e["probe"]])
+    for (kind, marker), (xs, ys) in groups.items():
         if kind == "ok":  # the background: small and pale, so the failures stand out
             ax.scatter(
-                x,
-                rows[e["probe"]],
-                c="tab:green",
-                marker=marker,
-                s=10,
-                alpha=0.3,
-                linewidths=0,
-                zorder=1,
+                xs, ys, c="tab:green", marker=marker, s=10, alpha=0.3, linewidths=0, zorder=1
             )
             continue
         colour, size = KIND_STYLE[kind]
         ax.scatter(
-            x,
-            rows[e["probe"]],
+            xs,
+            ys,
             c=colour,
-            marker="s" if kind == "lb_refused" else marker,
+            marker=marker,
             s=size,
             edgecolors="black",
             linewidths=0.7,

@@ -24,6 +24,7 @@ import json
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -288,6 +289,7 @@ async def run(options: RunOptions) -> int:
     stack = contextlib.ExitStack()
     cluster: Cluster | None = None
     pipeline: Pipeline | None = None
+    closing: asyncio.Future[None] | None = None
     started = False
     try:
         if options.template is None:
@@ -302,9 +304,9 @@ async def run(options: RunOptions) -> int:
             env["GROUP_STICKINESS_SECONDS"] = str(int(scenario.group_stickiness_s))
         ecs_api = LabEcsApi(ref.region, ACCOUNT, settings.cluster)
         account = LabAccount(moto, template, env_overrides=env, ecs_api=ecs_api)
-        await asyncio.to_thread(account.setup)
-        alarms, skipped = alarms_from_template(template.raw, account.refs)
-        rec.say(f"moto_server up; {len(alarms)} alarms read from the template")
+        # The account's resources are made while the first tasks start (both mostly wait on
+        # other processes); a task's first ECS event waits for the account.
+        account_ready = threading.Event()
         receiver = OtlpReceiver().start()
         stack.callback(receiver.stop)
         lifetime = cookie_lifetime_s(
@@ -323,7 +325,14 @@ async def run(options: RunOptions) -> int:
 
         def emit(event: EcsEvent) -> None:
             rec.ecs(event)
+            account_ready.wait()
             account.put_ecs_event(event)
+
+        def set_up_account() -> None:
+            try:
+                account.setup()
+            finally:
+                account_ready.set()  # a failed setup fails the run; the launch must not hang
 
         cluster = Cluster(
             ref,
@@ -342,7 +351,12 @@ async def run(options: RunOptions) -> int:
         )
         first_deployment = new_deployment_id()
         tasks = scenario.tasks or options.tasks
-        await asyncio.to_thread(cluster.launch, tasks, first_deployment, "1")
+        await asyncio.gather(
+            asyncio.to_thread(set_up_account),
+            asyncio.to_thread(cluster.launch, tasks, first_deployment, "1"),
+        )
+        alarms, skipped = alarms_from_template(template.raw, account.refs)
+        rec.say(f"moto_server up; {len(alarms)} alarms read from the template")
         pipeline = Pipeline(
             account,
             cluster,
@@ -514,6 +528,10 @@ async def run(options: RunOptions) -> int:
         )
         for task in cluster.tasks:
             rec.printed.extend(task.process.stdout_lines + task.process.stderr_lines)
+        # Everything the report needs is read: the processes stop while it is drawn.
+        closing = asyncio.get_running_loop().run_in_executor(
+            None, _stop_all, pipeline, cluster, stack
+        )
         text = write_report(result, options.report_dir, probes.raw_ids(), rec.printed)
         print(text, file=options.out, flush=True)
         return 0 if not result.problems else 1
@@ -522,13 +540,26 @@ async def run(options: RunOptions) -> int:
             raise  # a failure mid-run is a bug in the lab: show its traceback
         raise LabStartError(f"could not start: {exc}") from exc
     finally:
+        if closing is None:
+            closing = asyncio.get_running_loop().run_in_executor(
+                None, _stop_all, pipeline, cluster, stack
+            )
+        await closing
+        if not options.keep_workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _stop_all(
+    pipeline: Pipeline | None, cluster: Cluster | None, stack: contextlib.ExitStack
+) -> None:
+    """Stop what a run started: the pipeline, the tasks, then moto, HAProxy and the receiver."""
+    try:
         if pipeline is not None:
             pipeline.stop()
         if cluster is not None:
-            await asyncio.to_thread(cluster.shutdown)
+            cluster.shutdown()
+    finally:
         stack.close()
-        if not options.keep_workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def _settle(

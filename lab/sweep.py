@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,9 +111,11 @@ def run_sweep(
     report_root: Path,
     extra: Sequence[str] = (),
     interval_s: float = 1.0,
+    workers: int = 2,
 ) -> list[Measured]:
-    results = []
-    for i, point in enumerate(points, 1):
+    """Each point is a rolling-deploy run of its own, ``workers`` at a time (as ``lab.suite``)."""
+
+    def one(i: int, point: Point) -> Measured:
         directory = report_root / f"point-{i}"
         finished = run_one(
             "rolling-deploy",
@@ -124,8 +127,10 @@ def run_sweep(
         if not (directory / "events.jsonl").exists():
             raise RuntimeError(f"sweep point {i} did not run:\n{finished.output[-3000:]}")
         events = [json.loads(line) for line in (directory / "events.jsonl").open()]
-        results.append(measure(events, point, interval_s))
-    return results
+        return measure(events, point, interval_s)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(one, range(1, len(points) + 1), points))
 
 
 def table(results: Sequence[Measured]) -> str:

@@ -14,6 +14,36 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+def _share_botocore_models() -> None:
+    """Every botocore session in a test process shares one loader of its JSON models (per data
+    path). Tests, moto and boto3 make sessions by the dozen (a session per test, moto's region
+    lists), and each would parse the same read-only models again: the audit's moto tests spent
+    40% of their CPU there. Sharing a cache of read-only files changes no behaviour. botocore
+    has no public hook for this; without the method the tests run as before, only slower."""
+    import botocore.loaders
+    import botocore.session
+
+    if not hasattr(botocore.session.Session, "_register_data_loader"):
+        return
+    loaders: dict[object, botocore.loaders.Loader] = {}
+
+    def register(session: botocore.session.Session) -> None:
+        def shared() -> botocore.loaders.Loader:
+            path = session.get_config_variable(
+                "data_path"
+            )  # read when first asked, as botocore does
+            if path not in loaders:
+                loaders[path] = botocore.loaders.create_loader(path)
+            return loaders[path]
+
+        session._components.lazy_register_component("data_loader", shared)
+
+    botocore.session.Session._register_data_loader = register  # type: ignore[method-assign]
+
+
+_share_botocore_models()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",

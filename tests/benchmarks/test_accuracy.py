@@ -99,3 +99,30 @@ def test_the_confusion_matrices_are_drawn_as_one_png(results, tmp_path) -> None:
     draw_matrices(results, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
     assert f"{results.timelines} timelines" in headline(results)
+
+
+# Timelines of ``--seed 1`` whose cookie-less clients hopped to another task less than 1 s
+# before their task's drain (0.07 to 0.84 s): with perfect clocks and the detectors told so.
+HOPS_JUST_BEFORE_A_DRAIN = (100025, 100090, 100383)
+
+
+def test_with_perfect_clocks_a_hop_just_before_its_drain_is_stickiness(monkeypatch) -> None:
+    """The benchmark tells the detectors the clocks' bound it simulates (``CLOCK_ERROR_SECONDS``,
+    through the handlers' config): at 0 s every story of these timelines is decided right,
+    hops a fraction of a second before the drain included; at the default 1 s those hops are
+    the known gap."""
+    from benchmarks import timelines
+    from benchmarks.accuracy import Driver, Results, check
+
+    def wrong(bound: float) -> list[str]:
+        monkeypatch.setattr(timelines, "CLOCK_ERROR_S", bound)
+        res, driver = Results(), Driver("memory")
+        for seed in HOPS_JUST_BEFORE_A_DRAIN:
+            tl = timelines.generate(seed)
+            assert any(x.shape.endswith("-6s-before-drain") for x in tl.losses)
+            decided, reported, _ = driver.run(tl)
+            check(tl, decided, reported, res, driver.ended)
+        return [f.detail for f in res.failures]
+
+    assert wrong(0.0) == []
+    assert len([d for d in wrong(1.0) if "before-drain" in d]) == len(HOPS_JUST_BEFORE_A_DRAIN)

@@ -103,6 +103,32 @@ def test_stickiness_when_origin_alive_needs_grace_unless_draining_later_is_known
     assert verdict(stops_later).cause is Cause.PENDING
 
 
+def test_a_404_before_its_origins_drain_is_the_drains_only_within_the_clocks_bound() -> None:
+    """A cookie-less client's hop 0.2 s before its origin began draining (the accuracy
+    benchmark's seed 100090 at --clock-error 0): with the default bound (1 s) its stamp cannot
+    be told from the drain's own 404s; with the clocks' bound the deployment sets
+    (``CLOCK_ERROR_SECONDS``, here perfect clocks) it is the client's own hop. A stamp no
+    earlier than ECS's stop time stays the drain's whatever the bound."""
+    origin = stopped(STOP_SCHEDULER)  # draining from T - 30
+    created = SessionOrigin("t-origin", T - 1000)
+
+    def cause(at: float, bound: float | None, task: TaskFacts = origin) -> Cause:
+        extra = () if bound is None else (None, bound)
+        return decide(nf(at=at), created, task, SERVING, (WINDOW,), GRACE, at + 1, *extra).cause
+
+    hop = T - 30.2
+    assert cause(hop, None) is Cause.DEPLOYMENT  # the 1 s default: the known gap
+    assert cause(hop, 0.0) is Cause.STICKINESS
+    assert cause(hop, 0.1) is Cause.STICKINESS
+    assert cause(hop, 0.3) is Cause.DEPLOYMENT
+    assert cause(T - 30, 0.0) is Cause.DEPLOYMENT  # same millisecond as the stop: the drain's
+    # Draining 0.5 s after the 404 (its start known): alive at the 404 for perfect clocks, not
+    # for the default bound; only a later draining start, not a missing one, decides at once.
+    later = TaskFacts("t-origin", SVC, "ecs-svc/old", T - 5000, hop + 0.5, hop + 40, STOP_SCHEDULER)
+    assert cause(hop, 0.0, later) is Cause.STICKINESS
+    assert cause(hop, None, later) is Cause.DEPLOYMENT
+
+
 def test_a_stop_without_its_code_waits_then_counts_as_a_scheduler_stop() -> None:
     no_code = stopped(None)
     assert verdict(no_code).cause is Cause.PENDING

@@ -87,7 +87,7 @@ def judge(
     nf = NotFound(FP, serving.task_id, at)
     created = SessionOrigin(origin.task_id, (origin.started_at or T - 9000) + 1)
     when = at + 1 if now is None else now
-    return decide(nf, created, origin, serving, windows, GRACE, when, None, lost)
+    return decide(nf, created, origin, serving, windows, GRACE, when, lost=lost)
 
 
 def shift_lock(on: str, at: float, by: str = B, retracted: bool = False) -> LossLock:

@@ -219,3 +219,18 @@ def test_config_from_environment() -> None:
         load_config({"CLUSTER_NAME": "c"})
     with pytest.raises(ConfigError):
         load_config({"LEDGER_TABLE_NAME": "t", "CLUSTER_NAME": "c", "LEDGER_TTL_DAYS": "x"})
+
+
+@pytest.mark.parametrize(("raw", "bound"), [(None, 1.0), ("0", 0.0), (" 0.005 ", 0.005)])
+def test_clock_error_bound_from_environment(raw, bound) -> None:
+    env = {"LEDGER_TABLE_NAME": "t", "CLUSTER_NAME": "c"}
+    assert (
+        load_config(env | ({} if raw is None else {"CLOCK_ERROR_SECONDS": raw})).clock_error_s
+        == bound
+    )
+
+
+@pytest.mark.parametrize("raw", ["-0.5", "one", "inf", "nan"])
+def test_clock_error_bound_refuses_what_no_clock_has(raw) -> None:
+    with pytest.raises(ConfigError, match="CLOCK_ERROR_SECONDS"):
+        load_config({"LEDGER_TABLE_NAME": "t", "CLUSTER_NAME": "c", "CLOCK_ERROR_SECONDS": raw})
