@@ -5,12 +5,16 @@ STAMP := $(VENV)/.installed-stamp
 UV := $(VENV)/bin/uv
 
 # The suite runs on parallel pytest-xdist workers (docs/architecture.md, "How the tests run"),
-# one per CPU: with two per CPU the suite was CPU-bound (91% of 2 cores) and no faster, and the
-# lab's time-scaled scenarios failed under the contention. TEST_WORKERS=0 runs it in this process.
-TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
+# one more than the CPUs: its tests wait on processes (servers, moto, the lab's time-scaled
+# periods) about half the time, so one worker per CPU left the cores 48% idle; with two per CPU
+# the lab's scenarios lost their timing to the contention. TEST_WORKERS=0 runs it in this process.
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+TEST_WORKERS ?= $(shell echo $$(( $(NPROC) + 1 )))
 XDIST := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
-# `make test-clocks` runs its two suites side by side, each on half the workers.
-CLOCK_XDIST := -n $(shell echo $$(( ($(TEST_WORKERS) + 1) / 2 ))) --dist loadgroup --no-loadscope-reorder
+# `make test-clocks` runs its two suites side by side, each on one worker per CPU: they wait on
+# server processes and moto about half the time (one worker: 286 s wall for 145 CPU-s).
+CLOCK_WORKERS ?= $(NPROC)
+CLOCK_XDIST := -n $(CLOCK_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 .PHONY: setup system-deps peers test test-clocks lint fmt bench serve lab synth dashboard clean
 

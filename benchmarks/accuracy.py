@@ -261,9 +261,10 @@ class Driver:
             "REPORT_TOPIC_ARN": f"arn:aws:sns:us-east-1:111122223333:reports-{self.n}",
             "GRACE_PERIOD_SECONDS": str(int(GRACE_S)),
             "DEREGISTRATION_DELAY_SECONDS": str(int(DEREGISTRATION_DELAY_S)),
-            # The clocks' error this run simulates, told to the detectors as a deployment tells
-            # them its own (``CLOCK_ERROR_SECONDS``): the bound their drain allowance trusts.
-            "CLOCK_ERROR_SECONDS": repr(timelines.CLOCK_ERROR_S),
+            # The bound the detectors' drain allowance trusts (``CLOCK_ERROR_SECONDS``): by
+            # default the error this run simulates, as a deployment sets it from its tasks'
+            # ClockErrorBound; ``--told`` gives another (the shipped default, 1 s).
+            "CLOCK_ERROR_SECONDS": repr(timelines.CLOCK_ERROR_S if TOLD_S is None else TOLD_S),
             "POWERTOOLS_SERVICE_NAME": "sessionwatch",
         }
         with detector_harness(env, ledger=make_ledger(self.ledger, table)) as h:
@@ -640,7 +641,12 @@ def _cpu() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+# The clock bound the detectors are told, when not the simulated one (``--told``).
+TOLD_S: float | None = None
+
+
 def main(argv: list[str] | None = None) -> None:
+    global TOLD_S
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--timelines", type=int, default=int(os.environ.get("ACCURACY_TIMELINES", 12)))
     ap.add_argument("--seed", type=int, default=1)
@@ -652,8 +658,14 @@ def main(argv: list[str] | None = None) -> None:
         "--clock-error",
         type=float,
         default=timelines.CLOCK_ERROR_S,
-        help="how far each task's log clock may be off ECS's (s), the bound the detectors are "
-        "told (CLOCK_ERROR_SECONDS); 0: perfect clocks",
+        help="how far each task's log clock may be off ECS's (s; default 1, the detectors' "
+        "default bound; 0.01: ten times what AWS documents for Time Sync; 0: perfect clocks)",
+    )
+    ap.add_argument(
+        "--told",
+        type=float,
+        help="the clock bound the detectors are told (CLOCK_ERROR_SECONDS; default: the "
+        "simulated error, as a deployment that sets it from ClockErrorBound)",
     )
     ap.add_argument("--ledger", choices=LEDGERS, default=DEFAULT_LEDGER, help="the ledger")
     ap.add_argument(
@@ -664,9 +676,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = ap.parse_args([] if argv is None else argv)
     timelines.CLOCK_ERROR_S = args.clock_error  # before the workers fork
+    TOLD_S = args.told
     print(
         f"accuracy: {args.timelines} timelines, seed {args.seed}, load {args.load}, "
-        f"grace {GRACE_S:.0f} s, log clocks off ECS's by up to {args.clock_error:g} s, "
+        f"grace {GRACE_S:.0f} s, log clocks off ECS's by up to {args.clock_error:g} s "
+        f"(detectors told {args.clock_error if args.told is None else args.told:g} s), "
         f"{args.ledger} ledger",
         flush=True,
     )
