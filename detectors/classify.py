@@ -8,9 +8,10 @@ the duplication of the occurrences, so neither do the counts.
 
 Reads take a fixed number of waves, whatever the size of the cluster or its history (see
 ``read_facts``): (1) the sessions' creation records and the serving tasks' facts, (2) the origin
-tasks' facts and, per service, ONE Query of its deployment index (newest first, a small
-Limit) reaching the batch's latest 404, and, only for a 404 whose facts reach back before the
-oldest item of a full page, or whose service was not asked, (3) one more index Query. The
+tasks' facts, the sessions' closes and ``deployment`` count locks and, per service, ONE Query of
+its deployment index (newest first, a small Limit) reaching the batch's latest 404, and, only
+for a 404 whose facts reach back before the oldest item of a full page, or whose service was
+not asked, (3) one more index Query. The
 locks are conditional writes made after deciding, one per distinct (session, cause).
 """
 
@@ -44,6 +45,7 @@ from sessionwatch.detectors.rules import (
     SESSION_END_REASONS,
     Verdict,
     decide,
+    explained_later,
     followups_after,
     lock_tiebreak,
     loss_lock,
@@ -113,20 +115,10 @@ def classify(
     first_of_pair: dict[tuple[str, Cause], int] = {}  # earliest occurrence per pair (sorted)
     settle: list[NotFound] = []
     park: list[NotFound] = []
-    for nf in unique:
-        origin = facts.origins.get(nf.fingerprint)
-        origin_task = facts.tasks.get(origin.task_id) if origin else None
-        serving = facts.tasks.get(nf.task_id)
-        ecs_service = (origin_task.service if origin_task else None) or (
-            serving.service if serving else None
-        )
-        if ecs_service is not None and not cfg.service_in_scope(ecs_service):
+    for nf, verdict in _verdicts(unique, facts, cfg, now):
+        if verdict is None:
             settle.append(nf)  # another service's loss: not ours to count
             continue
-        windows = facts.windows.get(ecs_service or "", [])
-        closed = facts.closes.get(nf.fingerprint)
-        grace, skew = cfg.grace_period_s, cfg.clock_error_s
-        verdict = decide(nf, origin, origin_task, serving, windows, grace, now, closed, skew)
         (settle if verdict.final else park).append(nf)
         if verdict.final:
             first_of_pair.setdefault((nf.fingerprint, verdict.cause), len(decisions))
@@ -140,6 +132,7 @@ def classify(
         except Exception as exc:  # re-raised below, after the rest
             failure = failure or exc
             park.append(d.occurrence)  # decided again by the reporter (or the retry)
+    explained: list[LossLock] = []
     for i, d in enumerate(decisions[start:], start):
         # A final verdict contradicts an earlier one of the same 404 only when later facts
         # came: past the grace period, or a fact that re-opens counted 404s (``prior``).
@@ -147,11 +140,19 @@ def classify(
         if not d.verdict.final or not (prior is not None or (late and d.counted)):
             continue
         try:
-            locks = prior.get(d.occurrence.fingerprint, ()) if prior is not None else None
+            fp = d.occurrence.fingerprint
+            locks = prior.get(fp, ()) if prior is not None else ledger.session_locks(fp)
             taken = take_back(ledger, d, now, locks)
             if taken:
                 decisions[i] = replace(d, taken_back=taken)
+            if prior is None:  # a late shift 404 may explain the session's later counts
+                explained += explained_later(d.occurrence, d.verdict, locks)
         except Exception as exc:  # re-raised below; the retry takes back what is left
+            failure = failure or exc
+    if explained:
+        try:  # decided again with the shift's lock in place: their counts taken back
+            _decide_again(ledger, explained, cfg, now, decisions)
+        except Exception as exc:
             failure = failure or exc
     if park:
         ledger.store_pending(park)
@@ -160,6 +161,54 @@ def classify(
     if failure is not None:
         raise failure
     return decisions
+
+
+def _verdicts(
+    unique: Sequence[NotFound], facts: BatchFacts, cfg: Config, now: float
+) -> list[tuple[NotFound, Verdict | None]]:
+    """Each occurrence's verdict (None: another service's, not ours). A session's 404 charged
+    to a deployment in this same batch is a fact for its other 404s (``rules.repinned_by``),
+    as its stored lock would be: those are decided again with it (pure, no read)."""
+
+    def one(nf: NotFound, lost: Mapping[str, LossLock]) -> Verdict | None:
+        origin = facts.origins.get(nf.fingerprint)
+        origin_task = facts.tasks.get(origin.task_id) if origin else None
+        serving = facts.tasks.get(nf.task_id)
+        ecs_service = (origin_task.service if origin_task else None) or (
+            serving.service if serving else None
+        )
+        if ecs_service is not None and not cfg.service_in_scope(ecs_service):
+            return None
+        windows = facts.windows.get(ecs_service or "", [])
+        closed = facts.closes.get(nf.fingerprint)
+        return decide(
+            nf,
+            origin,
+            origin_task,
+            serving,
+            windows,
+            cfg.grace_period_s,
+            now,
+            closed,
+            cfg.clock_error_s,
+            lost.get(nf.fingerprint),
+        )
+
+    out = [(nf, one(nf, facts.lost)) for nf in unique]
+    lost = dict(facts.lost)
+    for nf, verdict in out:
+        if verdict is None or verdict.cause is not Cause.DEPLOYMENT:
+            continue
+        stored = lost.get(nf.fingerprint)
+        if stored is None or stored.retracted_at is not None or nf.at < stored.at:
+            lost[nf.fingerprint] = loss_lock(nf, verdict)
+    changed = {fp for fp, lock in lost.items() if facts.lost.get(fp) is not lock}
+    return [
+        (nf, one(nf, lost))
+        if nf.fingerprint in changed and v is not None and v.cause is not Cause.DEPLOYMENT
+        else (nf, v)
+        for nf, v in out
+    ]
 
 
 def lock_loss(ledger: LedgerStore, nf: NotFound, verdict: Verdict, now: float) -> bool:
@@ -248,6 +297,7 @@ class BatchFacts:
     tasks: dict[str, TaskFacts]
     windows: dict[str, list[DeploymentWindow]]
     closes: dict[str, SessionClosed] = field(default_factory=dict)
+    lost: dict[str, LossLock] = field(default_factory=dict)  # deployment count locks
 
 
 def _bucket(t: float) -> float:
@@ -277,7 +327,21 @@ def read_facts(ledger: LedgerStore, occurrences: list[NotFound], horizon: float)
     origin_ids = tuple(sorted({o.task_id for o in origins.values()} - set(tasks)))
     # Whether the session was closed on its origin task (idle expiry, DELETE) is read with them.
     closes = tuple(sorted((o.task_id, fp) for fp, o in origins.items()))
-    second = ledger.read(ReadWave(tasks=origin_ids, indexes=tuple(requests), closes=closes))
+    # And the session's loss to a traffic shift, for a 404 away from its origin task
+    # (``rules.repinned_by``): the lock item beside its CREATED, one key per such session.
+    away = {
+        nf.fingerprint
+        for nf in occurrences
+        if nf.fingerprint in origins and origins[nf.fingerprint].task_id != nf.task_id
+    }
+    second = ledger.read(
+        ReadWave(
+            tasks=origin_ids,
+            indexes=tuple(requests),
+            closes=closes,
+            deployment_locks=tuple(sorted(away)),
+        )
+    )
     tasks |= second.tasks
     index: dict[str, set[IndexEntry]] = {}
     full: dict[str, bool] = {}
@@ -310,7 +374,7 @@ def read_facts(ledger: LedgerStore, occurrences: list[NotFound], horizon: float)
         for req, entries in third.indexes.items():
             index.setdefault(req.service, set()).update(entries)
     windows = {svc: windows_from_entries(entries) for svc, entries in index.items()}
-    return BatchFacts(origins, tasks, windows, second.closes)
+    return BatchFacts(origins, tasks, windows, second.closes, second.deployment_locks)
 
 
 def take_back(

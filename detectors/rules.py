@@ -16,12 +16,14 @@ deployment that started it (``startedBy``). A loss is a deployment's when a *lat
 D of the same service replaced the origin task's lineage: for ROLLING, D stopped the origin
 task (D is the latest such deployment whose window holds the stop); for traffic-shifting
 strategies, also while the origin still runs, when the 404 came from a task of D inside D's
-window. A deployment never replaces its own tasks, so a scale-in of a current task after
-COMPLETED is ``scale_in`` and a rollback's losses are the rollback's.
+window (and the session's next 404s on tasks of its own lineage, ``repinned_by``: that 404's
+answer moved the client's cookie). A deployment never replaces its own tasks, so a scale-in of a
+current task after COMPLETED is ``scale_in`` and a rollback's losses are the rollback's.
 
 Order independence comes from three rules:
 - a verdict belongs to ONE occurrence (fingerprint, serving task, time): ``decide`` reads only
-  that occurrence and the stored facts, never the session's other 404s;
+  that occurrence and the stored facts, of the session's other 404s only the earliest charged
+  to a deployment (``repinned_by``), and waits for it while it could still arrive;
 - a verdict is *final* only when no fact that could still arrive can change it; otherwise it is
   ``pending`` and decided again later, at the latest once the grace period has passed;
 - the facts themselves only accumulate (earliest time wins), so the same facts in any order and
@@ -214,6 +216,74 @@ def _drawn_back(
     return (w, None) if w.traffic_shifting else None
 
 
+def repinned_by(
+    origin_task: TaskFacts | None,
+    lost: LossLock | None,
+    nf: NotFound,
+    windows: Sequence[DeploymentWindow],
+    grace_s: float,
+) -> DeploymentWindow | None:
+    """The traffic-shifting deployment D whose weighted forward already cost this session a
+    404 on another task, no later than this one (``lost``: the session's ``deployment`` count
+    lock, its earliest 404 charged to a deployment). The load balancer's answer to that
+    request (the 404) set the client's stickiness cookie to the task that gave it, in the
+    other target group; the client's next request drawn to its origin's group finds no target
+    of its cookie there and lands on any of the group's targets ("requests are routed based on
+    the weight of each target group", ELB guide, forward actions; without target-group
+    stickiness the documentation is silent on the cookie across groups, and the lab's HAProxy
+    re-pins it as the accuracy benchmark's model does). So a 404 on another task of the
+    origin's own lineage while the origin still runs is the same loss, D's, not a client that
+    dropped its cookie.
+
+    Only in the stamps' order: a lock's 404 later than this one cannot have set its cookie (and
+    a verdict of this 404 never moves the lock to an earlier time, so re-deciding it gives the
+    same answer). None: not such a case."""
+    if origin_task is None or lost is None or lost.deployment_id is None:
+        return None
+    if lost.retracted_at is not None or lost.serving_task == nf.task_id or lost.at > nf.at:
+        return None
+    w = next((x for x in windows if x.deployment_id == lost.deployment_id), None)
+    if w is None or not w.traffic_shifting or not w.contains(nf.at, grace_s):
+        return None
+    if not (replaces(w, origin_task) or belongs_to(origin_task, w)):
+        return None  # D neither replaces the origin nor started it: not D's split
+    return w
+
+
+def explained_later(nf: NotFound, verdict: Verdict, locks: Iterable[LossLock]) -> list[LossLock]:
+    """The session's counts that a ``deployment`` verdict of ``nf`` may explain now
+    (``repinned_by``): its other standing locks, of another cause, whose 404 is at or after
+    ``nf``. Needed only when ``nf``'s line came after the grace period (the wait in
+    ``rule_stickiness`` covers the rest); decided again, a changed one's count is taken back."""
+    if verdict.cause is not Cause.DEPLOYMENT or verdict.deployment_id is None:
+        return []
+    return [
+        x
+        for x in locks
+        if x.cause not in (Cause.DEPLOYMENT, Cause.PENDING)
+        and x.retracted_at is None
+        and x.at >= nf.at
+        and not same_occurrence(x, nf)
+    ]
+
+
+def shift_may_explain(
+    origin_task: TaskFacts | None, windows: Sequence[DeploymentWindow], t: float, grace_s: float
+) -> bool:
+    """A deployment known to shift traffic (its strategy read) between the origin's lineage
+    and another holds ``t``: an earlier 404 of the session on the other group's tasks
+    (``repinned_by``) may still be on its way in another task's log stream. A deployment whose
+    strategy is not known yet is not waited for here (its shift 404 waits for the read)."""
+    if origin_task is None:
+        return False
+    return any(
+        w.traffic_shifting
+        and w.contains(t, grace_s)
+        and (replaces(w, origin_task) or belongs_to(origin_task, w) is True)
+        for w in windows
+    )
+
+
 def rollout_may_explain(
     origin_task: TaskFacts | None, serving: TaskFacts | None, nf: NotFound, now: float
 ) -> bool:
@@ -282,6 +352,8 @@ class Case:
     # The clocks' error the deployment allows a 404 logged before its origin's drain
     # (``facts.BEFORE_DRAIN_S`` unless ``Config.clock_error_s`` says otherwise).
     before_drain_s: float = BEFORE_DRAIN_S
+    # The session's earliest 404 charged to a deployment (its ``deployment`` count lock).
+    lost: LossLock | None = None
 
     @property
     def settled(self) -> bool:
@@ -404,9 +476,27 @@ def rule_deployment_shift(c: Case) -> Answer:
     return None
 
 
+def rule_deployment_repinned(c: Case) -> Answer:
+    """``deployment`` (traffic shift, the session's next 404s): O still runs, and the session
+    already had a 404 on another task, at or before t, charged to a traffic-shifting D whose
+    window holds t; that 404's answer moved the client's cookie (``repinned_by``). Final once
+    O's state is known (a stop before t would make it that stop's, by the rules above)."""
+    d = repinned_by(c.origin_task, c.lost, c.nf, c.windows, c.grace_s)
+    if d is None:
+        return None
+    if c.stop_began is None and not c.settled:
+        return c.wait("origin task state not known yet")
+    return c.mine(
+        Cause.DEPLOYMENT,
+        f"{d.strategy} traffic shift: the session's earlier 404 there moved its cookie",
+        d,
+    )
+
+
 def rule_stickiness(c: Case) -> Answer:
     """``stickiness``: O alive at the 404 and nothing else explains it; a rollout the server's
-    lines hint at is waited for first (``rollout_may_explain``)."""
+    lines hint at is waited for first (``rollout_may_explain``), and so, within the grace
+    period, is a traffic shift's earlier 404 of the session (``shift_may_explain``)."""
     if c.stop_began is None:
         if not c.settled:
             return c.wait("origin task state not known yet")
@@ -414,11 +504,15 @@ def rule_stickiness(c: Case) -> Answer:
             return c.wait("serving task started recently: waiting for ECS facts")
         return c.mine(Cause.STICKINESS, "origin task never seen stopping")
     assert c.origin_task is not None
-    stopping = c.origin_task.stopping_at
-    if (stopping is not None and stopping > c.nf.at + c.before_drain_s) or c.settled:
+    if c.settled:
         return c.mine(Cause.STICKINESS, "origin task alive at the 404")
-    # Only the final stop is known; a draining start before the 404 may still arrive.
-    return c.wait("origin task draining start not known yet")
+    stopping = c.origin_task.stopping_at
+    if stopping is None or stopping <= c.nf.at + c.before_drain_s:
+        # Only the final stop is known; a draining start before the 404 may still arrive.
+        return c.wait("origin task draining start not known yet")
+    if shift_may_explain(c.origin_task, c.windows, c.nf.at, c.grace_s):
+        return c.wait("traffic shift in effect: the session's 404 on its tasks may yet arrive")
+    return c.mine(Cause.STICKINESS, "origin task alive at the 404")
 
 
 # In the order of the README's cause table; the first rule that answers decides.
@@ -429,6 +523,7 @@ RULES: tuple[Callable[[Case], Answer], ...] = (
     rule_deployment_stop,
     rule_scale_in,
     rule_deployment_shift,
+    rule_deployment_repinned,
     rule_stickiness,
 )
 
@@ -443,17 +538,21 @@ def decide(
     now: float,
     closed: SessionClosed | None = None,
     before_drain_s: float = BEFORE_DRAIN_S,
+    lost: LossLock | None = None,
 ) -> Verdict:
     """Decide the cause of one not-found from the facts known at ``now``: the first rule of
     ``RULES`` that answers "mine" or "wait for facts".
 
-    Only this occurrence is judged: the session's other 404s are not inputs, so a verdict does
-    not depend on which of them arrived first, and it is known as soon as the facts are.
-    ``windows`` are the deployments known around the 404 (any services; others are ignored).
-    ``before_drain_s``: the deployment's bound on a server stamp's error against ECS's.
+    Only this occurrence is judged, from the stored facts: the session's other 404s are not
+    inputs, except the one fact of them a traffic shift leaves (``lost``, the session's
+    earliest 404 charged to a deployment: ``repinned_by``), which a verdict that could depend
+    on it waits for until the grace period has passed; so a verdict does not depend on which
+    of them arrived first. ``windows`` are the deployments known around the 404 (any services;
+    others are ignored). ``before_drain_s``: the deployment's bound on a server stamp's error
+    against ECS's.
     """
     case = Case(
-        nf, origin, origin_task, serving_task, windows, grace_s, now, closed, before_drain_s
+        nf, origin, origin_task, serving_task, windows, grace_s, now, closed, before_drain_s, lost
     )
     for rule in RULES:
         answer = rule(case)

@@ -250,11 +250,7 @@ SCENARIOS: dict[str, Scenario] = {
             steps=(25, 100),
             hooks=("PRODUCTION_TRAFFIC_SHIFT",),
             on_lost="stop",
-            # A known, open defect (issue 18): in about half the runs here the reporter settles a
-            # shift's 404 as `stickiness` ("origin task alive at the 404") before the clean-up
-            # stop revises it to `deployment`; final verdicts and the report are right, but the
-            # stickiness alarm can fire on the transient count. Not asserted silent until fixed.
-            expect=replace(_DEPLOYMENT_LOSS, alarms_silent=frozenset({ALARM_LB_REFUSED})),
+            expect=_DEPLOYMENT_LOSS,
         ),
         Scenario(
             "rollback",

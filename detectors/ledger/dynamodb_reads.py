@@ -1,14 +1,15 @@
 """The DynamoDB ledger's reads of facts: one read wave per decision, and the reporter's reads.
 
-``read`` answers a whole ``ReadWave`` (sessions, tasks, closes and index queries) in ONE round
-trip of parallel BatchGetItem and Query calls; the other reads are single Queries of one
-partition (``read_round_trips`` counts each, for the tests and the cost benchmark).
+``read`` answers a whole ``ReadWave`` (sessions, tasks, closes, deployment locks and index
+queries) in ONE round trip of parallel BatchGetItem and Query calls; the other reads are single
+Queries of one partition (``read_round_trips`` counts each, for the tests and the cost benchmark).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sessionwatch.contract import Cause
 from sessionwatch.detectors.facts import DeploymentWindow, SessionSpan, TaskFacts
 from sessionwatch.detectors.ledger.codec import sortable, windows_from_entries
 from sessionwatch.detectors.ledger.dynamodb_items import (
@@ -20,6 +21,8 @@ from sessionwatch.detectors.ledger.dynamodb_items import (
     get_s,
     index_entry,
     index_upper,
+    lock_from_item,
+    lost_key,
     origin_from_item,
     service_pk,
     session_key,
@@ -44,6 +47,7 @@ class FactReads(DynamoDBTable):
     def read(self, wave: ReadWave) -> WaveResult:
         keys = [*map(session_key, wave.sessions), *map(task_key, wave.tasks)]
         keys += [closed_key(t, fp) for t, fp in wave.closes]
+        keys += [lost_key(fp, Cause.DEPLOYMENT) for fp in wave.deployment_locks]
         queries = {index_query(r): r for r in dict.fromkeys(wave.indexes)}
         found, results = self._wave(keys, queries)
         origins = {}
@@ -65,7 +69,13 @@ class FactReads(DynamoDBTable):
             close = closed_from_item(found.get(closed_key(t, fp)) or {"sk": {"S": ""}})
             if close is not None:
                 closes[fp] = close
-        return WaveResult(origins, tasks, indexes, closes)
+        locks = {}
+        for fp in wave.deployment_locks:
+            item = found.get(lost_key(fp, Cause.DEPLOYMENT))
+            lock = lock_from_item(item) if item else None
+            if lock is not None:
+                locks[fp] = lock
+        return WaveResult(origins, tasks, indexes, closes, locks)
 
     def tasks(self, task_ids: Iterable[str]) -> dict[str, TaskFacts]:
         found, _ = self._wave(task_key(t) for t in task_ids)

@@ -393,7 +393,7 @@ class InMemoryLedger:
 
     def read(self, wave: ReadWave) -> WaveResult:
         keys = len(dict.fromkeys(wave.sessions)) + len(dict.fromkeys(wave.tasks))
-        keys += len(dict.fromkeys(wave.closes))
+        keys += len(dict.fromkeys(wave.closes)) + len(dict.fromkeys(wave.deployment_locks))
         requests = list(dict.fromkeys(wave.indexes))
         with self._lock:
             self._trips(-(-keys // 100) + len(requests))
@@ -403,7 +403,12 @@ class InMemoryLedger:
             closes = {
                 fp: self._closed[t][fp] for t, fp in wave.closes if fp in self._closed.get(t, {})
             }
-        return WaveResult(origins, tasks, indexes, closes)
+            locks = {
+                fp: self._locks[(fp, Cause.DEPLOYMENT)]
+                for fp in wave.deployment_locks
+                if (fp, Cause.DEPLOYMENT) in self._locks
+            }
+        return WaveResult(origins, tasks, indexes, closes, locks)
 
     def _facts(self, task_id: str) -> TaskFacts:
         return task_from_tags(task_id, self._tasks[task_id].tags)

@@ -116,13 +116,15 @@ class IndexEntry:
 
 @dataclass(frozen=True)
 class ReadWave:
-    """What one read round trip fetches: session origins, task facts, index reads, and
-    whether sessions were closed on a task (``closes``: (task id, fingerprint) pairs)."""
+    """What one read round trip fetches: session origins, task facts, index reads, whether
+    sessions were closed on a task (``closes``: (task id, fingerprint) pairs), and sessions'
+    ``deployment`` count locks (``deployment_locks``: fingerprints)."""
 
     sessions: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
     indexes: tuple[IndexRequest, ...] = ()
     closes: tuple[tuple[str, str], ...] = ()
+    deployment_locks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ class WaveResult:
     tasks: dict[str, TaskFacts]
     indexes: dict[IndexRequest, list[IndexEntry]]
     closes: dict[str, SessionClosed] = field(default_factory=dict)  # by fingerprint
+    deployment_locks: dict[str, LossLock] = field(default_factory=dict)  # by fingerprint
 
 
 class Guard(StrEnum):

@@ -57,10 +57,11 @@ def test_a_batch_of_not_founds_costs_two_read_waves(ledger_env: LedgerEnv) -> No
     assert {d.verdict.cause for d in decisions} == {Cause.DEPLOYMENT}
     assert {d.verdict.deployment_id for d in decisions} == {"d1"}
     assert sum(d.counted for d in decisions) == n
-    # Wave 1: 101 sessions + 1 serving task = 2 BatchGetItem chunks; wave 2: 101 origin tasks
-    # and the 101 sessions' CLOSED# items on them (3 chunks) and ONE index Query.
+    # Wave 1: 101 sessions + 1 serving task = 2 BatchGetItem chunks; wave 2: 101 origin tasks,
+    # the 101 sessions' CLOSED# items on them and their LOST#deployment locks (4 chunks) and
+    # ONE index Query.
     assert lg.read_round_trips - before == 2
-    assert calls["BatchGetItem"] == 5
+    assert calls["BatchGetItem"] == 6
     # Decided after their grace period, each newly counted pair also reads the session's
     # locks once (is this a revised verdict?): 1 index Query + 101.
     assert calls["GetItem"] == 0 and calls["Query"] == 1 + n

@@ -161,6 +161,29 @@ def test_a_read_wave_returns_origins_and_tasks_it_found(store: Store) -> None:
     assert lg.read_round_trips == before  # nothing asked, nothing read
 
 
+def test_a_read_wave_returns_the_sessions_deployment_locks(store: Store) -> None:
+    """The ``deployment`` count lock of each session asked for (``rules.repinned_by``), in the
+    same round trip; sessions without one and other causes' locks are not returned."""
+    lg = store.ledger
+    dep = Verdict(Cause.DEPLOYMENT, SERVICE, "t1", "d1", "shift", T0 - 50)
+    assert lock_loss(lg, NotFound(fp("a"), "t2", T0 + 9), dep, T0 + 10)
+    assert lock_loss(lg, NotFound(fp("b"), "t3", T0 + 9), Verdict(Cause.STICKINESS, SERVICE), T0)
+    before = lg.read_round_trips
+    wave = lg.read(ReadWave(sessions=(fp("a"),), deployment_locks=(fp("a"), fp("b"), fp("c"))))
+    assert lg.read_round_trips - before == 1
+    assert list(wave.deployment_locks) == [fp("a")]
+    lock = wave.deployment_locks[fp("a")]
+    assert (lock.serving_task, lock.at, lock.deployment_id, lock.retracted_at) == (
+        "t2",
+        T0 + 9,
+        "d1",
+        None,
+    )
+    assert lg.retract_lock(fp("a"), Cause.DEPLOYMENT, T0 + 20)
+    again = lg.read(ReadWave(deployment_locks=(fp("a"),))).deployment_locks[fp("a")]
+    assert again.retracted_at == T0 + 20  # taken back: the rules read it as no loss
+
+
 def test_a_session_record_keeps_the_client_that_opened_it(store: Store) -> None:
     """Who held the session: what a move to stateless would affect (one optional field)."""
     lg = store.ledger

@@ -29,6 +29,7 @@ from sessionwatch.detectors.facts import (
     SessionOrigin,
     TaskFacts,
 )
+from sessionwatch.detectors.ledger.records import LossLock
 from sessionwatch.detectors.report_document import how_it_ended, losses_per_step
 from world.ecs import STOP_SCHEDULER
 
@@ -38,6 +39,7 @@ SVC = "svc"
 SCHED = STOP_SCHEDULER
 TASK_DEF = "arn:aws:ecs:us-east-1:111122223333:task-definition/mcp:"
 OLD, A, R, B = "ecs-svc/old", "ecs-svc/A", "ecs-svc/R", "ecs-svc/B"
+FP = "0123456789abcdef"
 
 
 def dep(
@@ -75,11 +77,24 @@ def stopped(task_id: str, by: str, started: float, at: float, code: str = SCHED)
 
 
 def judge(
-    origin: TaskFacts, serving: TaskFacts, at: float, windows: list[DeploymentWindow], now=None
+    origin: TaskFacts,
+    serving: TaskFacts,
+    at: float,
+    windows: list[DeploymentWindow],
+    now=None,
+    lost: LossLock | None = None,
 ):
-    nf = NotFound("0123456789abcdef", serving.task_id, at)
+    nf = NotFound(FP, serving.task_id, at)
     created = SessionOrigin(origin.task_id, (origin.started_at or T - 9000) + 1)
-    return decide(nf, created, origin, serving, windows, GRACE, at + 1 if now is None else now)
+    when = at + 1 if now is None else now
+    return decide(nf, created, origin, serving, windows, GRACE, when, lost=lost)
+
+
+def shift_lock(on: str, at: float, by: str = B, retracted: bool = False) -> LossLock:
+    """The session's ``deployment`` count lock: its 404 on task ``on`` at ``at``, by ``by``."""
+    return LossLock(
+        FP, Cause.DEPLOYMENT, on, at, SVC, "blue", by, T, retracted_at=at + 9 if retracted else None
+    )
 
 
 @pytest.mark.parametrize("strategy", [BLUE_GREEN, LINEAR, CANARY])
@@ -110,10 +125,47 @@ def test_unknown_strategy_waits_then_decides_as_rolling() -> None:
     assert judge(origin, serving, T + 200, [failed_read]).cause is Cause.STICKINESS
 
 
-def test_same_lineage_is_never_a_shift() -> None:
+def test_same_lineage_is_never_a_shift_by_itself() -> None:
+    """A 404 on another task of the origin's lineage, no earlier shift 404 of the session:
+    ``stickiness``, once the grace period has passed (such a 404 could still arrive)."""
     b = dep(B, T, strategy=BLUE_GREEN)
-    v = judge(drains_later("g1", B, T + 30), running("g2", B, T + 31), T + 200, [b])
+    origin, serving = drains_later("g1", B, T + 30), running("g2", B, T + 31)
+    assert judge(origin, serving, T + 200, [b]).cause is Cause.PENDING
+    v = judge(origin, serving, T + 200, [b], now=T + 200 + GRACE)
     assert v.cause is Cause.STICKINESS
+
+
+@pytest.mark.parametrize("strategy", [BLUE_GREEN, LINEAR, CANARY])
+def test_a_hop_after_the_session_s_shift_404_is_the_shift_s(strategy: str) -> None:
+    """The lab's canary: the session's request drawn to green (404, its lock), the answer's
+    cookie names green, the next request drawn to blue lands on another blue task (404): the
+    same loss, D's, at once; and the same for a green session drawn back to blue first."""
+    b = dep(B, T, strategy=strategy)
+    blue, other = drains_later("blue", OLD, T - 5000), running("blue-2", OLD, T - 5000)
+    v = judge(blue, other, T + 200.01, [b], lost=shift_lock("green", T + 200))
+    assert (v.cause, v.deployment_id) == (Cause.DEPLOYMENT, B)
+    assert strategy in v.basis and "cookie" in v.basis
+    green, green_2 = drains_later("green", B, T + 30), running("green-2", B, T + 30)
+    v = judge(green, green_2, T + 200.01, [b], lost=shift_lock("blue", T + 200))
+    assert (v.cause, v.deployment_id) == (Cause.DEPLOYMENT, B)
+
+
+def test_a_hop_the_shift_404_cannot_explain_stays_stickiness() -> None:
+    """Not D's: the lock's 404 is later than this one (its answer cannot have set this
+    request's cookie), was taken back, is this same 404, is a ROLLING deployment's, or this
+    404 is outside D's window."""
+    b = dep(B, T, T + 600, "COMPLETED", strategy=CANARY)
+    blue, other = drains_later("blue", OLD, T - 5000), running("blue-2", OLD, T - 5000)
+    settled = T + 200 + GRACE
+    for lost, windows, at in (
+        (shift_lock("green", T + 200.5), [b], T + 200),
+        (shift_lock("green", T + 190, retracted=True), [b], T + 200),
+        (shift_lock("blue-2", T + 200), [b], T + 200),
+        (shift_lock("green", T + 190), [dep(B, T, strategy=ROLLING)], T + 200),
+        (shift_lock("green", T + 590), [b], T + 600 + GRACE + 1),
+    ):
+        v = judge(blue, other, at, windows, now=max(settled, at + GRACE), lost=lost)
+        assert v.cause is Cause.STICKINESS, (lost, windows, at)
 
 
 def test_a_404_after_the_window_on_green_is_stickiness() -> None:
