@@ -1,10 +1,12 @@
-"""Decide a batch of not-found occurrences against the ledger; count each (session, cause) once.
+"""Decide a batch of not-found occurrences against the ledger; count each lost session once.
 
 Every occurrence gets its own verdict (``core.decide``: a function of that occurrence and the
-stored facts only), as soon as the facts settle it. SessionsLost counts distinct lost sessions
-per cause: the first verdict of a (session, cause) pair claims its lock and is counted, every
-later one (a retry, a re-delivery) is not. The set of pairs does not depend on the order or
-the duplication of the occurrences, so neither do the counts.
+stored facts only), as soon as the facts settle it. SessionsLost counts each lost session
+once, to its earliest 404 (what ended it): the first verdict of a (session, cause) pair claims
+its lock, every later one (a retry, a re-delivery) does not; a new lock is counted only when
+no earlier 404 of the session holds one (``owned_once``), and an earlier 404 decided later
+takes the count over (the later one's taken back, -1 once). The net counts do not depend on
+the order or the duplication of the occurrences.
 
 Reads take a fixed number of waves, whatever the size of the cluster or its history (see
 ``read_facts``): (1) the sessions' creation records and the serving tasks' facts, (2) the origin
@@ -260,8 +262,9 @@ def revisit_task(
     A stop delivered later than the grace period (ECS sends a crash's STOPPED event only, and
     late) finds those 404s final without it, e.g. ``stickiness`` (origin alive). Each
     (session, cause) lock keeps its earliest 404; those occurrences go through ``classify``
-    again (the same rules and locks), so a changed cause is counted once under the new cause,
-    marked ``revised_from`` the old one (both stay counted), and a deployment loss lands in its
+    again (the same rules and locks), so a changed cause is counted once under the new cause
+    (a later 404's taken-back lock of that cause moved onto it is counted again), marked
+    ``revised_from`` the old one (taken back, ``take_back``), and a deployment loss lands in its
     deployment's losses (its report, or a follow-up). An unchanged verdict finds its lock taken
     and counts nothing. Cost: ``LedgerStore.task_locks`` (one Query, one read wave), then
     the usual waves of one batch. True when there were 404s to decide again (the caller then

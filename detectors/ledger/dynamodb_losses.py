@@ -2,7 +2,8 @@
 
 Both are "earliest wins" conditional updates (``DynamoDBTable._earliest``): whatever the
 order and duplication of deliveries, the item keeps the earliest 404, and exactly one write
-creates a lock (``LockClaim.counted``), so SessionsLost counts each pair once.
+creates a lock (``LockClaim.counted``); the marks ``retract_lock``/``reinstate_lock`` are
+conditional on the 404 the lock holds, so each -1 and +1 is emitted once.
 """
 
 from __future__ import annotations
