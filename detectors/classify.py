@@ -148,6 +148,8 @@ def classify(
                 read[i] = claimed.locks
             if claimed.counted or claimed.repeats:
                 decisions[i] = replace(d, counted=claimed.counted, repeats=claimed.repeats)
+            if claimed.failure is not None:
+                raise claimed.failure
         except Exception as exc:  # re-raised below, after the rest
             failure = failure or exc
             park.append(d.occurrence)  # decided again by the reporter (or the retry)
@@ -181,6 +183,8 @@ class Claimed:
     counted: bool = False
     repeats: tuple[Cause, ...] = ()
     locks: tuple[LossLock, ...] | None = None  # the session's locks, when they were read
+    # A call after the claim failed: ``counted`` still holds (the lock is not claimed again).
+    failure: Exception | None = None
 
 
 def lock_loss(ledger: LedgerStore, nf: NotFound, verdict: Verdict, now: float) -> bool:
@@ -209,7 +213,10 @@ def claim_loss(ledger: LedgerStore, nf: NotFound, verdict: Verdict, now: float) 
             ledger.flag_followup(verdict.service, dep, now)
     if claim.previous is not None and not repeats(claim.previous.at, nf.at):
         return Claimed(claim.counted)  # the same 404, another deployment: nothing else moved
-    return owned_once(ledger, nf, verdict, claim, now)
+    try:
+        return owned_once(ledger, nf, verdict, claim, now)
+    except Exception as exc:  # the caller re-raises it after emitting what was counted
+        return Claimed(claim.counted, failure=exc)
 
 
 def owned_once(
