@@ -208,3 +208,24 @@ def test_a_hop_re_decided_by_a_late_stop_takes_the_retry_s_lock_back(
     again: list[Decision] = []
     revisit_task(ledger, "task-a", cfg, DRAIN + GRACE + 13, again)
     assert signed(again) == []
+
+
+def test_a_failed_read_after_the_claim_keeps_the_count_and_raises(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lock is claimed once: when reading the session's locks fails right after, the
+    decision still says ``counted`` (the handler emits it) and the error is raised for the
+    retry; the 404 waits as pending."""
+    ledger, cfg = seeded(InMemoryLedger)
+    for fact in DRAIN_FACTS:
+        record(ledger, fact)
+
+    def fails(self: InMemoryLedger, fingerprint: str) -> list[Any]:
+        raise RuntimeError("throttled")
+
+    monkeypatch.setattr(InMemoryLedger, "session_locks", fails)
+    decisions: list[Decision] = []
+    with pytest.raises(RuntimeError, match="throttled"):
+        classify(ledger, [STAYER], cfg, DRAIN + 2, decisions)
+    assert [(d.verdict.cause, d.counted) for d in decisions] == [(Cause.DEPLOYMENT, True)]
+    assert ledger.pending() == [STAYER]
