@@ -309,7 +309,8 @@ class Driver:
 
     @staticmethod
     def verdicts(out: str) -> dict[str, str]:
-        """Each fingerprint's last decided cause in the handlers' lines (a revision replaces)."""
+        """Each fingerprint's decided cause in the handlers' lines: the last one counted (a
+        revision replaces; a session is counted once, to its earliest 404), else the first."""
         decided: dict[str, str] = {}
         for raw in out.splitlines():
             if not raw.startswith("{") or '"session"' not in raw:
@@ -323,7 +324,15 @@ class Driver:
                 doc.get("session"), str
             ):
                 cause = doc.get("cause") or doc.get("new_cause") or doc.get("revised_cause")
-                if isinstance(cause, str):
+                if not isinstance(cause, str):
+                    continue
+                # The session is counted once, to its earliest 404: a later 404's verdict
+                # (not counted, a repeat) does not change what the session was lost to.
+                if (
+                    doc.get("counted") is True
+                    or "revised" in msg
+                    or decided.get(doc["session"], "pending") == "pending"
+                ):
                     decided[doc["session"]] = cause
             elif msg == "session loss pending" and doc["session"] not in decided:
                 decided.setdefault(doc["session"], "pending")

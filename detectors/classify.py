@@ -1,10 +1,12 @@
-"""Decide a batch of not-found occurrences against the ledger; count each (session, cause) once.
+"""Decide a batch of not-found occurrences against the ledger; count each lost session once.
 
 Every occurrence gets its own verdict (``core.decide``: a function of that occurrence and the
-stored facts only), as soon as the facts settle it. SessionsLost counts distinct lost sessions
-per cause: the first verdict of a (session, cause) pair claims its lock and is counted, every
-later one (a retry, a re-delivery) is not. The set of pairs does not depend on the order or
-the duplication of the occurrences, so neither do the counts.
+stored facts only), as soon as the facts settle it. SessionsLost counts each lost session
+once, to its earliest 404 (what ended it): the first verdict of a (session, cause) pair claims
+its lock, every later one (a retry, a re-delivery) does not; a new lock is counted only when
+no earlier 404 of the session holds one (``owned_once``), and an earlier 404 decided later
+takes the count over (the later one's taken back, -1 once). The net counts do not depend on
+the order or the duplication of the occurrences.
 
 Reads take a fixed number of waves, whatever the size of the cluster or its history (see
 ``read_facts``): (1) the sessions' creation records and the serving tasks' facts, (2) the origin
@@ -37,6 +39,7 @@ from sessionwatch.detectors.ledger import (
     IndexEntry,
     IndexRequest,
     LedgerStore,
+    LockClaim,
     LossLock,
     ReadWave,
 )
@@ -49,6 +52,7 @@ from sessionwatch.detectors.rules import (
     followups_after,
     lock_tiebreak,
     loss_lock,
+    repeats,
     same_occurrence,
 )
 
@@ -66,6 +70,9 @@ class Decision:
     verdict: Verdict
     counted: bool
     taken_back: tuple[Cause, ...] = ()
+    # Counts of the session's later 404s this one took back: the session is lost once, to its
+    # earliest 404 (``owned_once``); its own cause when it turned out a later 404 itself.
+    repeats: tuple[Cause, ...] = ()
 
     @property
     def revised_from(self) -> Cause | None:
@@ -83,7 +90,7 @@ def lost_points(decisions: Iterable[Decision]) -> list[MetricPoint]:
     for d in decisions:
         if d.counted:
             points.append(sessions_lost(d.verdict.service, d.verdict.cause))
-        for old in d.taken_back:
+        for old in (*d.taken_back, *d.repeats):
             points.append(sessions_lost(d.verdict.service, old, -1))
     return points
 
@@ -124,11 +131,17 @@ def classify(
             first_of_pair.setdefault((nf.fingerprint, verdict.cause), len(decisions))
         decisions.append(Decision(nf, verdict, counted=False))
     failure: Exception | None = None
+    read: dict[int, Sequence[LossLock]] = {}  # the locks ``claim_loss`` read, reused below
     for i in first_of_pair.values():
         d = decisions[i]
         try:  # one failed lock must not keep the others from being counted
-            if lock_loss(ledger, d.occurrence, d.verdict, now):
-                decisions[i] = replace(d, counted=True)
+            claimed = claim_loss(ledger, d.occurrence, d.verdict, now)
+            if claimed.locks is not None:
+                read[i] = claimed.locks
+            if claimed.counted or claimed.repeats:
+                decisions[i] = replace(d, counted=claimed.counted, repeats=claimed.repeats)
+            if claimed.failure is not None:
+                raise claimed.failure
         except Exception as exc:  # re-raised below, after the rest
             failure = failure or exc
             park.append(d.occurrence)  # decided again by the reporter (or the retry)
@@ -141,7 +154,9 @@ def classify(
             continue
         try:
             fp = d.occurrence.fingerprint
-            locks = prior.get(fp, ()) if prior is not None else ledger.session_locks(fp)
+            locks = prior.get(fp, ()) if prior is not None else read.get(i)
+            if locks is None:  # not read by the claim: read once, for both uses below
+                locks = ledger.session_locks(fp)
             taken = take_back(ledger, d, now, locks)
             if taken:
                 decisions[i] = replace(d, taken_back=taken)
@@ -211,12 +226,31 @@ def _verdicts(
     ]
 
 
-def lock_loss(ledger: LedgerStore, nf: NotFound, verdict: Verdict, now: float) -> bool:
-    """Claim the (session, cause) count lock; True only for the call that created it.
+@dataclass(frozen=True)
+class Claimed:
+    """What claiming a 404's count lock did: ``counted`` (emit +1 under its cause) and the
+    ``repeats`` whose counts it took back (emit -1 under each)."""
 
-    This is what makes SessionsLost count each session once per cause under re-delivery,
-    duplicates and overlapping invocations. Which deployment the lock names is the rules'
+    counted: bool = False
+    repeats: tuple[Cause, ...] = ()
+    locks: tuple[LossLock, ...] | None = None  # the session's locks, when they were read
+    # A call after the claim failed: ``counted`` still holds (the lock is not claimed again).
+    failure: Exception | None = None
+
+
+def lock_loss(ledger: LedgerStore, nf: NotFound, verdict: Verdict, now: float) -> bool:
+    """``claim_loss``, True when it counted the session under this verdict's cause."""
+    return claim_loss(ledger, nf, verdict, now).counted
+
+
+def claim_loss(ledger: LedgerStore, nf: NotFound, verdict: Verdict, now: float) -> Claimed:
+    """Claim the (session, cause) count lock; then count the session once, to its earliest 404.
+
+    The lock is a conditional write (earliest 404 wins), so re-delivery, duplicates and
+    overlapping invocations claim it once. Which deployment the lock names is the rules'
     (``rules.lock_tiebreak``); a lock that changes deployment brings a follow-up for both.
+    A lock just created or moved to an earlier 404 (rare: once per session and cause) is
+    weighed against the session's other locks (``owned_once``, one Query).
     """
     if verdict.deployment_id and verdict.service:
         # Before the lock: a crash in between leaves an idempotent write to redo, never a
@@ -224,11 +258,57 @@ def lock_loss(ledger: LedgerStore, nf: NotFound, verdict: Verdict, now: float) -
         ledger.record_deployment_loss(verdict.service, verdict.deployment_id, nf.fingerprint, nf.at)
     claim = ledger.claim_lock(loss_lock(nf, verdict), lock_tiebreak(verdict), now)
     if claim is None:
-        return False
+        return Claimed()
     if verdict.service:
         for dep in followups_after(verdict, claim):
             ledger.flag_followup(verdict.service, dep, now)
-    return claim.counted
+    if claim.previous is not None and not repeats(claim.previous.at, nf.at):
+        return Claimed(claim.counted)  # the same 404, another deployment: nothing else moved
+    try:
+        return owned_once(ledger, nf, verdict, claim, now)
+    except Exception as exc:  # the caller re-raises it after emitting what was counted
+        return Claimed(claim.counted, failure=exc)
+
+
+def owned_once(
+    ledger: LedgerStore, nf: NotFound, verdict: Verdict, claim: LockClaim, now: float
+) -> Claimed:
+    """A session is lost once, to its earliest 404: this lock was just created or moved to
+    ``nf``; if the session has an earlier 404 locked, this one is a repeat and its lock is
+    taken back (never counted when this call created it); else it owns the session: a
+    taken-back lock moved here is counted again (``reinstate_lock``), and the later 404s'
+    locks of other causes are taken back. Each mark is a conditional write on the lock still
+    holding its 404, so every +1 and -1 is emitted once, by whichever invocation made it,
+    whatever the order, duplication or overlap; a ``deployment`` lock taken back or counted
+    again brings its sent report a follow-up."""
+    fp, cause = nf.fingerprint, verdict.cause
+    locks = ledger.session_locks(fp)
+    earliest = min((lock.at for lock in locks), default=nf.at)
+    live = claim.counted or (claim.previous is not None and claim.previous.retracted_at is None)
+    if repeats(nf.at, earliest):
+        if not (live and ledger.retract_lock(fp, cause, now, at=nf.at)):
+            return Claimed(claim.counted, locks=tuple(locks))  # taken back elsewhere, its -1 too
+        _followup(ledger, verdict.service, verdict.deployment_id, cause, now)
+        return Claimed(False, () if claim.counted else (cause,), tuple(locks))
+    counted = claim.counted
+    if not live and ledger.reinstate_lock(fp, cause, nf.at):
+        counted = True
+        _followup(ledger, verdict.service, verdict.deployment_id, cause, now)
+    taken = []
+    for lock in locks:
+        if lock.cause is cause or lock.retracted_at is not None or not repeats(lock.at, nf.at):
+            continue  # the same 404 decided again is ``take_back``'s
+        if ledger.retract_lock(fp, lock.cause, now, at=lock.at):
+            taken.append(lock.cause)
+            _followup(ledger, lock.service, lock.deployment_id, lock.cause, now)
+    return Claimed(counted, tuple(taken), tuple(locks))
+
+
+def _followup(
+    ledger: LedgerStore, service: str | None, dep: str | None, cause: Cause, now: float
+) -> None:
+    if cause is Cause.DEPLOYMENT and service and dep:
+        ledger.flag_followup(service, dep, now)
 
 
 def revisit_task(
@@ -240,8 +320,9 @@ def revisit_task(
     A stop delivered later than the grace period (ECS sends a crash's STOPPED event only, and
     late) finds those 404s final without it, e.g. ``stickiness`` (origin alive). Each
     (session, cause) lock keeps its earliest 404; those occurrences go through ``classify``
-    again (the same rules and locks), so a changed cause is counted once under the new cause,
-    marked ``revised_from`` the old one (both stay counted), and a deployment loss lands in its
+    again (the same rules and locks), so a changed cause is counted once under the new cause
+    (a later 404's taken-back lock of that cause moved onto it is counted again), marked
+    ``revised_from`` the old one (taken back, ``take_back``), and a deployment loss lands in its
     deployment's losses (its report, or a follow-up). An unchanged verdict finds its lock taken
     and counts nothing. Cost: ``LedgerStore.task_locks`` (one Query, one read wave), then
     the usual waves of one batch. True when there were 404s to decide again (the caller then
@@ -285,7 +366,7 @@ def _decide_again(
     try:
         classify(ledger, occurrences, cfg, now, redone, prior)
     finally:  # what was counted is emitted even when a later call failed
-        decisions.extend(d for d in redone if d.counted or d.taken_back)
+        decisions.extend(d for d in redone if d.counted or d.taken_back or d.repeats)
     return True
 
 

@@ -636,3 +636,10 @@ def previous_deployment(
 def same_occurrence(lock: LossLock, nf: NotFound) -> bool:
     """The lock's earliest 404 is this 404 (same serving task and time)."""
     return lock.serving_task == nf.task_id and abs(lock.at - nf.at) < SAME_TIME_S
+
+
+def repeats(at: float, earliest: float) -> bool:
+    """A 404 at ``at`` repeats a session lost at ``earliest``: a session is lost once, to its
+    earliest 404 (what ended it); a later 404 of another cause (a client's retry after its
+    origin began draining, say) is not a second loss. The same 404 decided again is not."""
+    return at - earliest >= SAME_TIME_S

@@ -319,14 +319,17 @@ class LabAccount:
     def verdicts(self, fingerprints: list[str]) -> dict[str, dict[str, Any]]:
         """The ledger's decided verdict per lost session fingerprint (absent: none yet).
 
-        A session is counted once per cause; when it has several, the one of its earliest 404.
+        A session is counted once, to its earliest 404: its lock not taken back (the earliest
+        lock when every one was).
         """
         from sessionwatch.detectors.ledger import DynamoDBLedger
 
         ledger = DynamoDBLedger(self.moto.client("dynamodb"), TABLE_NAME, 14)
         found: dict[str, dict[str, Any]] = {}
         for fp in fingerprints:
-            lock = min(ledger.session_locks(fp), key=lambda x: x.at, default=None)
+            locks = ledger.session_locks(fp)
+            live = [x for x in locks if x.retracted_at is None] or locks
+            lock = min(live, key=lambda x: x.at, default=None)
             if lock:
                 found[fp] = {k: v for k, v in vars(lock).items() if v is not None} | {
                     "cause": lock.cause.value

@@ -8,7 +8,7 @@ handler itself, with the environment's ledger settings) or by invoking the deplo
 (``--invoke NAME``), and deleted from the queue only once that succeeded; a message that fails
 again stays queued (visible again after its visibility timeout) and the run says why. Receives
 long-poll, so the run ends only when the queue is really empty. Re-feeding is safe: the
-detectors store facts idempotently and count each lost session once per cause.
+detectors store facts idempotently and count each lost session once.
 """
 
 from __future__ import annotations

@@ -116,6 +116,8 @@ def log_decisions(decisions: list[Decision]) -> None:
             "basis": d.verdict.basis,
             "counted": d.counted,
         }
+        if d.repeats:  # later 404s of the session whose counts this one took back
+            fields["repeats_taken_back"] = ",".join(c.value for c in d.repeats)
         message = contract.VERDICT_LOG_MESSAGE if d.verdict.final else contract.PENDING_LOG_MESSAGE
         logger.info(message, extra=fields)
         if d.revised_from is not None:

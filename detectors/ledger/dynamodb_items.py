@@ -153,7 +153,8 @@ def session_key(fp: str) -> Key:
 
 
 def lost_key(fp: str, cause: Cause) -> Key:
-    """The count lock of one (session, cause): SessionsLost counts each pair once."""
+    """The count lock of one (session, cause): its earliest 404 (the session is counted once,
+    to its earliest 404 over every cause: ``classify.owned_once``)."""
     return (session_pk(fp), LOST_PREFIX + cause.value)
 
 

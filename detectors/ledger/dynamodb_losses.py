@@ -2,7 +2,8 @@
 
 Both are "earliest wins" conditional updates (``DynamoDBTable._earliest``): whatever the
 order and duplication of deliveries, the item keeps the earliest 404, and exactly one write
-creates a lock (``LockClaim.counted``), so SessionsLost counts each pair once.
+creates a lock (``LockClaim.counted``); the marks ``retract_lock``/``reinstate_lock`` are
+conditional on the 404 the lock holds, so each -1 and +1 is emitted once.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sessionwatch.detectors.ledger.dynamodb_items import (
     DEP_STARTED_ATTR,
     LOST_PREFIX,
     RETRACTED_ATTR,
+    Item,
     deployment_loss_key,
     deployment_pk,
     get_n,
@@ -57,16 +59,34 @@ class LossLocks(DynamoDBTable):
         previous = lock_from_item(old) if old else None
         return LockClaim(counted="at" not in old, previous=previous)
 
-    def retract_lock(self, fingerprint: str, cause: Cause, now: float) -> bool:
-        """Mark the lock taken back, once (a conditional write): True for the one call that did."""
+    def retract_lock(
+        self, fingerprint: str, cause: Cause, now: float, at: float | None = None
+    ) -> bool:
+        """Mark the lock taken back, once (a conditional write): True for the one call that
+        did; with ``at``, only while the lock still holds that 404 (not one moved earlier)."""
+        condition = "attribute_exists(#at) AND attribute_not_exists(#r)"
+        values = {":r": n_value(now)}
+        if at is not None:
+            condition += " AND #at = :at"
+            values[":at"] = n_value(at)
+        return self._mark(fingerprint, cause, "SET #r = :r", condition, values)
+
+    def reinstate_lock(self, fingerprint: str, cause: Cause, at: float) -> bool:
+        """Clear the lock's taken-back mark, once, while it holds the 404 at ``at``."""
+        condition = "attribute_exists(#r) AND #at = :at"
+        return self._mark(fingerprint, cause, "REMOVE #r", condition, {":at": n_value(at)})
+
+    def _mark(
+        self, fingerprint: str, cause: Cause, update: str, condition: str, values: Item
+    ) -> bool:
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key=key_item(lost_key(fingerprint, cause)),
-                UpdateExpression="SET #r = :r",
-                ConditionExpression="attribute_exists(#at) AND attribute_not_exists(#r)",
+                UpdateExpression=update,
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#r": RETRACTED_ATTR, "#at": "at"},
-                ExpressionAttributeValues={":r": n_value(now)},
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if condition_refused(exc):

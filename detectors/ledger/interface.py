@@ -11,7 +11,8 @@ Semantics every implementation keeps:
 - ``claim_lock`` is a conditional write: the lock keeps the earliest 404, a same-time write
   wins only with a larger ``tiebreak``; ``counted`` is True for exactly the one write that
   created the lock, and ``previous`` is the lock as it was just before the write (ALL_OLD);
-  ``retract_lock`` marks a lock taken back exactly once;
+  ``retract_lock`` marks a lock taken back exactly once (and only while it holds the 404
+  named, when one is), ``reinstate_lock`` clears that mark exactly once;
 - the report's transitions (``detectors.report_state``) are conditional: a claim succeeds
   once (or again when stale), a follow-up is flagged only on a sent report;
 - a guard's record (``claim_guard``) is created once: exactly one caller wins it, whatever
@@ -83,10 +84,19 @@ class LedgerStore(Protocol):
         with a tiebreak at least as large); None when nothing was written."""
         ...
 
-    def retract_lock(self, fingerprint: str, cause: Cause, now: float) -> bool:
-        """Mark the (session, cause) lock as taken back by a later verdict of the same 404: a
-        conditional write, True only for the one call that marked it (so its -1 is emitted
-        once, however many later facts revise it); False when absent or already marked."""
+    def retract_lock(
+        self, fingerprint: str, cause: Cause, now: float, at: float | None = None
+    ) -> bool:
+        """Mark the (session, cause) lock as taken back (a later verdict of the same 404, or
+        an earlier 404 of the session that owns it): a conditional write, True only for the
+        one call that marked it (so its -1 is emitted once, however many later facts revise
+        it); False when absent, already marked, or (``at`` given) holding another 404."""
+        ...
+
+    def reinstate_lock(self, fingerprint: str, cause: Cause, at: float) -> bool:
+        """Clear the mark of a taken-back lock that now holds the 404 at ``at`` (moved there,
+        the session's earliest): a conditional write, True only for the one call that cleared
+        it (so its +1 is emitted once); False when not marked or holding another 404."""
         ...
 
     def record_deployment_loss(

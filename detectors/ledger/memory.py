@@ -252,12 +252,24 @@ class InMemoryLedger:
             self._locks[key] = stored
             return LockClaim(counted=old is None, previous=old)
 
-    def retract_lock(self, fingerprint: str, cause: Cause, now: float) -> bool:
+    def retract_lock(
+        self, fingerprint: str, cause: Cause, now: float, at: float | None = None
+    ) -> bool:
         with self._lock:
             old = self._locks.get((fingerprint, cause))
             if old is None or old.retracted_at is not None:
                 return False
+            if at is not None and old.at != float(at):
+                return False
             self._locks[(fingerprint, cause)] = replace(old, retracted_at=float(now))
+            return True
+
+    def reinstate_lock(self, fingerprint: str, cause: Cause, at: float) -> bool:
+        with self._lock:
+            old = self._locks.get((fingerprint, cause))
+            if old is None or old.retracted_at is None or old.at != float(at):
+                return False
+            self._locks[(fingerprint, cause)] = replace(old, retracted_at=None)
             return True
 
     def session_locks(self, fingerprint: str) -> list[LossLock]:

@@ -62,8 +62,8 @@ def test_a_batch_of_not_founds_costs_two_read_waves(ledger_env: LedgerEnv) -> No
     # ONE index Query.
     assert lg.read_round_trips - before == 2
     assert calls["BatchGetItem"] == 6
-    # Decided after their grace period, each newly counted pair also reads the session's
-    # locks once (is this a revised verdict?): 1 index Query + 101.
+    # Each newly counted pair also reads the session's locks once (an earlier 404 of the
+    # session? a revised verdict?), reused by the late take-back: 1 index Query + 101.
     assert calls["GetItem"] == 0 and calls["Query"] == 1 + n
     # Each deployment loss: report entry + count lock + the late-loss check (no report yet).
     assert calls["UpdateItem"] == 3 * n

@@ -205,16 +205,19 @@ def test_a_loss_is_locked_once_per_session_and_cause_earliest_occurrence_kept(
     assert lock_loss(lg, NotFound(fp("x"), "t2", T0 + 9), dep, T0 + 11) is False  # re-delivery
     assert lock_loss(lg, NotFound(fp("x"), "t3", T0 + 1), dep, T0 + 12) is False  # earlier 404
     assert lock_loss(lg, NotFound(fp("x"), "t2", T0 + 20), dep, T0 + 13) is False  # retry
-    sticky = Verdict(Cause.STICKINESS, SERVICE, "t1")
-    assert lock_loss(lg, NotFound(fp("x"), "t4", T0 - 5), sticky, T0 + 14) is True
     assert lock_loss(lg, NotFound(fp("y"), "t2", T0 + 2), dep, T0 + 15) is True
     # The report's loss times: one per session, the earliest 404, whatever the arrival order.
     assert losses(lg, "d1") == [T0 + 1, T0 + 2]
+    # An earlier 404 of x under another cause owns x: the deployment's count is taken back.
+    sticky = Verdict(Cause.STICKINESS, SERVICE, "t1")
+    assert lock_loss(lg, NotFound(fp("x"), "t4", T0 - 5), sticky, T0 + 14) is True
+    assert losses(lg, "d1") == [T0 + 2]
     locks = {lock.cause: lock for lock in lg.session_locks(fp("x"))}
     assert sorted(locks) == [Cause.DEPLOYMENT, Cause.STICKINESS]
     d = locks[Cause.DEPLOYMENT]
     assert (d.serving_task, d.at, d.decided_at, d.deployment_id) == ("t3", T0 + 1, T0 + 10, "d1")
     assert d.deployment_started_at == T0 - 50 and d.origin_task == "t1"
+    assert (d.retracted_at, locks[Cause.STICKINESS].retracted_at) == (T0 + 14, None)
 
 
 def test_a_lock_write_answers_with_the_lock_as_it_was(store: Store) -> None:
@@ -258,6 +261,29 @@ def test_a_lock_is_taken_back_once_and_leaves_its_deployment_s_report(store: Sto
     [lock] = lg.session_locks(fp("r"))
     assert (lock.deployment_id, lock.retracted_at) == ("dS", T0 + 30)
     assert losses(lg, "dS") == []
+
+
+def test_a_lock_is_taken_back_and_counted_again_only_while_it_holds_the_404_named(
+    store: Store,
+) -> None:
+    """``retract_lock(at=...)`` and ``reinstate_lock`` are conditional on the 404 the lock
+    holds: a mark made for a later 404 never lands on a lock moved to an earlier one; each
+    succeeds once."""
+    lg = store.ledger
+    lock = LossLock(fp("m"), Cause.SCALE_IN, "t2", T0 + 9, SERVICE, "o")
+    assert lg.claim_lock(lock, None, T0 + 10) is not None
+    assert lg.reinstate_lock(fp("m"), Cause.SCALE_IN, T0 + 9) is False  # not taken back
+    assert lg.retract_lock(fp("m"), Cause.SCALE_IN, T0 + 11, at=T0 + 8) is False  # another 404
+    assert lg.retract_lock(fp("m"), Cause.SCALE_IN, T0 + 11, at=T0 + 9) is True
+    assert lg.retract_lock(fp("m"), Cause.SCALE_IN, T0 + 12, at=T0 + 9) is False  # once
+    moved = lg.claim_lock(LossLock(fp("m"), Cause.SCALE_IN, "t3", T0 + 5), None, T0 + 13)
+    assert moved is not None and moved.previous is not None
+    assert moved.previous.retracted_at == T0 + 11  # the mark survives the move...
+    assert lg.reinstate_lock(fp("m"), Cause.SCALE_IN, T0 + 9) is False  # ...not that 404's now
+    assert lg.reinstate_lock(fp("m"), Cause.SCALE_IN, T0 + 5) is True
+    assert lg.reinstate_lock(fp("m"), Cause.SCALE_IN, T0 + 5) is False  # once
+    [now] = lg.session_locks(fp("m"))
+    assert (now.at, now.serving_task, now.retracted_at) == (T0 + 5, "t3", None)
 
 
 def test_session_spans_per_task(store: Store) -> None:

@@ -159,8 +159,8 @@ def test_a_shift_line_later_than_the_grace_period_takes_the_hop_s_count_back(
     memory_wired: dict[str, Any], caplog: Any
 ) -> None:
     """What the wait cannot cover: green-1's line delivered after the grace period. The hop is
-    settled ``stickiness`` first (counted); when the shift's 404 arrives and is counted, the
-    hop is decided again with it: ``deployment``, its stickiness count taken back (-1), so the
+    settled ``stickiness`` first (counted); when the shift's 404 arrives and is counted, it is
+    the session's earliest: the hop is its repeat, its stickiness count taken back (-1), so the
     metric's sum over a period holding both says what the final verdicts say."""
     run = Run(memory_wired, caplog)
     _before_the_shift(run, "s")
@@ -170,7 +170,11 @@ def test_a_shift_line_later_than_the_grace_period_takes_the_hop_s_count_back(
     assert run.lost == Counter({Cause.STICKINESS.value: 1})
     late = run.at(SHIFT_404 + GRACE + 100, "logs", _not_found("green-1", SHIFT_404, "s"))
     assert late == Counter({Cause.DEPLOYMENT.value: 1, Cause.STICKINESS.value: -1})
-    assert run.revised == [(fp("s"), Cause.STICKINESS.value, Cause.DEPLOYMENT.value)]
+    # The shift's 404 is the session's earliest: it owns the session, the hop is its repeat.
+    taken = [r for r in caplog.records if getattr(r, "repeats_taken_back", None)]
+    assert [(r.session, r.cause, r.repeats_taken_back) for r in taken] == [  # type: ignore[attr-defined]
+        (fp("s"), Cause.DEPLOYMENT.value, Cause.STICKINESS.value)
+    ]
     assert _verdicts("s") == {Cause.DEPLOYMENT: "green-1"}
     _minutes(run, SHIFT_404 + GRACE + 160, HOP_404 + 4 * GRACE)  # nothing more, ever
     assert run.lost == Counter({Cause.DEPLOYMENT.value: 1, Cause.STICKINESS.value: 0})
