@@ -667,8 +667,8 @@ def main(argv: list[str] | None = None) -> None:
         "--clock-error",
         type=float,
         default=timelines.CLOCK_ERROR_S,
-        help="how far each task's log clock may be off ECS's (s; default 1, the detectors' "
-        "default bound; 0.01: ten times what AWS documents for Time Sync; 0: perfect clocks)",
+        help="how far each task's log clock may be off ECS's (s; default 0.01, ten times what "
+        "AWS documents for Time Sync; 1: the stress run; 0: perfect clocks)",
     )
     ap.add_argument(
         "--told",

@@ -109,7 +109,7 @@ HOPS_JUST_BEFORE_A_DRAIN = (100025, 100090, 100383)
 def test_with_perfect_clocks_a_hop_just_before_its_drain_is_stickiness(monkeypatch) -> None:
     """The benchmark tells the detectors the clocks' bound it simulates (``CLOCK_ERROR_SECONDS``,
     through the handlers' config): at 0 s every story of these timelines is decided right,
-    hops a fraction of a second before the drain included; at the default 1 s those hops are
+    hops a fraction of a second before the drain included; at 1 s (the stress run) those hops are
     the known gap."""
     from benchmarks import timelines
     from benchmarks.accuracy import Driver, Results, check
