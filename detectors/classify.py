@@ -48,7 +48,6 @@ from sessionwatch.detectors.rules import (
     SESSION_END_REASONS,
     Verdict,
     decide,
-    explained_later,
     followups_after,
     lock_tiebreak,
     loss_lock,
@@ -145,7 +144,6 @@ def classify(
         except Exception as exc:  # re-raised below, after the rest
             failure = failure or exc
             park.append(d.occurrence)  # decided again by the reporter (or the retry)
-    explained: list[LossLock] = []
     for i, d in enumerate(decisions[start:], start):
         # A final verdict contradicts an earlier one of the same 404 only when later facts
         # came: past the grace period, or a fact that re-opens counted 404s (``prior``).
@@ -155,19 +153,10 @@ def classify(
         try:
             fp = d.occurrence.fingerprint
             locks = prior.get(fp, ()) if prior is not None else read.get(i)
-            if locks is None:  # not read by the claim: read once, for both uses below
-                locks = ledger.session_locks(fp)
             taken = take_back(ledger, d, now, locks)
             if taken:
                 decisions[i] = replace(d, taken_back=taken)
-            if prior is None:  # a late shift 404 may explain the session's later counts
-                explained += explained_later(d.occurrence, d.verdict, locks)
         except Exception as exc:  # re-raised below; the retry takes back what is left
-            failure = failure or exc
-    if explained:
-        try:  # decided again with the shift's lock in place: their counts taken back
-            _decide_again(ledger, explained, cfg, now, decisions)
-        except Exception as exc:
             failure = failure or exc
     if park:
         ledger.store_pending(park)

@@ -250,23 +250,6 @@ def repinned_by(
     return w
 
 
-def explained_later(nf: NotFound, verdict: Verdict, locks: Iterable[LossLock]) -> list[LossLock]:
-    """The session's counts that a ``deployment`` verdict of ``nf`` may explain now
-    (``repinned_by``): its other standing locks, of another cause, whose 404 is at or after
-    ``nf``. Needed only when ``nf``'s line came after the grace period (the wait in
-    ``rule_stickiness`` covers the rest); decided again, a changed one's count is taken back."""
-    if verdict.cause is not Cause.DEPLOYMENT or verdict.deployment_id is None:
-        return []
-    return [
-        x
-        for x in locks
-        if x.cause not in (Cause.DEPLOYMENT, Cause.PENDING)
-        and x.retracted_at is None
-        and x.at >= nf.at
-        and not same_occurrence(x, nf)
-    ]
-
-
 def shift_may_explain(
     origin_task: TaskFacts | None, windows: Sequence[DeploymentWindow], t: float, grace_s: float
 ) -> bool:
