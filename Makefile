@@ -8,6 +8,11 @@ UV := $(VENV)/bin/uv
 # one more than the CPUs: its tests wait on processes (servers, moto, the lab's time-scaled
 # periods) about half the time, so one worker per CPU left the cores 48% idle; with two per CPU
 # the lab's scenarios lost their timing to the contention. TEST_WORKERS=0 runs it in this process.
+# Python caches each module's bytecode on first import unless PYTHONDONTWRITEBYTECODE is set (CI
+# images often set it). Set, every process compiles what it imports again: 2.4 s instead of 1.3 s
+# to import mcp, moto, boto3 and the server, in each of the suite's hundreds of processes.
+unexport PYTHONDONTWRITEBYTECODE
+
 NPROC := $(shell nproc 2>/dev/null || echo 1)
 TEST_WORKERS ?= $(shell echo $$(( $(NPROC) + 1 )))
 XDIST := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
