@@ -45,6 +45,7 @@ from lab.detectors_runtime import (
 from lab.ecs_api import LabEcsApi
 from lab.ecs_play import Played, Stage, blue_green, circuit_breaker, one_task_stops, rolling
 from lab.filter_pattern import compile_pattern
+from lab.forkserver import ForkServer
 from lab.haproxy import BACKEND, HAProxy, cookie_lifetime_s
 from lab.moto import ACCOUNT, MotoServer
 from lab.otlp_receiver import OtlpReceiver
@@ -62,7 +63,7 @@ from lab.scenarios import (
     Scenario,
     check,
 )
-from lab.task_process import task_starter
+from lab.task_process import task_module, task_starter
 from lab.template import AddonTemplate, LabSettings, synth_addon
 from lab.truth import (
     created_on,
@@ -298,6 +299,9 @@ async def run(options: RunOptions) -> int:
         else:
             template_path = options.template
         template = AddonTemplate.load(template_path)
+        # The tasks' module is imported once, while moto starts; each task is a fork of it.
+        module = task_module(scenario.server)
+        forks = stack.enter_context(ForkServer(preload=[f"{module}.__main__"]))
         moto = stack.enter_context(MotoServer(log_path=workdir / "moto.log"))
         env = {**scaled_env(scale), **guard_env(scenario, scale)}
         if scenario.group_stickiness:  # the listener rule's AWSALBTG duration, as configured
@@ -340,7 +344,7 @@ async def run(options: RunOptions) -> int:
             emit,
             rec.say,
             capacity_provider=scenario.capacity_provider,
-            start_task=task_starter(scenario.server),
+            start_task=task_starter(scenario.server, forks),
             server_env={
                 "SESSIONWATCH_SERVICE": settings.service,
                 "SESSIONWATCH_DRAIN_SECONDS": str(options.drain_seconds),

@@ -26,14 +26,38 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
+
+from lab.forkserver import ForkServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _RUNNING = re.compile(r"Uvicorn running on https?://[^\s:]+:(\d+)")
 
 
+class TaskProcess(Protocol):
+    """What a task reads of its process: a ``subprocess.Popen`` or a forked child
+    (``lab.forkserver.ForkedProcess``)."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def stdout(self) -> IO[str] | None: ...
+    @property
+    def stderr(self) -> IO[str] | None: ...
+    @property
+    def returncode(self) -> int | None: ...
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def send_signal(self, sig: int) -> None: ...
+    def kill(self) -> None: ...
+
+
 class ServerTask:
-    """One server process on 127.0.0.1 with captured, parsed output."""
+    """One server process on 127.0.0.1 with captured, parsed output.
+
+    With ``forkserver`` the process is forked from a server that has imported ``module`` already
+    (the lab's tasks); without, it is ``python -m module`` (the server's own tests).
+    """
 
     def __init__(
         self,
@@ -43,6 +67,7 @@ class ServerTask:
         cwd: Path = REPO_ROOT,
         start_timeout: float = 20.0,
         module: str = "sessionwatch.server",  # or "sessionwatch.sidecar" (same flags and lines)
+        forkserver: ForkServer | None = None,
     ) -> None:
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.args = list(args)
@@ -50,11 +75,12 @@ class ServerTask:
         self.cwd = cwd
         self.start_timeout = start_timeout
         self.module = module
+        self.forkserver = forkserver
         self.port: int | None = None
         self.stdout_lines: list[str] = []
         self.stderr_lines: list[str] = []
         self.records: list[dict[str, Any]] = []
-        self._proc: subprocess.Popen[str] | None = None
+        self._proc: TaskProcess | None = None
         self._cond = threading.Condition()
         self._readers: list[threading.Thread] = []
 
@@ -82,29 +108,25 @@ class ServerTask:
             return "\n".join(self.stdout_lines + self.stderr_lines)
 
     def start(self) -> ServerTask:
-        cmd = [
-            self.python,
-            "-m",
-            self.module,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            *self.args,
-        ]
-        self._proc = subprocess.Popen(
-            cmd,
-            cwd=self.cwd,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,  # a Ctrl-C in the terminal reaches us, not the task
-        )
-        assert self._proc.stdout is not None and self._proc.stderr is not None
+        argv = ["--host", "127.0.0.1", "--port", "0", *self.args]
+        proc: TaskProcess
+        if self.forkserver is not None:
+            proc = self.forkserver.spawn(self.module, argv, self.env, self.cwd)
+        else:
+            proc = subprocess.Popen(
+                [self.python, "-m", self.module, *argv],
+                cwd=self.cwd,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,  # a Ctrl-C in the terminal reaches us, not the task
+            )
+        self._proc = proc
+        assert proc.stdout is not None and proc.stderr is not None
         for stream, sink, parse in (
-            (self._proc.stdout, self.stdout_lines, True),
-            (self._proc.stderr, self.stderr_lines, False),
+            (proc.stdout, self.stdout_lines, True),
+            (proc.stderr, self.stderr_lines, False),
         ):
             reader = threading.Thread(target=self._read, args=(stream, sink, parse), daemon=True)
             reader.start()
@@ -112,9 +134,9 @@ class ServerTask:
         deadline = time.monotonic() + self.start_timeout
         with self._cond:
             while self.port is None:
-                if self._proc.poll() is not None:
+                if proc.poll() is not None:
                     raise RuntimeError(
-                        f"server task exited with {self._proc.returncode}:\n{self._tail()}"
+                        f"server task exited with {proc.returncode}:\n{self._tail()}"
                     )
                 woke = self._cond.wait(timeout=max(0.0, min(0.2, deadline - time.monotonic())))
                 if not woke and time.monotonic() > deadline:
@@ -231,9 +253,14 @@ class SidecarTask(ServerTask):
         env: Mapping[str, str] | None = None,
         args: Sequence[str] = (),
         start_timeout: float = 20.0,
+        forkserver: ForkServer | None = None,
     ) -> None:
         super().__init__(
-            env=env, args=args, start_timeout=start_timeout, module="sessionwatch.sidecar"
+            env=env,
+            args=args,
+            start_timeout=start_timeout,
+            module="sessionwatch.sidecar",
+            forkserver=forkserver,
         )
         self.upstream_cmd = list(upstream_cmd)
         self.upstream: subprocess.Popen[str] | None = None
@@ -288,10 +315,18 @@ TS_SERVER = REPO_ROOT / "tests" / "peers" / "ts_server.mjs"
 TS_SDK = REPO_ROOT / "tests" / "peers" / "node_modules" / "@modelcontextprotocol" / "sdk"
 
 
-def task_starter(server: str) -> Callable[[dict[str, str]], ServerTask]:
+def task_module(server: str) -> str:
+    """The Python module a lab task of ``server`` runs: the server, or the sidecar in front of
+    a TypeScript one (what the lab's fork server imports)."""
+    return "sessionwatch.server" if server == "python" else "sessionwatch.sidecar"
+
+
+def task_starter(
+    server: str, forkserver: ForkServer | None = None
+) -> Callable[[dict[str, str]], ServerTask]:
     """How a lab task of ``server`` ("python" or "typescript") starts, given its environment."""
     if server == "python":
-        return lambda env: ServerTask(env=env).start()
+        return lambda env: ServerTask(env=env, forkserver=forkserver).start()
     if server != "typescript":
         raise ValueError(f"unknown lab server {server!r}")
     node = shutil.which("node")
@@ -300,4 +335,4 @@ def task_starter(server: str) -> Callable[[dict[str, str]], ServerTask]:
             "the typescript-server scenario needs Node.js and the TypeScript SDK "
             "(make setup: npm ci in tests/peers)"
         )
-    return lambda env: SidecarTask([node, str(TS_SERVER)], env=env).start()
+    return lambda env: SidecarTask([node, str(TS_SERVER)], env=env, forkserver=forkserver).start()
