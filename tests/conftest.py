@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 from packaging.version import Version
 
+from lab.forkserver import ForkServer
 from tests.requirements import REQUIREMENTS, require, status
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +44,17 @@ def _share_botocore_models() -> None:
 
 
 _share_botocore_models()
+
+
+@pytest.fixture(scope="session")
+def task_forks() -> Iterator[ForkServer]:
+    """A fork server for the server tasks a test process starts (``ServerTask(...,
+    forkserver=task_forks)``): each task is still a process of its own, forked from an
+    interpreter that imported the server once, where ``python -m`` costs 1.3 CPU-s per start.
+    tests/lab/test_lab_forkserver.py holds a forked task to what ``python -m`` does, and the
+    SIGTERM drain tests still start theirs with ``python -m``."""
+    with ForkServer(preload=["sessionwatch.server.__main__"]) as s:
+        yield s
 
 
 def pytest_configure(config: pytest.Config) -> None:

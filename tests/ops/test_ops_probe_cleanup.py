@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from lab.forkserver import ForkServer
 from lab.task_process import ServerTask
 from sessionwatch.contract import CLOSE_CLIENT_DELETE
 from sessionwatch.ops.cli import build_parser
@@ -27,8 +28,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 NO_DRAIN = ["--drain-seconds", "0"]
 
 
-def test_a_run_closes_its_session_and_the_server_logs_it() -> None:
-    with ServerTask(args=["--task-id", "task-probed", *NO_DRAIN]) as task:
+def test_a_run_closes_its_session_and_the_server_logs_it(task_forks: ForkServer) -> None:
+    with ServerTask(args=["--task-id", "task-probed", *NO_DRAIN], forkserver=task_forks) as task:
         out = io.StringIO()
         code = run_probe(task.url + "/mcp", interval=0.2, duration=1.0, as_json=True, out=out)
         _, summary = json_lines(out.getvalue())
@@ -39,8 +40,9 @@ def test_a_run_closes_its_session_and_the_server_logs_it() -> None:
         task.wait_for_event("session_closed", session=session, reason=CLOSE_CLIENT_DELETE)
 
 
-def test_ctrl_c_still_closes_the_session() -> None:
-    with ServerTask(args=["--task-id", "task-interrupted", *NO_DRAIN]) as task:
+def test_ctrl_c_still_closes_the_session(task_forks: ForkServer) -> None:
+    args = ["--task-id", "task-interrupted", *NO_DRAIN]
+    with ServerTask(args=args, forkserver=task_forks) as task:
         argv = ["probe", task.url + "/mcp", "--interval", "0.2", "--json"]
         probe = subprocess.Popen(
             [sys.executable, "-m", "sessionwatch.ops", *argv],

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from lab.cluster import Cluster, LabTask
+from lab.forkserver import ForkServer
 from lab.haproxy import HAProxy
-from lab.task_process import ServerTask
+from lab.task_process import ServerTask, task_starter
 from sessionwatch.ops.cli import main
 from sessionwatch.ops.probe import EXIT_ERROR, EXIT_LOSS, EXIT_OK, run_probe
 from tests.ops.probe_helpers import BackgroundProbe, assert_no_raw_session_id, json_lines
@@ -33,7 +34,7 @@ STOP_TIMEOUT_S = 10.0
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, task_forks: ForkServer) -> Iterator[Cluster]:
     require("haproxy")
     ref = ServiceRef(region="eu-west-1", account="123456789012", cluster="lab", service="mcp")
     with HAProxy(
@@ -45,6 +46,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             emit=lambda event: None,  # the ECS events are the detectors' input, not the probe's
             say=lambda line: None,
             server_env={"SESSIONWATCH_DRAIN_SECONDS": "0.5"},
+            start_task=task_starter("python", task_forks),
         )
         try:
             lab.launch(2, "ecs-svc/1111", "1")
@@ -179,10 +181,11 @@ def test_unreachable_endpoint_is_a_connection_error(capsys: pytest.CaptureFixtur
     assert f"error=ConnectError to 127.0.0.1:{port}: " in out and "refused" in out.lower()
 
 
-def test_endpoint_dying_mid_run_is_a_connection_error_not_a_loss() -> None:
+def test_endpoint_dying_mid_run_is_a_connection_error_not_a_loss(task_forks: ForkServer) -> None:
     out = io.StringIO()
     result: dict[str, int] = {}
-    with ServerTask(args=["--task-id", "task-lone", "--drain-seconds", "0.5"]) as task:
+    args = ["--task-id", "task-lone", "--drain-seconds", "0.5"]
+    with ServerTask(args=args, forkserver=task_forks) as task:
         url = task.url + "/mcp"
         prober = threading.Thread(
             target=lambda: result.setdefault(

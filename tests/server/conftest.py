@@ -19,6 +19,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from lab.ecs_metadata import EcsMetadataStub
+from lab.forkserver import ForkServer
 from lab.otlp_receiver import OtlpReceiver
 from lab.task_process import ServerTask
 
@@ -104,13 +105,13 @@ def task_env(
 
 @pytest.fixture(scope="module")
 def two_tasks(
-    otlp: OtlpReceiver,
+    otlp: OtlpReceiver, task_forks: ForkServer
 ) -> Iterator[tuple[ServerTask, ServerTask, EcsMetadataStub, EcsMetadataStub]]:
     """Tasks A and B of one service, each with its own metadata endpoint, exporting to `otlp`."""
     with (
         EcsMetadataStub(revision="7", availability_zone="us-east-1a") as md_a,
         EcsMetadataStub(revision="8", availability_zone="us-east-1b") as md_b,
-        ServerTask(env=task_env(md_a, otlp)) as task_a,
-        ServerTask(env=task_env(md_b, otlp)) as task_b,
+        ServerTask(env=task_env(md_a, otlp), forkserver=task_forks) as task_a,
+        ServerTask(env=task_env(md_b, otlp), forkserver=task_forks) as task_b,
     ):
         yield task_a, task_b, md_a, md_b

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from lab.ecs_metadata import EcsMetadataStub
+from lab.forkserver import ForkServer
 from lab.otlp_receiver import OtlpReceiver
 from lab.task_process import ServerTask
 from sessionwatch import contract
@@ -16,10 +17,14 @@ from sessionwatch.server.fingerprint import fingerprint
 from tests.server.conftest import mcp_post, run_client, task_env, tool_call
 
 
-def test_idle_expiry_is_logged_and_then_not_found_on_the_same_task(otlp: OtlpReceiver) -> None:
+def test_idle_expiry_is_logged_and_then_not_found_on_the_same_task(
+    otlp: OtlpReceiver, task_forks: ForkServer
+) -> None:
     with (
         EcsMetadataStub() as md,
-        ServerTask(env=task_env(md, otlp), args=["--session-idle-timeout", "1"]) as task,
+        ServerTask(
+            env=task_env(md, otlp), args=["--session-idle-timeout", "1"], forkserver=task_forks
+        ) as task,
     ):
         run = run_client(task.url, [("set_session_value", {"key": "k", "value": "v"})])
         fp = fingerprint(run.session_id)
@@ -39,7 +44,7 @@ def test_idle_expiry_is_logged_and_then_not_found_on_the_same_task(otlp: OtlpRec
 
 
 def test_sigterm_drains_then_accounts_for_open_sessions(otlp: OtlpReceiver) -> None:
-    drain = 2.0
+    drain = 2.0  # `python -m`, as the image runs it (the other tests fork theirs, task_forks)
     with EcsMetadataStub() as md:
         task = ServerTask(env=task_env(md, otlp), args=["--drain-seconds", str(drain)]).start()
         try:
@@ -78,7 +83,9 @@ def _closed_port() -> int:
 
 
 @pytest.mark.parametrize("mode", ["down", "garbage", "error", "hang"])
-def test_broken_metadata_falls_back_and_is_counted_once(mode: str, otlp: OtlpReceiver) -> None:
+def test_broken_metadata_falls_back_and_is_counted_once(
+    mode: str, otlp: OtlpReceiver, task_forks: ForkServer
+) -> None:
     with EcsMetadataStub() as md:
         if mode == "down":
             uri = f"http://127.0.0.1:{_closed_port()}/v4/x"
@@ -93,7 +100,7 @@ def test_broken_metadata_falls_back_and_is_counted_once(mode: str, otlp: OtlpRec
             SESSIONWATCH_TASK_ID="local-task-1",
             SESSIONWATCH_SERVICE=service,
         )
-        with ServerTask(env=env) as task:
+        with ServerTask(env=env, forkserver=task_forks) as task:
             (started,) = task.events(contract.EVENT_TASK_STARTED)
             assert started["task_id"] == "local-task-1"
             assert started["task_arn"] is None and started["availability_zone"] is None
@@ -114,13 +121,13 @@ def test_broken_metadata_falls_back_and_is_counted_once(mode: str, otlp: OtlpRec
             assert md.requests, "the server did ask the metadata endpoint"
 
 
-def test_otlp_endpoint_down_does_not_hurt_the_server() -> None:
+def test_otlp_endpoint_down_does_not_hurt_the_server(task_forks: ForkServer) -> None:
     env = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{_closed_port()}",
         "OTEL_METRIC_EXPORT_INTERVAL": "200",
         "SESSIONWATCH_DRAIN_SECONDS": "0",
     }
-    with ServerTask(env=env) as task:
+    with ServerTask(env=env, forkserver=task_forks) as task:
         for _ in range(3):
             run = run_client(task.url, [("whoami", {}), ("get_session_state", {})])
             assert run.results["whoami"]["task_id"]
@@ -132,7 +139,7 @@ def test_otlp_endpoint_down_does_not_hurt_the_server() -> None:
     assert len(task.events(contract.EVENT_SESSION_CLOSED, reason=contract.CLOSE_SHUTDOWN)) == 3
 
 
-def test_many_failed_exports_log_one_error_line() -> None:
+def test_many_failed_exports_log_one_error_line(task_forks: ForkServer) -> None:
     # A collector that refuses every export: OTLP/HTTP does not retry a 400, so each request the
     # collector counts is one failed export of the server.
     with OtlpReceiver(status=400) as collector:
@@ -141,7 +148,7 @@ def test_many_failed_exports_log_one_error_line() -> None:
             "OTEL_METRIC_EXPORT_INTERVAL": "100",
             "SESSIONWATCH_DRAIN_SECONDS": "0",
         }
-        with ServerTask(env=env) as task:
+        with ServerTask(env=env, forkserver=task_forks) as task:
             run = run_client(task.url, [("whoami", {})])
             assert run.results["whoami"]["task_id"]
             collector.wait_for_requests(4)
@@ -151,10 +158,11 @@ def test_many_failed_exports_log_one_error_line() -> None:
     assert "export failed" in logged["error"]
 
 
-def test_ten_megabyte_post_passes_through() -> None:
+def test_ten_megabyte_post_passes_through(task_forks: ForkServer) -> None:
     size = 10 * 1024 * 1024
     env = {"SESSIONWATCH_DRAIN_SECONDS": "0"}
-    with ServerTask(env=env, args=["--max-body-bytes", str(16 * 1024 * 1024)]) as task:
+    args = ["--max-body-bytes", str(16 * 1024 * 1024)]
+    with ServerTask(env=env, args=args, forkserver=task_forks) as task:
         run = run_client(task.url, [("whoami", {})])
         response = mcp_post(
             task.url,
@@ -167,9 +175,10 @@ def test_ten_megabyte_post_passes_through() -> None:
         assert f"<{size} chars>" in state.text
 
 
-def test_sdk_lines_at_info_are_scrubbed_in_process_output() -> None:
+def test_sdk_lines_at_info_are_scrubbed_in_process_output(task_forks: ForkServer) -> None:
     args = ["--sdk-log-level", "INFO", "--session-idle-timeout", "1"]
-    with ServerTask(env={"SESSIONWATCH_DRAIN_SECONDS": "0"}, args=args) as task:
+    env = {"SESSIONWATCH_DRAIN_SECONDS": "0"}
+    with ServerTask(env=env, args=args, forkserver=task_forks) as task:
         run = run_client(task.url, [("whoami", {})])
         fp = fingerprint(run.session_id)
         mcp_post(task.url, "0" * 32, tool_call("whoami", {}))  # an unknown id, logged by the SDK
@@ -180,14 +189,15 @@ def test_sdk_lines_at_info_are_scrubbed_in_process_output() -> None:
     assert run.session_id not in task.output and "0" * 32 not in task.output
 
 
-def test_log_requests_flag_adds_request_lines_with_fingerprints() -> None:
-    with ServerTask(env={"SESSIONWATCH_DRAIN_SECONDS": "0"}, args=["--log-requests"]) as task:
+def test_log_requests_flag_adds_request_lines_with_fingerprints(task_forks: ForkServer) -> None:
+    env = {"SESSIONWATCH_DRAIN_SECONDS": "0"}
+    with ServerTask(env=env, args=["--log-requests"], forkserver=task_forks) as task:
         run = run_client(task.url, [("whoami", {})])
         line = task.wait_for_event(contract.EVENT_REQUEST, mcp_method="tools/call")
         assert line["session"] == fingerprint(run.session_id)
         assert line["status"] == 200 and line["http_method"] == "POST"
         assert run.session_id not in task.output
-    with ServerTask(env={"SESSIONWATCH_DRAIN_SECONDS": "0"}) as quiet:
+    with ServerTask(env=env, forkserver=task_forks) as quiet:
         run_client(quiet.url, [("whoami", {})])
         quiet.wait_for_event(contract.EVENT_SESSION_CREATED)
         assert quiet.events(contract.EVENT_REQUEST) == []
