@@ -87,11 +87,17 @@ class ForkServer:
         return self
 
     def spawn(
-        self, module: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path
+        self,
+        module: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: Path,
+        stderr_to_stdout: bool = False,
     ) -> ForkedProcess:
-        """Fork a child that runs ``python -m module *argv`` with ``env`` in ``cwd``."""
+        """Fork a child that runs ``python -m module *argv`` with ``env`` in ``cwd``; its stderr
+        is a pipe of its own, or its stdout's (``stderr=subprocess.STDOUT``)."""
         out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
+        err_r, err_w = os.pipe() if not stderr_to_stdout else (-1, os.dup(out_w))
         request = {"module": module, "argv": list(argv), "env": dict(env), "cwd": str(cwd)}
         try:
             with self._lock:
@@ -102,13 +108,14 @@ class ForkServer:
                 self._wait_for(lambda: len(self._pids) > before, "did not fork")
                 pid = self._pids[before]
         except BaseException:
-            os.close(out_r)
-            os.close(err_r)
+            for fd in (out_r, err_r):
+                if fd >= 0:
+                    os.close(fd)
             raise
         finally:
             os.close(out_w)
             os.close(err_w)
-        return ForkedProcess(pid, self, open(out_r), open(err_r))
+        return ForkedProcess(pid, self, open(out_r), open(err_r) if err_r >= 0 else None)
 
     def close(self, timeout: float = 30.0) -> None:
         """Close the channel: the server stops its remaining children and exits."""
@@ -179,11 +186,15 @@ class ForkServer:
 class ForkedProcess:
     """A child of the fork server, with the part of ``subprocess.Popen`` the lab uses."""
 
-    def __init__(self, pid: int, server: ForkServer, stdout: IO[str], stderr: IO[str]) -> None:
+    def __init__(
+        self, pid: int, server: ForkServer, stdout: IO[str], stderr: IO[str] | None
+    ) -> None:
         self.pid = pid
         self.stdout = stdout
         self.stderr = stderr
         self._server = server
+        self._output: list[str] = []
+        self._reader: threading.Thread | None = None
 
     @property
     def returncode(self) -> int | None:
@@ -203,8 +214,27 @@ class ForkedProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, sig)
 
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, None]:
+        """Read stdout to its end and wait for the exit, as ``Popen.communicate``; only for a
+        child spawned with ``stderr_to_stdout`` (a separate stderr pipe could fill and block)."""
+        if self.stderr is not None:
+            raise ValueError("communicate() needs stderr_to_stdout=True")
+        if self._reader is None:
+            self._reader = threading.Thread(
+                target=lambda: self._output.append(self.stdout.read()), daemon=True
+            )
+            self._reader.start()
+        self._reader.join(timeout)
+        if self._reader.is_alive():
+            raise subprocess.TimeoutExpired(f"task process {self.pid}", timeout or 0.0)
+        self.wait(timeout=30)  # its output has ended: the exit follows at once
+        return "".join(self._output), None
 
 
 def _alive(pid: int) -> bool:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lab.forkserver import ForkServer
 from lab.suite import run_one
 from lab.truth import is_loss, origins
 from sessionwatch.ops.audit_survival import (
@@ -112,8 +113,10 @@ def run_sweep(
     extra: Sequence[str] = (),
     interval_s: float = 1.0,
     workers: int = 2,
+    forks: ForkServer | None = None,
 ) -> list[Measured]:
-    """Each point is a rolling-deploy run of its own, ``workers`` at a time (as ``lab.suite``)."""
+    """Each point is a rolling-deploy run of its own, ``workers`` at a time (as ``lab.suite``),
+    forked from ``forks`` when given."""
 
     def one(i: int, point: Point) -> Measured:
         directory = report_root / f"point-{i}"
@@ -123,6 +126,7 @@ def run_sweep(
             directory,
             [*point.args(), "--interval", f"{interval_s:g}", *extra],
             timeout=400,
+            forks=forks,
         )
         if not (directory / "events.jsonl").exists():
             raise RuntimeError(f"sweep point {i} did not run:\n{finished.output[-3000:]}")

@@ -13,6 +13,8 @@ import uvicorn
 from mcp.server import MCPServer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lab.forkserver import ForkServer
+from lab.suite import lab_forkserver
 from tests.requirements import require
 from tests.run_once import run_once
 
@@ -110,6 +112,13 @@ def sdk_servers() -> Iterator[Callable[[str], SdkServer]]:
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def lab_forks() -> Iterator[ForkServer]:
+    """The test process's lab runs fork from one interpreter that imported the lab once."""
+    with lab_forkserver() as forks:
+        yield forks
 
 
 @pytest.fixture(scope="session")

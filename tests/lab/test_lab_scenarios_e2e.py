@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from lab.forkserver import ForkServer
 from lab.scenarios import SCENARIOS
 from lab.suite import Finished, run_one, variant_runs
 from sessionwatch.server.fingerprint import is_fingerprint
@@ -51,8 +52,11 @@ ARGS = ["--warmup", "2", "--after", "2", "--time-scale", "30", "--verbose-probes
         for n in sorted(SCENARIOS, key=lambda n: (-variant_runs(n), n))
     ],
 )
-def test_scenario_reaches_its_verdict(name: str, addon_template: Path, tmp_path: Path) -> None:
-    run = run_one(name, addon_template, tmp_path / name, ARGS, timeout=300 * variant_runs(name))
+def test_scenario_reaches_its_verdict(
+    name: str, addon_template: Path, tmp_path: Path, lab_forks: ForkServer
+) -> None:
+    timeout = 300 * variant_runs(name)
+    run = run_one(name, addon_template, tmp_path / name, ARGS, timeout, lab_forks)
     summary = run.summary
     assert run.returncode == 0, run.output[-4000:]
     assert f"== {name}: PASS ==" in run.output

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lab.forkserver import ForkServer
 from lab.sweep import Point, run_sweep, table
 from sessionwatch.ops.audit_model import ContainerConfig, ServiceConfig, TargetGroupConfig
 from sessionwatch.ops.audit_rules import survival_window
@@ -42,9 +43,11 @@ def _audited(point: Point) -> ServiceConfig:
     )
 
 
-def test_sessions_die_when_their_task_starts_draining(tmp_path: Path, addon_template: Path) -> None:
+def test_sessions_die_when_their_task_starts_draining(
+    tmp_path: Path, addon_template: Path, lab_forks: ForkServer
+) -> None:
     points = [Point(2, 100, 200, 1, 2), Point(2, 100, 200, 6, 2)]
-    results = run_sweep(points, addon_template, tmp_path, ARGS)
+    results = run_sweep(points, addon_template, tmp_path, ARGS, forks=lab_forks)
     print(table(results))
     for m in results:
         window = survival_window(_audited(m.point))
