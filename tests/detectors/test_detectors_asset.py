@@ -51,6 +51,7 @@ def test_asset_sources_import_only_lambda_modules_and_themselves() -> None:
 def test_every_handler_imports_from_the_asset_alone() -> None:
     # -S: no site processing, so neither the editable install nor any .pth reaches the import;
     # site-packages is appended by hand for boto3, Powertools and pydantic (the runtime + layer).
+    # -B: the staged asset is the one a synth in this process ships; no __pycache__ may land in it.
     asset = str(detectors_asset_dir())
     modules = sorted({h.rsplit(".", 1)[0] for h in HANDLERS.values()})
     code = (
@@ -60,7 +61,7 @@ def test_every_handler_imports_from_the_asset_alone() -> None:
         "import sessionwatch; print(sessionwatch.__file__)"
     )
     out = subprocess.run(
-        [sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=60
+        [sys.executable, "-S", "-B", "-c", code], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().startswith(asset)
