@@ -235,7 +235,9 @@ def render_markdown(r: RunResult) -> str:
         md += [""] + [f"- {line}" for line in rollout_lines(r)]
     if r.latency:
         md += ["", "## Alarm latency", "", "```", *r.latency, "```"]
-    md += ["", "![timeline](timeline.png)", "", "![dashboard preview](dashboard.png)"]
+    md += ["", "![timeline](timeline.png)"]
+    if r.dashboard is not None:
+        md += ["", "![dashboard preview](dashboard.png)"]
     md += ["", "## Alarm history (replayed from the template)"]
     for key, timeline in sorted(r.timelines.items()):
         changes = []

@@ -116,6 +116,7 @@ class RunOptions:
     template: Path | None = None
     verbose_probes: int = 2
     keep_workdir: bool = False  # HAProxy config and log, moto log, cdk.out: for debugging
+    dashboard_preview: bool = True  # draw dashboard.png
     out: TextIO = field(default_factory=lambda: sys.stdout)
 
 
@@ -519,7 +520,9 @@ async def run(options: RunOptions) -> int:
                 settings.service,
                 scale,
                 pipeline.alb_datapoints,
-            ),
+            )
+            if options.dashboard_preview
+            else None,
             truth_by_deployment=truth,
             guards=_guards(scenario, played, facts, alerts, account, losses),
             targets={t: s.status for t, s in states.items()},

@@ -20,7 +20,9 @@ from sessionwatch.ops.audit_survival import TOLERANCE_S, Rollout, drain_starts
 
 pytestmark = [pytest.mark.slow, pytest.mark.requires("haproxy"), pytest.mark.timeout(900)]
 
+# the measure reads events.jsonl only: no dashboard preview drawn
 ARGS = ["--warmup", "2", "--after", "2", "--time-scale", "30", "--verbose-probes", "0"]
+ARGS += ["--no-dashboard-preview"]
 
 
 def _audited(point: Point) -> ServiceConfig:
