@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import ast
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,14 +34,22 @@ SKIP_DIRS = {".git", ".venv", "node_modules", "cdk.out", "lab-report", "__pycach
 
 
 def _files(suffixes: tuple[str, ...]) -> Iterator[Path]:
-    for path in REPO_ROOT.rglob("*"):
-        rel = path.relative_to(REPO_ROOT)
-        if rel.parts[0] == "sessionwatch" and len(rel.parts) > 1 and rel.parts[1] in PARTS:
-            continue  # the links: the same files are checked under their real folders
-        if any(p in SKIP_DIRS or p.startswith(".venv") for p in rel.parts):
-            continue
-        if path.is_file() and path.suffix in suffixes:
-            yield path
+    # os.walk, pruned: the venvs and node_modules hold tens of thousands of files.
+    for folder, dirs, names in os.walk(REPO_ROOT):
+        here = Path(folder)
+        rel = here.relative_to(REPO_ROOT).parts
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if d not in SKIP_DIRS
+            and not d.startswith(".venv")
+            # the links: the same files are checked under their real folders
+            and not (rel == ("sessionwatch",) and d in PARTS)
+        )
+        for name in sorted(names):
+            path = here / name
+            if path.suffix in suffixes and path.is_file():
+                yield path
 
 
 def _imports(path: Path) -> set[str]:
