@@ -48,12 +48,13 @@ _share_botocore_models()
 
 @pytest.fixture(scope="session")
 def task_forks() -> Iterator[ForkServer]:
-    """A fork server for the server tasks a test process starts (``ServerTask(...,
+    """A fork server for the server and sidecar tasks a test process starts (``ServerTask(...,
     forkserver=task_forks)``): each task is still a process of its own, forked from an
     interpreter that imported the server once, where ``python -m`` costs 1.3 CPU-s per start.
     tests/lab/test_lab_forkserver.py holds a forked task to what ``python -m`` does, and the
     SIGTERM drain tests still start theirs with ``python -m``."""
-    with ForkServer(preload=["sessionwatch.server.__main__"]) as s:
+    preload = ["sessionwatch.server.__main__", "sessionwatch.sidecar.__main__"]
+    with ForkServer(preload=preload) as s:
         yield s
 
 

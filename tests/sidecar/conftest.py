@@ -20,15 +20,23 @@ from typing import Any
 import pytest
 import uvicorn
 
+from lab.forkserver import ForkServer
 from lab.task_process import ServerTask
 
 
-def sidecar(upstream: str, *args: str, env: dict[str, str] | None = None) -> ServerTask:
-    """A sidecar process on a free port in front of ``upstream`` (not started)."""
+def sidecar(
+    upstream: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    forkserver: ForkServer | None = None,
+) -> ServerTask:
+    """A sidecar process on a free port in front of ``upstream`` (not started), forked from
+    ``forkserver`` when given (``task_forks``), else ``python -m sessionwatch.sidecar``."""
     return ServerTask(
         env={"SESSIONWATCH_DRAIN_SECONDS": "0", **(env or {})},
         args=["--upstream", upstream, *args],
         module="sessionwatch.sidecar",
+        forkserver=forkserver,
     )
 
 

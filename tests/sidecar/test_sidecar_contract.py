@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from lab.forkserver import ForkServer
 from lab.task_process import ServerTask
 from sessionwatch import contract
 from sessionwatch.server.fingerprint import fingerprint
@@ -30,23 +31,24 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 Task = tuple[ServerTask, SdkServer]  # (sidecar, upstream server)
 
 
-def _task(name: str, *sidecar_args: str) -> Iterator[Task]:
+def _task(name: str, *sidecar_args: str, forks: ForkServer | None = None) -> Iterator[Task]:
     up = start_bare_reference_server(f"up-{name}")
+    args = ("--task-id", name, *sidecar_args)
     try:
-        with sidecar(f"http://127.0.0.1:{up.port}", "--task-id", name, *sidecar_args) as side:
+        with sidecar(f"http://127.0.0.1:{up.port}", *args, forkserver=forks) as side:
             yield side, up
     finally:
         up.stop()
 
 
 @pytest.fixture(scope="module")
-def task_a() -> Iterator[Task]:
-    yield from _task("side-a", "--session-idle-timeout", "600")
+def task_a(task_forks: ForkServer) -> Iterator[Task]:
+    yield from _task("side-a", "--session-idle-timeout", "600", forks=task_forks)
 
 
 @pytest.fixture(scope="module")
-def task_b() -> Iterator[Task]:
-    yield from _task("side-b")
+def task_b(task_forks: ForkServer) -> Iterator[Task]:
+    yield from _task("side-b", forks=task_forks)
 
 
 def test_a_lost_session_is_seen_on_both_sidecars_with_one_fingerprint(
@@ -79,8 +81,8 @@ def test_a_delete_through_the_sidecar_closes_the_session(task_a: Task) -> None:
     assert closed["reason"] == contract.CLOSE_CLIENT_DELETE
 
 
-def test_idle_expiry_is_estimated_from_the_timeout_given() -> None:
-    for side, _ in _task("side-idle", "--session-idle-timeout", "1"):
+def test_idle_expiry_is_estimated_from_the_timeout_given(task_forks: ForkServer) -> None:
+    for side, _ in _task("side-idle", "--session-idle-timeout", "1", forks=task_forks):
         run = run_client(side.url, [("whoami", {})])
         assert run.session_id
         closed = side.wait_for_event(
@@ -90,6 +92,7 @@ def test_idle_expiry_is_estimated_from_the_timeout_given() -> None:
 
 
 def test_sigterm_drains_then_accounts_for_the_open_sessions() -> None:
+    # `python -m`, as the image runs it (the other tests fork theirs, task_forks)
     for side, _ in _task("side-drain", "--drain-seconds", "1.5"):
         run = run_client(side.url, [("set_session_value", {"key": "k", "value": "v"})])
         assert run.session_id

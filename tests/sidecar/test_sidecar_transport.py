@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from lab.forkserver import ForkServer
 from lab.haproxy import free_port
 from sessionwatch import contract
 from tests.sidecar.conftest import ProbeUpstream, sidecar
@@ -20,8 +21,10 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def proxied(probe_upstream: ProbeUpstream) -> Iterator[tuple[ProbeUpstream, str]]:
-    with sidecar(probe_upstream.url) as task:
+def proxied(
+    probe_upstream: ProbeUpstream, task_forks: ForkServer
+) -> Iterator[tuple[ProbeUpstream, str]]:
+    with sidecar(probe_upstream.url, forkserver=task_forks) as task:
         yield probe_upstream, task.url
 
 
@@ -105,9 +108,9 @@ def test_upstream_connections_are_pooled(proxied: tuple[ProbeUpstream, str]) -> 
     assert len(set(upstream.client_ports)) == 1, upstream.client_ports
 
 
-def test_upstream_down_answers_502_at_once_with_a_log_line() -> None:
+def test_upstream_down_answers_502_at_once_with_a_log_line(task_forks: ForkServer) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    with sidecar(dead, "--connect-timeout", "2") as task:
+    with sidecar(dead, "--connect-timeout", "2", forkserver=task_forks) as task:
         started = time.monotonic()
         response = httpx.post(f"{task.url}/mcp", content=b"{}", timeout=10)
         assert time.monotonic() - started < 2.5
@@ -120,13 +123,16 @@ def test_upstream_down_answers_502_at_once_with_a_log_line() -> None:
         assert httpx.get(f"{task.url}/health", timeout=5).status_code == 200
 
 
-def test_health_passes_the_upstreams_through_when_asked(probe_upstream: ProbeUpstream) -> None:
-    with sidecar(probe_upstream.url, "--upstream-health-path", "/anything") as task:
+def test_health_passes_the_upstreams_through_when_asked(
+    probe_upstream: ProbeUpstream, task_forks: ForkServer
+) -> None:
+    health = "--upstream-health-path"
+    with sidecar(probe_upstream.url, health, "/anything", forkserver=task_forks) as task:
         response = httpx.get(f"{task.url}/health", timeout=5)
         assert response.status_code == 200
         assert response.json()["upstream_status"] == 200
     dead = f"http://127.0.0.1:{free_port()}"
-    with sidecar(dead, "--upstream-health-path", "/health") as task:
+    with sidecar(dead, health, "/health", forkserver=task_forks) as task:
         response = httpx.get(f"{task.url}/health", timeout=5)
         assert response.status_code == 503
         assert response.json()["status"] == "upstream_unhealthy"
