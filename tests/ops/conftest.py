@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -224,8 +226,12 @@ def _blue_green(ecs: Any, elbv2: Any, ec2: Any, vpc: str, blue: str, spec: Servi
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    """A fresh moto backend per test: each test builds exactly the configuration it audits."""
-    with mock_aws():
+    """A fresh moto backend per test: each test builds exactly the configuration it audits.
+
+    Its VPC needs none of the default AMIs moto otherwise creates (with their volumes and
+    snapshots) whenever a region's EC2 backend starts: half of the audit tests' CPU. (Set by
+    hand, not with the test's monkeypatch, which must undo its own changes before moto's.)"""
+    with mock.patch.dict(os.environ, {"MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}), mock_aws():
         yield
 
 
