@@ -130,8 +130,12 @@ class AwsEmfBridge:
         return None
 
 
+PUT_METRIC_DATA_MAX = 1000
+
+
 def put_metric_data(cloudwatch: Any, datapoints: Iterable[Datapoint]) -> int:
-    """Write ``datapoints`` to (moto) CloudWatch, 20 per call as the API allows; returns count."""
+    """Write ``datapoints`` to (moto) CloudWatch, up to 1,000 metrics per call as the API allows
+    ("no more than 1000 different metrics", PutMetricData API reference; 20 before 2023)."""
     by_namespace: dict[str, list[dict[str, Any]]] = {}
     for p in datapoints:
         if not math.isfinite(p.value):
@@ -147,7 +151,8 @@ def put_metric_data(cloudwatch: Any, datapoints: Iterable[Datapoint]) -> int:
         )
     sent = 0
     for namespace, data in by_namespace.items():
-        for i in range(0, len(data), 20):
-            cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[i : i + 20])
-            sent += len(data[i : i + 20])
+        for i in range(0, len(data), PUT_METRIC_DATA_MAX):
+            batch = data[i : i + PUT_METRIC_DATA_MAX]
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=batch)
+            sent += len(batch)
     return sent

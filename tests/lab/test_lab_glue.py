@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from lab.cloudwatch import AwsEmfBridge, emf_datapoints
+from lab.alarm_replay import Datapoint
+from lab.cloudwatch import AwsEmfBridge, emf_datapoints, put_metric_data
 from lab.filter_pattern import compile_pattern
 from lab.otlp_receiver import DataPoint
 from lab.pipeline import line_timestamp_ms
@@ -96,6 +97,19 @@ def otlp(name: str, value: float, t: int, **attrs: Any) -> DataPoint:
         value=value,
         monotonic=True,
     )
+
+
+def test_datapoints_go_to_cloudwatch_1000_metrics_a_call_per_namespace() -> None:
+    calls: list[tuple[str, int]] = []
+
+    class CloudWatch:
+        def put_metric_data(self, Namespace: str, MetricData: list[dict[str, Any]]) -> None:
+            calls.append((Namespace, len(MetricData)))
+
+    points = [Datapoint("A", "m", (("k", str(i)),), 1.0, 1.0) for i in range(1001)]
+    points += [Datapoint("B", "m", (), 1.0, 2.0), Datapoint("B", "m", (), 1.0, float("nan"))]
+    assert put_metric_data(CloudWatch(), points) == 1002  # NaN: CloudWatch rejects it
+    assert calls == [("A", 1000), ("A", 1), ("B", 1)]
 
 
 def test_awsemf_bridge_deltas_and_dimension_sets() -> None:
