@@ -51,6 +51,7 @@ class MotoServer:
     # os.environ while it changes fails with a KeyError.
     env_lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _session: Any = field(default=None, init=False, repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -73,11 +74,14 @@ class MotoServer:
 
     def client(self, service: str) -> Any:
         """A boto3 client for ``service`` with ``endpoint_url`` set to this server, made once per
-        service (boto3's clients are thread-safe; making one is not, and costs milliseconds)."""
+        service from one session (boto3's clients are thread-safe; making one is not, and costs
+        milliseconds; the session's loader reads the shared models once)."""
         with self.env_lock:
             if service not in self._clients:
-                self._clients[service] = boto3.session.Session().client(
-                    service,  # type: ignore[call-overload]
+                if self._session is None:
+                    self._session = boto3.session.Session()
+                self._clients[service] = self._session.client(
+                    service,
                     endpoint_url=self.endpoint,
                     region_name=self.region,
                     aws_access_key_id="testing",
