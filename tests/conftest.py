@@ -98,9 +98,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     pytest-xdist keeps this order)."""
     for item in items:
         if not item.get_closest_marker("xdist_group") and not item.get_closest_marker("spread"):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+            item.add_marker(pytest.mark.xdist_group(_group(item.nodeid.split("::")[0])))
     slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_modules)
+
+
+# Packages whose modules share session fixtures too costly to build once per worker: the
+# infra tests' two CDK synths with cdk-nag (about 10 CPU-s each per worker) run on one worker.
+ONE_WORKER_PACKAGES = ("tests/infra/",)
+
+
+def _group(module: str) -> str:
+    return next((p for p in ONE_WORKER_PACKAGES if module.startswith(p)), module)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
