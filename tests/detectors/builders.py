@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sessionwatch.detectors.facts import DeploymentObserved, TaskFacts
+from sessionwatch.detectors.ledger import LedgerStore
 from sessionwatch.server.fingerprint import fingerprint
 from world.ecs import ServiceRef, TaskRecord, deployment_event, iso, task_event
 from world.server_logs import FILTER_NAME, LOG_GROUP, server_line, subscription_payload
@@ -78,3 +80,11 @@ def line(event: str, task_id: str, t: float, **fields: Any) -> str:
 def subscription(messages: list[str], stream: str = "ecs/mcp-server/x") -> dict[str, Any]:
     """A CloudWatch Logs subscription event (base64 + gzip) carrying ``messages``."""
     return subscription_payload(LOG_GROUP, stream, FILTER_NAME, [(0, m) for m in messages])
+
+
+def record_fact(ledger: LedgerStore, fact: DeploymentObserved | TaskFacts) -> None:
+    """Store one ECS fact in ``ledger``, whichever kind it is."""
+    if isinstance(fact, DeploymentObserved):
+        ledger.record_deployment(fact)
+    else:
+        ledger.record_task(fact)

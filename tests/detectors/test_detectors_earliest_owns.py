@@ -27,7 +27,7 @@ from sessionwatch.detectors.facts import DeploymentObserved, NotFound, SessionCr
 from sessionwatch.detectors.ledger import DynamoDBLedger, InMemoryLedger, LedgerStore
 from sessionwatch.detectors.reporter_run import run_reporter
 from sessionwatch.detectors.rules import owned_losses
-from tests.detectors.builders import CLUSTER, SERVICE, T0, fp
+from tests.detectors.builders import CLUSTER, SERVICE, T0, fp, record_fact
 from tests.detectors.conftest import create_table
 from world.ecs import STOP_SCHEDULER
 
@@ -86,13 +86,6 @@ def seeded(make: Callable[[], LedgerStore], topic: str | None = None) -> tuple[L
     return ledger, cfg
 
 
-def record(ledger: LedgerStore, fact: DeploymentObserved | TaskFacts) -> None:
-    if isinstance(fact, DeploymentObserved):
-        ledger.record_deployment(fact)
-    else:
-        ledger.record_task(fact)
-
-
 def signed(decisions: list[Decision]) -> list[tuple[str, float]]:
     """The SessionsLost points the decisions emit, in order: (cause, +1 or -1)."""
     return [(dict(p.dimensions)[DIMENSION_CAUSE], p.value) for p in lost_points(decisions)]
@@ -117,12 +110,12 @@ def test_a_session_whose_404s_straddle_its_origin_s_drain_is_counted_once_to_the
         now += 1
         if item == "drain":
             for fact in DRAIN_FACTS:
-                record(ledger, fact)
+                record_fact(ledger, fact)
         else:
             occurrences = [HOP if item == "hop" else RETRY, STAYER]
             decisions += classify(ledger, occurrences, cfg, now)
         decisions += run_reporter(cfg, ledger, clients["sns"], clients["cw"], now).decisions
-    record(ledger, COMPLETED)
+    record_fact(ledger, COMPLETED)
     first = run_reporter(cfg, ledger, clients["sns"], clients["cw"], LATE)
     again = run_reporter(cfg, ledger, clients["sns"], clients["cw"], LATE + 60)
     decisions += first.decisions + again.decisions
@@ -165,7 +158,7 @@ def test_a_sent_report_that_counted_the_retry_gets_a_follow_up_without_it(
     follow-up with S2 alone."""
     ledger, cfg = seeded(ledgers(clients)[ledger_kind], clients["topic"])
     for fact in [*DRAIN_FACTS, COMPLETED]:
-        record(ledger, fact)
+        record_fact(ledger, fact)
     decisions = classify(ledger, [RETRY, STAYER], cfg, DRAIN + 2)
     sent = run_reporter(cfg, ledger, clients["sns"], clients["cw"], LATE)
     assert [(r.sessions_lost, r.followup) for r in sent.reports] == [(2, False)]
@@ -195,7 +188,7 @@ def test_a_hop_re_decided_by_a_late_stop_takes_the_retry_s_lock_back(
     decisions = classify(ledger, [hop], cfg, DRAIN + GRACE + 10)  # A looks alive: stickiness
     assert [(d.verdict.cause, d.counted) for d in decisions] == [(Cause.STICKINESS, True)]
     for fact in DRAIN_FACTS:
-        record(ledger, fact)
+        record_fact(ledger, fact)
     decisions += classify(ledger, [RETRY], cfg, DRAIN + GRACE + 11)
     assert [lock.retracted_at is None for lock in ledger.session_locks(S)] == [False, True]
     assert revisit_task(ledger, "task-a", cfg, DRAIN + GRACE + 12, decisions)
@@ -218,7 +211,7 @@ def test_a_failed_read_after_the_claim_keeps_the_count_and_raises(
     retry; the 404 waits as pending."""
     ledger, cfg = seeded(InMemoryLedger)
     for fact in DRAIN_FACTS:
-        record(ledger, fact)
+        record_fact(ledger, fact)
 
     def fails(self: InMemoryLedger, fingerprint: str) -> list[Any]:
         raise RuntimeError("throttled")

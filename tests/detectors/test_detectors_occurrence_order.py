@@ -29,7 +29,7 @@ from sessionwatch.detectors.ledger import DynamoDBLedger as Ledger
 from sessionwatch.detectors.ledger import InMemoryLedger, LedgerStore
 from sessionwatch.detectors.reporter_run import run_reporter
 from sessionwatch.detectors.rules import owned_losses
-from tests.detectors.builders import CLUSTER, SERVICE, T0, fp, line, subscription
+from tests.detectors.builders import CLUSTER, SERVICE, T0, fp, line, record_fact, subscription
 from tests.detectors.conftest import create_table
 from world.ecs import STOP_SCHEDULER
 from world.harness import Harness, detector_harness
@@ -130,15 +130,8 @@ def seeded_ledger(
     ledger.record_task(TaskFacts("task-c", SERVICE, "d", T0 + 30))
     ledger.record_sessions([SessionCreated(SESSION, "task-a", T0 - 500)], [])
     for fact in facts:
-        record(ledger, fact)
+        record_fact(ledger, fact)
     return ledger, cfg
-
-
-def record(ledger: LedgerStore, fact: DeploymentObserved | TaskFacts) -> None:
-    if isinstance(fact, DeploymentObserved):
-        ledger.record_deployment(fact)
-    else:
-        ledger.record_task(fact)
 
 
 Essence = tuple[Cause, str | None, str | None, str | None]
@@ -175,7 +168,7 @@ def deliver(ledger: LedgerStore, cfg: Config, alone: list[Essence], steps: list[
     decisions: list[Decision] = []
     for now, kind, batch in steps:
         if kind == "fact":
-            record(ledger, FACTS[batch[0]])
+            record_fact(ledger, FACTS[batch[0]])
         elif kind == "logs":
             delivered |= set(batch)
             decisions += classify(ledger, [occurrence(i) for i in batch], cfg, now)
