@@ -28,6 +28,17 @@ def create_table(client: Any) -> str:
     return name
 
 
+def report_clients(topic_name: str) -> dict[str, Any]:
+    """moto clients a reporter run needs (``db``, ``sns``, ``cw``) and a report ``topic``."""
+    sns = boto3.client("sns", region_name="us-east-1")
+    return {
+        "db": boto3.client("dynamodb", region_name="us-east-1"),
+        "sns": sns,
+        "cw": boto3.client("cloudwatch", region_name="us-east-1"),
+        "topic": sns.create_topic(Name=topic_name)["TopicArn"],
+    }
+
+
 @pytest.fixture(scope="module")
 def aws() -> Iterator[None]:
     """One moto backend per test module (tables are cheap, the mock's start is not)."""

@@ -17,7 +17,6 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 
 from sessionwatch.contract import DIMENSION_CAUSE, Cause
@@ -28,7 +27,7 @@ from sessionwatch.detectors.ledger import DynamoDBLedger, InMemoryLedger, Ledger
 from sessionwatch.detectors.reporter_run import run_reporter
 from sessionwatch.detectors.rules import owned_losses
 from tests.detectors.builders import CLUSTER, SERVICE, T0, fp, record_fact
-from tests.detectors.conftest import create_table
+from tests.detectors.conftest import create_table, report_clients
 from world.ecs import STOP_SCHEDULER
 
 GRACE = 120.0
@@ -53,13 +52,7 @@ ORDERS = [
 
 @pytest.fixture(scope="module")
 def clients(aws: None) -> dict[str, Any]:
-    sns = boto3.client("sns", region_name="us-east-1")
-    return {
-        "db": boto3.client("dynamodb", region_name="us-east-1"),
-        "sns": sns,
-        "cw": boto3.client("cloudwatch", region_name="us-east-1"),
-        "topic": sns.create_topic(Name="earliest-owns")["TopicArn"],
-    }
+    return report_clients("earliest-owns")
 
 
 def ledgers(clients: dict[str, Any]) -> dict[str, Callable[[], LedgerStore]]:

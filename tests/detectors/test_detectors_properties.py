@@ -10,7 +10,6 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
@@ -21,7 +20,7 @@ from sessionwatch.detectors.ledger import DynamoDBLedger as Ledger
 from sessionwatch.detectors.ledger import InMemoryLedger, LedgerStore
 from sessionwatch.detectors.reporter_run import run_reporter
 from tests.detectors.builders import SERVICE, T0, fp, subscription
-from tests.detectors.conftest import create_table
+from tests.detectors.conftest import create_table, report_clients
 from tests.detectors.test_detectors_scenario import EXPECTED, GRACE, D, E, timeline
 from world.harness import Harness, detector_harness
 
@@ -72,13 +71,7 @@ def deliveries(draw: st.DrawFn) -> list[tuple[str, Any]]:
 
 @pytest.fixture(scope="module")
 def env(aws: None) -> dict[str, Any]:
-    sns = boto3.client("sns", region_name="us-east-1")
-    return {
-        "db": boto3.client("dynamodb", region_name="us-east-1"),
-        "sns": sns,
-        "cw": boto3.client("cloudwatch", region_name="us-east-1"),
-        "topic": sns.create_topic(Name="property-reports")["TopicArn"],
-    }
+    return report_clients("property-reports")
 
 
 def play(
