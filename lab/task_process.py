@@ -56,7 +56,7 @@ class ServerTask:
     """One server process on 127.0.0.1 with captured, parsed output.
 
     With ``forkserver`` the process is forked from a server that has imported ``module`` already
-    (the lab's tasks); without, it is ``python -m module`` (the server's own tests).
+    (the lab's tasks, most tests' tasks); without, it is ``python -m module``.
     """
 
     def __init__(
